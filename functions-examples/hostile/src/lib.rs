@@ -1,0 +1,105 @@
+//! Functions that misbehave on purpose. Weir's sandbox tests run them to show
+//! that a guest can never crash or hang the host: each must fail its job with
+//! a clear error naming the operator, the sub-task and the cause.
+
+use weir_sdk::{Context, Error, MapFunction, Result};
+
+/// Loops forever on the first record (stopped by the call deadline).
+#[derive(Default)]
+pub struct Spin;
+
+impl MapFunction for Spin {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        let mut x: u64 = v.len() as u64;
+        loop {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            if x == 42 && std::hint::black_box(false) {
+                return Ok(v);
+            }
+        }
+    }
+}
+
+/// Allocates without bound (stopped by the memory cap).
+#[derive(Default)]
+pub struct MemoryBomb {
+    hoard: Vec<Vec<u8>>,
+}
+
+impl MapFunction for MemoryBomb {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        loop {
+            let mut block = vec![0u8; 1 << 20];
+            block[0] = std::hint::black_box(1);
+            self.hoard.push(block);
+            if std::hint::black_box(self.hoard.len()) == usize::MAX {
+                return Ok(v);
+            }
+        }
+    }
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn descend(depth: u64, pad: &mut [u8; 64]) -> u64 {
+    pad[(depth % 64) as usize] = depth as u8;
+    let mut next = *pad;
+    std::hint::black_box(&mut next);
+    descend(depth + 1, &mut next) + u64::from(next[0])
+}
+
+/// Recurses without bound (stopped by the stack limit).
+#[derive(Default)]
+pub struct Recurse;
+
+impl MapFunction for Recurse {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        let mut pad = [0u8; 64];
+        let n = descend(0, &mut pad);
+        Ok(format!("{v}{n}"))
+    }
+}
+
+/// Panics on a record that says `boom`, passes others through.
+#[derive(Default)]
+pub struct PanicOnBoom;
+
+impl MapFunction for PanicOnBoom {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        if v.contains("boom") {
+            panic!("the record said boom");
+        }
+        Ok(v)
+    }
+}
+
+/// Returns an error on a record that says `bad`, passes others through.
+#[derive(Default)]
+pub struct FailOnBad;
+
+impl MapFunction for FailOnBad {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        if v.contains("bad") {
+            return Err(Error::msg(format!("refusing record '{v}'")));
+        }
+        Ok(v)
+    }
+}
+
+weir_sdk::export_functions! {
+    "spin" => map(Spin),
+    "memory-bomb" => map(MemoryBomb),
+    "recurse" => map(Recurse),
+    "panic" => map(PanicOnBoom),
+    "fail" => map(FailOnBad),
+}

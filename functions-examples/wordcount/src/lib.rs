@@ -1,0 +1,95 @@
+//! Flink's streaming WordCount, as Weir functions.
+//!
+//! `tokenize` splits lines into lower-cased words (maximal runs of ASCII
+//! letters, digits and `_`) and keys each by the word; `count` sums them with
+//! a reduce and `format` renders `(word,count)`; `count-with-state` does both
+//! in one keyed process function with a `ValueState`.
+
+use weir_sdk::{
+    Collector, Context, FlatMapFunction, KeyedProcessFunction, MapFunction, OpenContext,
+    ReduceFunction, Result, ValueState,
+};
+
+/// Splits lines into words, emitting `1` keyed by the lower-cased word.
+#[derive(Default)]
+pub struct Tokenize {
+    word: Vec<u8>,
+}
+
+impl FlatMapFunction for Tokenize {
+    type In = String;
+    type Out = u64;
+
+    fn flat_map(&mut self, line: String, _: &Context<'_>, out: &mut Collector<'_, u64>) -> Result<()> {
+        for &b in line.as_bytes() {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                self.word.push(b.to_ascii_lowercase());
+            } else if !self.word.is_empty() {
+                out.collect_keyed(&self.word, &1)?;
+                self.word.clear();
+            }
+        }
+        if !self.word.is_empty() {
+            out.collect_keyed(&self.word, &1)?;
+            self.word.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Adds up counts per word.
+#[derive(Default)]
+pub struct Count;
+
+impl ReduceFunction for Count {
+    type T = u64;
+
+    fn reduce(&mut self, acc: u64, value: u64) -> Result<u64> {
+        Ok(acc + value)
+    }
+}
+
+/// Renders a count keyed by its word as `(word,count)`.
+#[derive(Default)]
+pub struct Format;
+
+impl MapFunction for Format {
+    type In = u64;
+    type Out = String;
+
+    fn map(&mut self, count: u64, ctx: &Context<'_>) -> Result<String> {
+        let word = String::from_utf8_lossy(ctx.key());
+        Ok(format!("({word},{count})"))
+    }
+}
+
+/// Counts words with a `ValueState` and emits `(word,count)` per word seen.
+#[derive(Default)]
+pub struct CountWithState {
+    count: Option<ValueState<u64>>,
+}
+
+impl KeyedProcessFunction for CountWithState {
+    type In = u64;
+    type Out = String;
+
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.count = Some(ctx.value_state("count"));
+        Ok(())
+    }
+
+    fn process_element(&mut self, n: u64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
+        let state = self.count.as_ref().ok_or_else(|| weir_sdk::Error::msg("not opened"))?;
+        let count = state.get()?.unwrap_or(0) + n;
+        state.set(&count)?;
+        let word = String::from_utf8_lossy(ctx.key());
+        out.collect(&format!("({word},{count})"))
+    }
+}
+
+weir_sdk::export_functions! {
+    "tokenize" => flat_map(Tokenize),
+    "count" => reduce(Count),
+    "format" => map(Format),
+    "count-with-state" => keyed_process(CountWithState),
+}

@@ -1,0 +1,122 @@
+//! What a function can know about where and when it runs.
+
+use crate::{ListState, MapState, ValueState, state::Declared};
+
+/// The sub-task a function instance runs in.
+#[derive(Debug, Clone, Default)]
+pub struct TaskInfo {
+    /// Name of the job.
+    pub job_name: String,
+    /// Id of the operator in the job file.
+    pub operator_id: String,
+    /// Index of this parallel instance, from 0.
+    pub subtask_index: u32,
+    /// Number of parallel instances of the operator.
+    pub parallelism: u32,
+    /// Number of key groups of the job.
+    pub max_parallelism: u32,
+    /// Job parameters.
+    pub parameters: Vec<(String, String)>,
+}
+
+impl TaskInfo {
+    /// The value of a job parameter.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Given to `open`: the task, and (for keyed functions) state declarations.
+pub struct OpenContext<'a> {
+    pub(crate) task: &'a TaskInfo,
+    pub(crate) states: Option<&'a mut Vec<Declared>>,
+}
+
+impl<'a> OpenContext<'a> {
+    /// The sub-task this instance runs in.
+    pub fn task(&self) -> &TaskInfo {
+        self.task
+    }
+
+    /// The value of a job parameter.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.task.parameter(name)
+    }
+
+    fn declare(&mut self, name: &str, kind: crate::state::Kind) -> u32 {
+        match self.states.as_deref_mut() {
+            Some(states) => {
+                if let Some(i) = states.iter().position(|d| d.name == name) {
+                    return i as u32;
+                }
+                states.push(Declared {
+                    name: name.to_owned(),
+                    kind,
+                });
+                (states.len() - 1) as u32
+            }
+            // Stateless kinds have no keyed state; the handle's first use
+            // reports it.
+            None => u32::MAX,
+        }
+    }
+
+    /// Declares a value state scoped to the current key.
+    pub fn value_state<T: crate::Data>(&mut self, name: &str) -> ValueState<T> {
+        ValueState::new(self.declare(name, crate::state::Kind::Value))
+    }
+
+    /// Declares a list state scoped to the current key.
+    pub fn list_state<T: crate::Data>(&mut self, name: &str) -> ListState<T> {
+        ListState::new(self.declare(name, crate::state::Kind::List))
+    }
+
+    /// Declares a map state scoped to the current key.
+    pub fn map_state<K: crate::Data, V: crate::Data>(&mut self, name: &str) -> MapState<K, V> {
+        MapState::new(self.declare(name, crate::state::Kind::Map))
+    }
+}
+
+/// Facts about the record being processed.
+pub struct Context<'a> {
+    pub(crate) task: &'a TaskInfo,
+    pub(crate) key: &'a [u8],
+    pub(crate) timestamp: i64,
+    pub(crate) watermark: i64,
+    pub(crate) processing_time: i64,
+}
+
+impl Context<'_> {
+    /// The record's key bytes (the current key in keyed functions).
+    pub fn key(&self) -> &[u8] {
+        self.key
+    }
+
+    /// The key as text, when it is UTF-8.
+    pub fn key_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.key).ok()
+    }
+
+    /// The record's event timestamp in ms, if it has one.
+    pub fn timestamp(&self) -> Option<i64> {
+        (self.timestamp != weir_wire::NO_TIMESTAMP).then_some(self.timestamp)
+    }
+
+    /// The operator's current watermark in ms (`i64::MIN` before the first).
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Processing time in ms since the epoch, as the host's clock says.
+    pub fn processing_time(&self) -> i64 {
+        self.processing_time
+    }
+
+    /// The sub-task this instance runs in.
+    pub fn task(&self) -> &TaskInfo {
+        self.task
+    }
+}

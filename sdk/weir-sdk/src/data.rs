@@ -1,0 +1,150 @@
+//! How values become bytes on the wire.
+
+use crate::Error;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A type that can travel in records and state.
+///
+/// Built-in codecs: `String` (UTF-8), `Vec<u8>` (raw), integers, floats and
+/// `bool` (little-endian fixed width), `()` (empty). Wrap other types in
+/// [`Json`] or [`Bin`].
+pub trait Data: Sized {
+    /// Appends the encoding of `self` to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Reads a value from its encoding.
+    fn decode(bytes: &[u8]) -> Result<Self, Error>;
+}
+
+impl Data for String {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|e| Error::decode(format!("record is not UTF-8 text: {e}")))
+    }
+}
+
+impl Data for Vec<u8> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        Ok(bytes.to_vec())
+    }
+}
+
+impl Data for () {
+    fn encode(&self, _: &mut Vec<u8>) {}
+    fn decode(_: &[u8]) -> Result<Self, Error> {
+        Ok(())
+    }
+}
+
+impl Data for bool {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        match bytes {
+            [0] => Ok(false),
+            [1] => Ok(true),
+            _ => Err(Error::decode("expected one byte 0 or 1 for a bool")),
+        }
+    }
+}
+
+macro_rules! fixed_width {
+    ($($t:ty),*) => {$(
+        impl Data for $t {
+            #[inline]
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn decode(bytes: &[u8]) -> Result<Self, Error> {
+                let arr = bytes.try_into().map_err(|_| {
+                    Error::decode(format!(
+                        "expected {} bytes for {}, got {}",
+                        std::mem::size_of::<$t>(),
+                        stringify!($t),
+                        bytes.len()
+                    ))
+                })?;
+                Ok(<$t>::from_le_bytes(arr))
+            }
+        }
+    )*};
+}
+fixed_width!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+
+/// A value encoded as JSON: for records read from or written to JSON files.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize + DeserializeOwned> Data for Json<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        // Serialising plain data into a Vec cannot fail; a type whose
+        // `Serialize` fails (e.g. a map with non-string keys) writes `null`.
+        if serde_json::to_writer(&mut *out, &self.0).is_err() {
+            out.extend_from_slice(b"null");
+        }
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        serde_json::from_slice(bytes)
+            .map(Json)
+            .map_err(|e| Error::decode(format!("invalid JSON record: {e}")))
+    }
+}
+
+/// A value in a compact binary encoding (postcard): for records and state
+/// that stay inside a job.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Bin<T>(pub T);
+
+impl<T: Serialize + DeserializeOwned> Data for Bin<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        if let Ok(bytes) = postcard::to_allocvec(&self.0) {
+            out.extend_from_slice(&bytes);
+        }
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        postcard::from_bytes(bytes)
+            .map(Bin)
+            .map_err(|e| Error::decode(format!("invalid binary record: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round<T: Data + PartialEq + std::fmt::Debug>(v: T) {
+        let mut b = Vec::new();
+        v.encode(&mut b);
+        assert_eq!(T::decode(&b).expect("decodes"), v);
+    }
+
+    #[test]
+    fn codecs_round_trip() {
+        round(String::from("héllo"));
+        round(42u64);
+        round(-7i32);
+        round(1.5f64);
+        round(true);
+        round(Json(vec![1, 2, 3]));
+        round(Bin((String::from("a"), 9u32)));
+    }
+
+    #[test]
+    fn wrong_width_is_a_decode_error() {
+        let e = u64::decode(&[1, 2, 3]).expect_err("must fail");
+        assert!(e.message().contains("expected 8 bytes"), "{e}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_decode_error() {
+        assert!(String::decode(&[0xff, 0xfe]).is_err());
+    }
+}

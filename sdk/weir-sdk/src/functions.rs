@@ -1,0 +1,110 @@
+//! The function traits users implement.
+
+use crate::{Collector, Context, Data, OpenContext, Result};
+
+/// One record in, one record out (Flink's `MapFunction`).
+pub trait MapFunction: Default + 'static {
+    /// Input type.
+    type In: Data;
+    /// Output type.
+    type Out: Data;
+    /// Called once per instance before the first record.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Transforms one record.
+    fn map(&mut self, value: Self::In, ctx: &Context<'_>) -> Result<Self::Out>;
+}
+
+/// One record in, any number out (Flink's `FlatMapFunction`).
+pub trait FlatMapFunction: Default + 'static {
+    /// Input type.
+    type In: Data;
+    /// Output type.
+    type Out: Data;
+    /// Called once per instance before the first record.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Emits zero or more records for one input record.
+    fn flat_map(
+        &mut self,
+        value: Self::In,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, Self::Out>,
+    ) -> Result<()>;
+}
+
+/// Keeps the records for which it returns true (Flink's `FilterFunction`).
+/// Kept records pass through unchanged, bytes and all.
+pub trait FilterFunction: Default + 'static {
+    /// Record type.
+    type T: Data;
+    /// Called once per instance before the first record.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Whether to keep the record.
+    fn filter(&mut self, value: &Self::T, ctx: &Context<'_>) -> Result<bool>;
+}
+
+/// Combines the records of each key pairwise (Flink's `ReduceFunction` on a
+/// keyed stream). Emits the reduced value after every input record; the
+/// running value lives in managed keyed state.
+pub trait ReduceFunction: Default + 'static {
+    /// Record and result type.
+    type T: Data;
+    /// Called once per instance before the first record.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Combines the value so far with the next record.
+    fn reduce(&mut self, acc: Self::T, value: Self::T) -> Result<Self::T>;
+}
+
+/// Folds the records of each key into an accumulator (Flink's
+/// `AggregateFunction` on a keyed stream). Emits the result after every input
+/// record; the accumulator lives in managed keyed state.
+pub trait AggregateFunction: Default + 'static {
+    /// Input type.
+    type In: Data;
+    /// Accumulator type (kept in state).
+    type Acc: Data;
+    /// Output type.
+    type Out: Data;
+    /// Called once per instance before the first record.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A new, empty accumulator.
+    fn create_accumulator(&mut self) -> Result<Self::Acc>;
+    /// Adds one record to the accumulator.
+    fn add(&mut self, value: Self::In, acc: Self::Acc) -> Result<Self::Acc>;
+    /// The result for an accumulator.
+    fn get_result(&mut self, acc: &Self::Acc) -> Result<Self::Out>;
+    /// Merges two accumulators (used by merging windows).
+    fn merge(&mut self, a: Self::Acc, _b: Self::Acc) -> Result<Self::Acc> {
+        Ok(a)
+    }
+}
+
+/// Processes the records of a keyed stream with managed keyed state (Flink's
+/// `KeyedProcessFunction`). Declare states in `open`; their handles read and
+/// write the state of the current key.
+pub trait KeyedProcessFunction: Default + 'static {
+    /// Input type.
+    type In: Data;
+    /// Output type.
+    type Out: Data;
+    /// Called once per instance before the first record; declare state here.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Processes one record of the current key.
+    fn process_element(
+        &mut self,
+        value: Self::In,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, Self::Out>,
+    ) -> Result<()>;
+}

@@ -1,0 +1,110 @@
+//! Write Weir stream functions in Rust.
+//!
+//! A function crate implements one of the traits below for each function and
+//! exports them all with [`export_functions!`]. Built with
+//! `cargo build --release --target wasm32-wasip2`, the crate becomes a
+//! WebAssembly component that a Weir job names.
+//!
+//! | trait | Flink counterpart | job `kind` |
+//! |---|---|---|
+//! | [`MapFunction`] | `MapFunction` | `map` |
+//! | [`FlatMapFunction`] | `FlatMapFunction` | `flat-map` |
+//! | [`FilterFunction`] | `FilterFunction` | `filter` |
+//! | [`ReduceFunction`] | `ReduceFunction` on a keyed stream | `reduce` |
+//! | [`AggregateFunction`] | `AggregateFunction` on a keyed stream | `aggregate` |
+//! | [`KeyedProcessFunction`] | `KeyedProcessFunction` | `keyed-process` |
+//!
+//! ```ignore
+//! use weir_sdk::{Collector, Context, FlatMapFunction, ReduceFunction, Result};
+//!
+//! #[derive(Default)]
+//! struct Tokenizer;
+//! impl FlatMapFunction for Tokenizer {
+//!     type In = String;
+//!     type Out = u64;
+//!     fn flat_map(&mut self, line: String, _: &Context, out: &mut Collector<u64>) -> Result<()> {
+//!         for word in line.split_whitespace() {
+//!             out.collect_keyed(word.to_lowercase().as_bytes(), &1)?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Sum;
+//! impl ReduceFunction for Sum {
+//!     type T = u64;
+//!     fn reduce(&mut self, a: u64, b: u64) -> Result<u64> { Ok(a + b) }
+//! }
+//!
+//! weir_sdk::export_functions! {
+//!     "tokenize" => flat_map(Tokenizer),
+//!     "sum" => reduce(Sum),
+//! }
+//! ```
+//!
+//! Records are bytes on the wire; [`Data`] says how a type becomes bytes.
+//! Numbers and strings have compact built-in codecs; wrap your own types in
+//! [`Json`] (for files and interop) or [`Bin`] (compact binary).
+
+mod collector;
+mod context;
+mod data;
+mod error;
+mod functions;
+mod state;
+
+#[doc(hidden)]
+pub mod rt;
+
+/// Bindings generated from the WIT package (`weir:function@0.1.0`).
+#[doc(hidden)]
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "functions",
+        pub_export_macro: true,
+        default_bindings_module: "weir_sdk::bindings",
+    });
+}
+
+pub use collector::Collector;
+pub use context::{Context, OpenContext, TaskInfo};
+pub use data::{Bin, Data, Json};
+pub use error::{Error, Result};
+pub use functions::{
+    AggregateFunction, FilterFunction, FlatMapFunction, KeyedProcessFunction, MapFunction,
+    ReduceFunction,
+};
+pub use state::{ListState, MapState, ValueState};
+
+/// Exports the functions of a crate as a Weir component.
+///
+/// Each line names a function as the job file will call it, its kind and the
+/// type implementing it (which must implement `Default`):
+///
+/// ```ignore
+/// weir_sdk::export_functions! {
+///     "tokenize" => flat_map(Tokenizer),
+///     "count" => reduce(Sum),
+///     "sessions" => keyed_process(Sessions),
+/// }
+/// ```
+///
+/// Kinds: `map`, `flat_map`, `filter`, `reduce`, `aggregate`, `keyed_process`.
+#[macro_export]
+macro_rules! export_functions {
+    ($($name:literal => $kind:ident($ty:ty)),* $(,)?) => {
+        #[doc(hidden)]
+        pub struct __WeirRegistry;
+        impl $crate::rt::Registry for __WeirRegistry {
+            fn entries() -> ::std::vec::Vec<$crate::rt::Entry> {
+                ::std::vec![$($crate::rt::Entry::$kind::<$ty>($name)),*]
+            }
+        }
+        #[doc(hidden)]
+        type __WeirComponent = $crate::rt::Component<__WeirRegistry>;
+        $crate::bindings::export!(__WeirComponent with_types_in $crate::bindings);
+    };
+}

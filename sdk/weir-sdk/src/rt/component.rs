@@ -1,0 +1,264 @@
+//! The WIT exports: a component type generic over the crate's registry.
+
+use super::keyed::{Group, KeyedOp};
+use super::registry::{Entry, Factory, Registry};
+use super::transform::{Batch, TransformOp};
+use crate::bindings::exports::weir::function::{keyed, registry, transform};
+use crate::bindings::weir::function::types::{
+    BatchContext, FunctionError, FunctionInfo, FunctionKind, StateDescriptor, StateKind,
+    TaskInfo as WitTaskInfo,
+};
+use crate::error::ErrorKind;
+use crate::state::{Declared, Kind, SCOPE};
+use crate::{Error, OpenContext, TaskInfo};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use weir_wire::GroupReader;
+
+/// The exported component of a function crate.
+pub struct Component<R>(PhantomData<R>);
+
+fn to_wit(e: Error) -> FunctionError {
+    match e.kind {
+        ErrorKind::User => FunctionError::User(e.message),
+        ErrorKind::Decode => FunctionError::Decode(e.message),
+    }
+}
+
+fn task_info(t: WitTaskInfo) -> TaskInfo {
+    TaskInfo {
+        job_name: t.job_name,
+        operator_id: t.operator_id,
+        subtask_index: t.subtask_index,
+        parallelism: t.parallelism,
+        max_parallelism: t.max_parallelism,
+        parameters: t.parameters,
+    }
+}
+
+fn kind_name(k: FunctionKind) -> &'static str {
+    match k {
+        FunctionKind::Map => "map",
+        FunctionKind::FlatMap => "flat-map",
+        FunctionKind::Filter => "filter",
+        FunctionKind::Reduce => "reduce",
+        FunctionKind::Aggregate => "aggregate",
+        FunctionKind::KeyedProcess => "keyed-process",
+    }
+}
+
+fn find<R: Registry>(name: &str) -> Result<Entry, FunctionError> {
+    let entries = R::entries();
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} ({})", e.name, kind_name(e.kind)))
+        .collect();
+    entries.into_iter().find(|e| e.name == name).ok_or_else(|| {
+        FunctionError::UnknownFunction(format!(
+            "no function named '{name}'; this component has: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+impl<R: Registry> registry::Guest for Component<R> {
+    fn functions() -> Vec<FunctionInfo> {
+        R::entries()
+            .into_iter()
+            .map(|e| FunctionInfo {
+                name: e.name.to_owned(),
+                kind: e.kind,
+            })
+            .collect()
+    }
+}
+
+impl<R: Registry> transform::Guest for Component<R> {
+    type TransformFunction = TransformHandle<R>;
+}
+
+impl<R: Registry> keyed::Guest for Component<R> {
+    type KeyedFunction = KeyedHandle<R>;
+}
+
+struct TransformInner {
+    task: TaskInfo,
+    op: Box<dyn TransformOp>,
+}
+
+/// An opened stateless function.
+pub struct TransformHandle<R> {
+    inner: RefCell<TransformInner>,
+    _r: PhantomData<R>,
+}
+
+impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
+    fn open(name: String, task: WitTaskInfo) -> Result<transform::TransformFunction, FunctionError> {
+        let entry = find::<R>(&name)?;
+        let Factory::Transform(make) = entry.factory else {
+            return Err(FunctionError::UnknownFunction(format!(
+                "'{name}' is a {} function, not a stateless transform",
+                kind_name(entry.kind)
+            )));
+        };
+        let task = task_info(task);
+        let mut op = make();
+        op.open(&mut OpenContext {
+            task: &task,
+            states: None,
+        })
+        .map_err(to_wit)?;
+        Ok(transform::TransformFunction::new(TransformHandle::<R> {
+            inner: RefCell::new(TransformInner { task, op }),
+            _r: PhantomData,
+        }))
+    }
+
+    fn process_batch(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        let mut inner = self.inner.borrow_mut();
+        let TransformInner { task, op } = &mut *inner;
+        let batch = Batch {
+            task,
+            watermark: ctx.watermark,
+            processing_time: ctx.processing_time,
+        };
+        let mut out = Vec::with_capacity(input.len() * 2);
+        op.process(&batch, &input, &mut out).map_err(to_wit)?;
+        Ok(out)
+    }
+}
+
+struct KeyedInner {
+    task: TaskInfo,
+    op: Box<dyn KeyedOp>,
+    states: Vec<Declared>,
+    /// Ids of the declared value states, in the order groups carry them.
+    value_ids: Vec<usize>,
+    scratch: Vec<u8>,
+}
+
+/// An opened keyed function.
+pub struct KeyedHandle<R> {
+    inner: RefCell<KeyedInner>,
+    _r: PhantomData<R>,
+}
+
+impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
+    fn open(name: String, task: WitTaskInfo) -> Result<keyed::KeyedFunction, FunctionError> {
+        let entry = find::<R>(&name)?;
+        let Factory::Keyed(make) = entry.factory else {
+            return Err(FunctionError::UnknownFunction(format!(
+                "'{name}' is a {} function, not a keyed function",
+                kind_name(entry.kind)
+            )));
+        };
+        let task = task_info(task);
+        let mut op = make();
+        let mut states = Vec::new();
+        op.open(&mut OpenContext {
+            task: &task,
+            states: Some(&mut states),
+        })
+        .map_err(to_wit)?;
+        let value_ids = states
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.kind == Kind::Value)
+            .map(|(i, _)| i)
+            .collect();
+        Ok(keyed::KeyedFunction::new(KeyedHandle::<R> {
+            inner: RefCell::new(KeyedInner {
+                task,
+                op,
+                states,
+                value_ids,
+                scratch: Vec::new(),
+            }),
+            _r: PhantomData,
+        }))
+    }
+
+    fn states(&self) -> Vec<StateDescriptor> {
+        self.inner
+            .borrow()
+            .states
+            .iter()
+            .map(|d| StateDescriptor {
+                name: d.name.clone(),
+                kind: match d.kind {
+                    Kind::Value => StateKind::Value,
+                    Kind::List => StateKind::List,
+                    Kind::Map => StateKind::Map,
+                },
+            })
+            .collect()
+    }
+
+    fn process_batch(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        let mut inner = self.inner.borrow_mut();
+        let KeyedInner {
+            task,
+            op,
+            states,
+            value_ids,
+            scratch,
+        } = &mut *inner;
+        let batch = Batch {
+            task,
+            watermark: ctx.watermark,
+            processing_time: ctx.processing_time,
+        };
+        let mut out = Vec::with_capacity(input.len() * 2);
+        let mut reader = GroupReader::new(&input, value_ids.len());
+        let mut slot = 0u32;
+        loop {
+            let header = SCOPE.with(|s| {
+                let mut s = s.borrow_mut();
+                s.values.resize(states.len(), None);
+                s.values.iter_mut().for_each(|v| *v = None);
+                s.dirty.clear();
+                s.dirty.resize(states.len(), false);
+                s.slot = slot;
+                let values = &mut s.values;
+                reader.next_group(|i, v| values[value_ids[i]] = v.map(<[u8]>::to_vec))
+            });
+            let (key, records) = match header {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => return Err(FunctionError::Decode(e.to_string())),
+            };
+            SCOPE.with(|s| s.borrow_mut().active = true);
+            let result = op.process_group(
+                &batch,
+                Group {
+                    key,
+                    records,
+                    reader: &mut reader,
+                },
+                &mut out,
+                scratch,
+            );
+            SCOPE.with(|s| {
+                let mut s = s.borrow_mut();
+                s.active = false;
+                for id in 0..s.dirty.len() {
+                    if s.dirty[id] {
+                        match &s.values[id] {
+                            Some(v) => weir_wire::put_value_set(&mut out, slot, id as u32, v),
+                            None => weir_wire::put_value_clear(&mut out, slot, id as u32),
+                        }
+                    }
+                }
+            });
+            result.map_err(|e| {
+                let key = String::from_utf8_lossy(key);
+                to_wit(Error {
+                    kind: e.kind,
+                    message: format!("key '{key}': {}", e.message),
+                })
+            })?;
+            slot += 1;
+        }
+        Ok(out)
+    }
+}

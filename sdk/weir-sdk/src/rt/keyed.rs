@@ -1,0 +1,159 @@
+//! Batch drivers for keyed functions: one key group at a time, with the
+//! group's value states in the thread's [`Scope`](crate::state::Scope).
+
+use super::transform::{Batch, at_record};
+use crate::state::SCOPE;
+use crate::{
+    AggregateFunction, Collector, Data, Error, KeyedProcessFunction, OpenContext, ReduceFunction,
+    Result, ValueState,
+};
+use std::marker::PhantomData;
+use weir_wire::GroupReader;
+
+/// One key group handed to a keyed function.
+pub(crate) struct Group<'a, 'b> {
+    pub(crate) key: &'a [u8],
+    pub(crate) records: u32,
+    pub(crate) reader: &'b mut GroupReader<'a>,
+}
+
+/// A keyed function behind a uniform batch interface.
+pub(crate) trait KeyedOp {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()>;
+    fn process_group(
+        &mut self,
+        batch: &Batch<'_>,
+        group: Group<'_, '_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()>;
+}
+
+fn wire(e: weir_wire::WireError) -> Error {
+    Error::decode(e)
+}
+
+/// Name of the accumulator state of reduce and aggregate functions.
+const ACC: &str = "weir.acc";
+
+/// Takes the accumulator (state id 0) of the current key.
+fn take_acc() -> Option<Vec<u8>> {
+    SCOPE.with(|s| s.borrow_mut().values.first_mut().and_then(Option::take))
+}
+
+/// Stores the accumulator (state id 0) of the current key.
+fn put_acc(bytes: Vec<u8>) {
+    SCOPE.with(|s| {
+        let mut s = s.borrow_mut();
+        if let Some(v) = s.values.first_mut() {
+            *v = Some(bytes);
+            s.dirty[0] = true;
+        }
+    })
+}
+
+pub(crate) struct Reduce<F>(pub(crate) F);
+
+impl<F: ReduceFunction> KeyedOp for Reduce<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        let _acc: ValueState<F::T> = ctx.value_state(ACC);
+        self.0.open(ctx)
+    }
+
+    fn process_group(
+        &mut self,
+        _batch: &Batch<'_>,
+        group: Group<'_, '_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut acc = match take_acc() {
+            Some(bytes) => Some(F::T::decode(&bytes)?),
+            None => None,
+        };
+        for i in 0..group.records as usize {
+            let (ts, v) = group.reader.record().map_err(wire)?;
+            let value = F::T::decode(v).map_err(|e| at_record(i, e))?;
+            let next = match acc.take() {
+                None => value,
+                Some(a) => self.0.reduce(a, value).map_err(|e| at_record(i, e))?,
+            };
+            scratch.clear();
+            next.encode(scratch);
+            weir_wire::put_main(out, ts, group.key, scratch);
+            acc = Some(next);
+        }
+        if acc.is_some() {
+            put_acc(scratch.clone());
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct Aggregate<F>(pub(crate) F);
+
+impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        let _acc: ValueState<F::Acc> = ctx.value_state(ACC);
+        self.0.open(ctx)
+    }
+
+    fn process_group(
+        &mut self,
+        _batch: &Batch<'_>,
+        group: Group<'_, '_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut acc = match take_acc() {
+            Some(bytes) => F::Acc::decode(&bytes)?,
+            None => self.0.create_accumulator()?,
+        };
+        for i in 0..group.records as usize {
+            let (ts, v) = group.reader.record().map_err(wire)?;
+            let value = F::In::decode(v).map_err(|e| at_record(i, e))?;
+            acc = self.0.add(value, acc).map_err(|e| at_record(i, e))?;
+            let result = self.0.get_result(&acc).map_err(|e| at_record(i, e))?;
+            scratch.clear();
+            result.encode(scratch);
+            weir_wire::put_main(out, ts, group.key, scratch);
+        }
+        let mut bytes = Vec::new();
+        acc.encode(&mut bytes);
+        put_acc(bytes);
+        Ok(())
+    }
+}
+
+pub(crate) struct Process<F>(pub(crate) F);
+
+impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.0.open(ctx)
+    }
+
+    fn process_group(
+        &mut self,
+        batch: &Batch<'_>,
+        group: Group<'_, '_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        for i in 0..group.records as usize {
+            let (ts, v) = group.reader.record().map_err(wire)?;
+            let value = F::In::decode(v).map_err(|e| at_record(i, e))?;
+            let ctx = batch.context(group.key, ts);
+            let mut collector = Collector {
+                out,
+                scratch,
+                key: group.key,
+                ts,
+                _t: PhantomData,
+            };
+            self.0
+                .process_element(value, &ctx, &mut collector)
+                .map_err(|e| at_record(i, e))?;
+        }
+        Ok(())
+    }
+}

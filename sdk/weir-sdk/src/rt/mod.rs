@@ -1,0 +1,11 @@
+//! The machinery behind [`crate::export_functions!`]: registration, the
+//! batch drivers and the WIT glue. Not part of the public API.
+
+mod component;
+pub mod host;
+mod keyed;
+mod registry;
+mod transform;
+
+pub use component::Component;
+pub use registry::{Entry, Registry};

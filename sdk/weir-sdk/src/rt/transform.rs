@@ -1,0 +1,112 @@
+//! Batch drivers for stateless transforms.
+
+use crate::{
+    Collector, Context, Data, Error, FilterFunction, FlatMapFunction, MapFunction, OpenContext,
+    Result, TaskInfo,
+};
+use std::marker::PhantomData;
+use weir_wire::Records;
+
+/// Facts for one batch call.
+pub(crate) struct Batch<'a> {
+    pub(crate) task: &'a TaskInfo,
+    pub(crate) watermark: i64,
+    pub(crate) processing_time: i64,
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) fn context(&self, key: &'a [u8], ts: i64) -> Context<'a> {
+        Context {
+            task: self.task,
+            key,
+            timestamp: ts,
+            watermark: self.watermark,
+            processing_time: self.processing_time,
+        }
+    }
+}
+
+/// A stateless function behind a uniform batch interface.
+pub(crate) trait TransformOp {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()>;
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()>;
+}
+
+pub(crate) fn at_record(i: usize, e: Error) -> Error {
+    Error {
+        kind: e.kind,
+        message: format!("record {i} of the batch: {}", e.message),
+    }
+}
+
+fn wire(e: weir_wire::WireError) -> Error {
+    Error::decode(e)
+}
+
+pub(crate) struct Map<F>(pub(crate) F);
+pub(crate) struct FlatMap<F>(pub(crate) F);
+pub(crate) struct Filter<F>(pub(crate) F);
+
+impl<F: MapFunction> TransformOp for Map<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.0.open(ctx)
+    }
+
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let mut scratch = Vec::new();
+        for (i, r) in Records::new(input).enumerate() {
+            let r = r.map_err(wire)?;
+            let value = F::In::decode(r.value).map_err(|e| at_record(i, e))?;
+            let ctx = batch.context(r.key, r.ts);
+            let result = self.0.map(value, &ctx).map_err(|e| at_record(i, e))?;
+            scratch.clear();
+            result.encode(&mut scratch);
+            weir_wire::put_main(out, r.ts, r.key, &scratch);
+        }
+        Ok(())
+    }
+}
+
+impl<F: FlatMapFunction> TransformOp for FlatMap<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.0.open(ctx)
+    }
+
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let mut scratch = Vec::new();
+        for (i, r) in Records::new(input).enumerate() {
+            let r = r.map_err(wire)?;
+            let value = F::In::decode(r.value).map_err(|e| at_record(i, e))?;
+            let ctx = batch.context(r.key, r.ts);
+            let mut collector = Collector {
+                out,
+                scratch: &mut scratch,
+                key: r.key,
+                ts: r.ts,
+                _t: PhantomData,
+            };
+            self.0
+                .flat_map(value, &ctx, &mut collector)
+                .map_err(|e| at_record(i, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl<F: FilterFunction> TransformOp for Filter<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.0.open(ctx)
+    }
+
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        for (i, r) in Records::new(input).enumerate() {
+            let r = r.map_err(wire)?;
+            let value = F::T::decode(r.value).map_err(|e| at_record(i, e))?;
+            let ctx = batch.context(r.key, r.ts);
+            if self.0.filter(&value, &ctx).map_err(|e| at_record(i, e))? {
+                weir_wire::put_main(out, r.ts, r.key, r.value);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! The flat batch format shared by the Weir host and guest SDKs.
+//!
+//! Every batch that crosses the Wasm boundary is one byte buffer of
+//! little-endian frames (see `wit/FORMAT.md`). One buffer per call keeps the
+//! canonical-ABI cost at a few nanoseconds per record instead of hundreds.
+//! This crate has no dependencies so that it builds for every guest target.
+
+mod reader;
+mod writer;
+
+pub use reader::{Entries, Entry, GroupReader, Reader, RecordRef, Records};
+pub use writer::{
+    GroupWriter, put_main, put_record, put_record_frame_body, put_side, put_value_clear,
+    put_value_set,
+};
+
+/// The timestamp of a record that has none.
+pub const NO_TIMESTAMP: i64 = i64::MIN;
+
+/// Length marker of an absent value state in a key group.
+pub const ABSENT: u32 = u32::MAX;
+
+/// Result-entry tags.
+pub mod tag {
+    /// A record for the main output.
+    pub const MAIN: u8 = 0;
+    /// A record for a named side output.
+    pub const SIDE: u8 = 1;
+    /// A value state set for one key slot.
+    pub const VALUE_SET: u8 = 2;
+    /// A value state cleared for one key slot.
+    pub const VALUE_CLEAR: u8 = 3;
+}
+
+/// A buffer that does not follow the format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    /// Byte offset where decoding failed.
+    pub offset: usize,
+    /// What was expected there.
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed batch at byte {}: {}", self.offset, self.what)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+#[cfg(test)]
+mod tests;

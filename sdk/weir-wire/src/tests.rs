@@ -1,0 +1,87 @@
+use super::*;
+
+#[test]
+fn records_round_trip() {
+    let mut buf = Vec::new();
+    put_record(&mut buf, 5, b"k", b"hello");
+    put_record(&mut buf, NO_TIMESTAMP, b"", b"");
+    let got: Vec<_> = Records::new(&buf).collect::<Result<_, _>>().expect("valid");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].key, b"k");
+    assert_eq!(got[0].value, b"hello");
+    assert_eq!(got[0].timestamp(), Some(5));
+    assert_eq!(got[1].timestamp(), None);
+}
+
+#[test]
+fn truncated_record_is_an_error_not_a_panic() {
+    let mut buf = Vec::new();
+    put_record(&mut buf, 1, b"key", b"value");
+    for cut in 0..buf.len() {
+        let r: Result<Vec<_>, _> = Records::new(&buf[..cut]).collect();
+        if cut == 0 {
+            assert!(r.expect("empty is fine").is_empty());
+        } else {
+            assert!(r.is_err(), "cut at {cut} must fail");
+        }
+    }
+}
+
+#[test]
+fn huge_length_prefix_is_rejected() {
+    let mut buf = Vec::new();
+    buf.extend_from_slice(&0i64.to_le_bytes());
+    buf.extend_from_slice(&u32::MAX.to_le_bytes());
+    let r: Result<Vec<_>, _> = Records::new(&buf).collect();
+    assert_eq!(r.expect_err("must fail").offset, 12);
+}
+
+#[test]
+fn entries_round_trip() {
+    let mut buf = Vec::new();
+    put_main(&mut buf, 1, b"a", b"x");
+    put_side(&mut buf, "late", 2, b"b", b"y");
+    put_value_set(&mut buf, 3, 1, b"v");
+    put_value_clear(&mut buf, 4, 0);
+    let got: Vec<_> = Entries::new(&buf).collect::<Result<_, _>>().expect("valid");
+    assert_eq!(
+        got,
+        vec![
+            Entry::Main(RecordRef { ts: 1, key: b"a", value: b"x" }),
+            Entry::Side { output: "late", record: RecordRef { ts: 2, key: b"b", value: b"y" } },
+            Entry::ValueSet { slot: 3, state: 1, value: b"v" },
+            Entry::ValueClear { slot: 4, state: 0 },
+        ]
+    );
+}
+
+#[test]
+fn unknown_entry_tag_is_an_error() {
+    let buf = [9u8, 0, 0];
+    let r: Result<Vec<_>, _> = Entries::new(&buf).collect();
+    assert_eq!(r.expect_err("must fail").what, "a known entry tag");
+}
+
+#[test]
+fn groups_round_trip() {
+    let mut buf = Vec::new();
+    let mut g = GroupWriter::start(&mut buf, b"word");
+    g.state(&mut buf, Some(b"7"));
+    g.state(&mut buf, None);
+    g.begin_records(&mut buf);
+    g.record(&mut buf, 10, b"a");
+    g.record(&mut buf, 11, b"b");
+    g.finish(&mut buf);
+    let mut r = GroupReader::new(&buf, 2);
+    let mut states = Vec::new();
+    let (key, n) = r
+        .next_group(|i, v| states.push((i, v.map(<[u8]>::to_vec))))
+        .expect("valid")
+        .expect("one group");
+    assert_eq!(key, b"word");
+    assert_eq!(n, 2);
+    assert_eq!(states, vec![(0, Some(b"7".to_vec())), (1, None)]);
+    assert_eq!(r.record().expect("r1"), (10, &b"a"[..]));
+    assert_eq!(r.record().expect("r2"), (11, &b"b"[..]));
+    assert!(r.next_group(|_, _| {}).expect("end").is_none());
+}

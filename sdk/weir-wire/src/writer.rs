@@ -1,0 +1,100 @@
+//! Appending frames to a buffer.
+
+use crate::{ABSENT, tag};
+
+fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+/// Appends a record frame: timestamp, key, value.
+#[inline]
+pub fn put_record(buf: &mut Vec<u8>, ts: i64, key: &[u8], value: &[u8]) {
+    buf.reserve(16 + key.len() + value.len());
+    buf.extend_from_slice(&ts.to_le_bytes());
+    put_bytes(buf, key);
+    put_bytes(buf, value);
+}
+
+/// Appends the body of a keyed record (timestamp and value, no key).
+#[inline]
+pub fn put_record_frame_body(buf: &mut Vec<u8>, ts: i64, value: &[u8]) {
+    buf.extend_from_slice(&ts.to_le_bytes());
+    put_bytes(buf, value);
+}
+
+/// Appends a main-output record entry to a result buffer.
+#[inline]
+pub fn put_main(buf: &mut Vec<u8>, ts: i64, key: &[u8], value: &[u8]) {
+    buf.push(tag::MAIN);
+    put_record(buf, ts, key, value);
+}
+
+/// Appends a side-output record entry to a result buffer.
+pub fn put_side(buf: &mut Vec<u8>, output: &str, ts: i64, key: &[u8], value: &[u8]) {
+    buf.push(tag::SIDE);
+    buf.extend_from_slice(&(output.len() as u16).to_le_bytes());
+    buf.extend_from_slice(output.as_bytes());
+    put_record(buf, ts, key, value);
+}
+
+/// Appends a value-state write for the key at `slot`.
+pub fn put_value_set(buf: &mut Vec<u8>, slot: u32, state: u32, value: &[u8]) {
+    buf.push(tag::VALUE_SET);
+    buf.extend_from_slice(&slot.to_le_bytes());
+    buf.extend_from_slice(&state.to_le_bytes());
+    put_bytes(buf, value);
+}
+
+/// Appends a value-state clear for the key at `slot`.
+pub fn put_value_clear(buf: &mut Vec<u8>, slot: u32, state: u32) {
+    buf.push(tag::VALUE_CLEAR);
+    buf.extend_from_slice(&slot.to_le_bytes());
+    buf.extend_from_slice(&state.to_le_bytes());
+}
+
+/// Writes one key group of a keyed batch: the key, the current value of each
+/// declared value state, then the records. The record count is patched in
+/// when the group is finished.
+pub struct GroupWriter {
+    count_at: usize,
+    count: u32,
+}
+
+impl GroupWriter {
+    /// Starts a group for `key`; call [`GroupWriter::state`] once per
+    /// declared value state, then [`GroupWriter::begin_records`].
+    pub fn start(buf: &mut Vec<u8>, key: &[u8]) -> Self {
+        put_bytes(buf, key);
+        GroupWriter {
+            count_at: 0,
+            count: 0,
+        }
+    }
+
+    /// Appends the current value of the next declared value state.
+    pub fn state(&mut self, buf: &mut Vec<u8>, value: Option<&[u8]>) {
+        match value {
+            Some(v) => put_bytes(buf, v),
+            None => buf.extend_from_slice(&ABSENT.to_le_bytes()),
+        }
+    }
+
+    /// Marks where the records start.
+    pub fn begin_records(&mut self, buf: &mut Vec<u8>) {
+        self.count_at = buf.len();
+        buf.extend_from_slice(&0u32.to_le_bytes());
+    }
+
+    /// Appends a record of this group.
+    #[inline]
+    pub fn record(&mut self, buf: &mut Vec<u8>, ts: i64, value: &[u8]) {
+        put_record_frame_body(buf, ts, value);
+        self.count += 1;
+    }
+
+    /// Patches the record count.
+    pub fn finish(self, buf: &mut [u8]) {
+        buf[self.count_at..self.count_at + 4].copy_from_slice(&self.count.to_le_bytes());
+    }
+}
