@@ -1,0 +1,130 @@
+//! The logical job graph: a validated, resolved job definition.
+
+use crate::spec::{Exchange, FunctionKind, SinkSpec, SourceSpec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A job ready to plan: parameters substituted, references resolved, nodes
+/// in topological order.
+#[derive(Debug, Clone)]
+pub struct JobGraph {
+    /// Job name.
+    pub name: String,
+    /// Number of key groups.
+    pub max_parallelism: u32,
+    /// Parameter values (declared defaults with overrides applied).
+    pub parameters: BTreeMap<String, String>,
+    /// Sandbox limits.
+    pub sandbox: Sandbox,
+    /// Nodes, sources first, every node after its inputs.
+    pub nodes: Vec<Node>,
+    /// Edges between nodes.
+    pub edges: Vec<Edge>,
+}
+
+/// Sandbox limits for every function instance of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sandbox {
+    /// Linear memory cap per instance, bytes.
+    pub memory_limit_bytes: u64,
+    /// Deadline of one call into a function.
+    pub call_timeout: Duration,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox {
+            memory_limit_bytes: 64 << 20,
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A node of the graph.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Unique id from the job file.
+    pub id: String,
+    /// Parallel sub-tasks.
+    pub parallelism: u32,
+    /// What it does.
+    pub kind: NodeKind,
+}
+
+/// What a node does.
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// Reads records.
+    Source(SourceSpec),
+    /// Runs a Wasm function.
+    Operator(OperatorNode),
+    /// Writes records.
+    Sink(SinkSpec),
+}
+
+/// A Wasm function operator.
+#[derive(Debug, Clone)]
+pub struct OperatorNode {
+    /// Component name in the job file.
+    pub component: String,
+    /// Resolved component path.
+    pub component_path: PathBuf,
+    /// Function name.
+    pub function: String,
+    /// Function kind.
+    pub kind: FunctionKind,
+}
+
+/// How a record's key is found on a `key-by` edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySelector {
+    /// The key the upstream function set.
+    RecordKey,
+    /// A field of the JSON value (path of nested field names).
+    JsonField(Vec<String>),
+}
+
+/// An edge from an output of one node to an input of another.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// Upstream node index.
+    pub from: usize,
+    /// Side output name, or `None` for the main output.
+    pub output: Option<String>,
+    /// Downstream node index.
+    pub to: usize,
+    /// Distribution.
+    pub exchange: Exchange,
+    /// Key selection, for `key-by`.
+    pub key: KeySelector,
+}
+
+impl JobGraph {
+    /// Index of the node with `id`.
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Edges into node `to`, in input order.
+    pub fn inputs_of(&self, to: usize) -> impl Iterator<Item = (usize, &Edge)> {
+        self.edges.iter().enumerate().filter(move |(_, e)| e.to == to)
+    }
+
+    /// Edges out of node `from`.
+    pub fn outputs_of(&self, from: usize) -> impl Iterator<Item = (usize, &Edge)> {
+        self.edges
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.from == from)
+    }
+}
+
+/// Settings given on the command line that override the job file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Parameter values.
+    pub parameters: Vec<(String, String)>,
+    /// Default parallelism of nodes without their own.
+    pub parallelism: Option<u32>,
+}

@@ -1,0 +1,384 @@
+//! The job file format (TOML), as written by users.
+//!
+//! Every table rejects unknown fields so that a typo is an error, not a
+//! silently ignored setting. See `docs/job-file.md` for the reference.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A job definition file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Job name.
+    pub name: String,
+    /// Default parallelism of every node.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// Number of key groups (the upper bound of any keyed parallelism).
+    #[serde(default)]
+    pub max_parallelism: Option<u32>,
+    /// Declared job parameters and their defaults.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// Wasm components by name, paths relative to the job file.
+    #[serde(default)]
+    pub components: BTreeMap<String, String>,
+    /// Sandbox limits for every function instance.
+    #[serde(default)]
+    pub sandbox: SandboxSpec,
+    /// Sources.
+    #[serde(default)]
+    pub sources: Vec<SourceSpec>,
+    /// Operators running Wasm functions.
+    #[serde(default)]
+    pub operators: Vec<OperatorSpec>,
+    /// Sinks.
+    #[serde(default)]
+    pub sinks: Vec<SinkSpec>,
+}
+
+/// Sandbox limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSpec {
+    /// Linear memory cap per function instance, MiB.
+    pub memory_limit_mb: Option<u64>,
+    /// Deadline of one batch call, ms.
+    pub call_timeout_ms: Option<u64>,
+}
+
+/// A source, by connector kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SourceSpec {
+    /// Lines of files: a file, a directory or a glob.
+    File(FileSourceSpec),
+    /// Deterministic generated records.
+    Datagen(DatagenSpec),
+}
+
+/// File source settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceSpec {
+    /// Unique node id.
+    pub id: String,
+    /// Parallel readers.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// A file, a directory (every file in it) or a glob pattern.
+    pub path: String,
+    /// How lines are read.
+    #[serde(default)]
+    pub format: RecordFormat,
+    /// What to read when `path` is empty.
+    #[serde(default)]
+    pub fallback: Option<SourceFallback>,
+    /// What to do with a line that is not valid JSON (json format).
+    #[serde(default)]
+    pub on_malformed: MalformedPolicy,
+}
+
+/// What a file source reads when its path is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceFallback {
+    /// Built-in sample text (a passage of Hamlet, as Flink's WordCount).
+    SampleText,
+}
+
+/// Format of file records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordFormat {
+    /// One UTF-8 text line per record.
+    #[default]
+    Text,
+    /// One JSON value per line.
+    Json,
+}
+
+/// Policy for JSON lines that do not parse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MalformedPolicy {
+    /// Fail the job, naming the file and line.
+    #[default]
+    Fail,
+    /// Send the line to the source's `malformed` side output as a JSON
+    /// object `{"file", "line", "error", "text"}` and go on.
+    DeadLetter,
+}
+
+/// Generated-record settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatagenSpec {
+    /// Unique node id.
+    pub id: String,
+    /// Parallel generators (each makes its share of `count`).
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// What to generate.
+    pub generator: Generator,
+    /// Records in all; unbounded when absent.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Records per second in all; unlimited when absent.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Seed of the generator.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// Built-in generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Generator {
+    /// Text lines "0", "1", ...
+    Sequence,
+    /// Text lines of words from a 10,000-word vocabulary with a Zipf
+    /// distribution, with capitals and punctuation.
+    Words,
+    /// JSON clicks `{"user": "u17", "url": "/p/3"}`.
+    Clicks,
+}
+
+/// An operator running a Wasm function.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSpec {
+    /// Unique node id (also the stable id of its state).
+    pub id: String,
+    /// Name of the component in `[components]`.
+    pub component: String,
+    /// Function name inside the component.
+    pub function: String,
+    /// Function kind.
+    pub kind: FunctionKind,
+    /// Input(s).
+    pub input: Inputs,
+    /// Parallel instances.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+}
+
+/// Function kinds, as in the WIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FunctionKind {
+    /// One in, one out.
+    Map,
+    /// One in, any number out.
+    FlatMap,
+    /// Keeps some records.
+    Filter,
+    /// Keyed pairwise combination.
+    Reduce,
+    /// Keyed accumulation.
+    Aggregate,
+    /// Keyed process function with state.
+    KeyedProcess,
+}
+
+impl FunctionKind {
+    /// Whether the kind needs a keyed input.
+    pub fn is_keyed(self) -> bool {
+        matches!(
+            self,
+            FunctionKind::Reduce | FunctionKind::Aggregate | FunctionKind::KeyedProcess
+        )
+    }
+
+    /// The name used in job files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FunctionKind::Map => "map",
+            FunctionKind::FlatMap => "flat-map",
+            FunctionKind::Filter => "filter",
+            FunctionKind::Reduce => "reduce",
+            FunctionKind::Aggregate => "aggregate",
+            FunctionKind::KeyedProcess => "keyed-process",
+        }
+    }
+}
+
+/// One or several inputs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Inputs {
+    /// Several inputs (a union). Tried first: serde would otherwise read a
+    /// list as the fields of an [`EdgeSpec`].
+    Many(Vec<InputRef>),
+    /// One input.
+    One(InputRef),
+}
+
+impl Inputs {
+    /// The inputs as a slice.
+    pub fn as_slice(&self) -> &[InputRef] {
+        match self {
+            Inputs::One(i) => std::slice::from_ref(i),
+            Inputs::Many(v) => v,
+        }
+    }
+}
+
+/// An input: a node id, or a table with exchange settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum InputRef {
+    /// The main output of the node with this id.
+    Node(String),
+    /// Full form.
+    Edge(EdgeSpec),
+}
+
+/// An input edge in full.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSpec {
+    /// Upstream node id.
+    pub from: String,
+    /// A side output of the upstream node instead of its main output.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// How records are distributed to this node's sub-tasks.
+    #[serde(default)]
+    pub exchange: Option<Exchange>,
+    /// With `key-by`: key by this JSON field of the value instead of the
+    /// record key (dots reach into nested objects: `user.id`).
+    #[serde(default)]
+    pub key_field: Option<String>,
+}
+
+/// How records move between sub-tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exchange {
+    /// Sub-task i to sub-task i (equal parallelism); chains when possible.
+    Forward,
+    /// Round robin by batch.
+    Rebalance,
+    /// By key group of the key.
+    KeyBy,
+}
+
+/// A sink, by connector kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SinkSpec {
+    /// Part files in a directory, one per sub-task.
+    File(FileSinkSpec),
+    /// Standard output.
+    Print(PrintSinkSpec),
+    /// Drops everything (counts it).
+    Discard(DiscardSinkSpec),
+}
+
+/// File sink settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkSpec {
+    /// Unique node id.
+    pub id: String,
+    /// Input(s).
+    pub input: Inputs,
+    /// Parallel writers.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// Output directory.
+    pub path: String,
+    /// How values are written.
+    #[serde(default)]
+    pub format: RecordFormat,
+    /// What to do when `path` is empty.
+    #[serde(default)]
+    pub fallback: Option<SinkFallback>,
+}
+
+/// What a file sink does when its path is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkFallback {
+    /// Print to standard output.
+    Print,
+}
+
+/// Print sink settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintSinkSpec {
+    /// Unique node id.
+    pub id: String,
+    /// Input(s).
+    pub input: Inputs,
+    /// Parallel writers.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// How values are written.
+    #[serde(default)]
+    pub format: RecordFormat,
+}
+
+/// Discard sink settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardSinkSpec {
+    /// Unique node id.
+    pub id: String,
+    /// Input(s).
+    pub input: Inputs,
+    /// Parallel writers.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+}
+
+impl SourceSpec {
+    /// The node id.
+    pub fn id(&self) -> &str {
+        match self {
+            SourceSpec::File(s) => &s.id,
+            SourceSpec::Datagen(s) => &s.id,
+        }
+    }
+
+    /// Explicit parallelism, if set.
+    pub fn parallelism(&self) -> Option<u32> {
+        match self {
+            SourceSpec::File(s) => s.parallelism,
+            SourceSpec::Datagen(s) => s.parallelism,
+        }
+    }
+}
+
+impl SinkSpec {
+    /// The node id.
+    pub fn id(&self) -> &str {
+        match self {
+            SinkSpec::File(s) => &s.id,
+            SinkSpec::Print(s) => &s.id,
+            SinkSpec::Discard(s) => &s.id,
+        }
+    }
+
+    /// The inputs.
+    pub fn input(&self) -> &Inputs {
+        match self {
+            SinkSpec::File(s) => &s.input,
+            SinkSpec::Print(s) => &s.input,
+            SinkSpec::Discard(s) => &s.input,
+        }
+    }
+
+    /// Explicit parallelism, if set.
+    pub fn parallelism(&self) -> Option<u32> {
+        match self {
+            SinkSpec::File(s) => s.parallelism,
+            SinkSpec::Print(s) => s.parallelism,
+            SinkSpec::Discard(s) => s.parallelism,
+        }
+    }
+}

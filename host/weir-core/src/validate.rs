@@ -1,0 +1,436 @@
+//! From a job file to a [`JobGraph`]: parsing, parameter substitution and
+//! every consistency check, reporting all problems at once.
+
+use crate::error::JobError;
+use crate::graph::{Edge, JobGraph, KeySelector, Node, NodeKind, OperatorNode, Overrides, Sandbox};
+use crate::keygroup::{DEFAULT_MAX_PARALLELISM, MAX_KEY_GROUPS};
+use crate::params::substitute;
+use crate::spec::{Exchange, InputRef, Inputs, JobSpec, SinkSpec, SourceSpec};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+impl JobGraph {
+    /// Reads, parses and validates a job file. Relative paths in it are
+    /// resolved against the file's directory.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<JobGraph, JobError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JobError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+        Self::from_toml(&text, path, &base, overrides)
+    }
+
+    /// Parses and validates job-file text; `origin` names it in errors.
+    pub fn from_toml(
+        text: &str,
+        origin: &Path,
+        base_dir: &Path,
+        overrides: &Overrides,
+    ) -> Result<JobGraph, JobError> {
+        let spec: JobSpec = toml::from_str(text).map_err(|e| JobError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        Self::from_spec(spec, base_dir, overrides)
+    }
+
+    /// Validates a parsed job definition.
+    pub fn from_spec(
+        spec: JobSpec,
+        base_dir: &Path,
+        overrides: &Overrides,
+    ) -> Result<JobGraph, JobError> {
+        let mut v = Validator {
+            problems: Vec::new(),
+        };
+        let graph = v.run(spec.clone(), base_dir, overrides);
+        if v.problems.is_empty() {
+            Ok(graph)
+        } else {
+            Err(JobError::Invalid {
+                job: spec.name,
+                problems: v.problems,
+            })
+        }
+    }
+}
+
+struct Validator {
+    problems: Vec<String>,
+}
+
+impl Validator {
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
+    }
+
+    fn parallelism(&mut self, what: &str, p: u32, max: u32) -> u32 {
+        if p == 0 {
+            self.problem(format!("{what}: parallelism must be at least 1"));
+            1
+        } else if p > max {
+            self.problem(format!(
+                "{what}: parallelism {p} exceeds max_parallelism {max} (the number of key groups)"
+            ));
+            max
+        } else {
+            p
+        }
+    }
+
+    fn run(&mut self, spec: JobSpec, base: &Path, overrides: &Overrides) -> JobGraph {
+        if spec.name.trim().is_empty() {
+            self.problem("name must not be empty");
+        }
+        let max = spec.max_parallelism.unwrap_or(DEFAULT_MAX_PARALLELISM);
+        let max = if max == 0 || max > MAX_KEY_GROUPS {
+            self.problem(format!(
+                "max_parallelism must be between 1 and {MAX_KEY_GROUPS}, got {max}"
+            ));
+            DEFAULT_MAX_PARALLELISM
+        } else {
+            max
+        };
+        let default_p = overrides.parallelism.or(spec.parallelism).unwrap_or(1);
+        let default_p = self.parallelism("job", default_p, max);
+
+        let mut params = spec.parameters.clone();
+        for (k, val) in &overrides.parameters {
+            if params.contains_key(k) {
+                params.insert(k.clone(), val.clone());
+            } else {
+                let declared: Vec<&str> = spec.parameters.keys().map(String::as_str).collect();
+                self.problem(format!(
+                    "unknown job parameter '{k}'; this job declares: {}",
+                    if declared.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        declared.join(", ")
+                    }
+                ));
+            }
+        }
+
+        let sandbox = self.sandbox(&spec);
+        let mut nodes = Vec::new();
+        let mut inputs: Vec<(usize, Inputs)> = Vec::new();
+
+        for s in &spec.sources {
+            let p = self.parallelism(
+                &format!("source '{}'", s.id()),
+                s.parallelism().unwrap_or(default_p),
+                max,
+            );
+            let s = self.source(s.clone(), &params, base);
+            nodes.push(Node {
+                id: s.id().to_owned(),
+                parallelism: p,
+                kind: NodeKind::Source(s),
+            });
+        }
+        for o in &spec.operators {
+            let what = format!("operator '{}'", o.id);
+            let p = self.parallelism(&what, o.parallelism.unwrap_or(default_p), max);
+            let component_path = match spec.components.get(&o.component) {
+                Some(rel) => {
+                    let rel = substitute(rel, &params, &what, &mut self.problems);
+                    let path = base.join(rel);
+                    if !path.is_file() {
+                        self.problem(format!(
+                            "{what}: component '{}' not found at {} (build the functions first, e.g. `weir build functions-examples`)",
+                            o.component,
+                            path.display()
+                        ));
+                    }
+                    path
+                }
+                None => {
+                    let known: Vec<&str> = spec.components.keys().map(String::as_str).collect();
+                    self.problem(format!(
+                        "{what}: unknown component '{}'; [components] has: {}",
+                        o.component,
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ));
+                    PathBuf::new()
+                }
+            };
+            inputs.push((nodes.len(), o.input.clone()));
+            nodes.push(Node {
+                id: o.id.clone(),
+                parallelism: p,
+                kind: NodeKind::Operator(OperatorNode {
+                    component: o.component.clone(),
+                    component_path,
+                    function: o.function.clone(),
+                    kind: o.kind,
+                }),
+            });
+        }
+        for s in &spec.sinks {
+            let p = self.parallelism(
+                &format!("sink '{}'", s.id()),
+                s.parallelism().unwrap_or(default_p),
+                max,
+            );
+            inputs.push((nodes.len(), s.input().clone()));
+            let s = self.sink(s.clone(), &params);
+            nodes.push(Node {
+                id: s.id().to_owned(),
+                parallelism: p,
+                kind: NodeKind::Sink(s),
+            });
+        }
+
+        self.check_ids(&nodes);
+        if spec.sources.is_empty() {
+            self.problem("the job has no [[sources]]");
+        }
+        if spec.sinks.is_empty() {
+            self.problem("the job has no [[sinks]]");
+        }
+
+        let edges = self.edges(&nodes, &inputs);
+        let order = self.topological_order(&nodes, &edges);
+        let (nodes, edges) = reorder(nodes, edges, &order);
+        JobGraph {
+            name: spec.name,
+            max_parallelism: max,
+            parameters: params,
+            sandbox,
+            nodes,
+            edges,
+        }
+    }
+
+    fn sandbox(&mut self, spec: &JobSpec) -> Sandbox {
+        let mut s = Sandbox::default();
+        if let Some(mb) = spec.sandbox.memory_limit_mb {
+            if mb == 0 || mb > 4096 {
+                self.problem(format!(
+                    "sandbox.memory_limit_mb must be between 1 and 4096, got {mb}"
+                ));
+            } else {
+                s.memory_limit_bytes = mb << 20;
+            }
+        }
+        if let Some(ms) = spec.sandbox.call_timeout_ms {
+            if ms == 0 {
+                self.problem("sandbox.call_timeout_ms must be at least 1");
+            } else {
+                s.call_timeout = Duration::from_millis(ms);
+            }
+        }
+        s
+    }
+
+    fn source(
+        &mut self,
+        mut s: SourceSpec,
+        params: &BTreeMap<String, String>,
+        base: &Path,
+    ) -> SourceSpec {
+        let what = format!("source '{}'", s.id());
+        match &mut s {
+            SourceSpec::File(f) => {
+                let path = substitute(&f.path, params, &what, &mut self.problems);
+                if path.is_empty() {
+                    if f.fallback.is_none() {
+                        self.problem(format!("{what}: path is empty and no fallback is set"));
+                    }
+                    f.path = path;
+                } else {
+                    f.path = base.join(path).to_string_lossy().into_owned();
+                }
+            }
+            SourceSpec::Datagen(d) => {
+                if let Some(rate) = d.rate
+                    && !(rate > 0.0 && rate.is_finite())
+                {
+                    self.problem(format!("{what}: rate must be a positive number, got {rate}"));
+                }
+            }
+        }
+        s
+    }
+
+    fn sink(&mut self, mut s: SinkSpec, params: &BTreeMap<String, String>) -> SinkSpec {
+        let what = format!("sink '{}'", s.id());
+        if let SinkSpec::File(f) = &mut s {
+            f.path = substitute(&f.path, params, &what, &mut self.problems);
+            if f.path.is_empty() && f.fallback.is_none() {
+                self.problem(format!("{what}: path is empty and no fallback is set"));
+            }
+        }
+        s
+    }
+
+    fn check_ids(&mut self, nodes: &[Node]) {
+        let mut seen = HashMap::new();
+        for n in nodes {
+            if n.id.is_empty()
+                || !n
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                self.problem(format!(
+                    "node id '{}' must be non-empty and use only letters, digits, '-', '_' and '.'",
+                    n.id
+                ));
+            }
+            if seen.insert(n.id.as_str(), ()).is_some() {
+                self.problem(format!("node id '{}' is used more than once", n.id));
+            }
+        }
+    }
+
+    fn edges(&mut self, nodes: &[Node], inputs: &[(usize, Inputs)]) -> Vec<Edge> {
+        let index: HashMap<&str, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let mut edges = Vec::new();
+        for (to, ins) in inputs {
+            let to = *to;
+            let node = &nodes[to];
+            let what = match node.kind {
+                NodeKind::Sink(_) => format!("sink '{}'", node.id),
+                _ => format!("operator '{}'", node.id),
+            };
+            if ins.as_slice().is_empty() {
+                self.problem(format!("{what}: input must name at least one node"));
+            }
+            for input in ins.as_slice() {
+                let (from_id, output, exchange, key_field) = match input {
+                    InputRef::Node(id) => (id.as_str(), None, None, None),
+                    InputRef::Edge(e) => (
+                        e.from.as_str(),
+                        e.output.clone(),
+                        e.exchange,
+                        e.key_field.clone(),
+                    ),
+                };
+                let Some(&from) = index.get(from_id) else {
+                    self.problem(format!("{what}: input '{from_id}' is not a node of this job"));
+                    continue;
+                };
+                if matches!(nodes[from].kind, NodeKind::Sink(_)) {
+                    self.problem(format!("{what}: input '{from_id}' is a sink, which has no output"));
+                    continue;
+                }
+                let up = nodes[from].parallelism;
+                let keyed = matches!(&node.kind, NodeKind::Operator(o) if o.kind.is_keyed());
+                let exchange = match exchange {
+                    Some(x) => x,
+                    None if keyed => {
+                        let kind = match &node.kind {
+                            NodeKind::Operator(o) => o.kind.name(),
+                            _ => "keyed",
+                        };
+                        self.problem(format!(
+                            "{what}: a {kind} function needs a keyed input; write input = {{ from = \"{from_id}\", exchange = \"key-by\" }}"
+                        ));
+                        Exchange::KeyBy
+                    }
+                    None if up == node.parallelism => Exchange::Forward,
+                    None => Exchange::Rebalance,
+                };
+                if keyed && exchange != Exchange::KeyBy {
+                    self.problem(format!(
+                        "{what}: a keyed function needs exchange = \"key-by\" on its input '{from_id}'"
+                    ));
+                }
+                if exchange == Exchange::Forward && up != node.parallelism {
+                    self.problem(format!(
+                        "{what}: a forward exchange needs equal parallelism, but '{from_id}' has {up} and this node {}",
+                        node.parallelism
+                    ));
+                }
+                let key = match key_field {
+                    Some(f) if exchange == Exchange::KeyBy => {
+                        let path: Vec<String> = f.split('.').map(str::to_owned).collect();
+                        if path.iter().any(String::is_empty) {
+                            self.problem(format!("{what}: key_field '{f}' is not a valid field path"));
+                        }
+                        KeySelector::JsonField(path)
+                    }
+                    Some(_) => {
+                        self.problem(format!(
+                            "{what}: key_field is only meaningful with exchange = \"key-by\""
+                        ));
+                        KeySelector::RecordKey
+                    }
+                    None => KeySelector::RecordKey,
+                };
+                edges.push(Edge {
+                    from,
+                    output,
+                    to,
+                    exchange,
+                    key,
+                });
+            }
+        }
+        edges
+    }
+
+    /// Kahn's algorithm; reports the nodes on cycles.
+    fn topological_order(&mut self, nodes: &[Node], edges: &[Edge]) -> Vec<usize> {
+        let mut indegree = vec![0usize; nodes.len()];
+        for e in edges {
+            indegree[e.to] += 1;
+        }
+        let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| indegree[i] == 0).collect();
+        ready.reverse();
+        let mut order = Vec::with_capacity(nodes.len());
+        while let Some(n) = ready.pop() {
+            order.push(n);
+            for e in edges.iter().filter(|e| e.from == n) {
+                indegree[e.to] -= 1;
+                if indegree[e.to] == 0 {
+                    ready.push(e.to);
+                }
+            }
+        }
+        if order.len() < nodes.len() {
+            let stuck: Vec<&str> = (0..nodes.len())
+                .filter(|i| !order.contains(i))
+                .map(|i| nodes[i].id.as_str())
+                .collect();
+            self.problem(format!(
+                "the graph has a cycle through: {}",
+                stuck.join(", ")
+            ));
+            for i in 0..nodes.len() {
+                if !order.contains(&i) {
+                    order.push(i);
+                }
+            }
+        }
+        order
+    }
+}
+
+fn reorder(nodes: Vec<Node>, edges: Vec<Edge>, order: &[usize]) -> (Vec<Node>, Vec<Edge>) {
+    let mut new_index = vec![0usize; nodes.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    let nodes = order.iter().filter_map(|&old| slots[old].take()).collect();
+    let edges = edges
+        .into_iter()
+        .map(|mut e| {
+            e.from = new_index[e.from];
+            e.to = new_index[e.to];
+            e
+        })
+        .collect();
+    (nodes, edges)
+}
+
+#[cfg(test)]
+mod tests;
