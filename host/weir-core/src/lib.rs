@@ -5,6 +5,7 @@
 //! into a [`graph::JobGraph`], then turned into a [`plan::PhysicalPlan`]:
 //! chains of operators, each run as parallel sub-tasks.
 
+pub mod batch;
 pub mod error;
 pub mod graph;
 pub mod keygroup;
@@ -14,4 +15,5 @@ pub mod spec;
 mod validate;
 
 pub use error::{ErrorDomain, JobError};
+pub use batch::{Batch, Outputs};
 pub use graph::JobGraph;

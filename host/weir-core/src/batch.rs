@@ -1,0 +1,111 @@
+//! Batches of records on the host: one flat buffer of `weir-wire` record
+//! frames, the same bytes that cross into Wasm, so forwarding a batch into a
+//! function needs no re-encoding.
+
+use weir_wire::{RecordRef, Records, WireError};
+
+/// Records in one buffer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Batch {
+    /// An empty batch with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Batch {
+            buf: Vec::with_capacity(bytes),
+            len: 0,
+        }
+    }
+
+    /// Appends a record.
+    #[inline]
+    pub fn push(&mut self, ts: i64, key: &[u8], value: &[u8]) {
+        weir_wire::put_record(&mut self.buf, ts, key, value);
+        self.len += 1;
+    }
+
+    /// Appends a record read elsewhere.
+    #[inline]
+    pub fn push_ref(&mut self, r: &RecordRef<'_>) {
+        self.push(r.ts, r.key, r.value);
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Size of the encoded records.
+    pub fn byte_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The encoded records.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Removes every record, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.len = 0;
+    }
+
+    /// Takes the records out, leaving an empty batch with the same capacity
+    /// hint.
+    pub fn take(&mut self) -> Batch {
+        let cap = self.buf.capacity();
+        std::mem::replace(self, Batch::with_capacity(cap))
+    }
+
+    /// Iterates the records.
+    pub fn iter(&self) -> Records<'_> {
+        Records::new(&self.buf)
+    }
+
+    /// Checks the encoding and counts records of a buffer from elsewhere.
+    pub fn from_bytes(buf: Vec<u8>) -> Result<Batch, WireError> {
+        let mut len = 0;
+        for r in Records::new(&buf) {
+            r?;
+            len += 1;
+        }
+        Ok(Batch { buf, len })
+    }
+}
+
+/// What one step produced: main-output records and side outputs by name.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// Main output.
+    pub main: Batch,
+    /// Side outputs, in first-use order.
+    pub side: Vec<(String, Batch)>,
+}
+
+impl Outputs {
+    /// The batch of side output `name`, created on first use.
+    pub fn side(&mut self, name: &str) -> &mut Batch {
+        match self.side.iter().position(|(n, _)| n == name) {
+            Some(i) => &mut self.side[i].1,
+            None => {
+                self.side.push((name.to_owned(), Batch::default()));
+                let last = self.side.len() - 1;
+                &mut self.side[last].1
+            }
+        }
+    }
+
+    /// Whether nothing was produced.
+    pub fn is_empty(&self) -> bool {
+        self.main.is_empty() && self.side.iter().all(|(_, b)| b.is_empty())
+    }
+}

@@ -1,0 +1,360 @@
+//! Keyed state in hash maps on the heap: the fastest backend, bounded by
+//! memory.
+
+use crate::{KeyedStateBackend, StateError, StateId, StateKind};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+type Key = Box<[u8]>;
+
+enum Table {
+    Value(Vec<HashMap<Key, Vec<u8>>>),
+    List(Vec<HashMap<Key, Vec<Vec<u8>>>>),
+    Map(Vec<HashMap<Key, BTreeMap<Vec<u8>, Vec<u8>>>>),
+}
+
+struct Registered {
+    name: String,
+    kind: StateKind,
+    table: Table,
+}
+
+/// In-memory keyed state for one operator sub-task.
+pub struct MemoryBackend {
+    range: RangeInclusive<u16>,
+    states: Vec<Registered>,
+}
+
+impl MemoryBackend {
+    /// A backend owning the key groups `range`.
+    pub fn new(range: RangeInclusive<u16>) -> Self {
+        MemoryBackend {
+            range,
+            states: Vec::new(),
+        }
+    }
+
+    fn slot(&self, kg: u16) -> Result<usize, StateError> {
+        if self.range.contains(&kg) {
+            Ok(usize::from(kg - self.range.start()))
+        } else {
+            Err(StateError::KeyGroupOutOfRange {
+                key_group: kg,
+                start: *self.range.start(),
+                end: *self.range.end(),
+            })
+        }
+    }
+
+    fn table(&self, state: StateId) -> Result<&Table, StateError> {
+        self.states
+            .get(state.0 as usize)
+            .map(|r| &r.table)
+            .ok_or(StateError::UnknownState(state))
+    }
+
+    fn table_mut(&mut self, state: StateId) -> Result<&mut Table, StateError> {
+        self.states
+            .get_mut(state.0 as usize)
+            .map(|r| &mut r.table)
+            .ok_or(StateError::UnknownState(state))
+    }
+}
+
+fn groups<T>(n: usize) -> Vec<HashMap<Key, T>> {
+    (0..n).map(|_| HashMap::default()).collect()
+}
+
+impl KeyedStateBackend for MemoryBackend {
+    fn key_groups(&self) -> RangeInclusive<u16> {
+        self.range.clone()
+    }
+
+    fn register(&mut self, name: &str, kind: StateKind) -> Result<StateId, StateError> {
+        if let Some(i) = self.states.iter().position(|s| s.name == name) {
+            let s = &self.states[i];
+            if s.kind != kind {
+                return Err(StateError::KindMismatch {
+                    name: name.to_owned(),
+                    registered: s.kind,
+                    requested: kind,
+                });
+            }
+            return Ok(StateId(i as u32));
+        }
+        let n = self.range.len();
+        let table = match kind {
+            StateKind::Value => Table::Value(groups(n)),
+            StateKind::List => Table::List(groups(n)),
+            StateKind::Map => Table::Map(groups(n)),
+        };
+        self.states.push(Registered {
+            name: name.to_owned(),
+            kind,
+            table,
+        });
+        Ok(StateId(self.states.len() as u32 - 1))
+    }
+
+    #[inline]
+    fn value_get_into(
+        &self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        let g = self.slot(kg)?;
+        match self.table(state)? {
+            Table::Value(t) => Ok(match t[g].get(key) {
+                Some(v) => {
+                    out.extend_from_slice(v);
+                    true
+                }
+                None => false,
+            }),
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    #[inline]
+    fn value_put(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::Value(t) => {
+                match t[g].get_mut(key) {
+                    Some(v) => {
+                        v.clear();
+                        v.extend_from_slice(value);
+                    }
+                    None => {
+                        t[g].insert(key.into(), value.to_vec());
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn value_delete(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::Value(t) => {
+                t[g].remove(key);
+                Ok(())
+            }
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn list_get(&self, kg: u16, state: StateId, key: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
+        let g = self.slot(kg)?;
+        match self.table(state)? {
+            Table::List(t) => Ok(t[g].get(key).cloned().unwrap_or_default()),
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn list_add(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::List(t) => {
+                match t[g].get_mut(key) {
+                    Some(l) => l.push(value.to_vec()),
+                    None => {
+                        t[g].insert(key.into(), vec![value.to_vec()]);
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn list_update(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        values: Vec<Vec<u8>>,
+    ) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::List(t) => {
+                if values.is_empty() {
+                    t[g].remove(key);
+                } else {
+                    t[g].insert(key.into(), values);
+                }
+                Ok(())
+            }
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn map_get(
+        &self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        user_key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        let g = self.slot(kg)?;
+        match self.table(state)? {
+            Table::Map(t) => Ok(t[g].get(key).and_then(|m| m.get(user_key)).cloned()),
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn map_put(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        user_key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::Map(t) => {
+                t[g].entry(key.into())
+                    .or_default()
+                    .insert(user_key.to_vec(), value.to_vec());
+                Ok(())
+            }
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn map_remove(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        user_key: &[u8],
+    ) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::Map(t) => {
+                if let Some(m) = t[g].get_mut(key) {
+                    m.remove(user_key);
+                    if m.is_empty() {
+                        t[g].remove(key);
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn map_entries(
+        &self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        let g = self.slot(kg)?;
+        match self.table(state)? {
+            Table::Map(t) => Ok(t[g]
+                .get(key)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()),
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    fn clear(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::Value(t) => {
+                t[g].remove(key);
+            }
+            Table::List(t) => {
+                t[g].remove(key);
+            }
+            Table::Map(t) => {
+                t[g].remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn key_count(&self) -> usize {
+        self.states
+            .iter()
+            .map(|s| match &s.table {
+                Table::Value(t) => t.iter().map(HashMap::len).sum::<usize>(),
+                Table::List(t) => t.iter().map(HashMap::len).sum(),
+                Table::Map(t) => t.iter().map(HashMap::len).sum(),
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_list_and_map_state_per_key() {
+        let mut b = MemoryBackend::new(4..=7);
+        let v = b.register("v", StateKind::Value).expect("register");
+        let l = b.register("l", StateKind::List).expect("register");
+        let m = b.register("m", StateKind::Map).expect("register");
+        assert_eq!(b.register("v", StateKind::Value).expect("again"), v);
+        assert!(b.register("v", StateKind::List).is_err());
+
+        let mut out = Vec::new();
+        assert!(!b.value_get_into(5, v, b"k", &mut out).expect("get"));
+        b.value_put(5, v, b"k", b"1").expect("put");
+        b.value_put(5, v, b"k", b"22").expect("put");
+        assert!(b.value_get_into(5, v, b"k", &mut out).expect("get"));
+        assert_eq!(out, b"22");
+        out.clear();
+        assert!(!b.value_get_into(6, v, b"k", &mut out).expect("other key group"));
+
+        b.list_add(5, l, b"k", b"a").expect("add");
+        b.list_add(5, l, b"k", b"b").expect("add");
+        assert_eq!(b.list_get(5, l, b"k").expect("get"), vec![b"a".to_vec(), b"b".to_vec()]);
+        b.list_update(5, l, b"k", vec![b"c".to_vec()]).expect("update");
+        assert_eq!(b.list_get(5, l, b"k").expect("get"), vec![b"c".to_vec()]);
+
+        b.map_put(5, m, b"k", b"z", b"1").expect("put");
+        b.map_put(5, m, b"k", b"a", b"2").expect("put");
+        assert_eq!(b.map_get(5, m, b"k", b"z").expect("get"), Some(b"1".to_vec()));
+        assert_eq!(
+            b.map_entries(5, m, b"k").expect("entries"),
+            vec![(b"a".to_vec(), b"2".to_vec()), (b"z".to_vec(), b"1".to_vec())]
+        );
+        b.map_remove(5, m, b"k", b"a").expect("remove");
+        assert_eq!(b.map_entries(5, m, b"k").expect("entries").len(), 1);
+        assert_eq!(b.key_count(), 3);
+        b.clear(5, m, b"k").expect("clear");
+        assert_eq!(b.key_count(), 2);
+    }
+
+    #[test]
+    fn foreign_key_group_is_rejected() {
+        let mut b = MemoryBackend::new(0..=3);
+        let v = b.register("v", StateKind::Value).expect("register");
+        assert!(matches!(
+            b.value_put(9, v, b"k", b"x"),
+            Err(StateError::KeyGroupOutOfRange { key_group: 9, .. })
+        ));
+    }
+}

@@ -1,0 +1,19 @@
+//! Host bindings generated from the WIT package, one module per world the
+//! host instantiates.
+
+/// Stateless transforms.
+pub mod transform {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "transform-function",
+    });
+}
+
+/// Keyed functions (reduce, aggregate, keyed process).
+pub mod keyed {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "keyed-process-function",
+        imports: { default: trappable },
+    });
+}

@@ -1,0 +1,118 @@
+//! Errors of loading and calling components, worded for the user.
+
+use weir_core::ErrorDomain;
+
+/// A component that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file is missing or unreadable.
+    #[error("cannot read component {path}: {source}")]
+    Read {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("{path} is not a valid WebAssembly component: {message}")]
+    Invalid {
+        /// Path.
+        path: String,
+        /// Compiler message.
+        message: String,
+    },
+    /// The component is valid but not a Weir function component.
+    #[error("{path} is not a Weir function component: {message}")]
+    WrongWorld {
+        /// Path.
+        path: String,
+        /// What is missing.
+        message: String,
+    },
+    /// The component failed while listing or opening its functions.
+    #[error("{path}: {message}")]
+    Guest {
+        /// Path.
+        path: String,
+        /// What happened.
+        message: String,
+    },
+    /// The engine could not be set up.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+}
+
+/// Why a guest trapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrapCause {
+    /// The call ran past its deadline (for example an endless loop).
+    Timeout {
+        /// The deadline.
+        limit_ms: u64,
+    },
+    /// The guest tried to grow its memory past the cap.
+    MemoryLimit {
+        /// The cap.
+        limit_bytes: u64,
+    },
+    /// The guest's call stack overflowed (for example unbounded recursion).
+    StackOverflow,
+    /// The guest panicked; the panic message when it printed one.
+    Panic(String),
+    /// Any other trap.
+    Other(String),
+}
+
+impl std::fmt::Display for TrapCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrapCause::Timeout { limit_ms } => write!(
+                f,
+                "the call exceeded its deadline of {limit_ms} ms (endless loop?) and was interrupted"
+            ),
+            TrapCause::MemoryLimit { limit_bytes } => write!(
+                f,
+                "the function exceeded its memory limit of {} MiB",
+                limit_bytes >> 20
+            ),
+            TrapCause::StackOverflow => {
+                write!(f, "the function overflowed its stack (unbounded recursion?)")
+            }
+            TrapCause::Panic(m) => write!(f, "the function panicked: {m}"),
+            TrapCause::Other(m) => write!(f, "the function trapped: {m}"),
+        }
+    }
+}
+
+/// A failed call into a function.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The guest trapped; the instance is unusable afterwards.
+    #[error("{0}")]
+    Trap(TrapCause),
+    /// The function returned an error of its own.
+    #[error("the function failed: {0}")]
+    Function(String),
+    /// A record or state value did not decode in the guest.
+    #[error("the function could not decode its input: {0}")]
+    Decode(String),
+    /// The instance already trapped earlier.
+    #[error("the instance is unusable after an earlier trap")]
+    Poisoned,
+    /// The guest returned a malformed result buffer.
+    #[error("the function returned a malformed result: {0}")]
+    BadResult(String),
+    /// A host-side state access failed.
+    #[error("state access failed: {0}")]
+    State(String),
+}
+
+impl CallError {
+    /// Who is at fault.
+    pub fn domain(&self) -> ErrorDomain {
+        match self {
+            CallError::State(_) => ErrorDomain::External,
+            _ => ErrorDomain::User,
+        }
+    }
+}

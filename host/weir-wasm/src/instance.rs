@@ -1,0 +1,287 @@
+//! One opened function in its own store: the unit of isolation.
+
+use crate::bindings::{keyed, transform};
+use crate::component::LoadedComponent;
+use crate::error::{CallError, LoadError, TrapCause};
+use crate::host_state::{HostState, KeyedScope, StateBinding};
+use crate::runtime::{EPOCH_TICK, Runtime};
+use std::time::Duration;
+use wasmtime::component::ResourceAny;
+use wasmtime::{Store, Trap};
+use weir_state::{KeyedStateBackend, StateKind};
+
+/// Limits of one instance.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceConfig {
+    /// Linear memory cap, bytes.
+    pub memory_limit_bytes: u64,
+    /// Deadline of one call.
+    pub call_timeout: Duration,
+}
+
+/// The sub-task an instance serves (given to the function when opened).
+#[derive(Debug, Clone, Default)]
+pub struct TaskInfo {
+    /// Job name.
+    pub job_name: String,
+    /// Operator id.
+    pub operator_id: String,
+    /// Sub-task index.
+    pub subtask_index: u32,
+    /// Operator parallelism.
+    pub parallelism: u32,
+    /// Key groups.
+    pub max_parallelism: u32,
+    /// Job parameters.
+    pub parameters: Vec<(String, String)>,
+}
+
+enum Bound {
+    Transform(transform::TransformFunction, ResourceAny),
+    Keyed(keyed::KeyedProcessFunction, ResourceAny),
+}
+
+/// An opened function in its own store.
+pub struct FunctionInstance {
+    store: Store<HostState>,
+    bound: Bound,
+    config: InstanceConfig,
+    deadline_ticks: u64,
+    poisoned: bool,
+}
+
+impl FunctionInstance {
+    fn store(rt: &Runtime, config: InstanceConfig) -> Store<HostState> {
+        let mut store = Store::new(&rt.engine, HostState::new(config.memory_limit_bytes));
+        store.limiter(|s| &mut s.limiter);
+        store
+    }
+
+    fn ticks(config: &InstanceConfig) -> u64 {
+        (config.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+    }
+
+    /// Opens the stateless function `name` of `component`.
+    pub fn open_transform(
+        rt: &Runtime,
+        component: &LoadedComponent,
+        name: &str,
+        task: &TaskInfo,
+        config: InstanceConfig,
+    ) -> Result<FunctionInstance, LoadError> {
+        let guest = |message: String| LoadError::Guest {
+            path: component.path.clone(),
+            message,
+        };
+        let pre = component.transform.as_ref().ok_or_else(|| LoadError::WrongWorld {
+            path: component.path.clone(),
+            message: "it does not export weir:function/transform@0.1.0 (stateless functions)".into(),
+        })?;
+        let mut store = Self::store(rt, config);
+        let ticks = Self::ticks(&config);
+        store.set_epoch_deadline(ticks);
+        let b = pre
+            .instantiate(&mut store)
+            .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
+        use transform::weir::function::types as t;
+        let info = t::TaskInfo {
+            job_name: task.job_name.clone(),
+            operator_id: task.operator_id.clone(),
+            subtask_index: task.subtask_index,
+            parallelism: task.parallelism,
+            max_parallelism: task.max_parallelism,
+            parameters: task.parameters.clone(),
+        };
+        let handle = b
+            .weir_function_transform()
+            .transform_function()
+            .call_open(&mut store, name, &info)
+            .map_err(|e| guest(format!("opening '{name}' failed: {}", describe(&store, &e, &config))))?
+            .map_err(|e| guest(transform_error(e)))?;
+        Ok(FunctionInstance {
+            store,
+            bound: Bound::Transform(b, handle),
+            config,
+            deadline_ticks: ticks,
+            poisoned: false,
+        })
+    }
+
+    /// Opens the keyed function `name` of `component` over `backend`, and
+    /// registers the states it declares.
+    pub fn open_keyed(
+        rt: &Runtime,
+        component: &LoadedComponent,
+        name: &str,
+        task: &TaskInfo,
+        config: InstanceConfig,
+        backend: Box<dyn KeyedStateBackend>,
+    ) -> Result<FunctionInstance, LoadError> {
+        let guest = |message: String| LoadError::Guest {
+            path: component.path.clone(),
+            message,
+        };
+        let pre = component.keyed.as_ref().ok_or_else(|| LoadError::WrongWorld {
+            path: component.path.clone(),
+            message: "it does not export weir:function/keyed@0.1.0 (keyed functions)".into(),
+        })?;
+        let mut store = Self::store(rt, config);
+        let ticks = Self::ticks(&config);
+        store.set_epoch_deadline(ticks);
+        let b = pre
+            .instantiate(&mut store)
+            .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
+        use keyed::weir::function::types as t;
+        let info = t::TaskInfo {
+            job_name: task.job_name.clone(),
+            operator_id: task.operator_id.clone(),
+            subtask_index: task.subtask_index,
+            parallelism: task.parallelism,
+            max_parallelism: task.max_parallelism,
+            parameters: task.parameters.clone(),
+        };
+        let api = b.weir_function_keyed().keyed_function();
+        let handle = api
+            .call_open(&mut store, name, &info)
+            .map_err(|e| guest(format!("opening '{name}' failed: {}", describe(&store, &e, &config))))?
+            .map_err(|e| guest(keyed_error(e)))?;
+        store.set_epoch_deadline(ticks);
+        let declared = api
+            .call_states(&mut store, handle)
+            .map_err(|e| guest(format!("listing states failed: {}", describe(&store, &e, &config))))?;
+        let mut scope = KeyedScope::new(backend);
+        for d in declared {
+            let kind = match d.kind {
+                t::StateKind::Value => StateKind::Value,
+                t::StateKind::List => StateKind::List,
+                t::StateKind::Map => StateKind::Map,
+            };
+            let id = scope
+                .backend
+                .register(&d.name, kind)
+                .map_err(|e| guest(format!("state '{}': {e}", d.name)))?;
+            scope.bindings.push(StateBinding { id, kind });
+        }
+        store.data_mut().keyed = Some(scope);
+        Ok(FunctionInstance {
+            store,
+            bound: Bound::Keyed(b, handle),
+            config,
+            deadline_ticks: ticks,
+            poisoned: false,
+        })
+    }
+
+    /// The keyed state scope (keyed functions only).
+    pub fn scope_mut(&mut self) -> Option<&mut KeyedScope> {
+        self.store.data_mut().keyed.as_mut()
+    }
+
+    /// Calls the function on one batch; returns its result buffer.
+    pub fn process_batch(
+        &mut self,
+        input: &[u8],
+        watermark: i64,
+        processing_time: i64,
+    ) -> Result<Vec<u8>, CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned);
+        }
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let result = match &self.bound {
+            Bound::Transform(b, h) => {
+                let ctx = transform::weir::function::types::BatchContext {
+                    watermark,
+                    processing_time,
+                };
+                b.weir_function_transform()
+                    .transform_function()
+                    .call_process_batch(&mut self.store, *h, ctx, input)
+                    .map(|r| r.map_err(|e| function_error_t(e)))
+            }
+            Bound::Keyed(b, h) => {
+                let ctx = keyed::weir::function::types::BatchContext {
+                    watermark,
+                    processing_time,
+                };
+                b.weir_function_keyed()
+                    .keyed_function()
+                    .call_process_batch(&mut self.store, *h, ctx, input)
+                    .map(|r| r.map_err(|e| function_error_k(e)))
+            }
+        };
+        match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.poisoned = true;
+                Err(CallError::Trap(cause(&self.store, &e, &self.config)))
+            }
+        }
+    }
+}
+
+fn transform_error(e: transform::weir::function::types::FunctionError) -> String {
+    function_error_t(e).to_string()
+}
+
+fn keyed_error(e: keyed::weir::function::types::FunctionError) -> String {
+    function_error_k(e).to_string()
+}
+
+fn function_error_t(e: transform::weir::function::types::FunctionError) -> CallError {
+    use transform::weir::function::types::FunctionError as E;
+    match e {
+        E::User(m) | E::UnknownFunction(m) => CallError::Function(m),
+        E::Decode(m) => CallError::Decode(m),
+    }
+}
+
+fn function_error_k(e: keyed::weir::function::types::FunctionError) -> CallError {
+    use keyed::weir::function::types::FunctionError as E;
+    match e {
+        E::User(m) | E::UnknownFunction(m) => CallError::Function(m),
+        E::Decode(m) => CallError::Decode(m),
+    }
+}
+
+fn describe(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig) -> String {
+    cause(store, e, config).to_string()
+}
+
+/// Classifies a trap, using what the store saw (memory cap, panic output).
+fn cause(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig) -> TrapCause {
+    if store.data().limiter.exceeded {
+        return TrapCause::MemoryLimit {
+            limit_bytes: config.memory_limit_bytes,
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => TrapCause::Timeout {
+            limit_ms: config.call_timeout.as_millis() as u64,
+        },
+        Some(Trap::StackOverflow) => TrapCause::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => {
+            let out = store.data().stderr.contents();
+            TrapCause::Panic(panic_message(&String::from_utf8_lossy(&out)))
+        }
+        Some(t) => TrapCause::Other(t.to_string()),
+        None => TrapCause::Other(format!("{e:#}")),
+    }
+}
+
+/// The useful part of a Rust panic report printed by the guest.
+fn panic_message(stderr: &str) -> String {
+    let text: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note:"))
+        .collect();
+    if text.is_empty() {
+        return "unreachable code reached (no panic message)".into();
+    }
+    let joined = text.join(" ");
+    match joined.find("panicked at ") {
+        Some(i) => joined[i + "panicked at ".len()..].to_owned(),
+        None => joined,
+    }
+}
