@@ -1,1 +1,108 @@
-fn main() {}
+//! `weir`: run, validate and build Weir stream jobs, and benchmark them.
+
+mod bench;
+mod build;
+mod params;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Weir runs stream processing jobs whose functions are sandboxed
+/// WebAssembly components.
+#[derive(Parser)]
+#[command(name = "weir", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job on the embedded runner until its inputs end.
+    ///
+    /// Job parameters follow the job file as `--name value`; the job file
+    /// declares them under [parameters]. Example:
+    ///   weir run functions-examples/wordcount/wordcount.toml --input book.txt --output out/
+    Run {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// Default parallelism of nodes that do not set their own.
+        #[arg(short, long)]
+        parallelism: Option<u32>,
+        /// No progress line and no summary.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Job parameters: --name value ...
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PARAMS"
+        )]
+        params: Vec<String>,
+    },
+    /// Check a job file and the components it names, without running it.
+    Validate {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// Job parameters: --name value ...
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PARAMS"
+        )]
+        params: Vec<String>,
+    },
+    /// Build a function crate (or a workspace of them) to wasm32-wasip2
+    /// components.
+    ///
+    /// Uses the rustup wasm32-wasip2 target when installed, otherwise
+    /// Debian's rustc with the standard library built from source (see
+    /// scripts/setup-wasm-toolchain).
+    Build {
+        /// Directory of the crate or workspace.
+        dir: PathBuf,
+        /// Build without optimisations.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Measure a job against the same pipeline in plain native Rust.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            job,
+            parallelism,
+            quiet,
+            params,
+        } => run::run(&job, parallelism, quiet, &params),
+        Command::Validate { job, params } => run::validate(&job, &params),
+        Command::Build { dir, debug } => build::build(&dir, !debug).map(|paths| {
+            for p in paths {
+                println!("{}", p.display());
+            }
+        }),
+        Command::Bench { which } => bench::run(which),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -31,7 +31,10 @@ impl DatagenReader {
         let p = u64::from(parallelism.max(1));
         let i = u64::from(index);
         let remaining = spec.count.map(|c| c / p + u64::from(i < c % p));
-        let seed = spec.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i);
+        let seed = spec
+            .seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add(i);
         DatagenReader {
             generator: spec.generator,
             remaining,
@@ -69,7 +72,11 @@ impl DatagenReader {
 }
 
 impl SourceReader for DatagenReader {
-    fn poll(&mut self, out: &mut Outputs, max_bytes: usize) -> Result<SourceStatus, ConnectorError> {
+    fn poll(
+        &mut self,
+        out: &mut Outputs,
+        max_bytes: usize,
+    ) -> Result<SourceStatus, ConnectorError> {
         if self.remaining == Some(0) {
             return Ok(SourceStatus::Finished);
         }
@@ -81,7 +88,9 @@ impl SourceReader for DatagenReader {
             if budget == 0 {
                 let next_at = (self.produced as f64) / rate;
                 let wait = next_at - started.elapsed().as_secs_f64();
-                return Ok(SourceStatus::Idle(Duration::from_secs_f64(wait.clamp(0.0005, 0.1))));
+                return Ok(SourceStatus::Idle(Duration::from_secs_f64(
+                    wait.clamp(0.0005, 0.1),
+                )));
             }
         }
         while budget > 0 && out.main.byte_len() < max_bytes && self.remaining != Some(0) {
@@ -141,6 +150,9 @@ mod tests {
             rate: None,
             seed: 7,
         };
-        assert_eq!(drain(&mut DatagenReader::new(&spec, 0, 1)), drain(&mut DatagenReader::new(&spec, 0, 1)));
+        assert_eq!(
+            drain(&mut DatagenReader::new(&spec, 0, 1)),
+            drain(&mut DatagenReader::new(&spec, 0, 1))
+        );
     }
 }

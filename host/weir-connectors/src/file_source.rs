@@ -67,7 +67,9 @@ fn list_files(pattern: &str) -> Result<Vec<PathBuf>, ConnectorError> {
     };
     files.sort();
     if files.is_empty() {
-        return Err(ConnectorError::NoFiles(format!("'{pattern}' names no files")));
+        return Err(ConnectorError::NoFiles(format!(
+            "'{pattern}' names no files"
+        )));
     }
     Ok(files)
 }
@@ -176,7 +178,11 @@ fn line_number(path: &Path, offset: u64) -> u64 {
 }
 
 impl SourceReader for FileReader {
-    fn poll(&mut self, out: &mut Outputs, max_bytes: usize) -> Result<SourceStatus, ConnectorError> {
+    fn poll(
+        &mut self,
+        out: &mut Outputs,
+        max_bytes: usize,
+    ) -> Result<SourceStatus, ConnectorError> {
         while out.main.byte_len() < max_bytes {
             let split = match &mut self.current {
                 Some(s) => s,
@@ -293,7 +299,11 @@ mod tests {
                 let splits = [(0, a), (a, b), (b, len)]
                     .into_iter()
                     .filter(|(s, e)| s < e)
-                    .map(|(start, end)| FileSplit { path: path.clone(), start, end })
+                    .map(|(start, end)| FileSplit {
+                        path: path.clone(),
+                        start,
+                        end,
+                    })
                     .collect::<Vec<_>>();
                 // Read the splits by separate readers, as parallel readers do.
                 let mut got = Vec::new();

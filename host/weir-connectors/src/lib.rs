@@ -35,7 +35,8 @@ pub enum SourceStatus {
 /// A parallel instance of a source.
 pub trait SourceReader: Send {
     /// Appends up to about `max_bytes` of records to `out`.
-    fn poll(&mut self, out: &mut Outputs, max_bytes: usize) -> Result<SourceStatus, ConnectorError>;
+    fn poll(&mut self, out: &mut Outputs, max_bytes: usize)
+    -> Result<SourceStatus, ConnectorError>;
 }
 
 /// A parallel instance of a sink.

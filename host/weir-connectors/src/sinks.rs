@@ -20,10 +20,17 @@ fn part_name(subtask: u32, format: RecordFormat) -> String {
 pub fn prepare_output_dir(dir: &Path) -> Result<(), ConnectorError> {
     let err = |action| {
         let path = dir.display().to_string();
-        move |source| ConnectorError::Io { action, path, source }
+        move |source| ConnectorError::Io {
+            action,
+            path,
+            source,
+        }
     };
     std::fs::create_dir_all(dir).map_err(err("cannot create"))?;
-    for entry in std::fs::read_dir(dir).map_err(err("cannot list"))?.flatten() {
+    for entry in std::fs::read_dir(dir)
+        .map_err(err("cannot list"))?
+        .flatten()
+    {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with("part-") && (name.ends_with(".txt") || name.ends_with(".jsonl")) {
@@ -108,19 +115,22 @@ impl SinkWriter for PrintSink {
         }
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
-        lock.write_all(&self.buf).map_err(|source| ConnectorError::Io {
-            action: "cannot write",
-            path: "standard output".into(),
-            source,
-        })
+        lock.write_all(&self.buf)
+            .map_err(|source| ConnectorError::Io {
+                action: "cannot write",
+                path: "standard output".into(),
+                source,
+            })
     }
 
     fn finish(&mut self) -> Result<(), ConnectorError> {
-        std::io::stdout().flush().map_err(|source| ConnectorError::Io {
-            action: "cannot write",
-            path: "standard output".into(),
-            source,
-        })
+        std::io::stdout()
+            .flush()
+            .map_err(|source| ConnectorError::Io {
+                action: "cannot write",
+                path: "standard output".into(),
+                source,
+            })
     }
 }
 

@@ -108,7 +108,10 @@ impl JobGraph {
 
     /// Edges into node `to`, in input order.
     pub fn inputs_of(&self, to: usize) -> impl Iterator<Item = (usize, &Edge)> {
-        self.edges.iter().enumerate().filter(move |(_, e)| e.to == to)
+        self.edges
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.to == to)
     }
 
     /// Edges out of node `from`.

@@ -14,6 +14,6 @@ pub mod plan;
 pub mod spec;
 mod validate;
 
-pub use error::{ErrorDomain, JobError};
 pub use batch::{Batch, Outputs};
+pub use error::{ErrorDomain, JobError};
 pub use graph::JobGraph;

@@ -151,7 +151,11 @@ impl Validator {
                     self.problem(format!(
                         "{what}: unknown component '{}'; [components] has: {}",
                         o.component,
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     ));
                     PathBuf::new()
                 }
@@ -248,7 +252,9 @@ impl Validator {
                 if let Some(rate) = d.rate
                     && !(rate > 0.0 && rate.is_finite())
                 {
-                    self.problem(format!("{what}: rate must be a positive number, got {rate}"));
+                    self.problem(format!(
+                        "{what}: rate must be a positive number, got {rate}"
+                    ));
                 }
             }
         }
@@ -314,11 +320,15 @@ impl Validator {
                     ),
                 };
                 let Some(&from) = index.get(from_id) else {
-                    self.problem(format!("{what}: input '{from_id}' is not a node of this job"));
+                    self.problem(format!(
+                        "{what}: input '{from_id}' is not a node of this job"
+                    ));
                     continue;
                 };
                 if matches!(nodes[from].kind, NodeKind::Sink(_)) {
-                    self.problem(format!("{what}: input '{from_id}' is a sink, which has no output"));
+                    self.problem(format!(
+                        "{what}: input '{from_id}' is a sink, which has no output"
+                    ));
                     continue;
                 }
                 let up = nodes[from].parallelism;
@@ -353,7 +363,9 @@ impl Validator {
                     Some(f) if exchange == Exchange::KeyBy => {
                         let path: Vec<String> = f.split('.').map(str::to_owned).collect();
                         if path.iter().any(String::is_empty) {
-                            self.problem(format!("{what}: key_field '{f}' is not a valid field path"));
+                            self.problem(format!(
+                                "{what}: key_field '{f}' is not a valid field path"
+                            ));
                         }
                         KeySelector::JsonField(path)
                     }

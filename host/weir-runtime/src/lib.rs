@@ -1,1 +1,25 @@
-//! placeholder
+//! Weir's embedded runner: runs a [`JobGraph`] as parallel sub-tasks in one
+//! process.
+//!
+//! Each chain of the [`PhysicalPlan`] runs as one thread per sub-task.
+//! Sub-tasks exchange batches through bounded channels, so a slow operator
+//! backpressures its sources. Keyed exchanges route records by key group.
+//! Bounded inputs end with an end-of-input marker that flows through the
+//! graph; the job finishes when every sub-task has finished. The first
+//! failure cancels the job and is reported with the operator, the sub-task
+//! and the cause.
+//!
+//! [`JobGraph`]: weir_core::JobGraph
+//! [`PhysicalPlan`]: weir_core::plan::PhysicalPlan
+
+mod control;
+mod exchange;
+mod failure;
+mod job;
+mod metrics;
+mod operators;
+mod task;
+
+pub use failure::JobFailure;
+pub use job::{RunOptions, run_job};
+pub use metrics::{JobSummary, NodeSummary, Progress};

@@ -75,16 +75,26 @@ pub trait KeyedStateBackend: Send {
         out: &mut Vec<u8>,
     ) -> Result<bool, StateError>;
     /// Sets the value of `key`.
-    fn value_put(&mut self, kg: u16, state: StateId, key: &[u8], value: &[u8])
-    -> Result<(), StateError>;
+    fn value_put(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError>;
     /// Removes the value of `key`.
     fn value_delete(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError>;
 
     /// All elements of the list of `key`.
     fn list_get(&self, kg: u16, state: StateId, key: &[u8]) -> Result<Vec<Vec<u8>>, StateError>;
     /// Appends to the list of `key`.
-    fn list_add(&mut self, kg: u16, state: StateId, key: &[u8], value: &[u8])
-    -> Result<(), StateError>;
+    fn list_add(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError>;
     /// Replaces the list of `key` (empty removes it).
     fn list_update(
         &mut self,

@@ -326,20 +326,33 @@ mod tests {
         assert!(b.value_get_into(5, v, b"k", &mut out).expect("get"));
         assert_eq!(out, b"22");
         out.clear();
-        assert!(!b.value_get_into(6, v, b"k", &mut out).expect("other key group"));
+        assert!(
+            !b.value_get_into(6, v, b"k", &mut out)
+                .expect("other key group")
+        );
 
         b.list_add(5, l, b"k", b"a").expect("add");
         b.list_add(5, l, b"k", b"b").expect("add");
-        assert_eq!(b.list_get(5, l, b"k").expect("get"), vec![b"a".to_vec(), b"b".to_vec()]);
-        b.list_update(5, l, b"k", vec![b"c".to_vec()]).expect("update");
+        assert_eq!(
+            b.list_get(5, l, b"k").expect("get"),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        b.list_update(5, l, b"k", vec![b"c".to_vec()])
+            .expect("update");
         assert_eq!(b.list_get(5, l, b"k").expect("get"), vec![b"c".to_vec()]);
 
         b.map_put(5, m, b"k", b"z", b"1").expect("put");
         b.map_put(5, m, b"k", b"a", b"2").expect("put");
-        assert_eq!(b.map_get(5, m, b"k", b"z").expect("get"), Some(b"1".to_vec()));
+        assert_eq!(
+            b.map_get(5, m, b"k", b"z").expect("get"),
+            Some(b"1".to_vec())
+        );
         assert_eq!(
             b.map_entries(5, m, b"k").expect("entries"),
-            vec![(b"a".to_vec(), b"2".to_vec()), (b"z".to_vec(), b"1".to_vec())]
+            vec![
+                (b"a".to_vec(), b"2".to_vec()),
+                (b"z".to_vec(), b"1".to_vec())
+            ]
         );
         b.map_remove(5, m, b"k", b"a").expect("remove");
         assert_eq!(b.map_entries(5, m, b"k").expect("entries").len(), 1);

@@ -4,9 +4,9 @@ use crate::bindings::{keyed, transform};
 use crate::error::LoadError;
 use crate::host_state::HostState;
 use crate::runtime::Runtime;
-use weir_core::spec::FunctionKind;
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre};
+use weir_core::spec::FunctionKind;
 
 /// One function a component offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,11 @@ pub struct LoadedComponent {
 }
 
 impl LoadedComponent {
-    pub(crate) fn compile(rt: &Runtime, path: &std::path::Path, bytes: &[u8]) -> Result<Self, LoadError> {
+    pub(crate) fn compile(
+        rt: &Runtime,
+        path: &std::path::Path,
+        bytes: &[u8],
+    ) -> Result<Self, LoadError> {
         let path = path.display().to_string();
         let component = Component::new(&rt.engine, bytes).map_err(|e| LoadError::Invalid {
             path: path.clone(),

@@ -76,7 +76,10 @@ impl std::fmt::Display for TrapCause {
                 limit_bytes >> 20
             ),
             TrapCause::StackOverflow => {
-                write!(f, "the function overflowed its stack (unbounded recursion?)")
+                write!(
+                    f,
+                    "the function overflowed its stack (unbounded recursion?)"
+                )
             }
             TrapCause::Panic(m) => write!(f, "the function panicked: {m}"),
             TrapCause::Other(m) => write!(f, "the function trapped: {m}"),

@@ -188,12 +188,23 @@ impl keyed_state::Host for HostState {
         b.clear(kg, id, key).map_err(state_err)
     }
 
-    fn map_get(&mut self, state: u32, slot: u32, key: Vec<u8>) -> wasmtime::Result<Option<Vec<u8>>> {
+    fn map_get(
+        &mut self,
+        state: u32,
+        slot: u32,
+        key: Vec<u8>,
+    ) -> wasmtime::Result<Option<Vec<u8>>> {
         let (b, id, kg, k) = self.access(state, slot, StateKind::Map)?;
         b.map_get(kg, id, k, &key).map_err(state_err)
     }
 
-    fn map_put(&mut self, state: u32, slot: u32, key: Vec<u8>, value: Vec<u8>) -> wasmtime::Result<()> {
+    fn map_put(
+        &mut self,
+        state: u32,
+        slot: u32,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<()> {
         let (b, id, kg, k) = self.access(state, slot, StateKind::Map)?;
         b.map_put(kg, id, k, &key, &value).map_err(state_err)
     }

@@ -73,10 +73,14 @@ impl FunctionInstance {
             path: component.path.clone(),
             message,
         };
-        let pre = component.transform.as_ref().ok_or_else(|| LoadError::WrongWorld {
-            path: component.path.clone(),
-            message: "it does not export weir:function/transform@0.1.0 (stateless functions)".into(),
-        })?;
+        let pre = component
+            .transform
+            .as_ref()
+            .ok_or_else(|| LoadError::WrongWorld {
+                path: component.path.clone(),
+                message: "it does not export weir:function/transform@0.1.0 (stateless functions)"
+                    .into(),
+            })?;
         let mut store = Self::store(rt, config);
         let ticks = Self::ticks(&config);
         store.set_epoch_deadline(ticks);
@@ -96,7 +100,12 @@ impl FunctionInstance {
             .weir_function_transform()
             .transform_function()
             .call_open(&mut store, name, &info)
-            .map_err(|e| guest(format!("opening '{name}' failed: {}", describe(&store, &e, &config))))?
+            .map_err(|e| {
+                guest(format!(
+                    "opening '{name}' failed: {}",
+                    describe(&store, &e, &config)
+                ))
+            })?
             .map_err(|e| guest(transform_error(e)))?;
         Ok(FunctionInstance {
             store,
@@ -121,10 +130,13 @@ impl FunctionInstance {
             path: component.path.clone(),
             message,
         };
-        let pre = component.keyed.as_ref().ok_or_else(|| LoadError::WrongWorld {
-            path: component.path.clone(),
-            message: "it does not export weir:function/keyed@0.1.0 (keyed functions)".into(),
-        })?;
+        let pre = component
+            .keyed
+            .as_ref()
+            .ok_or_else(|| LoadError::WrongWorld {
+                path: component.path.clone(),
+                message: "it does not export weir:function/keyed@0.1.0 (keyed functions)".into(),
+            })?;
         let mut store = Self::store(rt, config);
         let ticks = Self::ticks(&config);
         store.set_epoch_deadline(ticks);
@@ -143,12 +155,20 @@ impl FunctionInstance {
         let api = b.weir_function_keyed().keyed_function();
         let handle = api
             .call_open(&mut store, name, &info)
-            .map_err(|e| guest(format!("opening '{name}' failed: {}", describe(&store, &e, &config))))?
+            .map_err(|e| {
+                guest(format!(
+                    "opening '{name}' failed: {}",
+                    describe(&store, &e, &config)
+                ))
+            })?
             .map_err(|e| guest(keyed_error(e)))?;
         store.set_epoch_deadline(ticks);
-        let declared = api
-            .call_states(&mut store, handle)
-            .map_err(|e| guest(format!("listing states failed: {}", describe(&store, &e, &config))))?;
+        let declared = api.call_states(&mut store, handle).map_err(|e| {
+            guest(format!(
+                "listing states failed: {}",
+                describe(&store, &e, &config)
+            ))
+        })?;
         let mut scope = KeyedScope::new(backend);
         for d in declared {
             let kind = match d.kind {

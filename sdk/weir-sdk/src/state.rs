@@ -63,7 +63,10 @@ pub struct ValueState<T> {
 
 impl<T: Data> ValueState<T> {
     pub(crate) fn new(id: u32) -> Self {
-        ValueState { id, _t: PhantomData }
+        ValueState {
+            id,
+            _t: PhantomData,
+        }
     }
 
     fn index(&self, s: &Scope) -> Result<usize> {
@@ -114,7 +117,10 @@ pub struct ListState<T> {
 
 impl<T: Data> ListState<T> {
     pub(crate) fn new(id: u32) -> Self {
-        ListState { id, _t: PhantomData }
+        ListState {
+            id,
+            _t: PhantomData,
+        }
     }
 
     /// All elements for the current key, in insertion order.
@@ -166,7 +172,10 @@ pub struct MapState<K, V> {
 
 impl<K: Data, V: Data> MapState<K, V> {
     pub(crate) fn new(id: u32) -> Self {
-        MapState { id, _t: PhantomData }
+        MapState {
+            id,
+            _t: PhantomData,
+        }
     }
 
     fn encode_key(key: &K) -> Vec<u8> {

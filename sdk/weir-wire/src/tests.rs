@@ -47,9 +47,24 @@ fn entries_round_trip() {
     assert_eq!(
         got,
         vec![
-            Entry::Main(RecordRef { ts: 1, key: b"a", value: b"x" }),
-            Entry::Side { output: "late", record: RecordRef { ts: 2, key: b"b", value: b"y" } },
-            Entry::ValueSet { slot: 3, state: 1, value: b"v" },
+            Entry::Main(RecordRef {
+                ts: 1,
+                key: b"a",
+                value: b"x"
+            }),
+            Entry::Side {
+                output: "late",
+                record: RecordRef {
+                    ts: 2,
+                    key: b"b",
+                    value: b"y"
+                }
+            },
+            Entry::ValueSet {
+                slot: 3,
+                state: 1,
+                value: b"v"
+            },
             Entry::ValueClear { slot: 4, state: 0 },
         ]
     );

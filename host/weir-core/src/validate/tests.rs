@@ -78,11 +78,19 @@ fn problems(r: Result<JobGraph, JobError>) -> Vec<String> {
 #[test]
 fn wordcount_plans_two_chains() {
     let d = component_dir();
-    let g = load(WORDCOUNT, &d.0, &Overrides { parallelism: Some(4), ..Default::default() })
-        .expect("valid");
-    assert_eq!(g.nodes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), [
-        "lines", "tokenize", "count", "format", "out"
-    ]);
+    let g = load(
+        WORDCOUNT,
+        &d.0,
+        &Overrides {
+            parallelism: Some(4),
+            ..Default::default()
+        },
+    )
+    .expect("valid");
+    assert_eq!(
+        g.nodes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["lines", "tokenize", "count", "format", "out"]
+    );
     assert!(g.nodes.iter().all(|n| n.parallelism == 4));
     let plan = PhysicalPlan::new(&g);
     let chains: Vec<Vec<&str>> = plan
@@ -90,7 +98,10 @@ fn wordcount_plans_two_chains() {
         .iter()
         .map(|c| c.nodes.iter().map(|&n| g.nodes[n].id.as_str()).collect())
         .collect();
-    assert_eq!(chains, vec![vec!["lines", "tokenize"], vec!["count", "format", "out"]]);
+    assert_eq!(
+        chains,
+        vec![vec!["lines", "tokenize"], vec!["count", "format", "out"]]
+    );
     assert_eq!(plan.chains[1].inputs.len(), 1);
     assert_eq!(plan.chains[1].inputs[0].exchange, Exchange::KeyBy);
     assert_eq!(plan.chains[1].inputs[0].senders_per_subtask(), 4);
@@ -99,20 +110,31 @@ fn wordcount_plans_two_chains() {
 #[test]
 fn parameters_are_substituted_and_unknown_ones_rejected() {
     let d = component_dir();
-    let g = load(WORDCOUNT, &d.0, &Overrides {
-        parameters: vec![("input".into(), "data.txt".into())],
-        ..Default::default()
-    })
+    let g = load(
+        WORDCOUNT,
+        &d.0,
+        &Overrides {
+            parameters: vec![("input".into(), "data.txt".into())],
+            ..Default::default()
+        },
+    )
     .expect("valid");
     let NodeKind::Source(crate::spec::SourceSpec::File(f)) = &g.nodes[0].kind else {
         panic!("file source expected");
     };
     assert_eq!(Path::new(&f.path), d.0.join("data.txt"));
-    let p = problems(load(WORDCOUNT, &d.0, &Overrides {
-        parameters: vec![("inptu".into(), "x".into())],
-        ..Default::default()
-    }));
-    assert!(p[0].contains("unknown job parameter 'inptu'") && p[0].contains("input"), "{p:?}");
+    let p = problems(load(
+        WORDCOUNT,
+        &d.0,
+        &Overrides {
+            parameters: vec![("inptu".into(), "x".into())],
+            ..Default::default()
+        },
+    ));
+    assert!(
+        p[0].contains("unknown job parameter 'inptu'") && p[0].contains("input"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -128,9 +150,15 @@ fn unknown_field_is_a_parse_error_with_position() {
 #[test]
 fn unknown_component_is_reported() {
     let d = component_dir();
-    let text = WORDCOUNT.replace("component = \"f\"\nfunction = \"count\"", "component = \"g\"\nfunction = \"count\"");
+    let text = WORDCOUNT.replace(
+        "component = \"f\"\nfunction = \"count\"",
+        "component = \"g\"\nfunction = \"count\"",
+    );
     let p = problems(load(&text, &d.0, &Overrides::default()));
-    assert!(p.iter().any(|p| p.contains("unknown component 'g'")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("unknown component 'g'")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -138,7 +166,11 @@ fn missing_component_file_is_reported() {
     let d = component_dir();
     let text = WORDCOUNT.replace("f = \"f.wasm\"", "f = \"missing.wasm\"");
     let p = problems(load(&text, &d.0, &Overrides::default()));
-    assert!(p.iter().any(|p| p.contains("not found") && p.contains("missing.wasm")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("not found") && p.contains("missing.wasm")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -154,14 +186,25 @@ kind = "map"
 input = "format"
 "#;
     let p = problems(load(&text, &d.0, &Overrides::default()));
-    assert!(p.iter().any(|p| p.contains("cycle") && p.contains("format2")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("cycle") && p.contains("format2")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn bad_parallelism_is_reported() {
     let d = component_dir();
     for (p, want) in [(0u32, "at least 1"), (1000, "exceeds max_parallelism 128")] {
-        let probs = problems(load(WORDCOUNT, &d.0, &Overrides { parallelism: Some(p), ..Default::default() }));
+        let probs = problems(load(
+            WORDCOUNT,
+            &d.0,
+            &Overrides {
+                parallelism: Some(p),
+                ..Default::default()
+            },
+        ));
         assert!(probs.iter().any(|x| x.contains(want)), "{p}: {probs:?}");
     }
 }
@@ -169,7 +212,10 @@ fn bad_parallelism_is_reported() {
 #[test]
 fn keyed_function_needs_key_by() {
     let d = component_dir();
-    let text = WORDCOUNT.replace("input = { from = \"tokenize\", exchange = \"key-by\" }", "input = \"tokenize\"");
+    let text = WORDCOUNT.replace(
+        "input = { from = \"tokenize\", exchange = \"key-by\" }",
+        "input = \"tokenize\"",
+    );
     let p = problems(load(&text, &d.0, &Overrides::default()));
     assert!(p.iter().any(|p| p.contains("needs a keyed input")), "{p:?}");
 }
@@ -177,17 +223,36 @@ fn keyed_function_needs_key_by() {
 #[test]
 fn json_key_field_becomes_a_selector() {
     let d = component_dir();
-    let text = WORDCOUNT.replace("exchange = \"key-by\" }", "exchange = \"key-by\", key_field = \"user.id\" }");
+    let text = WORDCOUNT.replace(
+        "exchange = \"key-by\" }",
+        "exchange = \"key-by\", key_field = \"user.id\" }",
+    );
     let g = load(&text, &d.0, &Overrides::default()).expect("valid");
-    let e = g.edges.iter().find(|e| e.exchange == Exchange::KeyBy).expect("key-by edge");
-    assert_eq!(e.key, KeySelector::JsonField(vec!["user".into(), "id".into()]));
+    let e = g
+        .edges
+        .iter()
+        .find(|e| e.exchange == Exchange::KeyBy)
+        .expect("key-by edge");
+    assert_eq!(
+        e.key,
+        KeySelector::JsonField(vec!["user".into(), "id".into()])
+    );
 }
 
 #[test]
 fn dangling_input_and_duplicate_ids_are_reported() {
     let d = component_dir();
-    let text = WORDCOUNT.replace("input = \"format\"", "input = \"formatt\"").replace("id = \"count\"", "id = \"tokenize\"");
+    let text = WORDCOUNT
+        .replace("input = \"format\"", "input = \"formatt\"")
+        .replace("id = \"count\"", "id = \"tokenize\"");
     let p = problems(load(&text, &d.0, &Overrides::default()));
-    assert!(p.iter().any(|p| p.contains("'formatt' is not a node")), "{p:?}");
-    assert!(p.iter().any(|p| p.contains("'tokenize' is used more than once")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("'formatt' is not a node")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.contains("'tokenize' is used more than once")),
+        "{p:?}"
+    );
 }

@@ -93,7 +93,10 @@ pub struct TransformHandle<R> {
 }
 
 impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
-    fn open(name: String, task: WitTaskInfo) -> Result<transform::TransformFunction, FunctionError> {
+    fn open(
+        name: String,
+        task: WitTaskInfo,
+    ) -> Result<transform::TransformFunction, FunctionError> {
         let entry = find::<R>(&name)?;
         let Factory::Transform(make) = entry.factory else {
             return Err(FunctionError::UnknownFunction(format!(

@@ -1,0 +1,251 @@
+//! Moving batches between sub-tasks: envelopes, bounded channels with
+//! cancellation-aware send and receive, and the partitioners of an edge.
+
+use crate::control::Control;
+use crate::failure::Failure;
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use std::time::Duration;
+use weir_core::Batch;
+use weir_core::graph::KeySelector;
+use weir_core::keygroup::{key_group, subtask_for_key_group};
+use weir_core::spec::Exchange;
+
+const POLL: Duration = Duration::from_millis(50);
+
+/// What travels on a channel.
+pub(crate) enum Msg {
+    /// Records.
+    Data(Batch),
+    /// The sender has no more records.
+    End,
+}
+
+/// A message and the channel (sender) it came from.
+pub(crate) struct Envelope {
+    #[allow(dead_code)] // Per-channel watermarks and barriers will use it.
+    pub(crate) channel: u32,
+    pub(crate) msg: Msg,
+}
+
+/// The sending side of one channel.
+pub(crate) type Outbox = Sender<Envelope>;
+/// The receiving side of a sub-task's input.
+pub(crate) type Inbox = Receiver<Envelope>;
+
+/// Why a sub-task stops without a failure of its own.
+pub(crate) enum Stop {
+    /// Another sub-task failed or the job was cancelled.
+    Cancelled,
+    /// This sub-task failed.
+    Failed(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Failed(f)
+    }
+}
+
+/// Sends, waiting while the channel is full (backpressure) unless the job is
+/// cancelled.
+pub(crate) fn send(out: &Outbox, mut env: Envelope, ctl: &Control) -> Result<(), Stop> {
+    loop {
+        match out.send_timeout(env, POLL) {
+            Ok(()) => return Ok(()),
+            Err(SendTimeoutError::Timeout(e)) => {
+                if ctl.cancelled() {
+                    return Err(Stop::Cancelled);
+                }
+                env = e;
+            }
+            Err(SendTimeoutError::Disconnected(_)) => return Err(Stop::Cancelled),
+        }
+    }
+}
+
+/// Receives, waiting unless the job is cancelled.
+pub(crate) fn receive(inbox: &Inbox, ctl: &Control) -> Result<Envelope, Stop> {
+    loop {
+        match inbox.recv_timeout(POLL) {
+            Ok(e) => return Ok(e),
+            Err(RecvTimeoutError::Timeout) => {
+                if ctl.cancelled() {
+                    return Err(Stop::Cancelled);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return Err(Stop::Cancelled),
+        }
+    }
+}
+
+/// Distributes one output of a sub-task over the sub-tasks of a downstream
+/// node.
+pub(crate) struct EdgeWriter {
+    exchange: Exchange,
+    key: KeySelector,
+    targets: Vec<Outbox>,
+    /// This sender's channel number at the receivers.
+    channel: u32,
+    /// This sender's sub-task index (the forward target).
+    subtask: usize,
+    buffers: Vec<Batch>,
+    next: usize,
+    max_parallelism: u32,
+    flush_bytes: usize,
+}
+
+impl EdgeWriter {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        exchange: Exchange,
+        key: KeySelector,
+        targets: Vec<Outbox>,
+        channel: u32,
+        subtask: u32,
+        max_parallelism: u32,
+        flush_bytes: usize,
+    ) -> Self {
+        let n = targets.len();
+        EdgeWriter {
+            exchange,
+            key,
+            targets,
+            channel,
+            subtask: subtask as usize,
+            buffers: (0..n).map(|_| Batch::default()).collect(),
+            next: subtask as usize,
+            max_parallelism,
+            flush_bytes,
+        }
+    }
+
+    /// Routes a batch into the per-target buffers, sending full ones.
+    pub(crate) fn write(&mut self, batch: &Batch, ctl: &Control) -> Result<(), Stop> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.exchange {
+            Exchange::Forward => {
+                let t = self.subtask;
+                self.append(t, batch);
+            }
+            Exchange::Rebalance => {
+                let t = self.next % self.targets.len();
+                self.next = self.next.wrapping_add(1);
+                self.append(t, batch);
+            }
+            Exchange::KeyBy => {
+                let p = self.targets.len() as u32;
+                for r in batch.iter() {
+                    let r = r.map_err(|e| Failure::user(format!("corrupt batch: {e}")))?;
+                    match &self.key {
+                        KeySelector::RecordKey => {
+                            let kg = key_group(r.key, self.max_parallelism);
+                            let t = subtask_for_key_group(kg, self.max_parallelism, p);
+                            self.buffers[t as usize].push_ref(&r);
+                        }
+                        KeySelector::JsonField(path) => {
+                            let key = json_key(r.value, path)?;
+                            let kg = key_group(&key, self.max_parallelism);
+                            let t = subtask_for_key_group(kg, self.max_parallelism, p);
+                            self.buffers[t as usize].push(r.ts, &key, r.value);
+                        }
+                    }
+                }
+            }
+        }
+        for t in 0..self.buffers.len() {
+            if self.buffers[t].byte_len() >= self.flush_bytes {
+                self.send_buffer(t, ctl)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, t: usize, batch: &Batch) {
+        if self.buffers[t].is_empty() {
+            self.buffers[t] = batch.clone();
+        } else {
+            for r in batch.iter().flatten() {
+                self.buffers[t].push_ref(&r);
+            }
+        }
+    }
+
+    fn send_buffer(&mut self, t: usize, ctl: &Control) -> Result<(), Stop> {
+        let b = std::mem::take(&mut self.buffers[t]);
+        send(
+            &self.targets[t],
+            Envelope {
+                channel: self.channel,
+                msg: Msg::Data(b),
+            },
+            ctl,
+        )
+    }
+
+    /// Sends every buffered record.
+    pub(crate) fn flush(&mut self, ctl: &Control) -> Result<(), Stop> {
+        for t in 0..self.buffers.len() {
+            if !self.buffers[t].is_empty() {
+                self.send_buffer(t, ctl)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes, then tells every receiver this sender is done.
+    pub(crate) fn end(&mut self, ctl: &Control) -> Result<(), Stop> {
+        self.flush(ctl)?;
+        let targets: Vec<usize> = match self.exchange {
+            Exchange::Forward => vec![self.subtask],
+            _ => (0..self.targets.len()).collect(),
+        };
+        for t in targets {
+            send(
+                &self.targets[t],
+                Envelope {
+                    channel: self.channel,
+                    msg: Msg::End,
+                },
+                ctl,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The key of a JSON record: the field's text for strings, its JSON text
+/// otherwise.
+fn json_key(value: &[u8], path: &[String]) -> Result<Vec<u8>, Failure> {
+    let v: serde_json::Value = serde_json::from_slice(value).map_err(|e| {
+        Failure::user(format!(
+            "cannot key by field '{}': record is not JSON ({e}): {}",
+            path.join("."),
+            snippet(value)
+        ))
+    })?;
+    let mut cur = &v;
+    for p in path {
+        cur = cur.get(p).ok_or_else(|| {
+            Failure::user(format!(
+                "cannot key by field '{}': record has no such field: {}",
+                path.join("."),
+                snippet(value)
+            ))
+        })?;
+    }
+    Ok(match cur {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    })
+}
+
+fn snippet(value: &[u8]) -> String {
+    let s = String::from_utf8_lossy(value);
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s.into_owned()
+    }
+}

@@ -1,0 +1,81 @@
+//! A failed job, attributed to an operator and sub-task.
+
+use weir_core::ErrorDomain;
+
+/// Why a job failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{}: {message} [{domain}{}]",
+    match .operator { Some(o) => format!("operator '{o}'"), None => "job".to_owned() },
+    match .subtask { Some((i, p)) => format!(" (sub-task {}/{p})", i + 1), None => String::new() },
+    if .domain.retryable() { ", retryable" } else { "" })]
+pub struct JobFailure {
+    /// The node that failed, if one did.
+    pub operator: Option<String>,
+    /// Its sub-task index and parallelism.
+    pub subtask: Option<(u32, u32)>,
+    /// Who is at fault.
+    pub domain: ErrorDomain,
+    /// What happened.
+    pub message: String,
+}
+
+impl JobFailure {
+    /// A failure of the job as a whole (setup, not a sub-task).
+    pub fn job(domain: ErrorDomain, message: impl Into<String>) -> Self {
+        JobFailure {
+            operator: None,
+            subtask: None,
+            domain,
+            message: message.into(),
+        }
+    }
+}
+
+/// A failure inside a sub-task, before it is attributed.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) domain: ErrorDomain,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn user(message: impl Into<String>) -> Self {
+        Failure {
+            domain: ErrorDomain::User,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<weir_connectors::ConnectorError> for Failure {
+    fn from(e: weir_connectors::ConnectorError) -> Self {
+        Failure {
+            domain: e.domain(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<weir_wasm::CallError> for Failure {
+    fn from(e: weir_wasm::CallError) -> Self {
+        Failure {
+            domain: e.domain(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<weir_wasm::LoadError> for Failure {
+    fn from(e: weir_wasm::LoadError) -> Self {
+        Failure::user(e.to_string())
+    }
+}
+
+impl From<weir_state::StateError> for Failure {
+    fn from(e: weir_state::StateError) -> Self {
+        Failure {
+            domain: ErrorDomain::External,
+            message: e.to_string(),
+        }
+    }
+}
