@@ -1,1 +1,7 @@
-fn main() {}
+//! End-to-end tests: real Wasm components run by the embedded runner.
+//! Build the example functions first (scripts/test does).
+
+mod connectors;
+mod keyed_state;
+mod sandbox;
+mod wordcount;

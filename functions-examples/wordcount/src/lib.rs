@@ -6,7 +6,7 @@
 //! in one keyed process function with a `ValueState`.
 
 use weir_sdk::{
-    Collector, Context, FlatMapFunction, KeyedProcessFunction, MapFunction, OpenContext,
+    Collector, Context, FlatMapFunction, KeyedProcessFunction, OpenContext,
     ReduceFunction, Result, ValueState,
 };
 
@@ -51,16 +51,25 @@ impl ReduceFunction for Count {
 
 /// Renders a count keyed by its word as `(word,count)`.
 #[derive(Default)]
-pub struct Format;
+pub struct Format {
+    line: String,
+}
 
-impl MapFunction for Format {
+impl FlatMapFunction for Format {
     type In = u64;
     type Out = String;
 
-    fn map(&mut self, count: u64, ctx: &Context<'_>) -> Result<String> {
-        let word = String::from_utf8_lossy(ctx.key());
-        Ok(format!("({word},{count})"))
+    fn flat_map(&mut self, count: u64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
+        render(&mut self.line, ctx.key(), count);
+        out.collect(&self.line)
     }
+}
+
+/// Writes `(word,count)` into `line`, reusing its allocation.
+fn render(line: &mut String, word: &[u8], count: u64) {
+    use std::fmt::Write;
+    line.clear();
+    let _ = write!(line, "({},{count})", String::from_utf8_lossy(word));
 }
 
 /// Counts words with a `ValueState` and emits `(word,count)` per word seen.
@@ -90,6 +99,6 @@ impl KeyedProcessFunction for CountWithState {
 weir_sdk::export_functions! {
     "tokenize" => flat_map(Tokenize),
     "count" => reduce(Count),
-    "format" => map(Format),
+    "format" => flat_map(Format),
     "count-with-state" => keyed_process(CountWithState),
 }

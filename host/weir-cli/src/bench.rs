@@ -1,15 +1,309 @@
-//! `weir bench`: placeholder replaced below.
-use anyhow::Result;
+//! `weir bench`: a job against the same pipeline written as plain native
+//! Rust, measured in the same process run.
+
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use foldhash::HashMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use weir_core::JobGraph;
+use weir_core::graph::Overrides;
+use weir_runtime::{RunOptions, run_job};
+use weir_wasm::Runtime;
 
 /// Which benchmark.
 #[derive(Subcommand)]
 pub enum Which {
-    /// WordCount.
-    Wordcount,
+    /// Streaming WordCount (tokenize, key by word, count, format) over a
+    /// generated corpus with a Zipf word distribution, at parallelism 1.
+    Wordcount {
+        /// Corpus size in MB.
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
+        /// Repetitions; the best of each side is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// The wordcount component.
+        #[arg(
+            long,
+            default_value = "functions-examples/target/wasm32-wasip2/release/wordcount.wasm"
+        )]
+        component: PathBuf,
+        /// Where generated corpora are kept between runs.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
+        /// Use this text file instead of the generated corpus.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+    },
 }
 
 /// Runs a benchmark.
-pub fn run(_w: Which) -> Result<()> {
-    anyhow::bail!("not yet")
+pub fn run(which: Which) -> Result<()> {
+    match which {
+        Which::Wordcount {
+            size_mb,
+            runs,
+            component,
+            data_dir,
+            corpus,
+        } => wordcount(size_mb, runs.max(1), &component, &data_dir, corpus),
+    }
+}
+
+/// Resource use of the process, from /proc.
+mod proc_stats {
+    /// Resets the peak RSS (VmHWM); false where the kernel refuses.
+    pub fn reset_peak() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+
+    /// Peak resident set size in bytes.
+    pub fn peak_rss() -> Option<u64> {
+        let s = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// User + system CPU seconds of the process so far.
+    pub fn cpu_seconds() -> Option<f64> {
+        let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let rest = &s[s.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = f.get(11)?.parse().ok()?;
+        let stime: f64 = f.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    }
+}
+
+struct Measured {
+    wall: Duration,
+    cpu: f64,
+    peak_rss: Option<u64>,
+    tokens: u64,
+}
+
+fn measure(f: impl FnOnce() -> Result<u64>) -> Result<Measured> {
+    proc_stats::reset_peak();
+    let cpu0 = proc_stats::cpu_seconds().unwrap_or(0.0);
+    let t = Instant::now();
+    let tokens = f()?;
+    let wall = t.elapsed();
+    Ok(Measured {
+        wall,
+        cpu: proc_stats::cpu_seconds().unwrap_or(0.0) - cpu0,
+        peak_rss: proc_stats::peak_rss(),
+        tokens,
+    })
+}
+
+fn corpus_file(size_mb: u64, data_dir: &Path) -> Result<PathBuf> {
+    let path = data_dir.join(format!("wordcount-{size_mb}mb-seed1.txt"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    eprintln!("generating a {size_mb} MB corpus at {} ...", path.display());
+    let tmp = path.with_extension("tmp");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = BufWriter::new(file);
+    weir_connectors::corpus::write_corpus(&mut w, size_mb * 1_000_000, 1)
+        .and_then(|_| std::io::Write::flush(&mut w))
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// The same pipeline as the Wasm job, as a Rust programmer would write it:
+/// read lines, tokenize, count per word in a hash map, format "(word,count)"
+/// for every token, and hand it to a sink that only sums lengths.
+fn native_wordcount(path: &Path) -> Result<(u64, u64)> {
+    let file = std::fs::File::open(path)?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut counts: HashMap<Vec<u8>, u64> = HashMap::default();
+    let mut line = Vec::new();
+    let mut word = Vec::new();
+    let mut formatted = String::new();
+    let mut tokens = 0u64;
+    let mut sink_bytes = 0u64;
+    let mut emit = |word: &mut Vec<u8>, tokens: &mut u64, sink_bytes: &mut u64| {
+        let c = match counts.get_mut(word.as_slice()) {
+            Some(c) => c,
+            None => counts.entry(word.clone()).or_insert(0),
+        };
+        *c += 1;
+        formatted.clear();
+        let _ = write!(formatted, "({},{})", String::from_utf8_lossy(word), c);
+        *sink_bytes += formatted.len() as u64;
+        *tokens += 1;
+        word.clear();
+    };
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        for &b in text.as_bytes() {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                word.push(b.to_ascii_lowercase());
+            } else if !word.is_empty() {
+                emit(&mut word, &mut tokens, &mut sink_bytes);
+            }
+        }
+        if !word.is_empty() {
+            emit(&mut word, &mut tokens, &mut sink_bytes);
+        }
+    }
+    Ok((tokens, sink_bytes))
+}
+
+fn job_text(component: &Path, corpus: &Path) -> String {
+    format!(
+        r#"
+name = "bench-wordcount"
+parallelism = 1
+[components]
+wordcount = {component:?}
+[[sources]]
+id = "lines"
+kind = "file"
+path = {corpus:?}
+[[operators]]
+id = "tokenize"
+component = "wordcount"
+function = "tokenize"
+kind = "flat-map"
+input = "lines"
+[[operators]]
+id = "count"
+component = "wordcount"
+function = "count"
+kind = "reduce"
+input = {{ from = "tokenize", exchange = "key-by" }}
+[[operators]]
+id = "format"
+component = "wordcount"
+function = "format"
+kind = "flat-map"
+input = "count"
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "format"
+"#,
+        component = component.display().to_string(),
+        corpus = corpus.display().to_string(),
+    )
+}
+
+fn mib(b: Option<u64>) -> String {
+    b.map_or("n/a".into(), |b| {
+        format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+    })
+}
+
+fn wordcount(
+    size_mb: u64,
+    runs: u32,
+    component: &Path,
+    data_dir: &Path,
+    corpus: Option<PathBuf>,
+) -> Result<()> {
+    if !component.is_file() {
+        bail!(
+            "component {} not found: build it with `weir build functions-examples`",
+            component.display()
+        );
+    }
+    let corpus = match corpus {
+        Some(c) => c,
+        None => corpus_file(size_mb, data_dir)?,
+    };
+    let bytes = std::fs::metadata(&corpus)?.len();
+    let component = component.canonicalize()?;
+    let corpus = corpus.canonicalize()?;
+    let graph = JobGraph::from_toml(
+        &job_text(&component, &corpus),
+        Path::new("bench"),
+        Path::new("."),
+        &Overrides::default(),
+    )?;
+    let rt = Runtime::new()?;
+    let compile = Instant::now();
+    rt.load(&component)?;
+    let compile = compile.elapsed();
+
+    let mut native: Option<Measured> = None;
+    let mut wasm: Option<Measured> = None;
+    for run in 0..runs {
+        let n = measure(|| native_wordcount(&corpus).map(|(t, _)| t))?;
+        let w = measure(|| {
+            let summary =
+                run_job(&graph, &rt, &RunOptions::default()).map_err(|f| anyhow::anyhow!("{f}"))?;
+            Ok(summary.node("count").map_or(0, |n| n.records_in))
+        })?;
+        eprintln!(
+            "run {}: native {:.3} s, wasm {:.3} s",
+            run + 1,
+            n.wall.as_secs_f64(),
+            w.wall.as_secs_f64()
+        );
+        if n.tokens != w.tokens {
+            bail!(
+                "token counts differ: native {} vs wasm {}",
+                n.tokens,
+                w.tokens
+            );
+        }
+        if native.as_ref().is_none_or(|b| n.wall < b.wall) {
+            native = Some(n);
+        }
+        if wasm.as_ref().is_none_or(|b| w.wall < b.wall) {
+            wasm = Some(w);
+        }
+    }
+    let (Some(n), Some(w)) = (native, wasm) else {
+        bail!("no runs");
+    };
+    let rate = |m: &Measured| m.tokens as f64 / m.wall.as_secs_f64();
+    let cpu_rate = |m: &Measured| m.tokens as f64 / m.cpu.max(1e-9);
+    println!(
+        "WordCount benchmark: {:.1} MB corpus, {} tokens, parallelism 1, best of {runs}",
+        bytes as f64 / 1e6,
+        n.tokens
+    );
+    println!(
+        "  component compile (once, not in timings): {:.0} ms",
+        compile.as_secs_f64() * 1e3
+    );
+    println!(
+        "  {:<8} {:>10} {:>16} {:>10} {:>20} {:>12}",
+        "", "wall s", "tokens/s", "cpu s", "tokens per cpu-s", "peak RSS"
+    );
+    for (name, m) in [("native", &n), ("wasm", &w)] {
+        println!(
+            "  {:<8} {:>10.3} {:>16.0} {:>10.2} {:>20.0} {:>12}",
+            name,
+            m.wall.as_secs_f64(),
+            rate(m),
+            m.cpu,
+            cpu_rate(m),
+            mib(m.peak_rss)
+        );
+    }
+    println!(
+        "  wasm / native throughput (wall): {:.1} %",
+        100.0 * rate(&w) / rate(&n)
+    );
+    println!(
+        "  wasm / native throughput (per cpu-second): {:.1} %",
+        100.0 * cpu_rate(&w) / cpu_rate(&n)
+    );
+    Ok(())
 }

@@ -1,0 +1,181 @@
+//! Hostile and broken components: each fails its job with a clear error
+//! naming the operator, the sub-task and the cause; the host lives on and
+//! other jobs keep running.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+use weir_tests::*;
+
+const JOB: &str = r#"
+name = "hostile"
+[components]
+evil = "EVIL"
+[sandbox]
+memory_limit_mb = 32
+call_timeout_ms = 300
+[[sources]]
+id = "lines"
+kind = "file"
+path = "INPUT"
+[[operators]]
+id = "evil"
+component = "evil"
+function = "FUNCTION"
+kind = "KIND"
+input = "lines"
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "evil"
+"#;
+
+fn hostile_job(
+    dir: &Path,
+    component_path: &Path,
+    function: &str,
+    kind: &str,
+    p: u32,
+) -> weir_core::JobGraph {
+    let input = dir.join("in.txt");
+    std::fs::write(&input, "ok\nboom\nbad\nmore\n").expect("write");
+    let text = JOB
+        .replace("EVIL", &component_path.display().to_string())
+        .replace("INPUT", &input.display().to_string())
+        .replace("FUNCTION", function)
+        .replace("KIND", kind);
+    job(&text, dir, &[], Some(p))
+}
+
+fn failure(function: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let graph = hostile_job(dir.path(), &component("hostile"), function, "map", 1);
+    let t = Instant::now();
+    let e = run(&graph).expect_err("hostile job must fail").to_string();
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "failing took {:?}",
+        t.elapsed()
+    );
+    assert!(e.contains("operator 'evil' (sub-task 1/1)"), "{e}");
+    e
+}
+
+#[test]
+fn infinite_loop_hits_the_call_deadline() {
+    let e = failure("spin");
+    assert!(e.contains("exceeded its deadline of 300 ms"), "{e}");
+}
+
+#[test]
+fn memory_bomb_hits_the_memory_limit() {
+    let e = failure("memory-bomb");
+    assert!(e.contains("exceeded its memory limit of 32 MiB"), "{e}");
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack_safely() {
+    let e = failure("recurse");
+    assert!(e.contains("overflowed its stack"), "{e}");
+}
+
+#[test]
+fn panic_is_reported_with_its_message() {
+    let e = failure("panic");
+    assert!(
+        e.contains("panicked") && e.contains("the record said boom"),
+        "{e}"
+    );
+}
+
+#[test]
+fn function_error_is_reported_with_its_message() {
+    let e = failure("fail");
+    assert!(e.contains("refusing record 'bad'"), "{e}");
+    assert!(e.contains("user error"), "{e}");
+}
+
+#[test]
+fn failing_sub_task_is_named_at_parallelism_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let graph = hostile_job(dir.path(), &component("hostile"), "panic", "map", 2);
+    let e = run(&graph).expect_err("must fail").to_string();
+    assert!(
+        e.contains("operator 'evil' (sub-task ") && e.contains("/2)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn component_of_the_wrong_world_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let graph = hostile_job(dir.path(), &component("not-a-function"), "x", "map", 1);
+    let e = run(&graph).expect_err("must fail").to_string();
+    assert!(
+        e.contains("operator 'evil'") && e.contains("is not a Weir function component"),
+        "{e}"
+    );
+}
+
+#[test]
+fn corrupt_and_truncated_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm this is not really wasm").expect("write");
+    let truncated = dir.path().join("truncated.wasm");
+    let real = std::fs::read(component("wordcount")).expect("read");
+    std::fs::write(&truncated, &real[..real.len() / 2]).expect("write");
+    for f in [&garbage, &truncated] {
+        let graph = hostile_job(dir.path(), f, "tokenize", "flat-map", 1);
+        let e = run(&graph).expect_err("must fail").to_string();
+        assert!(e.contains("is not a valid WebAssembly component"), "{e}");
+    }
+}
+
+#[test]
+fn wrong_kind_and_unknown_function_are_refused_before_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let graph = hostile_job(dir.path(), &component("wordcount"), "tokenize", "map", 1);
+    let e = run(&graph).expect_err("must fail").to_string();
+    assert!(
+        e.contains("is a flat-map, but the job uses it as a map"),
+        "{e}"
+    );
+    let graph = hostile_job(dir.path(), &component("wordcount"), "nope", "map", 1);
+    let e = run(&graph).expect_err("must fail").to_string();
+    assert!(
+        e.contains("has no function 'nope'") && e.contains("tokenize (flat-map)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn other_jobs_go_on_while_a_hostile_one_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spin = hostile_job(dir.path(), &component("hostile"), "spin", "map", 2);
+    let hostile = std::thread::spawn(move || run(&spin));
+    let out = dir.path().join("out");
+    let wc = weir_core::JobGraph::load(
+        &root().join("functions-examples/wordcount/wordcount.toml"),
+        &weir_core::graph::Overrides {
+            parameters: vec![("output".into(), out.to_string_lossy().into_owned())],
+            parallelism: Some(2),
+        },
+    )
+    .expect("valid");
+    for _ in 0..3 {
+        run(&wc).expect("the good job runs while the hostile one spins");
+    }
+    let total: usize = output_lines(&out).len();
+    assert_eq!(
+        total as u64,
+        reference_counts(weir_connectors::SAMPLE_TEXT)
+            .values()
+            .sum::<u64>()
+    );
+    let e = hostile
+        .join()
+        .expect("no panic")
+        .expect_err("spin fails")
+        .to_string();
+    assert!(e.contains("deadline"), "{e}");
+}
