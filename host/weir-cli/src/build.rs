@@ -58,7 +58,10 @@ pub fn build(dir: &Path, release: bool) -> Result<Vec<PathBuf>> {
     // A host build may have set these for itself; they do not apply here.
     cmd.env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS");
-    if rustup_target_installed() {
+    // WEIR_WASM_ROUTE=debian forces the fallback (to test it where the
+    // rustup target is installed too).
+    let force_debian = std::env::var("WEIR_WASM_ROUTE").is_ok_and(|v| v == "debian");
+    if rustup_target_installed() && !force_debian {
         tracing::info!("building with the rustup {TARGET} target");
     } else if debian_route_available() {
         tracing::info!("building with Debian's rustc and std from source");

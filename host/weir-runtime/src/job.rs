@@ -24,6 +24,9 @@ use weir_core::{ErrorDomain, JobGraph, Outputs};
 use weir_state::MemoryBackend;
 use weir_wasm::{FunctionInstance, InstanceConfig, LoadedComponent, Runtime, TaskInfo};
 
+/// A callback that receives progress snapshots.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// Settings of a run.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -34,7 +37,7 @@ pub struct RunOptions {
     /// How often `on_progress` is called.
     pub progress_interval: Duration,
     /// Called periodically while the job runs.
-    pub on_progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub on_progress: Option<ProgressFn>,
     /// Set to true to cancel the job.
     pub cancel: Option<Arc<AtomicBool>>,
 }

@@ -21,5 +21,5 @@ mod operators;
 mod task;
 
 pub use failure::JobFailure;
-pub use job::{RunOptions, run_job};
+pub use job::{ProgressFn, RunOptions, run_job};
 pub use metrics::{JobSummary, NodeSummary, Progress};

@@ -12,6 +12,9 @@ pub use memory::MemoryBackend;
 
 use std::ops::RangeInclusive;
 
+/// Entries of a map state: (user key, value) pairs ordered by user key.
+pub type MapEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The kind of a registered state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateKind {
@@ -135,7 +138,7 @@ pub trait KeyedStateBackend: Send {
         kg: u16,
         state: StateId,
         key: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+    ) -> Result<MapEntries, StateError>;
     /// Removes the whole map (or list, or value) of `key`.
     fn clear(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError>;
 

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 type Key = Box<[u8]>;
+type UserMap = BTreeMap<Vec<u8>, Vec<u8>>;
 
 enum Table {
     Value(Vec<HashMap<Key, Vec<u8>>>),
     List(Vec<HashMap<Key, Vec<Vec<u8>>>>),
-    Map(Vec<HashMap<Key, BTreeMap<Vec<u8>, Vec<u8>>>>),
+    Map(Vec<HashMap<Key, UserMap>>),
 }
 
 struct Registered {
@@ -267,7 +268,7 @@ impl KeyedStateBackend for MemoryBackend {
         kg: u16,
         state: StateId,
         key: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    ) -> Result<crate::MapEntries, StateError> {
         let g = self.slot(kg)?;
         match self.table(state)? {
             Table::Map(t) => Ok(t[g]

@@ -217,7 +217,7 @@ impl FunctionInstance {
                 b.weir_function_transform()
                     .transform_function()
                     .call_process_batch(&mut self.store, *h, ctx, input)
-                    .map(|r| r.map_err(|e| function_error_t(e)))
+                    .map(|r| r.map_err(function_error_t))
             }
             Bound::Keyed(b, h) => {
                 let ctx = keyed::weir::function::types::BatchContext {
@@ -227,7 +227,7 @@ impl FunctionInstance {
                 b.weir_function_keyed()
                     .keyed_function()
                     .call_process_batch(&mut self.store, *h, ctx, input)
-                    .map(|r| r.map_err(|e| function_error_k(e)))
+                    .map(|r| r.map_err(function_error_k))
             }
         };
         match result {
