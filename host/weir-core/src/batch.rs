@@ -27,10 +27,11 @@ impl Batch {
         self.len += 1;
     }
 
-    /// Appends a record read elsewhere.
+    /// Appends a record read elsewhere (one copy of its frame).
     #[inline]
     pub fn push_ref(&mut self, r: &RecordRef<'_>) {
-        self.push(r.ts, r.key, r.value);
+        self.buf.extend_from_slice(r.frame);
+        self.len += 1;
     }
 
     /// Number of records.

@@ -133,12 +133,7 @@ pub trait KeyedStateBackend: Send {
         user_key: &[u8],
     ) -> Result<(), StateError>;
     /// All entries of the map of `key`, ordered by user key bytes.
-    fn map_entries(
-        &self,
-        kg: u16,
-        state: StateId,
-        key: &[u8],
-    ) -> Result<MapEntries, StateError>;
+    fn map_entries(&self, kg: u16, state: StateId, key: &[u8]) -> Result<MapEntries, StateError>;
     /// Removes the whole map (or list, or value) of `key`.
     fn clear(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError>;
 

@@ -16,10 +16,9 @@ pub struct Collector<'a, T> {
 }
 
 impl<T: Data> Collector<'_, T> {
+    #[inline]
     fn emit(&mut self, key: &[u8], ts: i64, value: &T) {
-        self.scratch.clear();
-        value.encode(self.scratch);
-        weir_wire::put_main(self.out, ts, key, self.scratch);
+        weir_wire::put_main_with(self.out, ts, key, |buf| value.encode(buf));
     }
 
     /// Emits a record to the main output.

@@ -10,8 +10,8 @@ mod writer;
 
 pub use reader::{Entries, Entry, GroupReader, Reader, RecordRef, Records};
 pub use writer::{
-    GroupWriter, put_main, put_record, put_record_frame_body, put_side, put_value_clear,
-    put_value_set,
+    GroupWriter, put_main, put_main_with, put_record, put_record_frame_body, put_side,
+    put_value_clear, put_value_set,
 };
 
 /// The timestamp of a record that has none.

@@ -83,10 +83,16 @@ impl<'a> Reader<'a> {
     /// Reads a record frame.
     #[inline]
     pub fn record(&mut self) -> Result<RecordRef<'a>, WireError> {
+        let start = self.pos;
         let ts = self.i64()?;
         let key = self.bytes()?;
         let value = self.bytes()?;
-        Ok(RecordRef { ts, key, value })
+        Ok(RecordRef {
+            ts,
+            key,
+            value,
+            frame: &self.buf[start..self.pos],
+        })
     }
 }
 
@@ -99,6 +105,8 @@ pub struct RecordRef<'a> {
     pub key: &'a [u8],
     /// Value bytes.
     pub value: &'a [u8],
+    /// The whole encoded frame, so a record can be forwarded with one copy.
+    pub frame: &'a [u8],
 }
 
 impl RecordRef<'_> {

@@ -14,6 +14,23 @@ fn records_round_trip() {
 }
 
 #[test]
+fn main_with_encodes_in_place() {
+    let mut a = Vec::new();
+    put_main(&mut a, 3, b"k", b"value");
+    let mut b = Vec::new();
+    put_main_with(&mut b, 3, b"k", |buf| buf.extend_from_slice(b"value"));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn frame_is_the_whole_record() {
+    let mut buf = Vec::new();
+    put_record(&mut buf, 5, b"k", b"v");
+    let r = Records::new(&buf).next().expect("one").expect("valid");
+    assert_eq!(r.frame, &buf[..]);
+}
+
+#[test]
 fn truncated_record_is_an_error_not_a_panic() {
     let mut buf = Vec::new();
     put_record(&mut buf, 1, b"key", b"value");
@@ -50,14 +67,16 @@ fn entries_round_trip() {
             Entry::Main(RecordRef {
                 ts: 1,
                 key: b"a",
-                value: b"x"
+                value: b"x",
+                frame: &buf[1..19],
             }),
             Entry::Side {
                 output: "late",
                 record: RecordRef {
                     ts: 2,
                     key: b"b",
-                    value: b"y"
+                    value: b"y",
+                    frame: &buf[26..44],
                 }
             },
             Entry::ValueSet {

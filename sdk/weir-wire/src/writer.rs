@@ -30,6 +30,20 @@ pub fn put_main(buf: &mut Vec<u8>, ts: i64, key: &[u8], value: &[u8]) {
     put_record(buf, ts, key, value);
 }
 
+/// Appends a main-output record entry whose value `encode` writes straight
+/// into the buffer (no intermediate copy).
+#[inline]
+pub fn put_main_with(buf: &mut Vec<u8>, ts: i64, key: &[u8], encode: impl FnOnce(&mut Vec<u8>)) {
+    buf.push(tag::MAIN);
+    buf.extend_from_slice(&ts.to_le_bytes());
+    put_bytes(buf, key);
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    encode(buf);
+    let n = (buf.len() - at - 4) as u32;
+    buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
+}
+
 /// Appends a side-output record entry to a result buffer.
 pub fn put_side(buf: &mut Vec<u8>, output: &str, ts: i64, key: &[u8], value: &[u8]) {
     buf.push(tag::SIDE);

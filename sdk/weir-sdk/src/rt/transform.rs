@@ -53,15 +53,12 @@ impl<F: MapFunction> TransformOp for Map<F> {
     }
 
     fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut scratch = Vec::new();
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
             let value = F::In::decode(r.value).map_err(|e| at_record(i, e))?;
             let ctx = batch.context(r.key, r.ts);
             let result = self.0.map(value, &ctx).map_err(|e| at_record(i, e))?;
-            scratch.clear();
-            result.encode(&mut scratch);
-            weir_wire::put_main(out, r.ts, r.key, &scratch);
+            weir_wire::put_main_with(out, r.ts, r.key, |buf| result.encode(buf));
         }
         Ok(())
     }
