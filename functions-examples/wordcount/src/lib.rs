@@ -65,17 +65,39 @@ impl FlatMapFunction for Format {
     }
 }
 
-/// Writes `(word,count)` into `line`, reusing its allocation.
+/// Writes `(word,count)` into `line`, reusing its allocation. Hand-written
+/// rather than `write!`: `core::fmt` costs ~150 ns per call inside Wasm
+/// (see BENCHMARKS.md); the native baseline uses the same routine.
 fn render(line: &mut String, word: &[u8], count: u64) {
-    use std::fmt::Write;
     line.clear();
-    let _ = write!(line, "({},{count})", String::from_utf8_lossy(word));
+    line.push('(');
+    line.push_str(&String::from_utf8_lossy(word));
+    line.push(',');
+    push_decimal(line, count);
+    line.push(')');
+}
+
+fn push_decimal(line: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        line.push(char::from(d));
+    }
 }
 
 /// Counts words with a `ValueState` and emits `(word,count)` per word seen.
 #[derive(Default)]
 pub struct CountWithState {
     count: Option<ValueState<u64>>,
+    line: String,
 }
 
 impl KeyedProcessFunction for CountWithState {
@@ -91,8 +113,8 @@ impl KeyedProcessFunction for CountWithState {
         let state = self.count.as_ref().ok_or_else(|| weir_sdk::Error::msg("not opened"))?;
         let count = state.get()?.unwrap_or(0) + n;
         state.set(&count)?;
-        let word = String::from_utf8_lossy(ctx.key());
-        out.collect(&format!("({word},{count})"))
+        render(&mut self.line, ctx.key(), count);
+        out.collect(&self.line)
     }
 }
 

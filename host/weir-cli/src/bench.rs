@@ -4,7 +4,6 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use foldhash::HashMap;
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -119,6 +118,29 @@ fn corpus_file(size_mb: u64, data_dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Writes `(word,count)`: the same routine as the Wasm example's `format`.
+fn render(line: &mut String, word: &[u8], count: u64) {
+    line.clear();
+    line.push('(');
+    line.push_str(&String::from_utf8_lossy(word));
+    line.push(',');
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = count;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        line.push(char::from(d));
+    }
+    line.push(')');
+}
+
 /// The same pipeline as the Wasm job, as a Rust programmer would write it:
 /// read lines, tokenize, count per word in a hash map, format "(word,count)"
 /// for every token, and hand it to a sink that only sums lengths.
@@ -137,8 +159,7 @@ fn native_wordcount(path: &Path) -> Result<(u64, u64)> {
             None => counts.entry(word.clone()).or_insert(0),
         };
         *c += 1;
-        formatted.clear();
-        let _ = write!(formatted, "({},{})", String::from_utf8_lossy(word), c);
+        render(&mut formatted, word, *c);
         *sink_bytes += formatted.len() as u64;
         *tokens += 1;
         word.clear();

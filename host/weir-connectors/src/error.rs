@@ -18,6 +18,9 @@ pub enum ConnectorError {
     /// A path or pattern matched no file.
     #[error("no input files: {0}")]
     NoFiles(String),
+    /// A batch handed to a sink was not well-formed (a bug upstream).
+    #[error("corrupt batch: {0}")]
+    Corrupt(String),
     /// A JSON line did not parse and the policy is to fail.
     #[error("malformed JSON at {file}:{line}: {message}")]
     Malformed {
@@ -44,6 +47,7 @@ impl ConnectorError {
             }
             ConnectorError::Io { .. } => ErrorDomain::External,
             ConnectorError::NoFiles(_) | ConnectorError::Malformed { .. } => ErrorDomain::User,
+            ConnectorError::Corrupt(_) => ErrorDomain::Internal,
         }
     }
 }

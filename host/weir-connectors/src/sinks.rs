@@ -73,7 +73,8 @@ impl FileSink {
 
 impl SinkWriter for FileSink {
     fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
-        for r in batch.iter().flatten() {
+        for r in batch.iter() {
+            let r = r.map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
             self.out.write_all(r.value).map_err(self.io())?;
             self.out.write_all(b"\n").map_err(self.io())?;
         }
@@ -106,7 +107,8 @@ impl PrintSink {
 impl SinkWriter for PrintSink {
     fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
         self.buf.clear();
-        for r in batch.iter().flatten() {
+        for r in batch.iter() {
+            let r = r.map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
             if let Some(p) = &self.prefix {
                 self.buf.extend_from_slice(p.as_bytes());
             }
@@ -143,7 +145,8 @@ pub struct DiscardSink {
 
 impl SinkWriter for DiscardSink {
     fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
-        for r in batch.iter().flatten() {
+        for r in batch.iter() {
+            let r = r.map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
             self.bytes = self.bytes.wrapping_add(r.value.len() as u64);
         }
         Ok(())

@@ -127,12 +127,12 @@ impl EdgeWriter {
         match self.exchange {
             Exchange::Forward => {
                 let t = self.subtask;
-                self.append(t, batch);
+                self.append(t, batch)?;
             }
             Exchange::Rebalance => {
                 let t = self.next % self.targets.len();
                 self.next = self.next.wrapping_add(1);
-                self.append(t, batch);
+                self.append(t, batch)?;
             }
             Exchange::KeyBy => {
                 let p = self.targets.len() as u32;
@@ -162,14 +162,16 @@ impl EdgeWriter {
         Ok(())
     }
 
-    fn append(&mut self, t: usize, batch: &Batch) {
+    fn append(&mut self, t: usize, batch: &Batch) -> Result<(), Failure> {
         if self.buffers[t].is_empty() {
             self.buffers[t] = batch.clone();
         } else {
-            for r in batch.iter().flatten() {
+            for r in batch.iter() {
+                let r = r.map_err(|e| Failure::user(format!("corrupt batch: {e}")))?;
                 self.buffers[t].push_ref(&r);
             }
         }
+        Ok(())
     }
 
     fn send_buffer(&mut self, t: usize, ctl: &Control) -> Result<(), Stop> {

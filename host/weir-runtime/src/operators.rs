@@ -8,7 +8,7 @@ use weir_core::keygroup::key_group;
 use weir_core::{Batch, Outputs};
 use weir_state::StateKind;
 use weir_wasm::{CallError, FunctionInstance, KeyedScope, StateBinding};
-use weir_wire::{Entries, Entry, GroupWriter, RecordRef};
+use weir_wire::{Entries, Entry, GroupWriter};
 
 /// One step of a chain.
 pub(crate) trait Operator: Send {
@@ -97,9 +97,10 @@ impl WasmKeyed {
     /// within a key) and writes the keyed input buffer with each key's value
     /// states.
     fn build_input(&mut self, input: &Batch) -> Result<(), Failure> {
-        let mut records: Vec<RecordRef<'_>> = Vec::with_capacity(input.len());
+        let mut records: Vec<(i64, &[u8])> = Vec::with_capacity(input.len());
         let mut group_of: Vec<u32> = Vec::with_capacity(input.len());
-        let mut index: HashMap<&[u8], u32> = HashMap::default();
+        let mut index: HashMap<&[u8], u32> =
+            HashMap::with_capacity_and_hasher(input.len().min(4096), Default::default());
         let mut keys: Vec<&[u8]> = Vec::new();
         let mut counts: Vec<u32> = Vec::new();
         for r in input.iter() {
@@ -112,7 +113,7 @@ impl WasmKeyed {
             }
             counts[g as usize] += 1;
             group_of.push(g);
-            records.push(r);
+            records.push((r.ts, r.value));
         }
         // Counting sort of records by group.
         let mut start: Vec<u32> = Vec::with_capacity(counts.len());
@@ -153,8 +154,8 @@ impl WasmKeyed {
             w.begin_records(&mut self.buffer);
             let s = start[g] as usize;
             for &i in &order[s..s + counts[g] as usize] {
-                let r = &records[i as usize];
-                w.record(&mut self.buffer, r.ts, r.value);
+                let (ts, value) = records[i as usize];
+                w.record(&mut self.buffer, ts, value);
             }
             w.finish(&mut self.buffer);
         }

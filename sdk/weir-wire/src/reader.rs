@@ -11,20 +11,24 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
     /// Whether every byte was read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
     /// Current byte offset.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         match end {
@@ -41,23 +45,27 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a byte.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, WireError> {
         Ok(self.take(1, "a tag byte")?[0])
     }
 
     /// Reads a u16.
+    #[inline]
     pub fn u16(&mut self) -> Result<u16, WireError> {
         let b = self.take(2, "a u16")?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
 
     /// Reads a u32.
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, WireError> {
         let b = self.take(4, "a u32")?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Reads an i64.
+    #[inline]
     pub fn i64(&mut self) -> Result<i64, WireError> {
         let b = self.take(8, "an i64")?;
         let mut a = [0u8; 8];
@@ -66,12 +74,14 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads length-prefixed bytes.
+    #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], WireError> {
         let n = self.u32()? as usize;
         self.take(n, "length-prefixed bytes")
     }
 
     /// Reads length-prefixed bytes that may be absent.
+    #[inline]
     pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, WireError> {
         let n = self.u32()?;
         if n == ABSENT {
@@ -111,6 +121,7 @@ pub struct RecordRef<'a> {
 
 impl RecordRef<'_> {
     /// The timestamp, if the record has one.
+    #[inline]
     pub fn timestamp(&self) -> Option<i64> {
         (self.ts != NO_TIMESTAMP).then_some(self.ts)
     }
@@ -121,6 +132,7 @@ pub struct Records<'a>(Reader<'a>);
 
 impl<'a> Records<'a> {
     /// Records of `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Records(Reader::new(buf))
     }
@@ -177,10 +189,12 @@ pub struct Entries<'a>(Reader<'a>);
 
 impl<'a> Entries<'a> {
     /// Entries of `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Entries(Reader::new(buf))
     }
 
+    #[inline]
     fn entry(&mut self) -> Result<Entry<'a>, WireError> {
         let r = &mut self.0;
         let at = r.offset();
@@ -239,6 +253,7 @@ pub struct GroupReader<'a> {
 
 impl<'a> GroupReader<'a> {
     /// Groups of `buf`, each carrying `value_states` state values.
+    #[inline]
     pub fn new(buf: &'a [u8], value_states: usize) -> Self {
         GroupReader {
             reader: Reader::new(buf),
@@ -249,6 +264,7 @@ impl<'a> GroupReader<'a> {
     /// Reads the next group header: the key, then calls `state` once per
     /// declared value state; returns the key and the number of records, or
     /// `None` at the end. Read the records with [`GroupReader::record`].
+    #[inline]
     pub fn next_group(
         &mut self,
         mut state: impl FnMut(usize, Option<&'a [u8]>),

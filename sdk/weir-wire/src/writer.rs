@@ -2,6 +2,7 @@
 
 use crate::{ABSENT, tag};
 
+#[inline]
 fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     buf.extend_from_slice(bytes);
@@ -45,6 +46,7 @@ pub fn put_main_with(buf: &mut Vec<u8>, ts: i64, key: &[u8], encode: impl FnOnce
 }
 
 /// Appends a side-output record entry to a result buffer.
+#[inline]
 pub fn put_side(buf: &mut Vec<u8>, output: &str, ts: i64, key: &[u8], value: &[u8]) {
     buf.push(tag::SIDE);
     buf.extend_from_slice(&(output.len() as u16).to_le_bytes());
@@ -53,6 +55,7 @@ pub fn put_side(buf: &mut Vec<u8>, output: &str, ts: i64, key: &[u8], value: &[u
 }
 
 /// Appends a value-state write for the key at `slot`.
+#[inline]
 pub fn put_value_set(buf: &mut Vec<u8>, slot: u32, state: u32, value: &[u8]) {
     buf.push(tag::VALUE_SET);
     buf.extend_from_slice(&slot.to_le_bytes());
@@ -61,6 +64,7 @@ pub fn put_value_set(buf: &mut Vec<u8>, slot: u32, state: u32, value: &[u8]) {
 }
 
 /// Appends a value-state clear for the key at `slot`.
+#[inline]
 pub fn put_value_clear(buf: &mut Vec<u8>, slot: u32, state: u32) {
     buf.push(tag::VALUE_CLEAR);
     buf.extend_from_slice(&slot.to_le_bytes());
@@ -78,6 +82,7 @@ pub struct GroupWriter {
 impl GroupWriter {
     /// Starts a group for `key`; call [`GroupWriter::state`] once per
     /// declared value state, then [`GroupWriter::begin_records`].
+    #[inline]
     pub fn start(buf: &mut Vec<u8>, key: &[u8]) -> Self {
         put_bytes(buf, key);
         GroupWriter {
@@ -87,6 +92,7 @@ impl GroupWriter {
     }
 
     /// Appends the current value of the next declared value state.
+    #[inline]
     pub fn state(&mut self, buf: &mut Vec<u8>, value: Option<&[u8]>) {
         match value {
             Some(v) => put_bytes(buf, v),
@@ -95,6 +101,7 @@ impl GroupWriter {
     }
 
     /// Marks where the records start.
+    #[inline]
     pub fn begin_records(&mut self, buf: &mut Vec<u8>) {
         self.count_at = buf.len();
         buf.extend_from_slice(&0u32.to_le_bytes());
@@ -108,6 +115,7 @@ impl GroupWriter {
     }
 
     /// Patches the record count.
+    #[inline]
     pub fn finish(self, buf: &mut [u8]) {
         buf[self.count_at..self.count_at + 4].copy_from_slice(&self.count.to_le_bytes());
     }

@@ -218,12 +218,22 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
             let header = SCOPE.with(|s| {
                 let mut s = s.borrow_mut();
                 s.values.resize(states.len(), None);
-                s.values.iter_mut().for_each(|v| *v = None);
                 s.dirty.clear();
                 s.dirty.resize(states.len(), false);
                 s.slot = slot;
                 let values = &mut s.values;
-                reader.next_group(|i, v| values[value_ids[i]] = v.map(<[u8]>::to_vec))
+                // Reuse each state's buffer from the previous key group.
+                reader.next_group(|i, v| {
+                    let slot = &mut values[value_ids[i]];
+                    match (v, slot.as_mut()) {
+                        (Some(bytes), Some(buf)) => {
+                            buf.clear();
+                            buf.extend_from_slice(bytes);
+                        }
+                        (Some(bytes), None) => *slot = Some(bytes.to_vec()),
+                        (None, _) => *slot = None,
+                    }
+                })
             });
             let (key, records) = match header {
                 Ok(Some(h)) => h,

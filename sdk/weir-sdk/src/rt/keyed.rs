@@ -36,17 +36,22 @@ fn wire(e: weir_wire::WireError) -> Error {
 /// Name of the accumulator state of reduce and aggregate functions.
 const ACC: &str = "weir.acc";
 
-/// Takes the accumulator (state id 0) of the current key.
-fn take_acc() -> Option<Vec<u8>> {
-    SCOPE.with(|s| s.borrow_mut().values.first_mut().and_then(Option::take))
+/// Decodes the accumulator (state id 0) of the current key.
+fn read_acc<T: Data>() -> Result<Option<T>> {
+    SCOPE.with(|s| match s.borrow().values.first() {
+        Some(Some(bytes)) => T::decode(bytes).map(Some),
+        _ => Ok(None),
+    })
 }
 
-/// Stores the accumulator (state id 0) of the current key.
-fn put_acc(bytes: Vec<u8>) {
+/// Stores the encoded accumulator (state id 0) of the current key.
+fn write_acc(bytes: &[u8]) {
     SCOPE.with(|s| {
         let mut s = s.borrow_mut();
         if let Some(v) = s.values.first_mut() {
-            *v = Some(bytes);
+            let buf = v.get_or_insert_with(Vec::new);
+            buf.clear();
+            buf.extend_from_slice(bytes);
             s.dirty[0] = true;
         }
     })
@@ -67,10 +72,7 @@ impl<F: ReduceFunction> KeyedOp for Reduce<F> {
         out: &mut Vec<u8>,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
-        let mut acc = match take_acc() {
-            Some(bytes) => Some(F::T::decode(&bytes)?),
-            None => None,
-        };
+        let mut acc = read_acc::<F::T>()?;
         for i in 0..group.records as usize {
             let (ts, v) = group.reader.record().map_err(wire)?;
             let value = F::T::decode(v).map_err(|e| at_record(i, e))?;
@@ -84,7 +86,7 @@ impl<F: ReduceFunction> KeyedOp for Reduce<F> {
             acc = Some(next);
         }
         if acc.is_some() {
-            put_acc(scratch.clone());
+            write_acc(scratch);
         }
         Ok(())
     }
@@ -105,8 +107,8 @@ impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
         out: &mut Vec<u8>,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
-        let mut acc = match take_acc() {
-            Some(bytes) => F::Acc::decode(&bytes)?,
+        let mut acc = match read_acc::<F::Acc>()? {
+            Some(acc) => acc,
             None => self.0.create_accumulator()?,
         };
         for i in 0..group.records as usize {
@@ -114,13 +116,11 @@ impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
             let value = F::In::decode(v).map_err(|e| at_record(i, e))?;
             acc = self.0.add(value, acc).map_err(|e| at_record(i, e))?;
             let result = self.0.get_result(&acc).map_err(|e| at_record(i, e))?;
-            scratch.clear();
-            result.encode(scratch);
-            weir_wire::put_main(out, ts, group.key, scratch);
+            weir_wire::put_main_with(out, ts, group.key, |buf| result.encode(buf));
         }
-        let mut bytes = Vec::new();
-        acc.encode(&mut bytes);
-        put_acc(bytes);
+        scratch.clear();
+        acc.encode(scratch);
+        write_acc(scratch);
         Ok(())
     }
 }
