@@ -131,3 +131,65 @@ fn bad_function_parameter_fails_opening_with_a_clear_error() {
         "{e}"
     );
 }
+
+const AGGREGATE_JOB: &str = r#"
+name = "clicks-per-user-test"
+[components]
+ua = "UA"
+[[sources]]
+id = "clicks"
+kind = "file"
+path = "INPUT"
+format = "json"
+parallelism = 1
+[[operators]]
+id = "per-user"
+component = "ua"
+function = "clicks-per-user"
+kind = "aggregate"
+input = { from = "clicks", exchange = "key-by", key_field = "user" }
+[[sinks]]
+id = "out"
+kind = "file"
+path = "OUTPUT"
+format = "json"
+input = "per-user"
+"#;
+
+#[test]
+fn aggregate_function_keeps_its_accumulator_per_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::new();
+    let mut want: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut pages: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+    let mut x: u64 = 99;
+    for _ in 0..2000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let user = format!("u{}", (x >> 33) % 25);
+        let url = format!("/p/{}", (x >> 13) % 7);
+        text.push_str(&json!({"user": user, "url": url}).to_string());
+        text.push('\n');
+        let p = pages.entry(user.clone()).or_default();
+        p.insert(url);
+        let seq = want.entry(user.clone()).or_default();
+        seq.push(json!({"user": user, "clicks": seq.len() + 1, "distinct_pages": p.len()}));
+    }
+    let input = dir.path().join("clicks.jsonl");
+    std::fs::write(&input, text).expect("write");
+    let out = dir.path().join("out");
+    let t = AGGREGATE_JOB
+        .replace("UA", &component("user_activity").display().to_string())
+        .replace("INPUT", &input.display().to_string())
+        .replace("OUTPUT", &out.display().to_string());
+    run(&job(&t, dir.path(), &[], Some(3))).unwrap_or_else(|e| panic!("job failed: {e}"));
+    let mut got: HashMap<String, Vec<Value>> = HashMap::new();
+    for line in output_lines(&out) {
+        let v: Value = serde_json::from_str(&line).expect("json");
+        got.entry(v["user"].as_str().expect("user").to_owned())
+            .or_default()
+            .push(v);
+    }
+    assert_eq!(got, want);
+}

@@ -169,3 +169,31 @@ fn shipped_job_file_runs_on_the_sample_text() {
     let reference = reference_counts(weir_connectors::SAMPLE_TEXT);
     check(&output_lines(&out), &reference);
 }
+
+#[test]
+fn filter_keeps_only_long_words() {
+    let path = root().join("functions-examples/wordcount/wordcount-long-words.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.txt");
+    let mut buf = Vec::new();
+    weir_connectors::corpus::write_corpus(&mut buf, 200_000, 77).expect("corpus");
+    std::fs::write(&input, &buf).expect("write");
+    let out = dir.path().join("out");
+    let graph = weir_core::JobGraph::load(
+        &path,
+        &weir_core::graph::Overrides {
+            parameters: vec![
+                ("input".into(), input.to_string_lossy().into_owned()),
+                ("output".into(), out.to_string_lossy().into_owned()),
+                ("min_length".into(), "7".into()),
+            ],
+            parallelism: Some(2),
+        },
+    )
+    .expect("valid job file");
+    run(&graph).expect("runs");
+    let mut reference = reference_counts(&String::from_utf8(buf).expect("utf8"));
+    reference.retain(|w, _| w.len() >= 7);
+    assert!(!reference.is_empty());
+    check(&output_lines(&out), &reference);
+}

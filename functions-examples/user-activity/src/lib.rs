@@ -9,9 +9,10 @@
 //! default 3) URLs, oldest first.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use weir_sdk::{
-    Collector, Context, Error, Json, KeyedProcessFunction, ListState, MapState, OpenContext,
-    Result, ValueState,
+    AggregateFunction, Bin, Collector, Context, Error, Json, KeyedProcessFunction, ListState,
+    MapState, OpenContext, Result, ValueState,
 };
 
 /// A click event.
@@ -97,6 +98,58 @@ impl KeyedProcessFunction for UserActivity {
     }
 }
 
+/// The accumulator of [`ClicksPerUser`], kept in keyed state.
+#[derive(Serialize, Deserialize, Default)]
+pub struct ClickStats {
+    user: String,
+    clicks: u64,
+    pages: BTreeSet<String>,
+}
+
+/// What [`ClicksPerUser`] emits after each click.
+#[derive(Serialize, Deserialize)]
+pub struct UserClicks {
+    user: String,
+    clicks: u64,
+    distinct_pages: u64,
+}
+
+/// Clicks and distinct pages per user, as an incremental aggregate.
+#[derive(Default)]
+pub struct ClicksPerUser;
+
+impl AggregateFunction for ClicksPerUser {
+    type In = Json<Click>;
+    type Acc = Bin<ClickStats>;
+    type Out = Json<UserClicks>;
+
+    fn create_accumulator(&mut self) -> Result<Bin<ClickStats>> {
+        Ok(Bin(ClickStats::default()))
+    }
+
+    fn add(&mut self, Json(click): Json<Click>, Bin(mut acc): Bin<ClickStats>) -> Result<Bin<ClickStats>> {
+        acc.user = click.user;
+        acc.clicks += 1;
+        acc.pages.insert(click.url);
+        Ok(Bin(acc))
+    }
+
+    fn get_result(&mut self, acc: &Bin<ClickStats>) -> Result<Json<UserClicks>> {
+        Ok(Json(UserClicks {
+            user: acc.0.user.clone(),
+            clicks: acc.0.clicks,
+            distinct_pages: acc.0.pages.len() as u64,
+        }))
+    }
+
+    fn merge(&mut self, Bin(mut a): Bin<ClickStats>, Bin(b): Bin<ClickStats>) -> Result<Bin<ClickStats>> {
+        a.clicks += b.clicks;
+        a.pages.extend(b.pages);
+        Ok(Bin(a))
+    }
+}
+
 weir_sdk::export_functions! {
     "user-activity" => keyed_process(UserActivity),
+    "clicks-per-user" => aggregate(ClicksPerUser),
 }

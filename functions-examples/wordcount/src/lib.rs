@@ -6,7 +6,7 @@
 //! in one keyed process function with a `ValueState`.
 
 use weir_sdk::{
-    Collector, Context, FlatMapFunction, KeyedProcessFunction, OpenContext,
+    Collector, Context, Error, FilterFunction, FlatMapFunction, KeyedProcessFunction, OpenContext,
     ReduceFunction, Result, ValueState,
 };
 
@@ -110,7 +110,7 @@ impl KeyedProcessFunction for CountWithState {
     }
 
     fn process_element(&mut self, n: u64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
-        let state = self.count.as_ref().ok_or_else(|| weir_sdk::Error::msg("not opened"))?;
+        let state = self.count.as_ref().ok_or_else(|| Error::msg("not opened"))?;
         let count = state.get()?.unwrap_or(0) + n;
         state.set(&count)?;
         render(&mut self.line, ctx.key(), count);
@@ -118,7 +118,32 @@ impl KeyedProcessFunction for CountWithState {
     }
 }
 
+/// Keeps words of at least `min_length` characters (job parameter, default 6).
+#[derive(Default)]
+pub struct LongWords {
+    min_length: usize,
+}
+
+impl FilterFunction for LongWords {
+    type T = u64;
+
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.min_length = match ctx.parameter("min_length") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| Error::msg(format!("parameter 'min_length' must be a number, got '{v}'")))?,
+            None => 6,
+        };
+        Ok(())
+    }
+
+    fn filter(&mut self, _count: &u64, ctx: &Context<'_>) -> Result<bool> {
+        Ok(ctx.key().len() >= self.min_length)
+    }
+}
+
 weir_sdk::export_functions! {
+    "long-words" => filter(LongWords),
     "tokenize" => flat_map(Tokenize),
     "count" => reduce(Count),
     "format" => flat_map(Format),

@@ -5,14 +5,16 @@
 //! `cargo build --release --target wasm32-wasip2`, the crate becomes a
 //! WebAssembly component that a Weir job names.
 //!
-//! | trait | Flink counterpart | job `kind` |
-//! |---|---|---|
-//! | [`MapFunction`] | `MapFunction` | `map` |
-//! | [`FlatMapFunction`] | `FlatMapFunction` | `flat-map` |
-//! | [`FilterFunction`] | `FilterFunction` | `filter` |
-//! | [`ReduceFunction`] | `ReduceFunction` on a keyed stream | `reduce` |
-//! | [`AggregateFunction`] | `AggregateFunction` on a keyed stream | `aggregate` |
-//! | [`KeyedProcessFunction`] | `KeyedProcessFunction` | `keyed-process` |
+//! | trait | Flink counterpart | job `kind` | runnable example (`functions-examples/`) |
+//! |---|---|---|---|
+//! | [`MapFunction`] | `MapFunction` | `map` | `hostile` (`panic`, `fail`: maps that misbehave on purpose) |
+//! | [`FlatMapFunction`] | `FlatMapFunction` | `flat-map` | `wordcount` `tokenize`, `format` (`wordcount.toml`) |
+//! | [`FilterFunction`] | `FilterFunction` | `filter` | `wordcount` `long-words` (`wordcount-long-words.toml`) |
+//! | [`ReduceFunction`] | `ReduceFunction` on a keyed stream | `reduce` | `wordcount` `count` (`wordcount.toml`) |
+//! | [`AggregateFunction`] | `AggregateFunction` on a keyed stream | `aggregate` | `user-activity` `clicks-per-user` (`clicks-per-user.toml`) |
+//! | [`KeyedProcessFunction`] | `KeyedProcessFunction` | `keyed-process` | `wordcount` `count-with-state` (`ValueState`), `user-activity` (`MapState`, `ListState`) |
+//!
+//! Each example runs with `weir run functions-examples/<crate>/<job>.toml`.
 //!
 //! ```ignore
 //! use weir_sdk::{Collector, Context, FlatMapFunction, ReduceFunction, Result};
