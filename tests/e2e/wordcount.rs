@@ -197,3 +197,27 @@ fn filter_keeps_only_long_words() {
     assert!(!reference.is_empty());
     check(&output_lines(&out), &reference);
 }
+
+#[test]
+fn map_renders_json_updates() {
+    let path = root().join("functions-examples/wordcount/wordcount-json.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let graph = weir_core::JobGraph::load(
+        &path,
+        &weir_core::graph::Overrides {
+            parameters: vec![("output".into(), out.to_string_lossy().into_owned())],
+            parallelism: Some(2),
+        },
+    )
+    .expect("valid job file");
+    run(&graph).expect("runs");
+    let lines: Vec<String> = output_lines(&out)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            format!("({},{})", v["word"].as_str().expect("word"), v["count"])
+        })
+        .collect();
+    check(&lines, &reference_counts(weir_connectors::SAMPLE_TEXT));
+}

@@ -5,8 +5,10 @@
 //! a reduce and `format` renders `(word,count)`; `count-with-state` does both
 //! in one keyed process function with a `ValueState`.
 
+use serde::{Deserialize, Serialize};
 use weir_sdk::{
-    Collector, Context, Error, FilterFunction, FlatMapFunction, KeyedProcessFunction, OpenContext,
+    Collector, Context, Error, FilterFunction, FlatMapFunction, Json, KeyedProcessFunction,
+    MapFunction, OpenContext,
     ReduceFunction, Result, ValueState,
 };
 
@@ -118,6 +120,31 @@ impl KeyedProcessFunction for CountWithState {
     }
 }
 
+/// A count as JSON.
+#[derive(Serialize, Deserialize)]
+pub struct WordCount {
+    /// The word.
+    pub word: String,
+    /// Occurrences so far.
+    pub count: u64,
+}
+
+/// Renders a count keyed by its word as `{"word": ..., "count": ...}`.
+#[derive(Default)]
+pub struct FormatJson;
+
+impl MapFunction for FormatJson {
+    type In = u64;
+    type Out = Json<WordCount>;
+
+    fn map(&mut self, count: u64, ctx: &Context<'_>) -> Result<Json<WordCount>> {
+        Ok(Json(WordCount {
+            word: String::from_utf8_lossy(ctx.key()).into_owned(),
+            count,
+        }))
+    }
+}
+
 /// Keeps words of at least `min_length` characters (job parameter, default 6).
 #[derive(Default)]
 pub struct LongWords {
@@ -144,6 +171,7 @@ impl FilterFunction for LongWords {
 
 weir_sdk::export_functions! {
     "long-words" => filter(LongWords),
+    "format-json" => map(FormatJson),
     "tokenize" => flat_map(Tokenize),
     "count" => reduce(Count),
     "format" => flat_map(Format),

@@ -31,6 +31,7 @@ fn validate_accepts_the_shipped_jobs() {
         WORDCOUNT,
         "functions-examples/wordcount/wordcount-state.toml",
         "functions-examples/wordcount/wordcount-long-words.toml",
+        "functions-examples/wordcount/wordcount-json.toml",
         "functions-examples/user-activity/clicks-per-user.toml",
     ] {
         let o = weir(&["validate", job]);

@@ -7,7 +7,7 @@
 //!
 //! | trait | Flink counterpart | job `kind` | runnable example (`functions-examples/`) |
 //! |---|---|---|---|
-//! | [`MapFunction`] | `MapFunction` | `map` | `hostile` (`panic`, `fail`: maps that misbehave on purpose) |
+//! | [`MapFunction`] | `MapFunction` | `map` | `wordcount` `format-json` (`wordcount-json.toml`) |
 //! | [`FlatMapFunction`] | `FlatMapFunction` | `flat-map` | `wordcount` `tokenize`, `format` (`wordcount.toml`) |
 //! | [`FilterFunction`] | `FilterFunction` | `filter` | `wordcount` `long-words` (`wordcount-long-words.toml`) |
 //! | [`ReduceFunction`] | `ReduceFunction` on a keyed stream | `reduce` | `wordcount` `count` (`wordcount.toml`) |
