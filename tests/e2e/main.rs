@@ -3,5 +3,6 @@
 
 mod connectors;
 mod keyed_state;
+mod runtime;
 mod sandbox;
 mod wordcount;

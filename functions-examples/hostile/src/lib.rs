@@ -96,7 +96,25 @@ impl MapFunction for FailOnBad {
     }
 }
 
+/// Takes about a millisecond per record (a slow consumer for backpressure
+/// tests).
+#[derive(Default)]
+pub struct Slow;
+
+impl MapFunction for Slow {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(1) {
+            std::hint::spin_loop();
+        }
+        Ok(v)
+    }
+}
+
 weir_sdk::export_functions! {
+    "slow" => map(Slow),
     "spin" => map(Spin),
     "memory-bomb" => map(MemoryBomb),
     "recurse" => map(Recurse),

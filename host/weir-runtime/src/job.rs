@@ -392,6 +392,13 @@ fn monitor(
         .filter(|(_, n)| matches!(n.kind, NodeKind::Source(_)))
         .map(|(i, _)| i)
         .collect();
+    let sinks: Vec<usize> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.kind, NodeKind::Sink(_)))
+        .map(|(i, _)| i)
+        .collect();
     let mut last_report = Instant::now();
     let mut last_count = 0u64;
     while !handles.iter().all(|h| h.is_finished()) {
@@ -412,6 +419,7 @@ fn monitor(
                 elapsed: started.elapsed(),
                 source_records: count,
                 records_per_second: (count - last_count) as f64 / secs,
+                sink_records: sinks.iter().map(|&i| counters[i].total_in()).sum(),
             });
             last_report = Instant::now();
             last_count = count;

@@ -49,6 +49,8 @@ pub struct Progress {
     pub source_records: u64,
     /// Source records per second over the last interval.
     pub records_per_second: f64,
+    /// Records received by all sinks so far.
+    pub sink_records: u64,
 }
 
 /// What one node did in a run.

@@ -1,0 +1,69 @@
+//! Runtime behaviour: backpressure from a slow operator, and cancellation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use weir_runtime::{RunOptions, run_job};
+use weir_tests::*;
+
+const JOB: &str = r#"
+name = "backpressure"
+[components]
+h = "HOSTILE"
+[[sources]]
+id = "numbers"
+kind = "datagen"
+generator = "sequence"
+[[operators]]
+id = "slow"
+component = "h"
+function = "slow"
+kind = "map"
+input = { from = "numbers", exchange = "rebalance" }
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "slow"
+"#;
+
+#[test]
+fn slow_operator_backpressures_an_unbounded_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let graph = job(
+        &JOB.replace("HOSTILE", &component("hostile").display().to_string()),
+        dir.path(),
+        &[],
+        Some(1),
+    );
+    let seen: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let options = RunOptions {
+        batch_bytes: 4096,
+        channel_capacity: 2,
+        progress_interval: Duration::from_millis(200),
+        on_progress: Some({
+            let seen = seen.clone();
+            let cancel = cancel.clone();
+            Arc::new(move |p| {
+                let mut s = seen.lock().expect("lock");
+                s.push((p.source_records, p.sink_records));
+                if s.len() >= 8 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            })
+        }),
+        cancel: Some(cancel.clone()),
+    };
+    let e = run_job(&graph, &runtime(), &options).expect_err("cancelled");
+    assert!(e.to_string().contains("cancelled"), "{e}");
+    let seen = seen.lock().expect("lock");
+    let (source, sink) = *seen.last().expect("progress was reported");
+    assert!(sink > 100, "the slow operator made progress: {seen:?}");
+    // A 4 KiB batch holds ~200 sequence records; two queued batches, one in
+    // the operator, one being built and one at the sink bound the lead.
+    let lead = source - sink;
+    assert!(
+        lead < 2_000,
+        "source ran {lead} records ahead of the sink: {seen:?}"
+    );
+}
