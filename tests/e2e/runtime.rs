@@ -67,3 +67,62 @@ fn slow_operator_backpressures_an_unbounded_source() {
         "source ran {lead} records ahead of the sink: {seen:?}"
     );
 }
+
+#[test]
+fn union_of_two_sources_delivers_every_record_once() {
+    let text = r#"
+name = "union"
+[components]
+wc = "WC"
+[[sources]]
+id = "a"
+kind = "datagen"
+generator = "sequence"
+count = 5000
+parallelism = 2
+[[sources]]
+id = "b"
+kind = "datagen"
+generator = "sequence"
+count = 3000
+parallelism = 3
+[[operators]]
+id = "tokenize"
+component = "wc"
+function = "tokenize"
+kind = "flat-map"
+input = ["a", { from = "b", exchange = "rebalance" }]
+parallelism = 2
+[[operators]]
+id = "format"
+component = "wc"
+function = "format"
+kind = "flat-map"
+input = "tokenize"
+parallelism = 2
+[[sinks]]
+id = "out"
+kind = "file"
+path = "OUT"
+input = "format"
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let t = text
+        .replace("WC", &component("wordcount").display().to_string())
+        .replace("OUT", &out.display().to_string());
+    let summary = run(&job(&t, dir.path(), &[], None)).expect("runs");
+    assert_eq!(summary.node("tokenize").expect("t").records_in, 8000);
+    let mut got: Vec<u64> = output_lines(&out)
+        .iter()
+        .map(|l| {
+            let n = l.strip_prefix('(').and_then(|l| l.strip_suffix(",1)"));
+            n.and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("bad line {l:?}"))
+        })
+        .collect();
+    got.sort_unstable();
+    let mut want: Vec<u64> = (0..5000).chain(0..3000).collect();
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
