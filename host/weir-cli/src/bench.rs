@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use weir_core::JobGraph;
+use weir_core::builder::{JobBuilder, key_by};
 use weir_core::graph::Overrides;
+use weir_core::spec::{FunctionKind, RecordFormat};
 use weir_runtime::{RunOptions, run_job};
 use weir_wasm::Runtime;
 
@@ -184,43 +186,34 @@ fn native_wordcount(path: &Path) -> Result<(u64, u64)> {
     Ok((tokens, sink_bytes))
 }
 
-fn job_text(component: &Path, corpus: &Path) -> String {
-    format!(
-        r#"
-name = "bench-wordcount"
-parallelism = 1
-[components]
-wordcount = {component:?}
-[[sources]]
-id = "lines"
-kind = "file"
-path = {corpus:?}
-[[operators]]
-id = "tokenize"
-component = "wordcount"
-function = "tokenize"
-kind = "flat-map"
-input = "lines"
-[[operators]]
-id = "count"
-component = "wordcount"
-function = "count"
-kind = "reduce"
-input = {{ from = "tokenize", exchange = "key-by" }}
-[[operators]]
-id = "format"
-component = "wordcount"
-function = "format"
-kind = "flat-map"
-input = "count"
-[[sinks]]
-id = "out"
-kind = "discard"
-input = "format"
-"#,
-        component = component.display().to_string(),
-        corpus = corpus.display().to_string(),
-    )
+fn wordcount_job(component: &Path, corpus: &Path) -> Result<JobGraph> {
+    Ok(JobBuilder::new("bench-wordcount")
+        .parallelism(1)
+        .component("wordcount", component)
+        .file_source("lines", corpus, RecordFormat::Text)
+        .operator(
+            "tokenize",
+            "wordcount",
+            "tokenize",
+            FunctionKind::FlatMap,
+            "lines",
+        )
+        .operator(
+            "count",
+            "wordcount",
+            "count",
+            FunctionKind::Reduce,
+            key_by("tokenize"),
+        )
+        .operator(
+            "format",
+            "wordcount",
+            "format",
+            FunctionKind::FlatMap,
+            "count",
+        )
+        .discard_sink("out", "format")
+        .build(&Overrides::default())?)
 }
 
 fn mib(b: Option<u64>) -> String {
@@ -249,12 +242,7 @@ fn wordcount(
     let bytes = std::fs::metadata(&corpus)?.len();
     let component = component.canonicalize()?;
     let corpus = corpus.canonicalize()?;
-    let graph = JobGraph::from_toml(
-        &job_text(&component, &corpus),
-        Path::new("bench"),
-        Path::new("."),
-        &Overrides::default(),
-    )?;
+    let graph = wordcount_job(&component, &corpus)?;
     let rt = Runtime::new()?;
     let compile = Instant::now();
     rt.load(&component)?;

@@ -6,6 +6,7 @@
 //! chains of operators, each run as parallel sub-tasks.
 
 pub mod batch;
+pub mod builder;
 pub mod error;
 pub mod graph;
 pub mod keygroup;
