@@ -152,19 +152,30 @@ fn value_state_wordcount_matches_reference_at_parallelism_4() {
     run_wordcount(true, 4);
 }
 
-#[test]
-fn shipped_job_file_runs_on_the_sample_text() {
-    let path = root().join("functions-examples/wordcount/wordcount.toml");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let graph = weir_core::JobGraph::load(
-        &path,
+/// Loads a job file shipped in `functions-examples/wordcount`.
+fn shipped(name: &str, params: &[(&str, &str)], parallelism: u32) -> weir_core::JobGraph {
+    weir_core::JobGraph::load(
+        &root().join("functions-examples/wordcount").join(name),
         &weir_core::graph::Overrides {
-            parameters: vec![("output".into(), out.to_string_lossy().into_owned())],
-            parallelism: Some(2),
+            parameters: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            parallelism: Some(parallelism),
         },
     )
-    .expect("valid job file");
+    .unwrap_or_else(|e| panic!("{name} must be valid: {e}"))
+}
+
+#[test]
+fn shipped_job_file_runs_on_the_sample_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let graph = shipped(
+        "wordcount.toml",
+        &[("output", out.to_str().expect("utf8"))],
+        2,
+    );
     run(&graph).expect("runs");
     let reference = reference_counts(weir_connectors::SAMPLE_TEXT);
     check(&output_lines(&out), &reference);
@@ -172,25 +183,21 @@ fn shipped_job_file_runs_on_the_sample_text() {
 
 #[test]
 fn filter_keeps_only_long_words() {
-    let path = root().join("functions-examples/wordcount/wordcount-long-words.toml");
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("in.txt");
     let mut buf = Vec::new();
     weir_connectors::corpus::write_corpus(&mut buf, 200_000, 77).expect("corpus");
     std::fs::write(&input, &buf).expect("write");
     let out = dir.path().join("out");
-    let graph = weir_core::JobGraph::load(
-        &path,
-        &weir_core::graph::Overrides {
-            parameters: vec![
-                ("input".into(), input.to_string_lossy().into_owned()),
-                ("output".into(), out.to_string_lossy().into_owned()),
-                ("min_length".into(), "7".into()),
-            ],
-            parallelism: Some(2),
-        },
-    )
-    .expect("valid job file");
+    let graph = shipped(
+        "wordcount-long-words.toml",
+        &[
+            ("input", input.to_str().expect("utf8")),
+            ("output", out.to_str().expect("utf8")),
+            ("min_length", "7"),
+        ],
+        2,
+    );
     run(&graph).expect("runs");
     let mut reference = reference_counts(&String::from_utf8(buf).expect("utf8"));
     reference.retain(|w, _| w.len() >= 7);
@@ -200,17 +207,13 @@ fn filter_keeps_only_long_words() {
 
 #[test]
 fn map_renders_json_updates() {
-    let path = root().join("functions-examples/wordcount/wordcount-json.toml");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let graph = weir_core::JobGraph::load(
-        &path,
-        &weir_core::graph::Overrides {
-            parameters: vec![("output".into(), out.to_string_lossy().into_owned())],
-            parallelism: Some(2),
-        },
-    )
-    .expect("valid job file");
+    let graph = shipped(
+        "wordcount-json.toml",
+        &[("output", out.to_str().expect("utf8"))],
+        2,
+    );
     run(&graph).expect("runs");
     let lines: Vec<String> = output_lines(&out)
         .iter()

@@ -15,5 +15,7 @@ pub mod keyed {
         path: "../../wit",
         world: "keyed-process-function",
         imports: { default: trappable },
+        // One set of shared types for both worlds.
+        with: { "weir:function/types": super::transform::weir::function::types },
     });
 }

@@ -71,7 +71,7 @@ impl LoadedComponent {
                 .call_functions(&mut store)
                 .map_err(|e| guest(format!("listing functions trapped: {e:#}")))?
                 .into_iter()
-                .map(|f| (f.name, transform_kind(f.kind)))
+                .map(|f| (f.name, kind(f.kind)))
                 .collect::<Vec<_>>()
         } else if let Some(pre) = &self.keyed {
             let b = pre
@@ -81,7 +81,7 @@ impl LoadedComponent {
                 .call_functions(&mut store)
                 .map_err(|e| guest(format!("listing functions trapped: {e:#}")))?
                 .into_iter()
-                .map(|f| (f.name, keyed_kind(f.kind)))
+                .map(|f| (f.name, kind(f.kind)))
                 .collect()
         } else {
             return Err(LoadError::WrongWorld {
@@ -129,20 +129,8 @@ impl LoadedComponent {
     }
 }
 
-fn transform_kind(k: transform::weir::function::types::FunctionKind) -> FunctionKind {
+fn kind(k: transform::weir::function::types::FunctionKind) -> FunctionKind {
     use transform::weir::function::types::FunctionKind as K;
-    match k {
-        K::Map => FunctionKind::Map,
-        K::FlatMap => FunctionKind::FlatMap,
-        K::Filter => FunctionKind::Filter,
-        K::Reduce => FunctionKind::Reduce,
-        K::Aggregate => FunctionKind::Aggregate,
-        K::KeyedProcess => FunctionKind::KeyedProcess,
-    }
-}
-
-fn keyed_kind(k: keyed::weir::function::types::FunctionKind) -> FunctionKind {
-    use keyed::weir::function::types::FunctionKind as K;
     match k {
         K::Map => FunctionKind::Map,
         K::FlatMap => FunctionKind::FlatMap,

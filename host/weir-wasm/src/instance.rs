@@ -36,6 +36,21 @@ pub struct TaskInfo {
     pub parameters: Vec<(String, String)>,
 }
 
+use transform::weir::function::types as wit;
+
+impl TaskInfo {
+    fn to_wit(&self) -> wit::TaskInfo {
+        wit::TaskInfo {
+            job_name: self.job_name.clone(),
+            operator_id: self.operator_id.clone(),
+            subtask_index: self.subtask_index,
+            parallelism: self.parallelism,
+            max_parallelism: self.max_parallelism,
+            parameters: self.parameters.clone(),
+        }
+    }
+}
+
 enum Bound {
     Transform(transform::TransformFunction, ResourceAny),
     Keyed(keyed::KeyedProcessFunction, ResourceAny),
@@ -87,15 +102,7 @@ impl FunctionInstance {
         let b = pre
             .instantiate(&mut store)
             .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-        use transform::weir::function::types as t;
-        let info = t::TaskInfo {
-            job_name: task.job_name.clone(),
-            operator_id: task.operator_id.clone(),
-            subtask_index: task.subtask_index,
-            parallelism: task.parallelism,
-            max_parallelism: task.max_parallelism,
-            parameters: task.parameters.clone(),
-        };
+        let info = task.to_wit();
         let handle = b
             .weir_function_transform()
             .transform_function()
@@ -106,7 +113,7 @@ impl FunctionInstance {
                     describe(&store, &e, &config)
                 ))
             })?
-            .map_err(|e| guest(transform_error(e)))?;
+            .map_err(|e| guest(function_error(e).to_string()))?;
         Ok(FunctionInstance {
             store,
             bound: Bound::Transform(b, handle),
@@ -143,15 +150,7 @@ impl FunctionInstance {
         let b = pre
             .instantiate(&mut store)
             .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-        use keyed::weir::function::types as t;
-        let info = t::TaskInfo {
-            job_name: task.job_name.clone(),
-            operator_id: task.operator_id.clone(),
-            subtask_index: task.subtask_index,
-            parallelism: task.parallelism,
-            max_parallelism: task.max_parallelism,
-            parameters: task.parameters.clone(),
-        };
+        let info = task.to_wit();
         let api = b.weir_function_keyed().keyed_function();
         let handle = api
             .call_open(&mut store, name, &info)
@@ -161,7 +160,7 @@ impl FunctionInstance {
                     describe(&store, &e, &config)
                 ))
             })?
-            .map_err(|e| guest(keyed_error(e)))?;
+            .map_err(|e| guest(function_error(e).to_string()))?;
         store.set_epoch_deadline(ticks);
         let declared = api.call_states(&mut store, handle).map_err(|e| {
             guest(format!(
@@ -172,9 +171,9 @@ impl FunctionInstance {
         let mut scope = KeyedScope::new(backend);
         for d in declared {
             let kind = match d.kind {
-                t::StateKind::Value => StateKind::Value,
-                t::StateKind::List => StateKind::List,
-                t::StateKind::Map => StateKind::Map,
+                wit::StateKind::Value => StateKind::Value,
+                wit::StateKind::List => StateKind::List,
+                wit::StateKind::Map => StateKind::Map,
             };
             let id = scope
                 .backend
@@ -208,30 +207,24 @@ impl FunctionInstance {
             return Err(CallError::Poisoned);
         }
         self.store.set_epoch_deadline(self.deadline_ticks);
+        let ctx = wit::BatchContext {
+            watermark,
+            processing_time,
+        };
         let result = match &self.bound {
-            Bound::Transform(b, h) => {
-                let ctx = transform::weir::function::types::BatchContext {
-                    watermark,
-                    processing_time,
-                };
-                b.weir_function_transform()
-                    .transform_function()
-                    .call_process_batch(&mut self.store, *h, ctx, input)
-                    .map(|r| r.map_err(function_error_t))
-            }
-            Bound::Keyed(b, h) => {
-                let ctx = keyed::weir::function::types::BatchContext {
-                    watermark,
-                    processing_time,
-                };
-                b.weir_function_keyed()
-                    .keyed_function()
-                    .call_process_batch(&mut self.store, *h, ctx, input)
-                    .map(|r| r.map_err(function_error_k))
-            }
+            Bound::Transform(b, h) => b
+                .weir_function_transform()
+                .transform_function()
+                .call_process_batch(&mut self.store, *h, ctx, input),
+            Bound::Keyed(b, h) => b.weir_function_keyed().keyed_function().call_process_batch(
+                &mut self.store,
+                *h,
+                ctx,
+                input,
+            ),
         };
         match result {
-            Ok(r) => r,
+            Ok(r) => r.map_err(function_error),
             Err(e) => {
                 self.poisoned = true;
                 Err(CallError::Trap(cause(&self.store, &e, &self.config)))
@@ -240,27 +233,12 @@ impl FunctionInstance {
     }
 }
 
-fn transform_error(e: transform::weir::function::types::FunctionError) -> String {
-    function_error_t(e).to_string()
-}
-
-fn keyed_error(e: keyed::weir::function::types::FunctionError) -> String {
-    function_error_k(e).to_string()
-}
-
-fn function_error_t(e: transform::weir::function::types::FunctionError) -> CallError {
-    use transform::weir::function::types::FunctionError as E;
+fn function_error(e: wit::FunctionError) -> CallError {
     match e {
-        E::User(m) | E::UnknownFunction(m) => CallError::Function(m),
-        E::Decode(m) => CallError::Decode(m),
-    }
-}
-
-fn function_error_k(e: keyed::weir::function::types::FunctionError) -> CallError {
-    use keyed::weir::function::types::FunctionError as E;
-    match e {
-        E::User(m) | E::UnknownFunction(m) => CallError::Function(m),
-        E::Decode(m) => CallError::Decode(m),
+        wit::FunctionError::User(m) | wit::FunctionError::UnknownFunction(m) => {
+            CallError::Function(m)
+        }
+        wit::FunctionError::Decode(m) => CallError::Decode(m),
     }
 }
 
