@@ -2,6 +2,7 @@
 //! Build the example functions first (scripts/test does).
 
 mod connectors;
+mod event_time;
 mod keyed_state;
 mod runtime;
 mod sandbox;

@@ -22,6 +22,8 @@ pub struct DatagenReader {
     lines: Option<LineGenerator>,
     rng: ChaCha8Rng,
     text: String,
+    event_time: Option<weir_core::spec::EventTimeSpec>,
+    max_ts: i64,
 }
 
 impl DatagenReader {
@@ -46,6 +48,8 @@ impl DatagenReader {
             lines: matches!(spec.generator, Generator::Words).then(|| LineGenerator::new(seed)),
             rng: ChaCha8Rng::seed_from_u64(seed),
             text: String::new(),
+            event_time: spec.event_time.clone(),
+            max_ts: crate::MIN_WATERMARK,
         }
     }
 
@@ -67,7 +71,14 @@ impl DatagenReader {
                 self.text = format!(r#"{{"user": "u{user}", "url": "/p/{page}"}}"#);
             }
         }
-        out.main.push(NO_TIMESTAMP, &[], self.text.as_bytes());
+        let ts = if self.event_time.is_some() {
+            let now = crate::now_ms();
+            self.max_ts = self.max_ts.max(now);
+            now
+        } else {
+            NO_TIMESTAMP
+        };
+        out.main.push(ts, &[], self.text.as_bytes());
     }
 }
 
@@ -103,6 +114,22 @@ impl SourceReader for DatagenReader {
         }
         Ok(SourceStatus::More)
     }
+
+    fn watermark(&self) -> Option<i64> {
+        let e = self.event_time.as_ref()?;
+        if self.max_ts == crate::MIN_WATERMARK {
+            return Some(crate::MIN_WATERMARK);
+        }
+        let bound = i64::try_from(e.max_out_of_orderness_ms).unwrap_or(i64::MAX);
+        Some(self.max_ts.saturating_sub(bound).saturating_sub(1))
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        self.event_time
+            .as_ref()
+            .and_then(|e| e.idle_timeout_ms)
+            .map(Duration::from_millis)
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +158,7 @@ mod tests {
             count: Some(10),
             rate: None,
             seed: 0,
+            event_time: None,
         };
         let mut all: Vec<u64> = (0..3)
             .flat_map(|i| drain(&mut DatagenReader::new(&spec, i, 3)))
@@ -149,6 +177,7 @@ mod tests {
             count: Some(50),
             rate: None,
             seed: 7,
+            event_time: None,
         };
         assert_eq!(
             drain(&mut DatagenReader::new(&spec, 0, 1)),

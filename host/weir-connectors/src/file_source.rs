@@ -6,13 +6,14 @@
 //! line to the end even past the range. So every line is read exactly once
 //! whatever the split sizes.
 
+use crate::watermarks::WatermarkTracker;
 use crate::{ConnectorError, SourceReader, SourceStatus};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use weir_core::Outputs;
-use weir_core::spec::{MalformedPolicy, RecordFormat};
+use weir_core::spec::{EventTimeSpec, MalformedPolicy, RecordFormat};
 use weir_wire::NO_TIMESTAMP;
 
 /// A byte range of one file.
@@ -119,18 +120,52 @@ pub struct FileReader {
     format: RecordFormat,
     policy: MalformedPolicy,
     line: Vec<u8>,
+    event_time: Option<EventTimeSpec>,
+    watermarks: Option<WatermarkTracker>,
 }
 
 impl FileReader {
-    /// A reader of `splits`.
-    pub fn new(splits: Vec<FileSplit>, format: RecordFormat, policy: MalformedPolicy) -> Self {
+    /// A reader of `splits`; with `event_time`, records get timestamps and
+    /// the reader tracks a watermark per file.
+    pub fn new(
+        splits: Vec<FileSplit>,
+        format: RecordFormat,
+        policy: MalformedPolicy,
+        event_time: Option<EventTimeSpec>,
+    ) -> Self {
+        let watermarks = event_time.as_ref().map(|e| {
+            WatermarkTracker::new(
+                splits.iter().map(|s| s.path.as_path()),
+                e.max_out_of_orderness_ms,
+            )
+        });
         FileReader {
             splits: splits.into(),
             current: None,
             format,
             policy,
             line: Vec::with_capacity(256),
+            event_time,
+            watermarks,
         }
+    }
+
+    fn finish_split(&mut self) {
+        if let (Some(s), Some(w)) = (self.current.take(), &mut self.watermarks) {
+            w.split_done(&s.path);
+        }
+    }
+
+    /// The event timestamp of a JSON line, by the configured field.
+    fn json_timestamp(&self, text: &[u8]) -> Result<i64, String> {
+        let field = match &self.event_time {
+            Some(EventTimeSpec { field: Some(f), .. }) => f,
+            _ => return Ok(crate::now_ms()),
+        };
+        let v: serde_json::Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        v.get(field)
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| format!("no integer timestamp field '{field}'"))
     }
 
     fn open(split: FileSplit) -> Result<OpenSplit, ConnectorError> {
@@ -198,7 +233,7 @@ impl SourceReader for FileReader {
                 },
             };
             if split.pos >= split.end {
-                self.current = None;
+                self.finish_split();
                 continue;
             }
             self.line.clear();
@@ -207,7 +242,7 @@ impl SourceReader for FileReader {
                 .read_until(b'\n', &mut self.line)
                 .map_err(io("cannot read", &split.path))?;
             if n == 0 {
-                self.current = None;
+                self.finish_split();
                 continue;
             }
             let line_start = split.pos;
@@ -219,35 +254,59 @@ impl SourceReader for FileReader {
             if let Some(t) = text.strip_suffix(b"\r") {
                 text = t;
             }
+            let path = split.path.clone();
+            let name = split.name.clone();
             match self.format {
-                RecordFormat::Text => match std::str::from_utf8(text) {
-                    Ok(_) => out.main.push(NO_TIMESTAMP, &[], text),
-                    Err(_) => {
-                        let lossy = String::from_utf8_lossy(text);
-                        out.main.push(NO_TIMESTAMP, &[], lossy.as_bytes());
+                RecordFormat::Text => {
+                    let ts = if self.event_time.is_some() {
+                        crate::now_ms()
+                    } else {
+                        NO_TIMESTAMP
+                    };
+                    match std::str::from_utf8(text) {
+                        Ok(_) => out.main.push(ts, &[], text),
+                        Err(_) => {
+                            let lossy = String::from_utf8_lossy(text);
+                            out.main.push(ts, &[], lossy.as_bytes());
+                        }
                     }
-                },
+                    if let Some(w) = &mut self.watermarks {
+                        w.observe(&path, ts);
+                    }
+                }
                 RecordFormat::Json => {
                     if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
-                        Ok(_) => out.main.push(NO_TIMESTAMP, &[], text),
+                    let parsed = if self.event_time.is_some() {
+                        self.json_timestamp(text).map(Some)
+                    } else {
+                        serde_json::from_slice::<serde::de::IgnoredAny>(text)
+                            .map(|_| None)
+                            .map_err(|e| e.to_string())
+                    };
+                    match parsed {
+                        Ok(ts) => {
+                            out.main.push(ts.unwrap_or(NO_TIMESTAMP), &[], text);
+                            if let (Some(w), Some(ts)) = (&mut self.watermarks, ts) {
+                                w.observe(&path, ts);
+                            }
+                        }
                         Err(e) => {
-                            let line = line_number(&split.path, line_start);
+                            let line = line_number(&path, line_start);
                             match self.policy {
                                 MalformedPolicy::Fail => {
                                     return Err(ConnectorError::Malformed {
-                                        file: split.name.clone(),
+                                        file: name,
                                         line,
-                                        message: e.to_string(),
+                                        message: e,
                                     });
                                 }
                                 MalformedPolicy::DeadLetter => {
                                     let dead = serde_json::json!({
-                                        "file": split.name,
+                                        "file": name,
                                         "line": line,
-                                        "error": e.to_string(),
+                                        "error": e,
                                         "text": String::from_utf8_lossy(text),
                                     });
                                     out.side("malformed").push(
@@ -264,6 +323,17 @@ impl SourceReader for FileReader {
         }
         Ok(SourceStatus::More)
     }
+
+    fn watermark(&self) -> Option<i64> {
+        self.watermarks.as_ref().map(WatermarkTracker::watermark)
+    }
+
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        self.event_time
+            .as_ref()
+            .and_then(|e| e.idle_timeout_ms)
+            .map(std::time::Duration::from_millis)
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +341,7 @@ mod tests {
     use super::*;
 
     fn read_all(splits: Vec<FileSplit>) -> Vec<String> {
-        let mut r = FileReader::new(splits, RecordFormat::Text, MalformedPolicy::Fail);
+        let mut r = FileReader::new(splits, RecordFormat::Text, MalformedPolicy::Fail, None);
         let mut lines = Vec::new();
         loop {
             let mut out = Outputs::default();

@@ -10,11 +10,13 @@ mod datagen;
 mod error;
 mod file_source;
 mod sinks;
+mod watermarks;
 
 pub use datagen::DatagenReader;
 pub use error::ConnectorError;
 pub use file_source::{FileReader, FileSplit, plan_splits};
 pub use sinks::{DiscardSink, FileSink, PrintSink, prepare_output_dir};
+pub use watermarks::{MIN_WATERMARK, WatermarkTracker};
 
 use weir_core::Outputs;
 
@@ -37,6 +39,24 @@ pub trait SourceReader: Send {
     /// Appends up to about `max_bytes` of records to `out`.
     fn poll(&mut self, out: &mut Outputs, max_bytes: usize)
     -> Result<SourceStatus, ConnectorError>;
+
+    /// The reader's event-time watermark, if it assigns event time.
+    fn watermark(&self) -> Option<i64> {
+        None
+    }
+
+    /// How long the reader may go without records before it is idle.
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// Milliseconds since the epoch by the system clock (ingestion time).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A parallel instance of a sink.

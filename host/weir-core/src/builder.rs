@@ -161,6 +161,7 @@ impl JobBuilder {
             format,
             fallback: None,
             on_malformed: MalformedPolicy::Fail,
+            event_time: None,
         }))
     }
 
@@ -173,6 +174,7 @@ impl JobBuilder {
             count: Some(count),
             rate: None,
             seed,
+            event_time: None,
         }))
     }
 

@@ -34,11 +34,12 @@ pub struct ChainInput {
 }
 
 impl ChainInput {
-    /// How many senders a receiving sub-task hears from on this input.
-    pub fn senders_per_subtask(&self) -> u32 {
+    /// The channels receiving sub-task `subtask` hears from on this input:
+    /// its peer for a forward exchange, every upstream sub-task otherwise.
+    pub fn channels_for(&self, subtask: u32) -> std::ops::Range<u32> {
         match self.exchange {
-            Exchange::Forward => 1,
-            _ => self.upstream_parallelism,
+            Exchange::Forward => self.channel_offset + subtask..self.channel_offset + subtask + 1,
+            _ => self.channel_offset..self.channel_offset + self.upstream_parallelism,
         }
     }
 }

@@ -78,6 +78,27 @@ pub struct FileSourceSpec {
     /// What to do with a line that is not valid JSON (json format).
     #[serde(default)]
     pub on_malformed: MalformedPolicy,
+    /// Event timestamps and watermarks; absent: records carry no timestamp.
+    #[serde(default)]
+    pub event_time: Option<EventTimeSpec>,
+}
+
+/// Where event timestamps come from and how watermarks follow them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTimeSpec {
+    /// JSON field with the event time in ms since the epoch (json format);
+    /// absent: ingestion time (the reader's clock).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Bounded out-of-orderness in ms; 0 means timestamps are monotonous.
+    /// The watermark trails the highest timestamp seen by this much (+1 ms).
+    #[serde(default)]
+    pub max_out_of_orderness_ms: u64,
+    /// A reader with no records for this long is marked idle, so that it
+    /// does not hold back the watermark of the operators it feeds.
+    #[serde(default)]
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// What a file source reads when its path is empty.
@@ -131,6 +152,9 @@ pub struct DatagenSpec {
     /// Seed of the generator.
     #[serde(default)]
     pub seed: u64,
+    /// Ingestion-time timestamps and watermarks (no `field` here).
+    #[serde(default)]
+    pub event_time: Option<EventTimeSpec>,
 }
 
 /// Built-in generators.

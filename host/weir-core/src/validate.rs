@@ -239,6 +239,13 @@ impl Validator {
         match &mut s {
             SourceSpec::File(f) => {
                 let path = substitute(&f.path, params, &what, &mut self.problems);
+                if f.event_time.as_ref().is_some_and(|e| e.field.is_some())
+                    && f.format != crate::spec::RecordFormat::Json
+                {
+                    self.problem(format!(
+                        "{what}: event_time.field needs format = \"json\"; text lines have no fields"
+                    ));
+                }
                 if path.is_empty() {
                     if f.fallback.is_none() {
                         self.problem(format!("{what}: path is empty and no fallback is set"));
@@ -249,6 +256,11 @@ impl Validator {
                 }
             }
             SourceSpec::Datagen(d) => {
+                if d.event_time.as_ref().is_some_and(|e| e.field.is_some()) {
+                    self.problem(format!(
+                        "{what}: a data generator uses ingestion time; event_time.field does not apply"
+                    ));
+                }
                 if let Some(rate) = d.rate
                     && !(rate > 0.0 && rate.is_finite())
                 {

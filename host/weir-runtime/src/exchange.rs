@@ -16,13 +16,18 @@ const POLL: Duration = Duration::from_millis(50);
 pub(crate) enum Msg {
     /// Records.
     Data(Batch),
+    /// The sender's event time has reached this watermark: it will send no
+    /// record it considers on time with a smaller timestamp.
+    Watermark(i64),
+    /// The sender has no records for a while; do not wait for its
+    /// watermark. Its next message makes it active again.
+    Idle,
     /// The sender has no more records.
     End,
 }
 
 /// A message and the channel (sender) it came from.
 pub(crate) struct Envelope {
-    #[allow(dead_code)] // Per-channel watermarks and barriers will use it.
     pub(crate) channel: u32,
     pub(crate) msg: Msg,
 }
@@ -196,24 +201,40 @@ impl EdgeWriter {
         Ok(())
     }
 
-    /// Flushes, then tells every receiver this sender is done.
-    pub(crate) fn end(&mut self, ctl: &Control) -> Result<(), Stop> {
+    /// Flushes, then sends a control message to every receiver of this
+    /// sender (after the records, on the same channels, so order holds).
+    fn broadcast(&mut self, msg: impl Fn() -> Msg, ctl: &Control) -> Result<(), Stop> {
         self.flush(ctl)?;
-        let targets: Vec<usize> = match self.exchange {
-            Exchange::Forward => vec![self.subtask],
-            _ => (0..self.targets.len()).collect(),
+        let targets = match self.exchange {
+            Exchange::Forward => self.subtask..self.subtask + 1,
+            _ => 0..self.targets.len(),
         };
         for t in targets {
             send(
                 &self.targets[t],
                 Envelope {
                     channel: self.channel,
-                    msg: Msg::End,
+                    msg: msg(),
                 },
                 ctl,
             )?;
         }
         Ok(())
+    }
+
+    /// Sends a watermark after the buffered records.
+    pub(crate) fn watermark(&mut self, wm: i64, ctl: &Control) -> Result<(), Stop> {
+        self.broadcast(|| Msg::Watermark(wm), ctl)
+    }
+
+    /// Marks this sender idle.
+    pub(crate) fn idle(&mut self, ctl: &Control) -> Result<(), Stop> {
+        self.broadcast(|| Msg::Idle, ctl)
+    }
+
+    /// Flushes, then tells every receiver this sender is done.
+    pub(crate) fn end(&mut self, ctl: &Control) -> Result<(), Stop> {
+        self.broadcast(|| Msg::End, ctl)
     }
 }
 

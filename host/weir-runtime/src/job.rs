@@ -132,7 +132,12 @@ fn source_reader(
                     .filter(|(j, _)| *j as u32 % p == s)
                     .map(|(_, sp)| sp.clone())
                     .collect();
-                Box::new(FileReader::new(mine, f.format, f.on_malformed))
+                Box::new(FileReader::new(
+                    mine,
+                    f.format,
+                    f.on_malformed,
+                    f.event_time.clone(),
+                ))
             }
             (None, Some(SourceFallback::SampleText)) => Box::new(SampleReader { done: s != 0 }),
             (None, None) => Box::new(SampleReader { done: true }),
@@ -185,7 +190,10 @@ fn open_operator(
     } else {
         let instance =
             FunctionInstance::open_transform(rt, component, &op.function, &task, config)?;
-        Ok(Box::new(WasmTransform { instance }))
+        Ok(Box::new(WasmTransform {
+            instance,
+            watermark: i64::MIN,
+        }))
     }
 }
 
@@ -268,7 +276,11 @@ pub fn run_job(
                     inbox: inboxes[c][s as usize].take().ok_or_else(|| {
                         JobFailure::job(ErrorDomain::Internal, "inbox taken twice")
                     })?,
-                    expected_ends: chain.inputs.iter().map(|i| i.senders_per_subtask()).sum(),
+                    channels: chain
+                        .inputs
+                        .iter()
+                        .flat_map(|i| i.channels_for(s))
+                        .collect(),
                 },
             };
             let graph = graph.clone();

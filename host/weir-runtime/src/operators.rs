@@ -14,6 +14,11 @@ use weir_wire::{Entries, Entry, GroupWriter};
 pub(crate) trait Operator: Send {
     /// Processes a batch, appending to `out`.
     fn process(&mut self, input: &Batch, out: &mut Outputs) -> Result<(), Failure>;
+    /// Called when the operator's event-time watermark advances (to
+    /// `i64::MAX` at the end of input).
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Outputs) -> Result<(), Failure> {
+        Ok(())
+    }
     /// Called once at the end of input.
     fn finish(&mut self, _out: &mut Outputs) -> Result<(), Failure> {
         Ok(())
@@ -34,6 +39,7 @@ fn bad(e: weir_wire::WireError) -> Failure {
 /// A map, flat-map or filter in Wasm.
 pub(crate) struct WasmTransform {
     pub(crate) instance: FunctionInstance,
+    pub(crate) watermark: i64,
 }
 
 impl Operator for WasmTransform {
@@ -43,7 +49,7 @@ impl Operator for WasmTransform {
         }
         let result = self
             .instance
-            .process_batch(input.bytes(), i64::MIN, now_ms())?;
+            .process_batch(input.bytes(), self.watermark, now_ms())?;
         for e in Entries::new(&result) {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),
@@ -58,6 +64,11 @@ impl Operator for WasmTransform {
         }
         Ok(())
     }
+
+    fn on_watermark(&mut self, watermark: i64, _out: &mut Outputs) -> Result<(), Failure> {
+        self.watermark = watermark;
+        Ok(())
+    }
 }
 
 /// A reduce, aggregate or keyed process function in Wasm, with its keyed
@@ -67,6 +78,7 @@ pub(crate) struct WasmKeyed {
     pub(crate) max_parallelism: u32,
     /// Declared ids of the value states, in the order groups carry them.
     pub(crate) value_states: Vec<u32>,
+    watermark: i64,
     buffer: Vec<u8>,
     scratch: Vec<u8>,
 }
@@ -88,6 +100,7 @@ impl WasmKeyed {
             instance,
             max_parallelism,
             value_states,
+            watermark: i64::MIN,
             buffer: Vec::new(),
             scratch: Vec::new(),
         }
@@ -171,7 +184,7 @@ impl Operator for WasmKeyed {
         self.build_input(input)?;
         let result = self
             .instance
-            .process_batch(&self.buffer, i64::MIN, now_ms())?;
+            .process_batch(&self.buffer, self.watermark, now_ms())?;
         let KeyedScope {
             backend,
             bindings,
@@ -195,6 +208,11 @@ impl Operator for WasmKeyed {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, _out: &mut Outputs) -> Result<(), Failure> {
+        self.watermark = watermark;
         Ok(())
     }
 }

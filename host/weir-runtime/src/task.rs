@@ -14,8 +14,17 @@ use weir_core::{Batch, Outputs};
 pub(crate) enum Head {
     /// A source reader (the chain starts with a source node).
     Source(Box<dyn SourceReader>),
-    /// Upstream sub-tasks; done after this many end-of-input markers.
-    Inbox { inbox: Inbox, expected_ends: u32 },
+    /// Upstream sub-tasks, sending on these channels.
+    Inbox { inbox: Inbox, channels: Vec<u32> },
+}
+
+/// What a receiver knows about one input channel.
+#[derive(Clone, Copy)]
+struct Channel {
+    id: u32,
+    watermark: i64,
+    idle: bool,
+    ended: bool,
 }
 
 /// Where one node's outputs go beyond the chain.
@@ -45,6 +54,10 @@ pub(crate) struct SubTask {
     pub(crate) ctl: Arc<Control>,
     pub(crate) batch_bytes: usize,
     current: usize,
+    /// The chain's event-time watermark.
+    watermark: i64,
+    /// Whether downstream was told this sub-task is idle.
+    idle_sent: bool,
 }
 
 impl SubTask {
@@ -69,6 +82,8 @@ impl SubTask {
             ctl,
             batch_bytes,
             current: 0,
+            watermark: i64::MIN,
+            idle_sent: false,
         }
     }
 
@@ -92,48 +107,154 @@ impl SubTask {
             &mut self.head,
             Head::Inbox {
                 inbox: crossbeam_channel::never(),
-                expected_ends: 0,
+                channels: Vec::new(),
             },
         );
         match head {
-            Head::Source(mut reader) => loop {
-                if self.ctl.cancelled() {
-                    return Err(Stop::Cancelled);
+            Head::Source(mut reader) => {
+                let mut last_data = std::time::Instant::now();
+                loop {
+                    if self.ctl.cancelled() {
+                        return Err(Stop::Cancelled);
+                    }
+                    self.current = 0;
+                    let mut out = Outputs::default();
+                    let status = reader
+                        .poll(&mut out, self.batch_bytes)
+                        .map_err(Failure::from)?;
+                    let produced =
+                        out.main.len() + out.side.iter().map(|(_, b)| b.len()).sum::<usize>();
+                    self.counters[self.steps[0].node].add_out(self.subtask, produced);
+                    if produced > 0 {
+                        last_data = std::time::Instant::now();
+                        self.idle_sent = false;
+                    }
+                    self.route(0, out)?;
+                    self.flush()?;
+                    if let Some(wm) = reader.watermark()
+                        && wm > self.watermark
+                        && wm < i64::MAX
+                    {
+                        self.advance(wm, true)?;
+                    }
+                    match status {
+                        SourceStatus::More => {}
+                        SourceStatus::Idle(d) => {
+                            if let Some(timeout) = reader.idle_timeout()
+                                && !self.idle_sent
+                                && last_data.elapsed() >= timeout
+                            {
+                                self.send_idle()?;
+                            }
+                            std::thread::sleep(d);
+                        }
+                        SourceStatus::Finished => break,
+                    }
                 }
-                self.current = 0;
-                let mut out = Outputs::default();
-                let status = reader
-                    .poll(&mut out, self.batch_bytes)
-                    .map_err(Failure::from)?;
-                let produced =
-                    out.main.len() + out.side.iter().map(|(_, b)| b.len()).sum::<usize>();
-                self.counters[self.steps[0].node].add_out(self.subtask, produced);
-                self.route(0, out)?;
-                self.flush()?;
-                match status {
-                    SourceStatus::More => {}
-                    SourceStatus::Idle(d) => std::thread::sleep(d),
-                    SourceStatus::Finished => break,
-                }
-            },
-            Head::Inbox {
-                inbox,
-                expected_ends,
-            } => {
-                let mut ends = 0;
-                while ends < expected_ends {
+            }
+            Head::Inbox { inbox, channels } => {
+                let mut chans: Vec<Channel> = channels
+                    .iter()
+                    .map(|&id| Channel {
+                        id,
+                        watermark: i64::MIN,
+                        idle: false,
+                        ended: false,
+                    })
+                    .collect();
+                while chans.iter().any(|c| !c.ended) {
                     let env = receive(&inbox, &self.ctl)?;
+                    let Some(ch) = chans.iter_mut().find(|c| c.id == env.channel) else {
+                        return Err(Failure {
+                            domain: weir_core::ErrorDomain::Internal,
+                            message: format!("message on unexpected channel {}", env.channel),
+                        }
+                        .into());
+                    };
                     match env.msg {
                         Msg::Data(batch) => {
+                            ch.idle = false;
                             self.process_from(0, batch)?;
                             self.flush()?;
                         }
-                        Msg::End => ends += 1,
+                        Msg::Watermark(wm) => {
+                            ch.idle = false;
+                            ch.watermark = ch.watermark.max(wm);
+                            self.input_watermark(&chans)?;
+                        }
+                        Msg::Idle => {
+                            ch.idle = true;
+                            self.input_watermark(&chans)?;
+                        }
+                        Msg::End => {
+                            ch.ended = true;
+                            if chans.iter().any(|c| !c.ended) {
+                                self.input_watermark(&chans)?;
+                            }
+                        }
                     }
                 }
             }
         }
         self.finish()
+    }
+
+    /// Recomputes the watermark from the input channels: the minimum over
+    /// live, active channels (ended channels count as +∞; idle ones are
+    /// skipped unless every live channel is idle, which idles this task).
+    fn input_watermark(&mut self, chans: &[Channel]) -> Result<(), Stop> {
+        let live: Vec<&Channel> = chans.iter().filter(|c| !c.ended).collect();
+        if !live.is_empty() && live.iter().all(|c| c.idle) {
+            return if self.idle_sent {
+                Ok(())
+            } else {
+                self.send_idle()
+            };
+        }
+        let wm = live
+            .iter()
+            .filter(|c| !c.idle)
+            .map(|c| c.watermark)
+            .min()
+            .unwrap_or(i64::MAX);
+        if wm > self.watermark {
+            self.idle_sent = false;
+            self.advance(wm, wm < i64::MAX)?;
+        }
+        Ok(())
+    }
+
+    /// Advances the chain's watermark: every operator sees it in chain
+    /// order (their outputs flow on), then downstream gets it after the
+    /// records, unless `send` is false (the end of input says it anyway).
+    fn advance(&mut self, wm: i64, send: bool) -> Result<(), Stop> {
+        self.watermark = wm;
+        for i in 0..self.steps.len() {
+            self.current = i;
+            let mut out = Outputs::default();
+            if let Some(op) = &mut self.steps[i].op {
+                op.on_watermark(wm, &mut out)?;
+            }
+            if !out.is_empty() {
+                self.route(i, out)?;
+            }
+        }
+        if send {
+            let ctl = self.ctl.clone();
+            for w in self.writers() {
+                w.watermark(wm, &ctl)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_idle(&mut self) -> Result<(), Stop> {
+        self.idle_sent = true;
+        let ctl = self.ctl.clone();
+        for w in self.writers() {
+            w.idle(&ctl)?;
+        }
+        Ok(())
     }
 
     /// Runs `batch` through the steps from `start` on.
@@ -209,9 +330,13 @@ impl SubTask {
         Ok(())
     }
 
-    /// End of input: let every operator finish in chain order, then tell
-    /// every downstream sub-task.
+    /// End of input: the watermark goes to +∞ (event-time work completes),
+    /// every operator finishes in chain order, then every downstream
+    /// sub-task is told.
     fn finish(&mut self) -> Result<(), Stop> {
+        if self.watermark < i64::MAX {
+            self.advance(i64::MAX, false)?;
+        }
         for i in 0..self.steps.len() {
             self.current = i;
             let mut out = Outputs::default();

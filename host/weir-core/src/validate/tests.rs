@@ -104,7 +104,7 @@ fn wordcount_plans_two_chains() {
     );
     assert_eq!(plan.chains[1].inputs.len(), 1);
     assert_eq!(plan.chains[1].inputs[0].exchange, Exchange::KeyBy);
-    assert_eq!(plan.chains[1].inputs[0].senders_per_subtask(), 4);
+    assert_eq!(plan.chains[1].inputs[0].channels_for(2), 0..4);
 }
 
 #[test]
