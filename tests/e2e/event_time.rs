@@ -105,10 +105,13 @@ fn assert_on_time_and_progressing(seen: &BTreeMap<String, Vec<Probe>>, total: us
             "{task}: watermark went back"
         );
     }
-    let advanced = all.iter().filter(|p| p.watermark > i64::MIN).count();
+    // Watermarks follow the data through the graph: records late in event
+    // time are processed under a watermark past the middle of event time.
+    let max_ts = all.iter().map(|p| p.ts).max().expect("records");
+    let max_wm = all.iter().map(|p| p.watermark).max().expect("records");
     assert!(
-        advanced > total / 4,
-        "watermarks reached the operator: {advanced} of {total}"
+        max_wm > max_ts / 2,
+        "highest watermark seen {max_wm}, highest timestamp {max_ts}"
     );
 }
 
