@@ -6,4 +6,5 @@ mod event_time;
 mod keyed_state;
 mod runtime;
 mod sandbox;
+mod timers;
 mod wordcount;

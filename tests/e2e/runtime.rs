@@ -53,6 +53,7 @@ fn slow_operator_backpressures_an_unbounded_source() {
             })
         }),
         cancel: Some(cancel.clone()),
+        ..RunOptions::default()
     };
     let e = run_job(&graph, &runtime(), &options).expect_err("cancelled");
     assert!(e.to_string().contains("cancelled"), "{e}");

@@ -10,7 +10,9 @@ use weir_core::graph::KeySelector;
 use weir_core::keygroup::{key_group, subtask_for_key_group};
 use weir_core::spec::Exchange;
 
-const POLL: Duration = Duration::from_millis(50);
+/// How long a blocked send or receive waits before it checks for
+/// cancellation (and a receiver lets processing time advance).
+const POLL: Duration = Duration::from_millis(20);
 
 /// What travels on a channel.
 pub(crate) enum Msg {
@@ -68,18 +70,13 @@ pub(crate) fn send(out: &Outbox, mut env: Envelope, ctl: &Control) -> Result<(),
     }
 }
 
-/// Receives, waiting unless the job is cancelled.
-pub(crate) fn receive(inbox: &Inbox, ctl: &Control) -> Result<Envelope, Stop> {
-    loop {
-        match inbox.recv_timeout(POLL) {
-            Ok(e) => return Ok(e),
-            Err(RecvTimeoutError::Timeout) => {
-                if ctl.cancelled() {
-                    return Err(Stop::Cancelled);
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => return Err(Stop::Cancelled),
-        }
+/// Receives, waiting up to a short poll interval; `None` when nothing came.
+pub(crate) fn receive(inbox: &Inbox, ctl: &Control) -> Result<Option<Envelope>, Stop> {
+    match inbox.recv_timeout(POLL) {
+        Ok(e) => Ok(Some(e)),
+        Err(RecvTimeoutError::Timeout) if ctl.cancelled() => Err(Stop::Cancelled),
+        Err(RecvTimeoutError::Timeout) => Ok(None),
+        Err(RecvTimeoutError::Disconnected) => Err(Stop::Cancelled),
     }
 }
 

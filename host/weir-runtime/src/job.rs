@@ -1,5 +1,6 @@
 //! Setting a job up, running its sub-tasks, and collecting the outcome.
 
+use crate::clock::{Clock, SystemClock};
 use crate::control::Control;
 use crate::exchange::{EdgeWriter, Envelope};
 use crate::failure::{Failure, JobFailure};
@@ -40,6 +41,8 @@ pub struct RunOptions {
     pub on_progress: Option<ProgressFn>,
     /// Set to true to cancel the job.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Processing time for functions and processing-time timers.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for RunOptions {
@@ -50,6 +53,7 @@ impl Default for RunOptions {
             progress_interval: Duration::from_secs(1),
             on_progress: None,
             cancel: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -163,6 +167,7 @@ fn open_operator(
     node: usize,
     op: &OperatorNode,
     s: u32,
+    clock: Arc<dyn Clock>,
 ) -> Result<Box<dyn Operator>, Failure> {
     let n = &graph.nodes[node];
     let task = TaskInfo {
@@ -186,14 +191,15 @@ fn open_operator(
         let backend = Box::new(MemoryBackend::new(range));
         let instance =
             FunctionInstance::open_keyed(rt, component, &op.function, &task, config, backend)?;
-        Ok(Box::new(WasmKeyed::new(instance, graph.max_parallelism)))
+        Ok(Box::new(WasmKeyed::new(
+            instance,
+            graph.max_parallelism,
+            clock,
+        )))
     } else {
         let instance =
             FunctionInstance::open_transform(rt, component, &op.function, &task, config)?;
-        Ok(Box::new(WasmTransform {
-            instance,
-            watermark: i64::MIN,
-        }))
+        Ok(Box::new(WasmTransform::new(instance, clock)))
     }
 }
 
@@ -290,6 +296,7 @@ pub fn run_job(
             let counters = counters.clone();
             let node_ids = node_ids.clone();
             let batch_bytes = options.batch_bytes;
+            let clock = options.clock.clone();
             let parallelism = chain.parallelism;
             let name = format!("weir-{}-{s}", graph.nodes[head_node].id);
             let handle = std::thread::Builder::new()
@@ -303,7 +310,10 @@ pub fn run_job(
                         {
                             NodeKind::Source(_) => Ok(None),
                             NodeKind::Operator(op) => match components.get(&node) {
-                                Some(c) => open_operator(&graph, &rt, c, node, op, s).map(Some),
+                                Some(c) => {
+                                    open_operator(&graph, &rt, c, node, op, s, clock.clone())
+                                        .map(Some)
+                                }
                                 None => Err(Failure::user("component not loaded")),
                             },
                             NodeKind::Sink(spec) => sink_writer(spec, s, parallelism).map(|w| {
@@ -332,6 +342,7 @@ pub fn run_job(
                         counters,
                         ctl,
                         batch_bytes,
+                        clock,
                     )
                     .run();
                 })

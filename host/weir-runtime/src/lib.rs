@@ -12,6 +12,7 @@
 //! [`JobGraph`]: weir_core::JobGraph
 //! [`PhysicalPlan`]: weir_core::plan::PhysicalPlan
 
+mod clock;
 mod control;
 mod exchange;
 mod failure;
@@ -20,6 +21,7 @@ mod metrics;
 mod operators;
 mod task;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use failure::JobFailure;
 pub use job::{ProgressFn, RunOptions, run_job};
 pub use metrics::{JobSummary, NodeSummary, Progress};

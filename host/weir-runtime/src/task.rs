@@ -1,6 +1,7 @@
 //! The loop of one sub-task: read from a source or an inbox, run the chain's
 //! operators, route outputs, and pass end-of-input on.
 
+use crate::clock::Clock;
 use crate::control::Control;
 use crate::exchange::{EdgeWriter, Inbox, Msg, Stop, receive};
 use crate::failure::{Failure, JobFailure};
@@ -58,7 +59,12 @@ pub(crate) struct SubTask {
     watermark: i64,
     /// Whether downstream was told this sub-task is idle.
     idle_sent: bool,
+    clock: Arc<dyn Clock>,
+    last_tick: std::time::Instant,
 }
+
+/// How often operators hear that processing time passed.
+const TICK: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl SubTask {
     #[allow(clippy::too_many_arguments)]
@@ -71,6 +77,7 @@ impl SubTask {
         counters: Arc<Vec<NodeCounters>>,
         ctl: Arc<Control>,
         batch_bytes: usize,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         SubTask {
             subtask,
@@ -84,6 +91,8 @@ impl SubTask {
             current: 0,
             watermark: i64::MIN,
             idle_sent: false,
+            clock,
+            last_tick: std::time::Instant::now(),
         }
     }
 
@@ -130,6 +139,7 @@ impl SubTask {
                         self.idle_sent = false;
                     }
                     self.route(0, out)?;
+                    self.tick()?;
                     self.flush()?;
                     if let Some(wm) = reader.watermark()
                         && wm > self.watermark
@@ -163,7 +173,12 @@ impl SubTask {
                     })
                     .collect();
                 while chans.iter().any(|c| !c.ended) {
-                    let env = receive(&inbox, &self.ctl)?;
+                    let received = receive(&inbox, &self.ctl)?;
+                    self.tick()?;
+                    let Some(env) = received else {
+                        self.flush()?;
+                        continue;
+                    };
                     let Some(ch) = chans.iter_mut().find(|c| c.id == env.channel) else {
                         return Err(Failure {
                             domain: weir_core::ErrorDomain::Internal,
@@ -243,6 +258,26 @@ impl SubTask {
             let ctl = self.ctl.clone();
             for w in self.writers() {
                 w.watermark(wm, &ctl)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets operators act on processing time (timers), at most every TICK.
+    fn tick(&mut self) -> Result<(), Stop> {
+        if self.last_tick.elapsed() < TICK {
+            return Ok(());
+        }
+        self.last_tick = std::time::Instant::now();
+        let now = self.clock.now_ms();
+        for i in 0..self.steps.len() {
+            self.current = i;
+            let mut out = Outputs::default();
+            if let Some(op) = &mut self.steps[i].op {
+                op.on_processing_time(now, &mut out)?;
+            }
+            if !out.is_empty() {
+                self.route(i, out)?;
             }
         }
         Ok(())

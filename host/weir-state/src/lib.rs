@@ -7,8 +7,10 @@
 //! implements the same trait.
 
 mod memory;
+mod timers;
 
 pub use memory::MemoryBackend;
+pub use timers::{Timer, TimerService};
 
 use std::ops::RangeInclusive;
 

@@ -203,6 +203,27 @@ impl FunctionInstance {
         watermark: i64,
         processing_time: i64,
     ) -> Result<Vec<u8>, CallError> {
+        self.call(input, watermark, processing_time, false)
+    }
+
+    /// Fires due timers (keyed functions): `input` holds key groups whose
+    /// records are timers; returns the result buffer.
+    pub fn fire_timers(
+        &mut self,
+        input: &[u8],
+        watermark: i64,
+        processing_time: i64,
+    ) -> Result<Vec<u8>, CallError> {
+        self.call(input, watermark, processing_time, true)
+    }
+
+    fn call(
+        &mut self,
+        input: &[u8],
+        watermark: i64,
+        processing_time: i64,
+        timers: bool,
+    ) -> Result<Vec<u8>, CallError> {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
@@ -212,16 +233,23 @@ impl FunctionInstance {
             processing_time,
         };
         let result = match &self.bound {
+            Bound::Transform(_, _) if timers => {
+                return Err(CallError::Function(
+                    "a stateless function has no timers".into(),
+                ));
+            }
             Bound::Transform(b, h) => b
                 .weir_function_transform()
                 .transform_function()
                 .call_process_batch(&mut self.store, *h, ctx, input),
-            Bound::Keyed(b, h) => b.weir_function_keyed().keyed_function().call_process_batch(
-                &mut self.store,
-                *h,
-                ctx,
-                input,
-            ),
+            Bound::Keyed(b, h) => {
+                let api = b.weir_function_keyed().keyed_function();
+                if timers {
+                    api.call_on_timers(&mut self.store, *h, ctx, input)
+                } else {
+                    api.call_process_batch(&mut self.store, *h, ctx, input)
+                }
+            }
         };
         match result {
             Ok(r) => r.map_err(function_error),

@@ -80,13 +80,24 @@ impl<'a> OpenContext<'a> {
     }
 }
 
-/// Facts about the record being processed.
+/// The time domain of a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeDomain {
+    /// Fires when the watermark passes the timer's time.
+    EventTime,
+    /// Fires when the processing-time clock passes the timer's time.
+    ProcessingTime,
+}
+
+/// Facts about the record (or timer) being processed, and the timer service
+/// of keyed process functions.
 pub struct Context<'a> {
     pub(crate) task: &'a TaskInfo,
     pub(crate) key: &'a [u8],
     pub(crate) timestamp: i64,
     pub(crate) watermark: i64,
     pub(crate) processing_time: i64,
+    pub(crate) domain: Option<TimeDomain>,
 }
 
 impl Context<'_> {
@@ -118,5 +129,49 @@ impl Context<'_> {
     /// The sub-task this instance runs in.
     pub fn task(&self) -> &TaskInfo {
         self.task
+    }
+
+    /// In `on_timer`: the domain of the firing timer.
+    pub fn time_domain(&self) -> Option<TimeDomain> {
+        self.domain
+    }
+
+    /// Registers an event-time timer for the current key: `on_timer` runs
+    /// once the watermark reaches `time`. One timer per (key, time).
+    /// Keyed process functions only.
+    pub fn register_event_time_timer(&self, time: i64) -> crate::Result<()> {
+        crate::state::timer_op(
+            weir_wire::tag::TIMER_REGISTER,
+            weir_wire::domain::EVENT_TIME,
+            time,
+        )
+    }
+
+    /// Registers a processing-time timer for the current key: `on_timer`
+    /// runs once the host's clock reaches `time`.
+    pub fn register_processing_time_timer(&self, time: i64) -> crate::Result<()> {
+        crate::state::timer_op(
+            weir_wire::tag::TIMER_REGISTER,
+            weir_wire::domain::PROCESSING_TIME,
+            time,
+        )
+    }
+
+    /// Deletes the current key's event-time timer at `time`, if any.
+    pub fn delete_event_time_timer(&self, time: i64) -> crate::Result<()> {
+        crate::state::timer_op(
+            weir_wire::tag::TIMER_DELETE,
+            weir_wire::domain::EVENT_TIME,
+            time,
+        )
+    }
+
+    /// Deletes the current key's processing-time timer at `time`, if any.
+    pub fn delete_processing_time_timer(&self, time: i64) -> crate::Result<()> {
+        crate::state::timer_op(
+            weir_wire::tag::TIMER_DELETE,
+            weir_wire::domain::PROCESSING_TIME,
+            time,
+        )
     }
 }

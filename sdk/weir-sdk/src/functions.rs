@@ -107,4 +107,16 @@ pub trait KeyedProcessFunction: Default + 'static {
         ctx: &Context<'_>,
         out: &mut Collector<'_, Self::Out>,
     ) -> Result<()>;
+
+    /// Called when a timer of the current key fires; `timestamp` is the
+    /// timer's time and `ctx.time_domain()` says which clock. Outputs carry
+    /// the timer's time as their timestamp.
+    fn on_timer(
+        &mut self,
+        _timestamp: i64,
+        _ctx: &Context<'_>,
+        _out: &mut Collector<'_, Self::Out>,
+    ) -> Result<()> {
+        Ok(())
+    }
 }

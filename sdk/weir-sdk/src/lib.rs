@@ -72,7 +72,7 @@ pub mod bindings {
 }
 
 pub use collector::Collector;
-pub use context::{Context, OpenContext, TaskInfo};
+pub use context::{Context, OpenContext, TaskInfo, TimeDomain};
 pub use data::{Bin, Data, Json};
 pub use error::{Error, Result};
 pub use functions::{

@@ -31,6 +31,8 @@ pub(crate) struct Scope {
     /// Value of each declared state id (only value states are used).
     pub(crate) values: Vec<Option<Vec<u8>>>,
     pub(crate) dirty: Vec<bool>,
+    /// Timer registrations and deletions: (entry tag, domain, time).
+    pub(crate) timers: Vec<(u8, u8, i64)>,
 }
 
 thread_local! {
@@ -48,6 +50,14 @@ fn with_scope<R>(f: impl FnOnce(&mut Scope) -> Result<R>) -> Result<R> {
             return Err(no_scope());
         }
         f(&mut s)
+    })
+}
+
+/// Records a timer operation for the current key.
+pub(crate) fn timer_op(op: u8, domain: u8, time: i64) -> Result<()> {
+    with_scope(|s| {
+        s.timers.push((op, domain, time));
+        Ok(())
     })
 }
 

@@ -10,7 +10,7 @@ mod writer;
 
 pub use reader::{Entries, Entry, GroupReader, Reader, RecordRef, Records};
 pub use writer::{
-    GroupWriter, put_main, put_main_with, put_record, put_record_frame_body, put_side,
+    GroupWriter, put_main, put_main_with, put_record, put_record_frame_body, put_side, put_timer,
     put_value_clear, put_value_set,
 };
 
@@ -30,6 +30,18 @@ pub mod tag {
     pub const VALUE_SET: u8 = 2;
     /// A value state cleared for one key slot.
     pub const VALUE_CLEAR: u8 = 3;
+    /// A timer registered for one key slot.
+    pub const TIMER_REGISTER: u8 = 4;
+    /// A timer deleted for one key slot.
+    pub const TIMER_DELETE: u8 = 5;
+}
+
+/// Timer domains.
+pub mod domain {
+    /// Fires when the watermark passes the timer's time.
+    pub const EVENT_TIME: u8 = 0;
+    /// Fires when the processing-time clock passes the timer's time.
+    pub const PROCESSING_TIME: u8 = 1;
 }
 
 /// A buffer that does not follow the format.

@@ -182,6 +182,24 @@ pub enum Entry<'a> {
         /// Declared state id.
         state: u32,
     },
+    /// A timer registered for the key at `slot`.
+    TimerRegister {
+        /// Key group index within the batch.
+        slot: u32,
+        /// `domain::EVENT_TIME` or `domain::PROCESSING_TIME`.
+        domain: u8,
+        /// When it fires, ms.
+        time: i64,
+    },
+    /// A timer deleted for the key at `slot`.
+    TimerDelete {
+        /// Key group index within the batch.
+        slot: u32,
+        /// The timer's domain.
+        domain: u8,
+        /// The timer's time, ms.
+        time: i64,
+    },
 }
 
 /// Iterates the entries of a result buffer.
@@ -221,6 +239,22 @@ impl<'a> Entries<'a> {
                 slot: r.u32()?,
                 state: r.u32()?,
             }),
+            t @ (tag::TIMER_REGISTER | tag::TIMER_DELETE) => {
+                let slot = r.u32()?;
+                let domain = r.u8()?;
+                if domain > crate::domain::PROCESSING_TIME {
+                    return Err(WireError {
+                        offset: at,
+                        what: "a known timer domain",
+                    });
+                }
+                let time = r.i64()?;
+                Ok(if t == tag::TIMER_REGISTER {
+                    Entry::TimerRegister { slot, domain, time }
+                } else {
+                    Entry::TimerDelete { slot, domain, time }
+                })
+            }
             _ => Err(WireError {
                 offset: at,
                 what: "a known entry tag",

@@ -119,3 +119,29 @@ fn groups_round_trip() {
     assert_eq!(r.record().expect("r2"), (11, &b"b"[..]));
     assert!(r.next_group(|_, _| {}).expect("end").is_none());
 }
+
+#[test]
+fn timer_entries_round_trip() {
+    let mut buf = Vec::new();
+    put_timer(&mut buf, tag::TIMER_REGISTER, 2, domain::EVENT_TIME, 1000);
+    put_timer(&mut buf, tag::TIMER_DELETE, 0, domain::PROCESSING_TIME, -5);
+    let got: Vec<_> = Entries::new(&buf).collect::<Result<_, _>>().expect("valid");
+    assert_eq!(
+        got,
+        vec![
+            Entry::TimerRegister {
+                slot: 2,
+                domain: 0,
+                time: 1000
+            },
+            Entry::TimerDelete {
+                slot: 0,
+                domain: 1,
+                time: -5
+            },
+        ]
+    );
+    let mut bad = Vec::new();
+    put_timer(&mut bad, tag::TIMER_REGISTER, 0, 7, 1);
+    assert!(Entries::new(&bad).next().expect("one").is_err());
+}

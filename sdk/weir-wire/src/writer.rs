@@ -71,6 +71,16 @@ pub fn put_value_clear(buf: &mut Vec<u8>, slot: u32, state: u32) {
     buf.extend_from_slice(&state.to_le_bytes());
 }
 
+/// Appends a timer registration (`tag::TIMER_REGISTER`) or deletion
+/// (`tag::TIMER_DELETE`) for the key at `slot`.
+#[inline]
+pub fn put_timer(buf: &mut Vec<u8>, op: u8, slot: u32, domain: u8, time: i64) {
+    buf.push(op);
+    buf.extend_from_slice(&slot.to_le_bytes());
+    buf.push(domain);
+    buf.extend_from_slice(&time.to_le_bytes());
+}
+
 /// Writes one key group of a keyed batch: the key, the current value of each
 /// declared value state, then the records. The record count is patched in
 /// when the group is finished.

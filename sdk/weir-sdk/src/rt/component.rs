@@ -198,6 +198,19 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
     }
 
     fn process_batch(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        self.run(ctx, &input, false)
+    }
+
+    fn on_timers(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        self.run(ctx, &input, true)
+    }
+}
+
+impl<R: Registry> KeyedHandle<R> {
+    /// Runs the key groups of `input` through the function (its records, or
+    /// its timers when `timers`), with each group's state in the scope, and
+    /// writes state mutations and timer operations after each group.
+    fn run(&self, ctx: BatchContext, input: &[u8], timers: bool) -> Result<Vec<u8>, FunctionError> {
         let mut inner = self.inner.borrow_mut();
         let KeyedInner {
             task,
@@ -212,7 +225,7 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
             processing_time: ctx.processing_time,
         };
         let mut out = Vec::with_capacity(input.len() * 2);
-        let mut reader = GroupReader::new(&input, value_ids.len());
+        let mut reader = GroupReader::new(input, value_ids.len());
         let mut slot = 0u32;
         loop {
             let header = SCOPE.with(|s| {
@@ -220,6 +233,7 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
                 s.values.resize(states.len(), None);
                 s.dirty.clear();
                 s.dirty.resize(states.len(), false);
+                s.timers.clear();
                 s.slot = slot;
                 let values = &mut s.values;
                 // Reuse each state's buffer from the previous key group.
@@ -241,16 +255,16 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
                 Err(e) => return Err(FunctionError::Decode(e.to_string())),
             };
             SCOPE.with(|s| s.borrow_mut().active = true);
-            let result = op.process_group(
-                &batch,
-                Group {
-                    key,
-                    records,
-                    reader: &mut reader,
-                },
-                &mut out,
-                scratch,
-            );
+            let group = Group {
+                key,
+                records,
+                reader: &mut reader,
+            };
+            let result = if timers {
+                op.fire_group(&batch, group, &mut out)
+            } else {
+                op.process_group(&batch, group, &mut out, scratch)
+            };
             SCOPE.with(|s| {
                 let mut s = s.borrow_mut();
                 s.active = false;
@@ -261,6 +275,9 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
                             None => weir_wire::put_value_clear(&mut out, slot, id as u32),
                         }
                     }
+                }
+                for &(tag, domain, time) in &s.timers {
+                    weir_wire::put_timer(&mut out, tag, slot, domain, time);
                 }
             });
             result.map_err(|e| {

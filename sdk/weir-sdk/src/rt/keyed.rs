@@ -5,7 +5,7 @@ use super::transform::{Batch, at_record};
 use crate::state::SCOPE;
 use crate::{
     AggregateFunction, Collector, Data, Error, KeyedProcessFunction, OpenContext, ReduceFunction,
-    Result, ValueState,
+    Result, TimeDomain, ValueState,
 };
 use std::marker::PhantomData;
 use weir_wire::GroupReader;
@@ -27,6 +27,17 @@ pub(crate) trait KeyedOp {
         out: &mut Vec<u8>,
         scratch: &mut Vec<u8>,
     ) -> Result<()>;
+
+    /// Fires the due timers of one key (only keyed process functions
+    /// register timers).
+    fn fire_group(
+        &mut self,
+        _batch: &Batch<'_>,
+        _group: Group<'_, '_>,
+        _out: &mut Vec<u8>,
+    ) -> Result<()> {
+        Err(Error::msg("this kind of function has no timers"))
+    }
 }
 
 fn wire(e: weir_wire::WireError) -> Error {
@@ -153,6 +164,34 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
             self.0
                 .process_element(value, &ctx, &mut collector)
                 .map_err(|e| at_record(i, e))?;
+        }
+        Ok(())
+    }
+
+    fn fire_group(
+        &mut self,
+        batch: &Batch<'_>,
+        group: Group<'_, '_>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut scratch = Vec::new();
+        for _ in 0..group.records {
+            let (time, d) = group.reader.record().map_err(wire)?;
+            let domain = match d {
+                [weir_wire::domain::EVENT_TIME] => TimeDomain::EventTime,
+                [weir_wire::domain::PROCESSING_TIME] => TimeDomain::ProcessingTime,
+                _ => return Err(Error::decode("unknown timer domain")),
+            };
+            let mut ctx = batch.context(group.key, time);
+            ctx.domain = Some(domain);
+            let mut collector = Collector {
+                out,
+                scratch: &mut scratch,
+                key: group.key,
+                ts: time,
+                _t: PhantomData,
+            };
+            self.0.on_timer(time, &ctx, &mut collector)?;
         }
         Ok(())
     }

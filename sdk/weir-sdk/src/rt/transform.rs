@@ -22,6 +22,7 @@ impl<'a> Batch<'a> {
             timestamp: ts,
             watermark: self.watermark,
             processing_time: self.processing_time,
+            domain: None,
         }
     }
 }

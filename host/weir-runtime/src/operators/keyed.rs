@@ -1,0 +1,255 @@
+//! Keyed Wasm functions (reduce, aggregate, keyed process) with their keyed
+//! state and timers.
+
+use super::{Operator, bad};
+use crate::clock::Clock;
+use crate::failure::Failure;
+use foldhash::HashMap;
+use std::sync::Arc;
+use weir_core::keygroup::key_group;
+use weir_core::{Batch, Outputs};
+use weir_state::{StateKind, TimerService};
+use weir_wasm::{CallError, FunctionInstance, KeyedScope, StateBinding};
+use weir_wire::{Entries, Entry, GroupWriter, domain};
+
+/// Rounds of timer firing in one go before the job is failed: a function
+/// whose timers keep registering due timers would otherwise never yield.
+const MAX_TIMER_ROUNDS: usize = 10_000;
+
+/// A keyed function in Wasm. Its keyed state lives in the backend held by
+/// the instance's store; its timers here.
+pub(crate) struct WasmKeyed {
+    instance: FunctionInstance,
+    max_parallelism: u32,
+    /// Declared ids of the value states, in the order groups carry them.
+    value_states: Vec<u32>,
+    timers: TimerService,
+    clock: Arc<dyn Clock>,
+    watermark: i64,
+    buffer: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// One item of a keyed call: key, timestamp, value.
+type Item<'a> = (&'a [u8], i64, &'a [u8]);
+
+impl WasmKeyed {
+    pub(crate) fn new(
+        mut instance: FunctionInstance,
+        max_parallelism: u32,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let value_states = instance
+            .scope_mut()
+            .map(|s| {
+                s.bindings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.kind == StateKind::Value)
+                    .map(|(i, _)| i as u32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        WasmKeyed {
+            instance,
+            max_parallelism,
+            value_states,
+            timers: TimerService::default(),
+            clock,
+            watermark: i64::MIN,
+            buffer: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Groups items by key (first-appearance order, item order within a
+    /// key) and writes the keyed input buffer with each key's value states.
+    fn build_groups(&mut self, items: &[Item<'_>]) -> Result<(), Failure> {
+        let mut index: HashMap<&[u8], u32> =
+            HashMap::with_capacity_and_hasher(items.len().min(4096), Default::default());
+        let mut group_of: Vec<u32> = Vec::with_capacity(items.len());
+        let mut keys: Vec<&[u8]> = Vec::new();
+        let mut counts: Vec<u32> = Vec::new();
+        for &(key, _, _) in items {
+            let next = keys.len() as u32;
+            let g = *index.entry(key).or_insert(next);
+            if g == next {
+                keys.push(key);
+                counts.push(0);
+            }
+            counts[g as usize] += 1;
+            group_of.push(g);
+        }
+        // Counting sort of items by group.
+        let mut start: Vec<u32> = Vec::with_capacity(counts.len());
+        let mut acc = 0;
+        for c in &counts {
+            start.push(acc);
+            acc += c;
+        }
+        let mut order: Vec<u32> = vec![0; items.len()];
+        let mut fill = start.clone();
+        for (i, &g) in group_of.iter().enumerate() {
+            order[fill[g as usize] as usize] = i as u32;
+            fill[g as usize] += 1;
+        }
+
+        let scope = self
+            .instance
+            .scope_mut()
+            .ok_or_else(|| Failure::user("keyed function without keyed state"))?;
+        scope.clear_slots();
+        self.buffer.clear();
+        for (g, key) in keys.iter().enumerate() {
+            let kg = key_group(key, self.max_parallelism);
+            scope.push_slot(kg, key);
+            let mut w = GroupWriter::start(&mut self.buffer, key);
+            for &declared in &self.value_states {
+                let id = scope.bindings[declared as usize].id;
+                self.scratch.clear();
+                if scope
+                    .backend
+                    .value_get_into(kg, id, key, &mut self.scratch)?
+                {
+                    w.state(&mut self.buffer, Some(&self.scratch));
+                } else {
+                    w.state(&mut self.buffer, None);
+                }
+            }
+            w.begin_records(&mut self.buffer);
+            let s = start[g] as usize;
+            for &i in &order[s..s + counts[g] as usize] {
+                let (_, ts, value) = items[i as usize];
+                w.record(&mut self.buffer, ts, value);
+            }
+            w.finish(&mut self.buffer);
+        }
+        Ok(())
+    }
+
+    /// Applies a result buffer: outputs, value-state mutations, timers.
+    fn apply(&mut self, result: &[u8], out: &mut Outputs) -> Result<(), Failure> {
+        let KeyedScope {
+            backend,
+            bindings,
+            slots,
+            keys,
+        } = self
+            .instance
+            .scope_mut()
+            .ok_or_else(|| Failure::user("keyed function without keyed state"))?;
+        for e in Entries::new(result) {
+            match e.map_err(bad)? {
+                Entry::Main(r) => out.main.push_ref(&r),
+                Entry::Side { output, record } => out.side(output).push_ref(&record),
+                Entry::ValueSet { slot, state, value } => {
+                    let (kg, key, id) = resolve(bindings, slots, keys, slot, state)?;
+                    backend.value_put(kg, id, key, value)?;
+                }
+                Entry::ValueClear { slot, state } => {
+                    let (kg, key, id) = resolve(bindings, slots, keys, slot, state)?;
+                    backend.value_delete(kg, id, key)?;
+                }
+                Entry::TimerRegister { slot, domain, time } => {
+                    let (kg, key) = slot_key(slots, keys, slot)?;
+                    self.timers.register(domain, time, kg, key);
+                }
+                Entry::TimerDelete { slot, domain, time } => {
+                    let (kg, key) = slot_key(slots, keys, slot)?;
+                    self.timers.delete(domain, time, kg, key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires the timers of `timer_domain` due at `upto`, in time order,
+    /// including timers the callbacks register that are already due.
+    fn fire(&mut self, timer_domain: u8, upto: i64, out: &mut Outputs) -> Result<(), Failure> {
+        let tag: &[u8] = if timer_domain == domain::EVENT_TIME {
+            &[domain::EVENT_TIME]
+        } else {
+            &[domain::PROCESSING_TIME]
+        };
+        for _ in 0..MAX_TIMER_ROUNDS {
+            let due = self.timers.pop_due(timer_domain, upto);
+            if due.is_empty() {
+                return Ok(());
+            }
+            let items: Vec<Item<'_>> = due.iter().map(|(t, _, k)| (&k[..], *t, tag)).collect();
+            self.build_groups(&items)?;
+            let now = self.clock.now_ms();
+            let result = self
+                .instance
+                .fire_timers(&self.buffer, self.watermark, now)?;
+            self.apply(&result, out)?;
+        }
+        Err(Failure::user(format!(
+            "timers kept registering due timers for {MAX_TIMER_ROUNDS} rounds"
+        )))
+    }
+}
+
+impl Operator for WasmKeyed {
+    fn process(&mut self, input: &Batch, out: &mut Outputs) -> Result<(), Failure> {
+        if input.is_empty() {
+            return Ok(());
+        }
+        let mut items: Vec<Item<'_>> = Vec::with_capacity(input.len());
+        for r in input.iter() {
+            let r = r.map_err(bad)?;
+            items.push((r.key, r.ts, r.value));
+        }
+        self.build_groups(&items)?;
+        let now = self.clock.now_ms();
+        let result = self
+            .instance
+            .process_batch(&self.buffer, self.watermark, now)?;
+        self.apply(&result, out)
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Outputs) -> Result<(), Failure> {
+        self.watermark = watermark;
+        self.fire(domain::EVENT_TIME, watermark, out)
+    }
+
+    fn on_processing_time(&mut self, now: i64, out: &mut Outputs) -> Result<(), Failure> {
+        if self.timers.len(domain::PROCESSING_TIME) == 0 {
+            return Ok(());
+        }
+        self.fire(domain::PROCESSING_TIME, now, out)
+    }
+}
+
+fn slot_key<'k>(
+    slots: &[(u16, u32, u32)],
+    keys: &'k [u8],
+    slot: u32,
+) -> Result<(u16, &'k [u8]), Failure> {
+    let &(kg, s, e) = slots.get(slot as usize).ok_or_else(|| {
+        Failure::from(CallError::BadResult(format!(
+            "state or timer operation for unknown key slot {slot}"
+        )))
+    })?;
+    Ok((kg, &keys[s as usize..e as usize]))
+}
+
+/// The key group, key and backend state of a value-state mutation.
+fn resolve<'k>(
+    bindings: &[StateBinding],
+    slots: &[(u16, u32, u32)],
+    keys: &'k [u8],
+    slot: u32,
+    state: u32,
+) -> Result<(u16, &'k [u8], weir_state::StateId), Failure> {
+    let (kg, key) = slot_key(slots, keys, slot)?;
+    let binding = bindings
+        .get(state as usize)
+        .filter(|b| b.kind == StateKind::Value)
+        .ok_or_else(|| {
+            Failure::from(CallError::BadResult(format!(
+                "value-state write to undeclared or non-value state {state}"
+            )))
+        })?;
+    Ok((kg, key, binding.id))
+}

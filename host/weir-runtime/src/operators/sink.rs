@@ -1,0 +1,23 @@
+//! A sink at the end of a chain.
+
+use super::Operator;
+use crate::failure::Failure;
+use weir_connectors::SinkWriter;
+use weir_core::{Batch, Outputs};
+
+/// Hands batches to a connector's writer.
+pub(crate) struct SinkOperator {
+    pub(crate) writer: Box<dyn SinkWriter>,
+}
+
+impl Operator for SinkOperator {
+    fn process(&mut self, input: &Batch, _out: &mut Outputs) -> Result<(), Failure> {
+        self.writer.write(input)?;
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Outputs) -> Result<(), Failure> {
+        self.writer.finish()?;
+        Ok(())
+    }
+}
