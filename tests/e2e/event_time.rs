@@ -16,7 +16,7 @@ kind = "file"
 path = "INPUT"
 format = "json"
 parallelism = SOURCE_P
-event_time = { field = "ts", max_out_of_orderness_ms = BOUND }
+event_time = { field = "ts", max_out_of_orderness_ms = BOUND, sequential_files = SEQ }
 [[operators]]
 id = "probe"
 component = "et"
@@ -45,6 +45,7 @@ fn probe(
     probe_p: u32,
     bound: u64,
     edge: &str,
+    sequential: bool,
 ) -> BTreeMap<String, Vec<Probe>> {
     let out = dir.join("out");
     let text = JOB
@@ -54,7 +55,8 @@ fn probe(
         .replace("SOURCE_P", &source_p.to_string())
         .replace("PROBE_P", &probe_p.to_string())
         .replace("BOUND", &bound.to_string())
-        .replace("EDGE", edge);
+        .replace("EDGE", edge)
+        .replace("SEQ", &sequential.to_string());
     run(&job(&text, dir, &[], None)).unwrap_or_else(|e| panic!("job failed: {e}"));
     let mut per_task = BTreeMap::new();
     for entry in std::fs::read_dir(&out).expect("out") {
@@ -121,11 +123,28 @@ fn overlapping_files_read_one_after_another_drop_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let n = write_events(dir.path(), "a.jsonl", 0..30_000)
         + write_events(dir.path(), "b.jsonl", 0..30_000);
-    let seen = probe(dir.path(), 1, 1, 0, "\"events\"");
+    let seen = probe(dir.path(), 1, 1, 0, "\"events\"", true);
     assert_on_time_and_progressing(&seen, n);
     // While a was read, the unread b held the watermark at its minimum.
     let all: Vec<&Probe> = seen.values().flatten().collect();
     assert!(all[..30_000].iter().all(|p| p.watermark == i64::MIN));
+}
+
+#[test]
+fn overlapping_files_read_in_turn_advance_together_and_drop_nothing() {
+    // One reader reads three files in turn (the default with event time):
+    // the watermark moves before any file ends, and no record is late.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = write_events(dir.path(), "a.jsonl", 0..30_000)
+        + write_events(dir.path(), "b.jsonl", 0..30_000)
+        + write_events(dir.path(), "c.jsonl", 0..30_000);
+    let seen = probe(dir.path(), 1, 1, 0, "\"events\"", false);
+    assert_on_time_and_progressing(&seen, n);
+    let all: Vec<&Probe> = seen.values().flatten().collect();
+    assert!(
+        all[..30_000].iter().any(|p| p.watermark > 1000),
+        "reading in turn lets the watermark advance within the first third"
+    );
 }
 
 #[test]
@@ -143,6 +162,7 @@ fn watermark_crosses_an_exchange_as_the_minimum_of_the_inputs() {
         3,
         50,
         "{ from = \"events\", exchange = \"rebalance\" }",
+        false,
     );
     assert_eq!(seen.len(), 3);
     assert_on_time_and_progressing(&seen, n);
@@ -165,7 +185,8 @@ fn missing_timestamp_field_names_file_and_line() {
         .replace("SOURCE_P", "1")
         .replace("PROBE_P", "1")
         .replace("BOUND", "0")
-        .replace("EDGE", "\"events\"");
+        .replace("EDGE", "\"events\"")
+        .replace("SEQ", "false");
     let e = run(&job(&text, dir.path(), &[], None))
         .expect_err("must fail")
         .to_string();

@@ -89,7 +89,10 @@ impl KeyedProcessFunction for StartEndDuration {
         ctx: &Context<'_>,
         out: &mut Collector<'_, Json<Duration>>,
     ) -> Result<()> {
-        let start = self.start.as_ref().ok_or_else(|| Error::msg("not opened"))?;
+        let start = self
+            .start
+            .as_ref()
+            .ok_or_else(|| Error::msg("not opened"))?;
         match e.kind.as_str() {
             "START" => {
                 // A newer START replaces one that never got its END.
@@ -121,7 +124,10 @@ impl KeyedProcessFunction for StartEndDuration {
         _out: &mut Collector<'_, Json<Duration>>,
     ) -> Result<()> {
         // No END within four hours: forget the START this timer was set for.
-        let start = self.start.as_ref().ok_or_else(|| Error::msg("not opened"))?;
+        let start = self
+            .start
+            .as_ref()
+            .ok_or_else(|| Error::msg("not opened"))?;
         if start.get()? == Some(timestamp - CLEANUP_AFTER_MS) {
             start.clear()?;
         }

@@ -49,9 +49,9 @@ impl KeyedProcessFunction for UserActivity {
 
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
         self.keep = match ctx.parameter("recent") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| Error::msg(format!("parameter 'recent' must be a number, got '{v}'")))?,
+            Some(v) => v.parse().map_err(|_| {
+                Error::msg(format!("parameter 'recent' must be a number, got '{v}'"))
+            })?,
             None => 3,
         };
         self.visits = Some(ctx.map_state("visits-per-url"));
@@ -66,7 +66,8 @@ impl KeyedProcessFunction for UserActivity {
         _ctx: &Context<'_>,
         out: &mut Collector<'_, Json<Activity>>,
     ) -> Result<()> {
-        let (Some(visits), Some(recent), Some(distinct)) = (&self.visits, &self.recent, &self.distinct)
+        let (Some(visits), Some(recent), Some(distinct)) =
+            (&self.visits, &self.recent, &self.distinct)
         else {
             return Err(Error::msg("not opened"));
         };
@@ -127,7 +128,11 @@ impl AggregateFunction for ClicksPerUser {
         Ok(Bin(ClickStats::default()))
     }
 
-    fn add(&mut self, Json(click): Json<Click>, Bin(mut acc): Bin<ClickStats>) -> Result<Bin<ClickStats>> {
+    fn add(
+        &mut self,
+        Json(click): Json<Click>,
+        Bin(mut acc): Bin<ClickStats>,
+    ) -> Result<Bin<ClickStats>> {
         acc.user = click.user;
         acc.clicks += 1;
         acc.pages.insert(click.url);
@@ -142,7 +147,11 @@ impl AggregateFunction for ClicksPerUser {
         }))
     }
 
-    fn merge(&mut self, Bin(mut a): Bin<ClickStats>, Bin(b): Bin<ClickStats>) -> Result<Bin<ClickStats>> {
+    fn merge(
+        &mut self,
+        Bin(mut a): Bin<ClickStats>,
+        Bin(b): Bin<ClickStats>,
+    ) -> Result<Bin<ClickStats>> {
         a.clicks += b.clicks;
         a.pages.extend(b.pages);
         Ok(Bin(a))

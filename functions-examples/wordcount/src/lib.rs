@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 use weir_sdk::{
     Collector, Context, Error, FilterFunction, FlatMapFunction, Json, KeyedProcessFunction,
-    MapFunction, OpenContext,
-    ReduceFunction, Result, ValueState,
+    MapFunction, OpenContext, ReduceFunction, Result, ValueState,
 };
 
 /// Splits lines into words, emitting `1` keyed by the lower-cased word.
@@ -22,7 +21,12 @@ impl FlatMapFunction for Tokenize {
     type In = String;
     type Out = u64;
 
-    fn flat_map(&mut self, line: String, _: &Context<'_>, out: &mut Collector<'_, u64>) -> Result<()> {
+    fn flat_map(
+        &mut self,
+        line: String,
+        _: &Context<'_>,
+        out: &mut Collector<'_, u64>,
+    ) -> Result<()> {
         for &b in line.as_bytes() {
             if b.is_ascii_alphanumeric() || b == b'_' {
                 self.word.push(b.to_ascii_lowercase());
@@ -61,7 +65,12 @@ impl FlatMapFunction for Format {
     type In = u64;
     type Out = String;
 
-    fn flat_map(&mut self, count: u64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
+    fn flat_map(
+        &mut self,
+        count: u64,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
         render(&mut self.line, ctx.key(), count);
         out.collect(&self.line)
     }
@@ -111,8 +120,16 @@ impl KeyedProcessFunction for CountWithState {
         Ok(())
     }
 
-    fn process_element(&mut self, n: u64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
-        let state = self.count.as_ref().ok_or_else(|| Error::msg("not opened"))?;
+    fn process_element(
+        &mut self,
+        n: u64,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
+        let state = self
+            .count
+            .as_ref()
+            .ok_or_else(|| Error::msg("not opened"))?;
         let count = state.get()?.unwrap_or(0) + n;
         state.set(&count)?;
         render(&mut self.line, ctx.key(), count);
@@ -156,9 +173,11 @@ impl FilterFunction for LongWords {
 
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
         self.min_length = match ctx.parameter("min_length") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| Error::msg(format!("parameter 'min_length' must be a number, got '{v}'")))?,
+            Some(v) => v.parse().map_err(|_| {
+                Error::msg(format!(
+                    "parameter 'min_length' must be a number, got '{v}'"
+                ))
+            })?,
             None => 6,
         };
         Ok(())

@@ -21,6 +21,14 @@ pub enum ConnectorError {
     /// A batch handed to a sink was not well-formed (a bug upstream).
     #[error("corrupt batch: {0}")]
     Corrupt(String),
+    /// The source's timestamp assigner (a guest function) failed.
+    #[error("timestamp assigner: {message}")]
+    Assigner {
+        /// Who is at fault.
+        domain: ErrorDomain,
+        /// What happened.
+        message: String,
+    },
     /// A JSON line did not parse and the policy is to fail.
     #[error("malformed JSON at {file}:{line}: {message}")]
     Malformed {
@@ -48,6 +56,7 @@ impl ConnectorError {
             ConnectorError::Io { .. } => ErrorDomain::External,
             ConnectorError::NoFiles(_) | ConnectorError::Malformed { .. } => ErrorDomain::User,
             ConnectorError::Corrupt(_) => ErrorDomain::Internal,
+            ConnectorError::Assigner { domain, .. } => *domain,
         }
     }
 }

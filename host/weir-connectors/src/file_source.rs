@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use weir_core::Outputs;
 use weir_core::spec::{EventTimeSpec, MalformedPolicy, RecordFormat};
+use weir_core::{Batch, Outputs};
 use weir_wire::NO_TIMESTAMP;
 
 /// A byte range of one file.
@@ -113,15 +113,44 @@ struct OpenSplit {
     end: u64,
 }
 
-/// One parallel reader of a file source.
-pub struct FileReader {
+/// Splits read one after another, and the one being read.
+struct Lane {
     splits: VecDeque<FileSplit>,
     current: Option<OpenSplit>,
+}
+
+/// Gives records their event timestamps (a guest function at the source).
+pub trait TimestampAssigner: Send {
+    /// Appends one timestamp per record of `records` to `out`, in order.
+    fn assign(&mut self, records: &Batch, out: &mut Vec<i64>) -> Result<(), ConnectorError>;
+}
+
+/// How a reader with several files orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOrder {
+    /// Each file to its end, then the next.
+    Sequential,
+    /// A batch from each open file in turn (at most 16 files open), so
+    /// that every file's event time advances together.
+    Interleaved,
+}
+
+/// At most this many files are read in turn.
+const MAX_OPEN_LANES: usize = 16;
+
+/// One parallel reader of a file source.
+pub struct FileReader {
+    lanes: VecDeque<Lane>,
     format: RecordFormat,
     policy: MalformedPolicy,
     line: Vec<u8>,
     event_time: Option<EventTimeSpec>,
     watermarks: Option<WatermarkTracker>,
+    assigner: Option<Box<dyn TimestampAssigner>>,
+    order: FileOrder,
+    /// Files of the records of the current poll: (first record, path).
+    segments: Vec<(usize, PathBuf)>,
+    stamps: Vec<i64>,
 }
 
 impl FileReader {
@@ -139,21 +168,48 @@ impl FileReader {
                 e.max_out_of_orderness_ms,
             )
         });
+        let order = match &event_time {
+            Some(e) if !e.sequential_files => FileOrder::Interleaved,
+            _ => FileOrder::Sequential,
+        };
+        let mut lanes: VecDeque<Lane> = VecDeque::new();
+        for split in splits {
+            match lanes.back_mut() {
+                Some(l)
+                    if order == FileOrder::Sequential
+                        || l.splits.back().is_some_and(|b| b.path == split.path) =>
+                {
+                    l.splits.push_back(split)
+                }
+                _ => lanes.push_back(Lane {
+                    splits: VecDeque::from([split]),
+                    current: None,
+                }),
+            }
+        }
         FileReader {
-            splits: splits.into(),
-            current: None,
+            lanes,
             format,
             policy,
             line: Vec::with_capacity(256),
             event_time,
             watermarks,
+            assigner: None,
+            order,
+            segments: Vec::new(),
+            stamps: Vec::new(),
         }
     }
 
-    fn finish_split(&mut self) {
-        if let (Some(s), Some(w)) = (self.current.take(), &mut self.watermarks) {
-            w.split_done(&s.path);
-        }
+    /// Timestamps come from `assigner` (with `event_time`).
+    pub fn with_assigner(mut self, assigner: Box<dyn TimestampAssigner>) -> Self {
+        self.assigner = Some(assigner);
+        self
+    }
+
+    /// The order files are read in.
+    pub fn order(&self) -> FileOrder {
+        self.order
     }
 
     /// The event timestamp of a JSON line, by the configured field.
@@ -190,6 +246,158 @@ impl FileReader {
             end: split.end,
         })
     }
+
+    /// Reads the next line of the front lane into `self.line`; returns the
+    /// split it came from and the line's offset, or `None` when the lane
+    /// is exhausted (it is then removed).
+    fn next_line(&mut self) -> Result<Option<(PathBuf, String, u64)>, ConnectorError> {
+        loop {
+            let Some(lane) = self.lanes.front_mut() else {
+                return Ok(None);
+            };
+            let split = match &mut lane.current {
+                Some(s) => s,
+                None => match lane.splits.pop_front() {
+                    Some(next) => lane.current.insert(Self::open(next)?),
+                    None => {
+                        self.lanes.pop_front();
+                        return Ok(None);
+                    }
+                },
+            };
+            if split.pos < split.end {
+                self.line.clear();
+                let n = split
+                    .reader
+                    .read_until(b'\n', &mut self.line)
+                    .map_err(io("cannot read", &split.path))?;
+                if n > 0 {
+                    let at = split.pos;
+                    split.pos += n as u64;
+                    return Ok(Some((split.path.clone(), split.name.clone(), at)));
+                }
+            }
+            // The split is done.
+            if let Some(s) = lane.current.take()
+                && let Some(w) = &mut self.watermarks
+            {
+                w.split_done(&s.path);
+            }
+        }
+    }
+
+    /// Turns one line into a record (or a dead letter).
+    fn push_line(
+        &mut self,
+        out: &mut Outputs,
+        path: &Path,
+        name: &str,
+        line_start: u64,
+    ) -> Result<(), ConnectorError> {
+        let mut text = &self.line[..];
+        if let Some(t) = text.strip_suffix(b"\n") {
+            text = t;
+        }
+        if let Some(t) = text.strip_suffix(b"\r") {
+            text = t;
+        }
+        let ingestion = if self.event_time.is_some() {
+            crate::now_ms()
+        } else {
+            NO_TIMESTAMP
+        };
+        match self.format {
+            RecordFormat::Text => match std::str::from_utf8(text) {
+                Ok(_) => out.main.push(ingestion, &[], text),
+                Err(_) => {
+                    let lossy = String::from_utf8_lossy(text);
+                    out.main.push(ingestion, &[], lossy.as_bytes());
+                }
+            },
+            RecordFormat::Json => {
+                if text.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(());
+                }
+                let by_field = self.assigner.is_none()
+                    && self.event_time.as_ref().is_some_and(|e| e.field.is_some());
+                let parsed = if by_field {
+                    self.json_timestamp(text)
+                } else {
+                    serde_json::from_slice::<serde::de::IgnoredAny>(text)
+                        .map(|_| ingestion)
+                        .map_err(|e| e.to_string())
+                };
+                match parsed {
+                    Ok(ts) => out.main.push(ts, &[], text),
+                    Err(e) => {
+                        let line = line_number(path, line_start);
+                        match self.policy {
+                            MalformedPolicy::Fail => {
+                                return Err(ConnectorError::Malformed {
+                                    file: name.to_owned(),
+                                    line,
+                                    message: e,
+                                });
+                            }
+                            MalformedPolicy::DeadLetter => {
+                                let dead = serde_json::json!({
+                                    "file": name,
+                                    "line": line,
+                                    "error": e,
+                                    "text": String::from_utf8_lossy(text),
+                                });
+                                out.side("malformed").push(
+                                    NO_TIMESTAMP,
+                                    &[],
+                                    dead.to_string().as_bytes(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Assigns timestamps with the guest function (if any), then lets each
+    /// file's watermark see its records' timestamps.
+    fn stamp_and_observe(&mut self, out: &mut Outputs) -> Result<(), ConnectorError> {
+        if self.watermarks.is_none() || out.main.is_empty() {
+            return Ok(());
+        }
+        if let Some(a) = &mut self.assigner {
+            self.stamps.clear();
+            a.assign(&out.main, &mut self.stamps)?;
+            if self.stamps.len() != out.main.len() {
+                return Err(ConnectorError::Assigner {
+                    domain: weir_core::ErrorDomain::User,
+                    message: format!(
+                        "the timestamp assigner returned {} timestamps for {} records",
+                        self.stamps.len(),
+                        out.main.len()
+                    ),
+                });
+            }
+            out.main
+                .set_timestamps(&self.stamps)
+                .map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
+        }
+        let Some(w) = &mut self.watermarks else {
+            return Ok(());
+        };
+        let mut seg = 0;
+        for (i, r) in out.main.iter().enumerate() {
+            let r = r.map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
+            while seg + 1 < self.segments.len() && self.segments[seg + 1].0 <= i {
+                seg += 1;
+            }
+            if let Some((_, path)) = self.segments.get(seg) {
+                w.observe(path, r.ts);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// 1-based line number of the line starting at `offset` (slow path, only
@@ -218,110 +426,43 @@ impl SourceReader for FileReader {
         out: &mut Outputs,
         max_bytes: usize,
     ) -> Result<SourceStatus, ConnectorError> {
+        self.segments.clear();
+        let lanes_at_start = self.lanes.len();
         while out.main.byte_len() < max_bytes {
-            let split = match &mut self.current {
-                Some(s) => s,
-                None => match self.splits.pop_front() {
-                    Some(next) => self.current.insert(Self::open(next)?),
-                    None => {
-                        return Ok(if out.main.is_empty() && out.side.is_empty() {
-                            SourceStatus::Finished
-                        } else {
-                            SourceStatus::More
-                        });
-                    }
-                },
+            let Some((path, name, at)) = self.next_line()? else {
+                if self.lanes.is_empty() {
+                    break;
+                }
+                // The front lane is done; interleaved reading moves on
+                // with the next poll, sequential reading right away.
+                if self.order == FileOrder::Interleaved && self.lanes.len() < lanes_at_start {
+                    break;
+                }
+                continue;
             };
-            if split.pos >= split.end {
-                self.finish_split();
-                continue;
+            if self.segments.last().is_none_or(|(_, p)| *p != path) {
+                self.segments.push((out.main.len(), path.clone()));
             }
-            self.line.clear();
-            let n = split
-                .reader
-                .read_until(b'\n', &mut self.line)
-                .map_err(io("cannot read", &split.path))?;
-            if n == 0 {
-                self.finish_split();
-                continue;
-            }
-            let line_start = split.pos;
-            split.pos += n as u64;
-            let mut text = &self.line[..];
-            if let Some(t) = text.strip_suffix(b"\n") {
-                text = t;
-            }
-            if let Some(t) = text.strip_suffix(b"\r") {
-                text = t;
-            }
-            let path = split.path.clone();
-            let name = split.name.clone();
-            match self.format {
-                RecordFormat::Text => {
-                    let ts = if self.event_time.is_some() {
-                        crate::now_ms()
-                    } else {
-                        NO_TIMESTAMP
-                    };
-                    match std::str::from_utf8(text) {
-                        Ok(_) => out.main.push(ts, &[], text),
-                        Err(_) => {
-                            let lossy = String::from_utf8_lossy(text);
-                            out.main.push(ts, &[], lossy.as_bytes());
-                        }
-                    }
-                    if let Some(w) = &mut self.watermarks {
-                        w.observe(&path, ts);
-                    }
-                }
-                RecordFormat::Json => {
-                    if text.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    let parsed = if self.event_time.is_some() {
-                        self.json_timestamp(text).map(Some)
-                    } else {
-                        serde_json::from_slice::<serde::de::IgnoredAny>(text)
-                            .map(|_| None)
-                            .map_err(|e| e.to_string())
-                    };
-                    match parsed {
-                        Ok(ts) => {
-                            out.main.push(ts.unwrap_or(NO_TIMESTAMP), &[], text);
-                            if let (Some(w), Some(ts)) = (&mut self.watermarks, ts) {
-                                w.observe(&path, ts);
-                            }
-                        }
-                        Err(e) => {
-                            let line = line_number(&path, line_start);
-                            match self.policy {
-                                MalformedPolicy::Fail => {
-                                    return Err(ConnectorError::Malformed {
-                                        file: name,
-                                        line,
-                                        message: e,
-                                    });
-                                }
-                                MalformedPolicy::DeadLetter => {
-                                    let dead = serde_json::json!({
-                                        "file": name,
-                                        "line": line,
-                                        "error": e,
-                                        "text": String::from_utf8_lossy(text),
-                                    });
-                                    out.side("malformed").push(
-                                        NO_TIMESTAMP,
-                                        &[],
-                                        dead.to_string().as_bytes(),
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
+            self.push_line(out, &path, &name, at)?;
+        }
+        self.stamp_and_observe(out)?;
+        if self.order == FileOrder::Interleaved
+            && self.lanes.len() > 1
+            && self.lanes.len() == lanes_at_start
+        {
+            // Next poll reads the next file (of the first few open ones).
+            let open = self.lanes.len().min(MAX_OPEN_LANES);
+            if let Some(l) = self.lanes.pop_front() {
+                self.lanes.insert(open - 1, l);
             }
         }
-        Ok(SourceStatus::More)
+        Ok(
+            if self.lanes.is_empty() && out.main.is_empty() && out.side.is_empty() {
+                SourceStatus::Finished
+            } else {
+                SourceStatus::More
+            },
+        )
     }
 
     fn watermark(&self) -> Option<i64> {

@@ -14,7 +14,7 @@ mod watermarks;
 
 pub use datagen::DatagenReader;
 pub use error::ConnectorError;
-pub use file_source::{FileReader, FileSplit, plan_splits};
+pub use file_source::{FileOrder, FileReader, FileSplit, TimestampAssigner, plan_splits};
 pub use sinks::{DiscardSink, FileSink, PrintSink, prepare_output_dir};
 pub use watermarks::{MIN_WATERMARK, WatermarkTracker};
 

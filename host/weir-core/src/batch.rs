@@ -72,6 +72,30 @@ impl Batch {
         Records::new(&self.buf)
     }
 
+    /// Overwrites the timestamps of the records, in order (one per record).
+    pub fn set_timestamps(&mut self, ts: &[i64]) -> Result<(), WireError> {
+        let mut at = 0;
+        for &t in ts {
+            if at + 8 > self.buf.len() {
+                return Err(WireError {
+                    offset: at,
+                    what: "a record for every timestamp",
+                });
+            }
+            self.buf[at..at + 8].copy_from_slice(&t.to_le_bytes());
+            let frame = Records::new(&self.buf[at..])
+                .next()
+                .ok_or(WireError {
+                    offset: at,
+                    what: "a record",
+                })??
+                .frame
+                .len();
+            at += frame;
+        }
+        Ok(())
+    }
+
     /// Checks the encoding and counts records of a buffer from elsewhere.
     pub fn from_bytes(buf: Vec<u8>) -> Result<Batch, WireError> {
         let mut len = 0;

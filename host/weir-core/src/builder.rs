@@ -194,6 +194,30 @@ impl JobBuilder {
             kind,
             input: input.into(),
             parallelism: None,
+            window: None,
+        });
+        self
+    }
+
+    /// Adds an operator running `function` of `component` on windows of its
+    /// keyed input.
+    pub fn window_operator(
+        mut self,
+        id: &str,
+        component: &str,
+        function: &str,
+        kind: FunctionKind,
+        input: impl Into<Inputs>,
+        window: crate::window::WindowSpec,
+    ) -> Self {
+        self.spec.operators.push(OperatorSpec {
+            id: id.to_owned(),
+            component: component.to_owned(),
+            function: function.to_owned(),
+            kind,
+            input: input.into(),
+            parallelism: None,
+            window: Some(window),
         });
         self
     }

@@ -17,6 +17,8 @@ pub struct JobGraph {
     pub parameters: BTreeMap<String, String>,
     /// Sandbox limits.
     pub sandbox: Sandbox,
+    /// Resolved component paths by name.
+    pub components: BTreeMap<String, PathBuf>,
     /// Nodes, sources first, every node after its inputs.
     pub nodes: Vec<Node>,
     /// Edges between nodes.
@@ -74,6 +76,8 @@ pub struct OperatorNode {
     pub function: String,
     /// Function kind.
     pub kind: FunctionKind,
+    /// The window the function runs on, if any.
+    pub window: Option<crate::window::WindowDef>,
 }
 
 /// How a record's key is found on a `key-by` edge.

@@ -14,6 +14,7 @@ pub mod params;
 pub mod plan;
 pub mod spec;
 mod validate;
+pub mod window;
 
 pub use batch::{Batch, Outputs};
 pub use error::{ErrorDomain, JobError};

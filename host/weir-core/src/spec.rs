@@ -99,6 +99,15 @@ pub struct EventTimeSpec {
     /// does not hold back the watermark of the operators it feeds.
     #[serde(default)]
     pub idle_timeout_ms: Option<u64>,
+    /// A `timestamp-assigner` function that gives each record its event
+    /// time (instead of `field` or ingestion time).
+    #[serde(default)]
+    pub assigner: Option<FunctionRef>,
+    /// A reader with several files reads them one after another instead
+    /// of in turn (files hold the watermark at its minimum until they are
+    /// started either way).
+    #[serde(default)]
+    pub sequential_files: bool,
 }
 
 /// What a file source reads when its path is empty.
@@ -187,6 +196,20 @@ pub struct OperatorSpec {
     /// Parallel instances.
     #[serde(default)]
     pub parallelism: Option<u32>,
+    /// Runs the function on windows of its keyed input (reduce, aggregate,
+    /// process-window).
+    #[serde(default)]
+    pub window: Option<crate::window::WindowSpec>,
+}
+
+/// A function of a component, named outside `[[operators]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionRef {
+    /// Name of the component in `[components]`.
+    pub component: String,
+    /// Function name inside the component.
+    pub function: String,
 }
 
 /// Function kinds, as in the WIT.
@@ -205,6 +228,10 @@ pub enum FunctionKind {
     Aggregate,
     /// Keyed process function with state.
     KeyedProcess,
+    /// All elements of a window at once.
+    ProcessWindow,
+    /// Event timestamps for a source (named in `event_time.assigner`).
+    TimestampAssigner,
 }
 
 impl FunctionKind {
@@ -212,7 +239,10 @@ impl FunctionKind {
     pub fn is_keyed(self) -> bool {
         matches!(
             self,
-            FunctionKind::Reduce | FunctionKind::Aggregate | FunctionKind::KeyedProcess
+            FunctionKind::Reduce
+                | FunctionKind::Aggregate
+                | FunctionKind::KeyedProcess
+                | FunctionKind::ProcessWindow
         )
     }
 
@@ -225,6 +255,8 @@ impl FunctionKind {
             FunctionKind::Reduce => "reduce",
             FunctionKind::Aggregate => "aggregate",
             FunctionKind::KeyedProcess => "keyed-process",
+            FunctionKind::ProcessWindow => "process-window",
+            FunctionKind::TimestampAssigner => "timestamp-assigner",
         }
     }
 }
@@ -374,6 +406,14 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => s.parallelism,
             SourceSpec::Datagen(s) => s.parallelism,
+        }
+    }
+
+    /// Event-time settings, if any.
+    pub fn event_time(&self) -> Option<&EventTimeSpec> {
+        match self {
+            SourceSpec::File(s) => s.event_time.as_ref(),
+            SourceSpec::Datagen(s) => s.event_time.as_ref(),
         }
     }
 }

@@ -123,6 +123,10 @@ impl Validator {
                 s.parallelism().unwrap_or(default_p),
                 max,
             );
+            if let Some(a) = s.event_time().and_then(|e| e.assigner.as_ref()) {
+                let what = format!("source '{}': event_time.assigner", s.id());
+                self.component(&spec, &a.component, &what, &params, base);
+            }
             let s = self.source(s.clone(), &params, base);
             nodes.push(Node {
                 id: s.id().to_owned(),
@@ -133,33 +137,8 @@ impl Validator {
         for o in &spec.operators {
             let what = format!("operator '{}'", o.id);
             let p = self.parallelism(&what, o.parallelism.unwrap_or(default_p), max);
-            let component_path = match spec.components.get(&o.component) {
-                Some(rel) => {
-                    let rel = substitute(rel, &params, &what, &mut self.problems);
-                    let path = base.join(rel);
-                    if !path.is_file() {
-                        self.problem(format!(
-                            "{what}: component '{}' not found at {} (build the functions first, e.g. `weir build functions-examples`)",
-                            o.component,
-                            path.display()
-                        ));
-                    }
-                    path
-                }
-                None => {
-                    let known: Vec<&str> = spec.components.keys().map(String::as_str).collect();
-                    self.problem(format!(
-                        "{what}: unknown component '{}'; [components] has: {}",
-                        o.component,
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ));
-                    PathBuf::new()
-                }
-            };
+            let component_path = self.component(&spec, &o.component, &what, &params, base);
+            let window = self.window(o, &what);
             inputs.push((nodes.len(), o.input.clone()));
             nodes.push(Node {
                 id: o.id.clone(),
@@ -169,6 +148,7 @@ impl Validator {
                     component_path,
                     function: o.function.clone(),
                     kind: o.kind,
+                    window,
                 }),
             });
         }
@@ -198,13 +178,100 @@ impl Validator {
         let edges = self.edges(&nodes, &inputs);
         let order = self.topological_order(&nodes, &edges);
         let (nodes, edges) = reorder(nodes, edges, &order);
+        let components = spec
+            .components
+            .iter()
+            .map(|(name, rel)| {
+                let rel = crate::params::substitute(rel, &params, "", &mut Vec::new());
+                (name.clone(), base.join(rel))
+            })
+            .collect();
         JobGraph {
             name: spec.name,
             max_parallelism: max,
             parameters: params,
+            components,
             sandbox,
             nodes,
             edges,
+        }
+    }
+
+    /// Resolves a component name to its file, reporting unknown names and
+    /// missing files.
+    fn component(
+        &mut self,
+        spec: &JobSpec,
+        name: &str,
+        what: &str,
+        params: &BTreeMap<String, String>,
+        base: &Path,
+    ) -> PathBuf {
+        match spec.components.get(name) {
+            Some(rel) => {
+                let rel = substitute(rel, params, what, &mut self.problems);
+                let path = base.join(rel);
+                if !path.is_file() {
+                    self.problem(format!(
+                        "{what}: component '{name}' not found at {} (build the functions first, e.g. `weir build functions-examples`)",
+                        path.display()
+                    ));
+                }
+                path
+            }
+            None => {
+                let known: Vec<&str> = spec.components.keys().map(String::as_str).collect();
+                self.problem(format!(
+                    "{what}: unknown component '{name}'; [components] has: {}",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+                PathBuf::new()
+            }
+        }
+    }
+
+    /// Checks an operator's window against its kind.
+    fn window(
+        &mut self,
+        o: &crate::spec::OperatorSpec,
+        what: &str,
+    ) -> Option<crate::window::WindowDef> {
+        use crate::spec::FunctionKind as K;
+        match (&o.window, o.kind) {
+            (_, K::TimestampAssigner) => {
+                self.problem(format!(
+                    "{what}: a timestamp-assigner is not an operator; name it in a source's event_time = {{ assigner = {{ component = \"{}\", function = \"{}\" }} }}",
+                    o.component, o.function
+                ));
+                None
+            }
+            (None, K::ProcessWindow) => {
+                self.problem(format!(
+                    "{what}: a process-window function needs a window, e.g. window = {{ type = \"tumbling\", size_ms = 1000 }}"
+                ));
+                None
+            }
+            (Some(_), K::Map | K::FlatMap | K::Filter | K::KeyedProcess) => {
+                self.problem(format!(
+                    "{what}: a {} function cannot run on a window; use reduce, aggregate or process-window",
+                    o.kind.name()
+                ));
+                None
+            }
+            (Some(w), _) => match w.resolve() {
+                Ok(def) => Some(def),
+                Err(problems) => {
+                    for p in problems {
+                        self.problem(format!("{what}: window: {p}"));
+                    }
+                    None
+                }
+            },
+            (None, _) => None,
         }
     }
 
@@ -239,6 +306,14 @@ impl Validator {
         match &mut s {
             SourceSpec::File(f) => {
                 let path = substitute(&f.path, params, &what, &mut self.problems);
+                if f.event_time
+                    .as_ref()
+                    .is_some_and(|e| e.field.is_some() && e.assigner.is_some())
+                {
+                    self.problem(format!(
+                        "{what}: event_time has both a field and an assigner; choose one"
+                    ));
+                }
                 if f.event_time.as_ref().is_some_and(|e| e.field.is_some())
                     && f.format != crate::spec::RecordFormat::Json
                 {
@@ -256,9 +331,12 @@ impl Validator {
                 }
             }
             SourceSpec::Datagen(d) => {
-                if d.event_time.as_ref().is_some_and(|e| e.field.is_some()) {
+                if d.event_time
+                    .as_ref()
+                    .is_some_and(|e| e.field.is_some() || e.assigner.is_some())
+                {
                     self.problem(format!(
-                        "{what}: a data generator uses ingestion time; event_time.field does not apply"
+                        "{what}: a data generator uses ingestion time; event_time.field and event_time.assigner do not apply"
                     ));
                 }
                 if let Some(rate) = d.rate

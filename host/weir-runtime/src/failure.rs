@@ -45,6 +45,13 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Failure {
+            domain: ErrorDomain::Internal,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<weir_connectors::ConnectorError> for Failure {

@@ -5,7 +5,7 @@ use crate::control::Control;
 use crate::exchange::{EdgeWriter, Envelope};
 use crate::failure::{Failure, JobFailure};
 use crate::metrics::{JobSummary, NodeCounters, NodeSummary, Progress};
-use crate::operators::{Operator, SinkOperator, WasmKeyed, WasmTransform};
+use crate::operators::{Operator, SinkOperator, WasmKeyed, WasmTransform, WasmWindow};
 use crate::task::{Head, Routes, Step, SubTask};
 use crossbeam_channel::{Sender, bounded};
 use std::collections::HashMap;
@@ -15,13 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use weir_connectors::{
     ConnectorError, DatagenReader, DiscardSink, FileReader, FileSink, FileSplit, PrintSink,
-    SAMPLE_TEXT, SinkWriter, SourceReader, SourceStatus, plan_splits, prepare_output_dir,
+    SAMPLE_TEXT, SinkWriter, SourceReader, SourceStatus, TimestampAssigner, plan_splits,
+    prepare_output_dir,
 };
 use weir_core::graph::{NodeKind, OperatorNode};
 use weir_core::keygroup::key_group_range;
 use weir_core::plan::PhysicalPlan;
-use weir_core::spec::{SinkSpec, SourceFallback, SourceSpec};
-use weir_core::{ErrorDomain, JobGraph, Outputs};
+use weir_core::spec::{FunctionKind, SinkSpec, SourceFallback, SourceSpec};
+use weir_core::{Batch, ErrorDomain, JobGraph, Outputs};
 use weir_state::MemoryBackend;
 use weir_wasm::{FunctionInstance, InstanceConfig, LoadedComponent, Runtime, TaskInfo};
 
@@ -91,11 +92,13 @@ fn node_failure(graph: &JobGraph, node: usize, f: impl Into<Failure>) -> JobFail
 /// is found here, with the node named.
 struct Prepared {
     components: HashMap<usize, Arc<LoadedComponent>>,
+    assigners: HashMap<usize, Arc<LoadedComponent>>,
     splits: HashMap<usize, Vec<FileSplit>>,
 }
 
 fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFailure> {
     let mut components = HashMap::new();
+    let mut assigners = HashMap::new();
     let mut splits = HashMap::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         match &node.kind {
@@ -111,6 +114,15 @@ fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFailure> {
                 let s = plan_splits(&f.path, node.parallelism)
                     .map_err(|e| node_failure(graph, i, e))?;
                 splits.insert(i, s);
+                if let Some(a) = f.event_time.as_ref().and_then(|e| e.assigner.as_ref()) {
+                    let path = graph.components.get(&a.component).ok_or_else(|| {
+                        node_failure(graph, i, Failure::user("unknown assigner component"))
+                    })?;
+                    let c = rt.load(path).map_err(|e| node_failure(graph, i, e))?;
+                    c.check_function(&a.function, FunctionKind::TimestampAssigner)
+                        .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
+                    assigners.insert(i, c);
+                }
             }
             NodeKind::Sink(SinkSpec::File(f)) if !f.path.is_empty() => {
                 prepare_output_dir(Path::new(&f.path)).map_err(|e| node_failure(graph, i, e))?;
@@ -118,17 +130,59 @@ fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFailure> {
             _ => {}
         }
     }
-    Ok(Prepared { components, splits })
+    Ok(Prepared {
+        components,
+        assigners,
+        splits,
+    })
 }
 
+/// A source's timestamp assigner: a guest function called on each batch a
+/// reader produces.
+struct WasmTimestamps {
+    instance: FunctionInstance,
+    clock: Arc<dyn Clock>,
+}
+
+impl TimestampAssigner for WasmTimestamps {
+    fn assign(&mut self, records: &Batch, out: &mut Vec<i64>) -> Result<(), ConnectorError> {
+        let result = self
+            .instance
+            .process_batch(records.bytes(), i64::MIN, self.clock.now_ms())
+            .map_err(|e| ConnectorError::Assigner {
+                domain: e.domain(),
+                message: e.to_string(),
+            })?;
+        if result.len() % 8 != 0 {
+            return Err(ConnectorError::Assigner {
+                domain: ErrorDomain::User,
+                message: format!("returned {} bytes, not 8 per record", result.len()),
+            });
+        }
+        out.extend(result.chunks_exact(8).map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            i64::from_le_bytes(a)
+        }));
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn source_reader(
-    spec: &SourceSpec,
-    splits: Option<&Vec<FileSplit>>,
+    graph: &JobGraph,
+    rt: &Runtime,
+    node: usize,
+    prepared: &Prepared,
     s: u32,
     p: u32,
-) -> Box<dyn SourceReader> {
-    match spec {
-        SourceSpec::File(f) => match (splits, f.fallback) {
+    clock: &Arc<dyn Clock>,
+) -> Result<Box<dyn SourceReader>, Failure> {
+    let NodeKind::Source(spec) = &graph.nodes[node].kind else {
+        return Err(Failure::internal("not a source"));
+    };
+    Ok(match spec {
+        SourceSpec::File(f) => match (prepared.splits.get(&node), f.fallback) {
             (Some(all), _) => {
                 let mine = all
                     .iter()
@@ -136,17 +190,56 @@ fn source_reader(
                     .filter(|(j, _)| *j as u32 % p == s)
                     .map(|(_, sp)| sp.clone())
                     .collect();
-                Box::new(FileReader::new(
-                    mine,
-                    f.format,
-                    f.on_malformed,
-                    f.event_time.clone(),
-                ))
+                let reader = FileReader::new(mine, f.format, f.on_malformed, f.event_time.clone());
+                match (
+                    f.event_time.as_ref().and_then(|e| e.assigner.as_ref()),
+                    prepared.assigners.get(&node),
+                ) {
+                    (Some(a), Some(c)) => {
+                        let task = task_info(graph, node, s);
+                        let instance = FunctionInstance::open_transform(
+                            rt,
+                            c,
+                            &a.function,
+                            &task,
+                            instance_config(graph),
+                        )?;
+                        Box::new(reader.with_assigner(Box::new(WasmTimestamps {
+                            instance,
+                            clock: clock.clone(),
+                        })))
+                    }
+                    _ => Box::new(reader),
+                }
             }
             (None, Some(SourceFallback::SampleText)) => Box::new(SampleReader { done: s != 0 }),
             (None, None) => Box::new(SampleReader { done: true }),
         },
         SourceSpec::Datagen(d) => Box::new(DatagenReader::new(d, s, p)),
+    })
+}
+
+/// What a function instance of sub-task `s` of `node` is told.
+fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
+    let n = &graph.nodes[node];
+    TaskInfo {
+        job_name: graph.name.clone(),
+        operator_id: n.id.clone(),
+        subtask_index: s,
+        parallelism: n.parallelism,
+        max_parallelism: graph.max_parallelism,
+        parameters: graph
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn instance_config(graph: &JobGraph) -> InstanceConfig {
+    InstanceConfig {
+        memory_limit_bytes: graph.sandbox.memory_limit_bytes,
+        call_timeout: graph.sandbox.call_timeout,
     }
 }
 
@@ -170,23 +263,22 @@ fn open_operator(
     clock: Arc<dyn Clock>,
 ) -> Result<Box<dyn Operator>, Failure> {
     let n = &graph.nodes[node];
-    let task = TaskInfo {
-        job_name: graph.name.clone(),
-        operator_id: n.id.clone(),
-        subtask_index: s,
-        parallelism: n.parallelism,
-        max_parallelism: graph.max_parallelism,
-        parameters: graph
-            .parameters
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    };
-    let config = InstanceConfig {
-        memory_limit_bytes: graph.sandbox.memory_limit_bytes,
-        call_timeout: graph.sandbox.call_timeout,
-    };
-    if op.kind.is_keyed() {
+    let task = task_info(graph, node, s);
+    let config = instance_config(graph);
+    if let Some(def) = op.window {
+        let range = key_group_range(s, graph.max_parallelism, n.parallelism);
+        let backend = Box::new(MemoryBackend::new(range));
+        let instance = FunctionInstance::open_window(rt, component, &op.function, &task, config)?;
+        let incremental = op.kind != FunctionKind::ProcessWindow;
+        Ok(Box::new(WasmWindow::new(
+            instance,
+            def,
+            incremental,
+            backend,
+            graph.max_parallelism,
+            clock,
+        )?))
+    } else if op.kind.is_keyed() {
         let range = key_group_range(s, graph.max_parallelism, n.parallelism);
         let backend = Box::new(MemoryBackend::new(range));
         let instance =
@@ -272,12 +364,18 @@ pub fn run_job(
             }
             let head_node = chain.nodes[0];
             let head = match &graph.nodes[head_node].kind {
-                NodeKind::Source(spec) => Head::Source(source_reader(
-                    spec,
-                    prepared.splits.get(&head_node),
-                    s,
-                    chain.parallelism,
-                )),
+                NodeKind::Source(_) => Head::Source(
+                    source_reader(
+                        graph,
+                        rt,
+                        head_node,
+                        &prepared,
+                        s,
+                        chain.parallelism,
+                        &options.clock,
+                    )
+                    .map_err(|f| node_failure(graph, head_node, f))?,
+                ),
                 _ => Head::Inbox {
                     inbox: inboxes[c][s as usize].take().ok_or_else(|| {
                         JobFailure::job(ErrorDomain::Internal, "inbox taken twice")

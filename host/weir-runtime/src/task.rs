@@ -250,9 +250,7 @@ impl SubTask {
             if let Some(op) = &mut self.steps[i].op {
                 op.on_watermark(wm, &mut out)?;
             }
-            if !out.is_empty() {
-                self.route(i, out)?;
-            }
+            self.route_produced(i, out)?;
         }
         if send {
             let ctl = self.ctl.clone();
@@ -276,9 +274,7 @@ impl SubTask {
             if let Some(op) = &mut self.steps[i].op {
                 op.on_processing_time(now, &mut out)?;
             }
-            if !out.is_empty() {
-                self.route(i, out)?;
-            }
+            self.route_produced(i, out)?;
         }
         Ok(())
     }
@@ -316,6 +312,17 @@ impl SubTask {
             cur = main;
         }
         Ok(())
+    }
+
+    /// Counts and routes what step `i` produced outside of `process`
+    /// (timers, watermarks, the end of input).
+    fn route_produced(&mut self, i: usize, out: Outputs) -> Result<(), Stop> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let produced = out.main.len() + out.side.iter().map(|(_, b)| b.len()).sum::<usize>();
+        self.counters[self.steps[i].node].add_out(self.subtask, produced);
+        self.route(i, out)
     }
 
     /// Routes what step `i` produced: side outputs out, main onward.
@@ -378,9 +385,7 @@ impl SubTask {
             if let Some(op) = &mut self.steps[i].op {
                 op.finish(&mut out)?;
             }
-            if !out.is_empty() {
-                self.route(i, out)?;
-            }
+            self.route_produced(i, out)?;
         }
         let ctl = self.ctl.clone();
         for w in self.writers() {

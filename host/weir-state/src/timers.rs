@@ -2,35 +2,60 @@
 //!
 //! Timers are keyed state: each carries its key group, so they can be
 //! snapshotted and redistributed with the rest of a sub-task's state.
+//! Timers are bucketed by time: windows register one timer per key for the
+//! same few times, so a hash set per time is much cheaper than one ordered
+//! set over all timers. Within a time, timers fire ordered by key group and
+//! key, so runs are deterministic.
 
-use std::collections::BTreeSet;
+use foldhash::{HashSet, HashSetExt};
+use std::collections::BTreeMap;
 
 /// A timer: its time, key group and key.
 pub type Timer = (i64, u16, Box<[u8]>);
+
+type Bucket = HashSet<(u16, Box<[u8]>)>;
+
+#[derive(Debug, Default)]
+struct Domain {
+    buckets: BTreeMap<i64, Bucket>,
+    len: usize,
+}
 
 /// The timers of one operator sub-task, per domain (0 event time, 1
 /// processing time).
 #[derive(Debug, Default)]
 pub struct TimerService {
-    domains: [BTreeSet<Timer>; 2],
+    domains: [Domain; 2],
 }
 
 impl TimerService {
-    fn domain(&mut self, domain: u8) -> Option<&mut BTreeSet<Timer>> {
+    fn domain(&mut self, domain: u8) -> Option<&mut Domain> {
         self.domains.get_mut(usize::from(domain))
     }
 
     /// Registers a timer; registering an existing one changes nothing.
     pub fn register(&mut self, domain: u8, time: i64, kg: u16, key: &[u8]) {
         if let Some(d) = self.domain(domain) {
-            d.insert((time, kg, key.into()));
+            let bucket = d
+                .buckets
+                .entry(time)
+                .or_insert_with(|| Bucket::with_capacity(16));
+            if bucket.insert((kg, key.into())) {
+                d.len += 1;
+            }
         }
     }
 
     /// Deletes a timer, if present.
     pub fn delete(&mut self, domain: u8, time: i64, kg: u16, key: &[u8]) {
-        if let Some(d) = self.domain(domain) {
-            d.remove(&(time, kg, Box::<[u8]>::from(key)));
+        if let Some(d) = self.domain(domain)
+            && let Some(bucket) = d.buckets.get_mut(&time)
+            && bucket.remove(&(kg, Box::<[u8]>::from(key)))
+        {
+            d.len -= 1;
+            if bucket.is_empty() {
+                d.buckets.remove(&time);
+            }
         }
     }
 
@@ -40,24 +65,45 @@ impl TimerService {
             return Vec::new();
         };
         let mut due = Vec::new();
-        while d.first().is_some_and(|t| t.0 <= upto) {
-            if let Some(t) = d.pop_first() {
-                due.push(t);
+        while d.buckets.first_key_value().is_some_and(|(&t, _)| t <= upto) {
+            if let Some((time, bucket)) = d.buckets.pop_first() {
+                d.len -= bucket.len();
+                let mut timers: Vec<(u16, Box<[u8]>)> = bucket.into_iter().collect();
+                timers.sort_unstable();
+                due.extend(timers.into_iter().map(|(kg, key)| (time, kg, key)));
             }
         }
         due
     }
 
-    /// Number of pending timers in a domain.
-    pub fn len(&self, domain: u8) -> usize {
+    /// The earliest pending time in a domain.
+    pub fn next_time(&self, domain: u8) -> Option<i64> {
         self.domains
             .get(usize::from(domain))
-            .map_or(0, BTreeSet::len)
+            .and_then(|d| d.buckets.first_key_value().map(|(&t, _)| t))
+    }
+
+    /// Number of pending timers in a domain.
+    pub fn len(&self, domain: u8) -> usize {
+        self.domains.get(usize::from(domain)).map_or(0, |d| d.len)
     }
 
     /// Whether no timer is pending.
     pub fn is_empty(&self) -> bool {
-        self.domains.iter().all(BTreeSet::is_empty)
+        self.domains.iter().all(|d| d.len == 0)
+    }
+
+    /// Every pending timer of a domain, in firing order (for snapshots).
+    pub fn iter(&self, domain: u8) -> impl Iterator<Item = (i64, u16, &[u8])> {
+        self.domains
+            .get(usize::from(domain))
+            .into_iter()
+            .flat_map(|d| d.buckets.iter())
+            .flat_map(|(&t, b)| {
+                let mut v: Vec<&(u16, Box<[u8]>)> = b.iter().collect();
+                v.sort_unstable();
+                v.into_iter().map(move |(kg, k)| (t, *kg, &k[..]))
+            })
     }
 }
 
@@ -74,11 +120,37 @@ mod tests {
         t.register(0, 20, 1, b"a");
         t.register(1, 5, 1, b"a");
         t.delete(0, 20, 1, b"a");
+        t.delete(0, 99, 1, b"a");
         assert_eq!(t.len(0), 2);
+        assert_eq!(t.next_time(0), Some(10));
         let due = t.pop_due(0, 25);
         assert_eq!(due, vec![(10, 2, Box::<[u8]>::from(&b"b"[..]))]);
         assert_eq!(t.pop_due(0, i64::MAX).len(), 1);
         assert_eq!(t.len(1), 1, "domains are separate");
         assert!(!t.is_empty());
+    }
+
+    #[test]
+    fn same_time_fires_in_key_order() {
+        let mut t = TimerService::default();
+        for k in [&b"c"[..], b"a", b"b"] {
+            t.register(0, 7, 3, k);
+        }
+        t.register(0, 7, 1, b"z");
+        let keys: Vec<(u16, Vec<u8>)> = t
+            .pop_due(0, 7)
+            .into_iter()
+            .map(|(_, kg, k)| (kg, k.to_vec()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (1, b"z".to_vec()),
+                (3, b"a".to_vec()),
+                (3, b"b".to_vec()),
+                (3, b"c".to_vec())
+            ]
+        );
+        assert!(t.is_empty());
     }
 }

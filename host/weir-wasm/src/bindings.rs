@@ -19,3 +19,12 @@ pub mod keyed {
         with: { "weir:function/types": super::transform::weir::function::types },
     });
 }
+
+/// Window functions (reduce, aggregate, process-window on windows).
+pub mod window {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "window-function",
+        with: { "weir:function/types": super::transform::weir::function::types },
+    });
+}

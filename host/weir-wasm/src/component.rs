@@ -1,6 +1,6 @@
 //! A compiled component and the functions it offers.
 
-use crate::bindings::{keyed, transform};
+use crate::bindings::{keyed, transform, window};
 use crate::error::LoadError;
 use crate::host_state::HostState;
 use crate::runtime::Runtime;
@@ -22,6 +22,7 @@ pub struct LoadedComponent {
     pub(crate) path: String,
     pub(crate) transform: Option<transform::TransformFunctionPre<HostState>>,
     pub(crate) keyed: Option<keyed::KeyedProcessFunctionPre<HostState>>,
+    pub(crate) window: Option<window::WindowFunctionPre<HostState>>,
     functions: Vec<FunctionInfo>,
 }
 
@@ -44,11 +45,13 @@ impl LoadedComponent {
                     message: format!("it needs an import Weir does not grant: {e:#}"),
                 })?;
         let transform = transform::TransformFunctionPre::new(pre.clone()).ok();
-        let keyed = keyed::KeyedProcessFunctionPre::new(pre).ok();
+        let keyed = keyed::KeyedProcessFunctionPre::new(pre.clone()).ok();
+        let window = window::WindowFunctionPre::new(pre).ok();
         let mut loaded = LoadedComponent {
             path: path.clone(),
             transform,
             keyed,
+            window,
             functions: Vec::new(),
         };
         loaded.functions = loaded.list_functions(rt)?;
@@ -83,10 +86,20 @@ impl LoadedComponent {
                 .into_iter()
                 .map(|f| (f.name, kind(f.kind)))
                 .collect()
+        } else if let Some(pre) = &self.window {
+            let b = pre
+                .instantiate(&mut store)
+                .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
+            b.weir_function_registry()
+                .call_functions(&mut store)
+                .map_err(|e| guest(format!("listing functions trapped: {e:#}")))?
+                .into_iter()
+                .map(|f| (f.name, kind(f.kind)))
+                .collect()
         } else {
             return Err(LoadError::WrongWorld {
                 path: self.path.clone(),
-                message: "it exports neither weir:function/transform@0.1.0 nor weir:function/keyed@0.1.0 (with weir:function/registry@0.1.0); build it against the WIT package in wit/ with the Weir SDK".into(),
+                message: "it exports none of weir:function/transform@0.1.0, keyed@0.1.0 or window@0.1.0 (with weir:function/registry@0.1.0); build it against the WIT package in wit/ with the Weir SDK".into(),
             });
         };
         Ok(infos
@@ -138,5 +151,7 @@ fn kind(k: transform::weir::function::types::FunctionKind) -> FunctionKind {
         K::Reduce => FunctionKind::Reduce,
         K::Aggregate => FunctionKind::Aggregate,
         K::KeyedProcess => FunctionKind::KeyedProcess,
+        K::ProcessWindow => FunctionKind::ProcessWindow,
+        K::TimestampAssigner => FunctionKind::TimestampAssigner,
     }
 }

@@ -1,6 +1,6 @@
 //! One opened function in its own store: the unit of isolation.
 
-use crate::bindings::{keyed, transform};
+use crate::bindings::{keyed, transform, window};
 use crate::component::LoadedComponent;
 use crate::error::{CallError, LoadError, TrapCause};
 use crate::host_state::{HostState, KeyedScope, StateBinding};
@@ -54,6 +54,26 @@ impl TaskInfo {
 enum Bound {
     Transform(transform::TransformFunction, ResourceAny),
     Keyed(keyed::KeyedProcessFunction, ResourceAny),
+    Window(window::WindowFunction, ResourceAny),
+}
+
+/// The calls a window function offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowCall {
+    /// Fold records into accumulators.
+    Accumulate,
+    /// Merge accumulators (session windows).
+    Merge,
+    /// Emit window results.
+    Emit,
+}
+
+/// Which export a call goes to.
+#[derive(Clone, Copy)]
+enum Call {
+    Process,
+    Timers,
+    Window(WindowCall),
 }
 
 /// An opened function in its own store.
@@ -196,6 +216,53 @@ impl FunctionInstance {
         self.store.data_mut().keyed.as_mut()
     }
 
+    /// Opens the window function `name` of `component` (a reduce,
+    /// aggregate or process-window function run on windows).
+    pub fn open_window(
+        rt: &Runtime,
+        component: &LoadedComponent,
+        name: &str,
+        task: &TaskInfo,
+        config: InstanceConfig,
+    ) -> Result<FunctionInstance, LoadError> {
+        let guest = |message: String| LoadError::Guest {
+            path: component.path.clone(),
+            message,
+        };
+        let pre = component
+            .window
+            .as_ref()
+            .ok_or_else(|| LoadError::WrongWorld {
+                path: component.path.clone(),
+                message: "it does not export weir:function/window@0.1.0 (window functions)".into(),
+            })?;
+        let mut store = Self::store(rt, config);
+        let ticks = Self::ticks(&config);
+        store.set_epoch_deadline(ticks);
+        let b = pre
+            .instantiate(&mut store)
+            .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
+        let info = task.to_wit();
+        let handle = b
+            .weir_function_window()
+            .window_function()
+            .call_open(&mut store, name, &info)
+            .map_err(|e| {
+                guest(format!(
+                    "opening '{name}' failed: {}",
+                    describe(&store, &e, &config)
+                ))
+            })?
+            .map_err(|e| guest(function_error(e).to_string()))?;
+        Ok(FunctionInstance {
+            store,
+            bound: Bound::Window(b, handle),
+            config,
+            deadline_ticks: ticks,
+            poisoned: false,
+        })
+    }
+
     /// Calls the function on one batch; returns its result buffer.
     pub fn process_batch(
         &mut self,
@@ -203,7 +270,7 @@ impl FunctionInstance {
         watermark: i64,
         processing_time: i64,
     ) -> Result<Vec<u8>, CallError> {
-        self.call(input, watermark, processing_time, false)
+        self.call(input, watermark, processing_time, Call::Process)
     }
 
     /// Fires due timers (keyed functions): `input` holds key groups whose
@@ -214,7 +281,18 @@ impl FunctionInstance {
         watermark: i64,
         processing_time: i64,
     ) -> Result<Vec<u8>, CallError> {
-        self.call(input, watermark, processing_time, true)
+        self.call(input, watermark, processing_time, Call::Timers)
+    }
+
+    /// Calls a window function on window groups; returns the result buffer.
+    pub fn window(
+        &mut self,
+        call: WindowCall,
+        input: &[u8],
+        watermark: i64,
+        processing_time: i64,
+    ) -> Result<Vec<u8>, CallError> {
+        self.call(input, watermark, processing_time, Call::Window(call))
     }
 
     fn call(
@@ -222,7 +300,7 @@ impl FunctionInstance {
         input: &[u8],
         watermark: i64,
         processing_time: i64,
-        timers: bool,
+        call: Call,
     ) -> Result<Vec<u8>, CallError> {
         if self.poisoned {
             return Err(CallError::Poisoned);
@@ -232,23 +310,31 @@ impl FunctionInstance {
             watermark,
             processing_time,
         };
-        let result = match &self.bound {
-            Bound::Transform(_, _) if timers => {
-                return Err(CallError::Function(
-                    "a stateless function has no timers".into(),
-                ));
-            }
-            Bound::Transform(b, h) => b
+        let result = match (&self.bound, call) {
+            (Bound::Transform(b, h), Call::Process) => b
                 .weir_function_transform()
                 .transform_function()
                 .call_process_batch(&mut self.store, *h, ctx, input),
-            Bound::Keyed(b, h) => {
-                let api = b.weir_function_keyed().keyed_function();
-                if timers {
-                    api.call_on_timers(&mut self.store, *h, ctx, input)
-                } else {
-                    api.call_process_batch(&mut self.store, *h, ctx, input)
+            (Bound::Keyed(b, h), Call::Process) => b
+                .weir_function_keyed()
+                .keyed_function()
+                .call_process_batch(&mut self.store, *h, ctx, input),
+            (Bound::Keyed(b, h), Call::Timers) => b
+                .weir_function_keyed()
+                .keyed_function()
+                .call_on_timers(&mut self.store, *h, ctx, input),
+            (Bound::Window(b, h), Call::Window(w)) => {
+                let api = b.weir_function_window().window_function();
+                match w {
+                    WindowCall::Accumulate => api.call_accumulate(&mut self.store, *h, ctx, input),
+                    WindowCall::Merge => api.call_merge(&mut self.store, *h, ctx, input),
+                    WindowCall::Emit => api.call_emit(&mut self.store, *h, ctx, input),
                 }
+            }
+            _ => {
+                return Err(CallError::Function(
+                    "this kind of function has no such call".into(),
+                ));
             }
         };
         match result {

@@ -19,5 +19,5 @@ mod runtime;
 pub use component::{FunctionInfo, LoadedComponent};
 pub use error::{CallError, LoadError, TrapCause};
 pub use host_state::{KeyedScope, StateBinding};
-pub use instance::{FunctionInstance, InstanceConfig, TaskInfo};
+pub use instance::{FunctionInstance, InstanceConfig, TaskInfo, WindowCall};
 pub use runtime::Runtime;

@@ -82,9 +82,13 @@ pub trait AggregateFunction: Default + 'static {
     fn add(&mut self, value: Self::In, acc: Self::Acc) -> Result<Self::Acc>;
     /// The result for an accumulator.
     fn get_result(&mut self, acc: &Self::Acc) -> Result<Self::Out>;
-    /// Merges two accumulators (used by merging windows).
-    fn merge(&mut self, a: Self::Acc, _b: Self::Acc) -> Result<Self::Acc> {
-        Ok(a)
+    /// Merges two accumulators. Needed only by merging (session) windows;
+    /// the default fails, so that a session job cannot silently drop half
+    /// of a merged window.
+    fn merge(&mut self, _a: Self::Acc, _b: Self::Acc) -> Result<Self::Acc> {
+        Err(crate::Error::msg(
+            "this aggregate function does not implement merge, which session windows need",
+        ))
     }
 }
 
@@ -119,4 +123,64 @@ pub trait KeyedProcessFunction: Default + 'static {
     ) -> Result<()> {
         Ok(())
     }
+}
+
+/// A window: the half-open interval `[start, end)` of event or processing
+/// time, in ms (Flink's `TimeWindow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// First millisecond in the window.
+    pub start: i64,
+    /// First millisecond after the window.
+    pub end: i64,
+}
+
+impl Window {
+    /// The last millisecond in the window: the timestamp of its results.
+    pub fn max_timestamp(&self) -> i64 {
+        self.end - 1
+    }
+}
+
+/// Sees all elements of a window of one key at once, with the window's
+/// bounds (Flink's `ProcessWindowFunction`). The host keeps the elements in
+/// keyed state until the window fires. To pre-aggregate instead, combine an
+/// [`AggregateFunction`] with a process-window function whose input is the
+/// aggregate's result: `window_aggregate(MyAgg, MyWindowFn)` in
+/// [`crate::export_functions!`] (Flink's `aggregate(agg, windowFunction)`).
+pub trait ProcessWindowFunction: Default + 'static {
+    /// Element type.
+    type In: Data;
+    /// Output type.
+    type Out: Data;
+    /// Called once per instance before the first window.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Called when the window fires (again on each late firing, with the
+    /// late elements included). `ctx.key()` is the key; outputs carry the
+    /// window's max timestamp.
+    fn process(
+        &mut self,
+        window: Window,
+        elements: Vec<Self::In>,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, Self::Out>,
+    ) -> Result<()>;
+}
+
+/// Gives each record its event timestamp as a source reads it (Flink's
+/// `TimestampAssigner`). A job names it in a source's
+/// `event_time = { assigner = { component, function } }`; the source then
+/// tracks watermarks per partition from these timestamps.
+pub trait TimestampAssigner: Default + 'static {
+    /// Record type (as the source reads it: `String` for text lines).
+    type In: Data;
+    /// Called once per instance before the first record.
+    fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// The record's event time in ms since the epoch. `current` is the
+    /// timestamp it has (ingestion time), if any.
+    fn extract_timestamp(&mut self, value: &Self::In, current: Option<i64>) -> Result<i64>;
 }

@@ -12,7 +12,10 @@
 //! | [`FilterFunction`] | `FilterFunction` | `filter` | `wordcount` `long-words` (`wordcount-long-words.toml`) |
 //! | [`ReduceFunction`] | `ReduceFunction` on a keyed stream | `reduce` | `wordcount` `count` (`wordcount.toml`) |
 //! | [`AggregateFunction`] | `AggregateFunction` on a keyed stream | `aggregate` | `user-activity` `clicks-per-user` (`clicks-per-user.toml`) |
-//! | [`KeyedProcessFunction`] | `KeyedProcessFunction` | `keyed-process` | `wordcount` `count-with-state` (`ValueState`), `user-activity` (`MapState`, `ListState`) |
+//! | [`KeyedProcessFunction`] | `KeyedProcessFunction` | `keyed-process` | `wordcount` `count-with-state` (`ValueState`), `user-activity` (`MapState`, `ListState`), `event-time` `start-end-duration` (timers) |
+//! | [`ReduceFunction`] / [`AggregateFunction`] on a window | `window(...).reduce/aggregate` | `reduce` / `aggregate` with `[operators.window]` | `windows` `count-words` (`tumbling-word-count.toml`) |
+//! | [`ProcessWindowFunction`] | `ProcessWindowFunction` | `process-window` | `windows` `session-clicks` (`session-clicks.toml`) |
+//! | [`TimestampAssigner`] | `TimestampAssigner` | `timestamp-assigner` (in a source's `event_time`) | `windows` `leading-timestamp` (`tumbling-word-count.toml`) |
 //!
 //! Each example runs with `weir run functions-examples/<crate>/<job>.toml`.
 //!
@@ -77,7 +80,7 @@ pub use data::{Bin, Data, Json};
 pub use error::{Error, Result};
 pub use functions::{
     AggregateFunction, FilterFunction, FlatMapFunction, KeyedProcessFunction, MapFunction,
-    ReduceFunction,
+    ProcessWindowFunction, ReduceFunction, TimestampAssigner, Window,
 };
 pub use state::{ListState, MapState, ValueState};
 
@@ -94,15 +97,19 @@ pub use state::{ListState, MapState, ValueState};
 /// }
 /// ```
 ///
-/// Kinds: `map`, `flat_map`, `filter`, `reduce`, `aggregate`, `keyed_process`.
+/// Kinds: `map`, `flat_map`, `filter`, `reduce`, `aggregate`,
+/// `keyed_process`, `process_window`, `timestamp_assigner`, and
+/// `window_aggregate(Agg, WindowFn)` / `window_reduce(Reduce, WindowFn)`:
+/// an incremental aggregate whose result a [`ProcessWindowFunction`] turns
+/// into the window's output (declared as an `aggregate` / `reduce`).
 #[macro_export]
 macro_rules! export_functions {
-    ($($name:literal => $kind:ident($ty:ty)),* $(,)?) => {
+    ($($name:literal => $kind:ident($($ty:ty),+)),* $(,)?) => {
         #[doc(hidden)]
         pub struct __WeirRegistry;
         impl $crate::rt::Registry for __WeirRegistry {
             fn entries() -> ::std::vec::Vec<$crate::rt::Entry> {
-                ::std::vec![$($crate::rt::Entry::$kind::<$ty>($name)),*]
+                ::std::vec![$($crate::rt::Entry::$kind::<$($ty),+>($name)),*]
             }
         }
         #[doc(hidden)]

@@ -6,9 +6,11 @@
 //! This crate has no dependencies so that it builds for every guest target.
 
 mod reader;
+mod window;
 mod writer;
 
 pub use reader::{Entries, Entry, GroupReader, Reader, RecordRef, Records};
+pub use window::{WindowGroup, WindowGroupReader, WindowGroupWriter};
 pub use writer::{
     GroupWriter, put_main, put_main_with, put_record, put_record_frame_body, put_side, put_timer,
     put_value_clear, put_value_set,

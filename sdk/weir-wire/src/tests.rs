@@ -145,3 +145,31 @@ fn timer_entries_round_trip() {
     put_timer(&mut bad, tag::TIMER_REGISTER, 0, 7, 1);
     assert!(Entries::new(&bad).next().expect("one").is_err());
 }
+
+#[test]
+fn window_groups_round_trip() {
+    let mut buf = Vec::new();
+    let mut g = WindowGroupWriter::start(&mut buf, b"k", 1000, 2000, Some(b"acc"));
+    g.record(&mut buf, 1500, b"x");
+    g.finish(&mut buf);
+    let g = WindowGroupWriter::start(&mut buf, b"", -5, 5, None);
+    g.finish(&mut buf);
+    let mut r = WindowGroupReader::new(&buf);
+    let first = r.next_group().expect("valid").expect("first");
+    assert_eq!(
+        first,
+        WindowGroup {
+            key: b"k",
+            start: 1000,
+            end: 2000,
+            acc: Some(b"acc"),
+            records: 1
+        }
+    );
+    assert_eq!(r.record().expect("record"), (1500, &b"x"[..]));
+    let second = r.next_group().expect("valid").expect("second");
+    assert_eq!((second.start, second.end, second.acc), (-5, 5, None));
+    assert!(r.next_group().expect("end").is_none());
+    // Truncated input is an error, never a panic.
+    assert!(WindowGroupReader::new(&buf[..10]).next_group().is_err());
+}

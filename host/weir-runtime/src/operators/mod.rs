@@ -3,10 +3,12 @@
 mod keyed;
 mod sink;
 mod transform;
+mod window;
 
 pub(crate) use keyed::WasmKeyed;
 pub(crate) use sink::SinkOperator;
 pub(crate) use transform::WasmTransform;
+pub(crate) use window::WasmWindow;
 
 use crate::failure::Failure;
 use weir_core::{Batch, Outputs};

@@ -1,9 +1,10 @@
 //! The WIT exports: a component type generic over the crate's registry.
 
 use super::keyed::{Group, KeyedOp};
-use super::registry::{Entry, Factory, Registry};
+use super::registry::{Entry, Registry};
 use super::transform::{Batch, TransformOp};
-use crate::bindings::exports::weir::function::{keyed, registry, transform};
+use super::window::WindowOp;
+use crate::bindings::exports::weir::function::{keyed, registry, transform, window};
 use crate::bindings::weir::function::types::{
     BatchContext, FunctionError, FunctionInfo, FunctionKind, StateDescriptor, StateKind,
     TaskInfo as WitTaskInfo,
@@ -13,7 +14,7 @@ use crate::state::{Declared, Kind, SCOPE};
 use crate::{Error, OpenContext, TaskInfo};
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use weir_wire::GroupReader;
+use weir_wire::{GroupReader, WindowGroupReader};
 
 /// The exported component of a function crate.
 pub struct Component<R>(PhantomData<R>);
@@ -44,6 +45,8 @@ fn kind_name(k: FunctionKind) -> &'static str {
         FunctionKind::Reduce => "reduce",
         FunctionKind::Aggregate => "aggregate",
         FunctionKind::KeyedProcess => "keyed-process",
+        FunctionKind::ProcessWindow => "process-window",
+        FunctionKind::TimestampAssigner => "timestamp-assigner",
     }
 }
 
@@ -81,6 +84,10 @@ impl<R: Registry> keyed::Guest for Component<R> {
     type KeyedFunction = KeyedHandle<R>;
 }
 
+impl<R: Registry> window::Guest for Component<R> {
+    type WindowFunction = WindowHandle<R>;
+}
+
 struct TransformInner {
     task: TaskInfo,
     op: Box<dyn TransformOp>,
@@ -98,7 +105,7 @@ impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
         task: WitTaskInfo,
     ) -> Result<transform::TransformFunction, FunctionError> {
         let entry = find::<R>(&name)?;
-        let Factory::Transform(make) = entry.factory else {
+        let Some(make) = entry.factories.transform else {
             return Err(FunctionError::UnknownFunction(format!(
                 "'{name}' is a {} function, not a stateless transform",
                 kind_name(entry.kind)
@@ -149,7 +156,7 @@ pub struct KeyedHandle<R> {
 impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
     fn open(name: String, task: WitTaskInfo) -> Result<keyed::KeyedFunction, FunctionError> {
         let entry = find::<R>(&name)?;
-        let Factory::Keyed(make) = entry.factory else {
+        let Some(make) = entry.factories.keyed else {
             return Err(FunctionError::UnknownFunction(format!(
                 "'{name}' is a {} function, not a keyed function",
                 kind_name(entry.kind)
@@ -287,6 +294,113 @@ impl<R: Registry> KeyedHandle<R> {
                     message: format!("key '{key}': {}", e.message),
                 })
             })?;
+            slot += 1;
+        }
+        Ok(out)
+    }
+}
+
+struct WindowInner {
+    task: TaskInfo,
+    op: Box<dyn WindowOp>,
+    acc: Vec<u8>,
+}
+
+/// An opened window function.
+pub struct WindowHandle<R> {
+    inner: RefCell<WindowInner>,
+    _r: PhantomData<R>,
+}
+
+/// Which step of a window function a call runs.
+#[derive(Clone, Copy)]
+enum WindowStep {
+    Accumulate,
+    Merge,
+    Emit,
+}
+
+impl<R: Registry> window::GuestWindowFunction for WindowHandle<R> {
+    fn open(name: String, task: WitTaskInfo) -> Result<window::WindowFunction, FunctionError> {
+        let entry = find::<R>(&name)?;
+        let Some(make) = entry.factories.window else {
+            return Err(FunctionError::UnknownFunction(format!(
+                "'{name}' is a {} function, which cannot run on a window",
+                kind_name(entry.kind)
+            )));
+        };
+        let task = task_info(task);
+        let mut op = make();
+        op.open(&mut OpenContext {
+            task: &task,
+            states: None,
+        })
+        .map_err(to_wit)?;
+        Ok(window::WindowFunction::new(WindowHandle::<R> {
+            inner: RefCell::new(WindowInner {
+                task,
+                op,
+                acc: Vec::new(),
+            }),
+            _r: PhantomData,
+        }))
+    }
+
+    fn accumulate(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        self.run(ctx, &input, WindowStep::Accumulate)
+    }
+
+    fn merge(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        self.run(ctx, &input, WindowStep::Merge)
+    }
+
+    fn emit(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        self.run(ctx, &input, WindowStep::Emit)
+    }
+}
+
+impl<R: Registry> WindowHandle<R> {
+    /// Runs one step over every window group of `input`. Accumulators go
+    /// back as value-state sets of state 0 for the group's slot.
+    fn run(
+        &self,
+        ctx: BatchContext,
+        input: &[u8],
+        step: WindowStep,
+    ) -> Result<Vec<u8>, FunctionError> {
+        let mut inner = self.inner.borrow_mut();
+        let WindowInner { task, op, acc } = &mut *inner;
+        let batch = Batch {
+            task,
+            watermark: ctx.watermark,
+            processing_time: ctx.processing_time,
+        };
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let mut reader = WindowGroupReader::new(input);
+        let mut slot = 0u32;
+        while let Some(group) = reader
+            .next_group()
+            .map_err(|e| FunctionError::Decode(e.to_string()))?
+        {
+            acc.clear();
+            let result = match step {
+                WindowStep::Accumulate => op.accumulate(&group, &mut reader, acc),
+                WindowStep::Merge => op.merge(&group, &mut reader, acc),
+                WindowStep::Emit => op.emit(&batch, &group, &mut reader, &mut out),
+            };
+            result.map_err(|e| {
+                let key = String::from_utf8_lossy(group.key);
+                to_wit(Error {
+                    kind: e.kind,
+                    message: format!(
+                        "key '{key}', window [{}, {}): {}",
+                        group.start, group.end, e.message
+                    ),
+                })
+            })?;
+            if !matches!(step, WindowStep::Emit) {
+                weir_wire::put_value_set(&mut out, slot, 0, acc);
+            }
             slot += 1;
         }
         Ok(out)

@@ -6,6 +6,7 @@ pub mod host;
 mod keyed;
 mod registry;
 mod transform;
+mod window;
 
 pub use component::Component;
 pub use registry::{Entry, Registry};

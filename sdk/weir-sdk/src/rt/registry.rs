@@ -1,10 +1,10 @@
 //! The table of functions a component exports.
 
-use super::{keyed, transform};
+use super::{keyed, transform, window};
 use crate::bindings::weir::function::types::FunctionKind;
 use crate::{
     AggregateFunction, FilterFunction, FlatMapFunction, KeyedProcessFunction, MapFunction,
-    ReduceFunction,
+    ProcessWindowFunction, ReduceFunction, TimestampAssigner,
 };
 
 /// Lists a crate's functions; implemented by [`crate::export_functions!`].
@@ -13,61 +13,89 @@ pub trait Registry: 'static {
     fn entries() -> Vec<Entry>;
 }
 
-pub(crate) enum Factory {
-    Transform(fn() -> Box<dyn transform::TransformOp>),
-    Keyed(fn() -> Box<dyn keyed::KeyedOp>),
+/// How an entry is opened, per host interface. Reduce and aggregate
+/// functions open both as keyed functions and as window functions.
+#[derive(Default)]
+pub(crate) struct Factories {
+    pub(crate) transform: Option<fn() -> Box<dyn transform::TransformOp>>,
+    pub(crate) keyed: Option<fn() -> Box<dyn keyed::KeyedOp>>,
+    pub(crate) window: Option<fn() -> Box<dyn window::WindowOp>>,
 }
 
-/// One exported function: its name, kind and constructor.
+/// One exported function: its name, kind and constructors.
 pub struct Entry {
     pub(crate) name: &'static str,
     pub(crate) kind: FunctionKind,
-    pub(crate) factory: Factory,
+    pub(crate) factories: Factories,
 }
 
 impl Entry {
-    /// A [`MapFunction`].
-    pub fn map<F: MapFunction>(name: &'static str) -> Self {
+    fn transform(
+        name: &'static str,
+        kind: FunctionKind,
+        make: fn() -> Box<dyn transform::TransformOp>,
+    ) -> Self {
         Entry {
             name,
-            kind: FunctionKind::Map,
-            factory: Factory::Transform(|| Box::new(transform::Map(F::default()))),
+            kind,
+            factories: Factories {
+                transform: Some(make),
+                ..Factories::default()
+            },
         }
+    }
+
+    /// A [`MapFunction`].
+    pub fn map<F: MapFunction>(name: &'static str) -> Self {
+        Self::transform(name, FunctionKind::Map, || {
+            Box::new(transform::Map(F::default()))
+        })
     }
 
     /// A [`FlatMapFunction`].
     pub fn flat_map<F: FlatMapFunction>(name: &'static str) -> Self {
-        Entry {
-            name,
-            kind: FunctionKind::FlatMap,
-            factory: Factory::Transform(|| Box::new(transform::FlatMap(F::default()))),
-        }
+        Self::transform(name, FunctionKind::FlatMap, || {
+            Box::new(transform::FlatMap(F::default()))
+        })
     }
 
     /// A [`FilterFunction`].
     pub fn filter<F: FilterFunction>(name: &'static str) -> Self {
-        Entry {
-            name,
-            kind: FunctionKind::Filter,
-            factory: Factory::Transform(|| Box::new(transform::Filter(F::default()))),
-        }
+        Self::transform(name, FunctionKind::Filter, || {
+            Box::new(transform::Filter(F::default()))
+        })
     }
 
-    /// A [`ReduceFunction`].
+    /// A [`TimestampAssigner`].
+    pub fn timestamp_assigner<F: TimestampAssigner>(name: &'static str) -> Self {
+        Self::transform(name, FunctionKind::TimestampAssigner, || {
+            Box::new(transform::Timestamps(F::default()))
+        })
+    }
+
+    /// A [`ReduceFunction`]: on a keyed stream or a window.
     pub fn reduce<F: ReduceFunction>(name: &'static str) -> Self {
         Entry {
             name,
             kind: FunctionKind::Reduce,
-            factory: Factory::Keyed(|| Box::new(keyed::Reduce(F::default()))),
+            factories: Factories {
+                keyed: Some(|| Box::new(keyed::Reduce(F::default()))),
+                window: Some(|| Box::new(window::ReduceWindow(F::default()))),
+                ..Factories::default()
+            },
         }
     }
 
-    /// An [`AggregateFunction`].
+    /// An [`AggregateFunction`]: on a keyed stream or a window.
     pub fn aggregate<F: AggregateFunction>(name: &'static str) -> Self {
         Entry {
             name,
             kind: FunctionKind::Aggregate,
-            factory: Factory::Keyed(|| Box::new(keyed::Aggregate(F::default()))),
+            factories: Factories {
+                keyed: Some(|| Box::new(keyed::Aggregate(F::default()))),
+                window: Some(|| Box::new(window::AggregateWindow(F::default()))),
+                ..Factories::default()
+            },
         }
     }
 
@@ -76,7 +104,56 @@ impl Entry {
         Entry {
             name,
             kind: FunctionKind::KeyedProcess,
-            factory: Factory::Keyed(|| Box::new(keyed::Process(F::default()))),
+            factories: Factories {
+                keyed: Some(|| Box::new(keyed::Process(F::default()))),
+                ..Factories::default()
+            },
+        }
+    }
+
+    /// A [`ProcessWindowFunction`] over all elements of a window.
+    pub fn process_window<F: ProcessWindowFunction>(name: &'static str) -> Self {
+        Entry {
+            name,
+            kind: FunctionKind::ProcessWindow,
+            factories: Factories {
+                window: Some(|| Box::new(window::ProcessWindow(F::default()))),
+                ..Factories::default()
+            },
+        }
+    }
+
+    /// An incremental [`AggregateFunction`] whose result a
+    /// [`ProcessWindowFunction`] renders with the window (windows only).
+    pub fn window_aggregate<A, P>(name: &'static str) -> Self
+    where
+        A: AggregateFunction,
+        P: ProcessWindowFunction<In = A::Out>,
+    {
+        Entry {
+            name,
+            kind: FunctionKind::Aggregate,
+            factories: Factories {
+                window: Some(|| Box::new(window::AggregateThen(A::default(), P::default()))),
+                ..Factories::default()
+            },
+        }
+    }
+
+    /// An incremental [`ReduceFunction`] whose result a
+    /// [`ProcessWindowFunction`] renders with the window (windows only).
+    pub fn window_reduce<R, P>(name: &'static str) -> Self
+    where
+        R: ReduceFunction,
+        P: ProcessWindowFunction<In = R::T>,
+    {
+        Entry {
+            name,
+            kind: FunctionKind::Reduce,
+            factories: Factories {
+                window: Some(|| Box::new(window::ReduceThen(R::default(), P::default()))),
+                ..Factories::default()
+            },
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::{
     Collector, Context, Data, Error, FilterFunction, FlatMapFunction, MapFunction, OpenContext,
-    Result, TaskInfo,
+    Result, TaskInfo, TimestampAssigner,
 };
 use std::marker::PhantomData;
 use weir_wire::Records;
@@ -47,6 +47,7 @@ fn wire(e: weir_wire::WireError) -> Error {
 pub(crate) struct Map<F>(pub(crate) F);
 pub(crate) struct FlatMap<F>(pub(crate) F);
 pub(crate) struct Filter<F>(pub(crate) F);
+pub(crate) struct Timestamps<F>(pub(crate) F);
 
 impl<F: MapFunction> TransformOp for Map<F> {
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
@@ -104,6 +105,26 @@ impl<F: FilterFunction> TransformOp for Filter<F> {
             if self.0.filter(&value, &ctx).map_err(|e| at_record(i, e))? {
                 weir_wire::put_main(out, r.ts, r.key, r.value);
             }
+        }
+        Ok(())
+    }
+}
+
+impl<F: TimestampAssigner> TransformOp for Timestamps<F> {
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.0.open(ctx)
+    }
+
+    /// Writes one little-endian i64 per record: its event time.
+    fn process(&mut self, _batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        for (i, r) in Records::new(input).enumerate() {
+            let r = r.map_err(wire)?;
+            let value = F::In::decode(r.value).map_err(|e| at_record(i, e))?;
+            let ts = self
+                .0
+                .extract_timestamp(&value, r.timestamp())
+                .map_err(|e| at_record(i, e))?;
+            out.extend_from_slice(&ts.to_le_bytes());
         }
         Ok(())
     }
