@@ -7,4 +7,5 @@ mod keyed_state;
 mod runtime;
 mod sandbox;
 mod timers;
+mod windows;
 mod wordcount;

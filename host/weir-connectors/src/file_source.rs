@@ -105,6 +105,8 @@ pub fn plan_splits(pattern: &str, readers: u32) -> Result<Vec<FileSplit>, Connec
 }
 
 struct OpenSplit {
+    /// Distinguishes the splits a reader opens, in order.
+    serial: u64,
     reader: BufReader<File>,
     name: String,
     path: PathBuf,
@@ -148,8 +150,10 @@ pub struct FileReader {
     watermarks: Option<WatermarkTracker>,
     assigner: Option<Box<dyn TimestampAssigner>>,
     order: FileOrder,
-    /// Files of the records of the current poll: (first record, path).
-    segments: Vec<(usize, PathBuf)>,
+    /// Splits of the records of the current poll: (first record, split
+    /// serial, file).
+    segments: Vec<(usize, u64, PathBuf)>,
+    opened: u64,
     stamps: Vec<i64>,
 }
 
@@ -197,6 +201,7 @@ impl FileReader {
             assigner: None,
             order,
             segments: Vec::new(),
+            opened: 0,
             stamps: Vec::new(),
         }
     }
@@ -224,7 +229,7 @@ impl FileReader {
             .ok_or_else(|| format!("no integer timestamp field '{field}'"))
     }
 
-    fn open(split: FileSplit) -> Result<OpenSplit, ConnectorError> {
+    fn open(split: FileSplit, serial: u64) -> Result<OpenSplit, ConnectorError> {
         let file = File::open(&split.path).map_err(io("cannot read", &split.path))?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let mut pos = split.start;
@@ -239,6 +244,7 @@ impl FileReader {
             pos = split.start - 1 + n as u64;
         }
         Ok(OpenSplit {
+            serial,
             reader,
             name: split.path.display().to_string(),
             path: split.path,
@@ -248,9 +254,10 @@ impl FileReader {
     }
 
     /// Reads the next line of the front lane into `self.line`; returns the
-    /// split it came from and the line's offset, or `None` when the lane
-    /// is exhausted (it is then removed).
-    fn next_line(&mut self) -> Result<Option<(PathBuf, String, u64)>, ConnectorError> {
+    /// serial of the split it came from (the lane's current split) and the
+    /// line's offset, or `None` when the lane is exhausted (it is then
+    /// removed).
+    fn next_line(&mut self) -> Result<Option<(u64, u64)>, ConnectorError> {
         loop {
             let Some(lane) = self.lanes.front_mut() else {
                 return Ok(None);
@@ -258,7 +265,10 @@ impl FileReader {
             let split = match &mut lane.current {
                 Some(s) => s,
                 None => match lane.splits.pop_front() {
-                    Some(next) => lane.current.insert(Self::open(next)?),
+                    Some(next) => {
+                        self.opened += 1;
+                        lane.current.insert(Self::open(next, self.opened)?)
+                    }
                     None => {
                         self.lanes.pop_front();
                         return Ok(None);
@@ -274,7 +284,7 @@ impl FileReader {
                 if n > 0 {
                     let at = split.pos;
                     split.pos += n as u64;
-                    return Ok(Some((split.path.clone(), split.name.clone(), at)));
+                    return Ok(Some((split.serial, at)));
                 }
             }
             // The split is done.
@@ -286,14 +296,8 @@ impl FileReader {
         }
     }
 
-    /// Turns one line into a record (or a dead letter).
-    fn push_line(
-        &mut self,
-        out: &mut Outputs,
-        path: &Path,
-        name: &str,
-        line_start: u64,
-    ) -> Result<(), ConnectorError> {
+    /// Turns the line just read into a record (or a dead letter).
+    fn push_line(&mut self, out: &mut Outputs, line_start: u64) -> Result<(), ConnectorError> {
         let mut text = &self.line[..];
         if let Some(t) = text.strip_suffix(b"\n") {
             text = t;
@@ -330,11 +334,16 @@ impl FileReader {
                 match parsed {
                     Ok(ts) => out.main.push(ts, &[], text),
                     Err(e) => {
-                        let line = line_number(path, line_start);
+                        let Some(split) = self.lanes.front().and_then(|l| l.current.as_ref())
+                        else {
+                            return Err(ConnectorError::Corrupt("no split for a line".into()));
+                        };
+                        let name = split.name.clone();
+                        let line = line_number(&split.path, line_start);
                         match self.policy {
                             MalformedPolicy::Fail => {
                                 return Err(ConnectorError::Malformed {
-                                    file: name.to_owned(),
+                                    file: name,
                                     line,
                                     message: e,
                                 });
@@ -392,7 +401,7 @@ impl FileReader {
             while seg + 1 < self.segments.len() && self.segments[seg + 1].0 <= i {
                 seg += 1;
             }
-            if let Some((_, path)) = self.segments.get(seg) {
+            if let Some((_, _, path)) = self.segments.get(seg) {
                 w.observe(path, r.ts);
             }
         }
@@ -429,7 +438,7 @@ impl SourceReader for FileReader {
         self.segments.clear();
         let lanes_at_start = self.lanes.len();
         while out.main.byte_len() < max_bytes {
-            let Some((path, name, at)) = self.next_line()? else {
+            let Some((serial, at)) = self.next_line()? else {
                 if self.lanes.is_empty() {
                     break;
                 }
@@ -440,10 +449,16 @@ impl SourceReader for FileReader {
                 }
                 continue;
             };
-            if self.segments.last().is_none_or(|(_, p)| *p != path) {
-                self.segments.push((out.main.len(), path.clone()));
+            if self.watermarks.is_some() && self.segments.last().is_none_or(|s| s.1 != serial) {
+                let path = self
+                    .lanes
+                    .front()
+                    .and_then(|l| l.current.as_ref())
+                    .map(|s| s.path.clone())
+                    .unwrap_or_default();
+                self.segments.push((out.main.len(), serial, path));
             }
-            self.push_line(out, &path, &name, at)?;
+            self.push_line(out, at)?;
         }
         self.stamp_and_observe(out)?;
         if self.order == FileOrder::Interleaved

@@ -185,7 +185,11 @@ impl WasmWindow {
         composite(&mut self.ck, key, w);
         let d = self.timer_domain();
         let (fire, cleanup) = self.timer_times(&w);
-        for t in std::iter::once(fire).chain(cleanup) {
+        // A window already past the watermark fires on its records at
+        // once (see `process`); a fire timer would fire it twice (Flink's
+        // `EventTimeTrigger` registers none either).
+        let fire = (!register || !self.event_time() || fire > self.watermark).then_some(fire);
+        for t in fire.into_iter().chain(cleanup) {
             if register {
                 self.timers.register(d, t, kg, &self.ck);
             } else {
