@@ -165,6 +165,38 @@ pub fn write_corpus(w: &mut impl Write, bytes: u64, seed: u64) -> std::io::Resul
     Ok(written)
 }
 
+/// Writes `events` lines `<ts_ms> <word>` of one partition: `per_ms`
+/// events per millisecond of event time from `start_ms` on, each shifted
+/// back by up to `out_of_order_ms` (so a watermark trailing the highest
+/// timestamp by that bound never makes one late), words drawn from a
+/// 10,000-word Zipf vocabulary. Returns the bytes written.
+pub fn write_timestamped_words(
+    w: &mut impl Write,
+    events: u64,
+    per_ms: u64,
+    start_ms: i64,
+    out_of_order_ms: u64,
+    seed: u64,
+) -> std::io::Result<u64> {
+    let vocab = Vocabulary::new(10_000, 1);
+    let zipf = Zipf::new(vocab.words().len());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut written = 0u64;
+    let mut line = String::with_capacity(32);
+    for i in 0..events {
+        let on_time = start_ms + (i / per_ms.max(1)) as i64;
+        let ts = on_time - rng.random_range(0..=out_of_order_ms) as i64;
+        line.clear();
+        line.push_str(&ts.to_string());
+        line.push(' ');
+        line.push_str(&vocab.words()[zipf.sample(&mut rng)]);
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,11 +29,15 @@ pub struct FileSplit {
 
 const MIN_SPLIT: u64 = 1 << 20;
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConnectorError {
-    let path = path.display().to_string();
+/// An I/O error naming the file; the name is rendered only on failure
+/// (this wraps every line read).
+fn io<'p>(
+    action: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> ConnectorError + 'p {
     move |source| ConnectorError::Io {
         action,
-        path,
+        path: path.display().to_string(),
         source,
     }
 }
@@ -296,8 +300,14 @@ impl FileReader {
         }
     }
 
-    /// Turns the line just read into a record (or a dead letter).
-    fn push_line(&mut self, out: &mut Outputs, line_start: u64) -> Result<(), ConnectorError> {
+    /// Turns the line just read into a record (or a dead letter) stamped
+    /// `ingestion`.
+    fn push_line(
+        &mut self,
+        out: &mut Outputs,
+        line_start: u64,
+        ingestion: i64,
+    ) -> Result<(), ConnectorError> {
         let mut text = &self.line[..];
         if let Some(t) = text.strip_suffix(b"\n") {
             text = t;
@@ -305,15 +315,10 @@ impl FileReader {
         if let Some(t) = text.strip_suffix(b"\r") {
             text = t;
         }
-        let ingestion = if self.event_time.is_some() {
-            crate::now_ms()
-        } else {
-            NO_TIMESTAMP
-        };
         match self.format {
-            RecordFormat::Text => match std::str::from_utf8(text) {
-                Ok(_) => out.main.push(ingestion, &[], text),
-                Err(_) => {
+            RecordFormat::Text => match text.is_ascii() || std::str::from_utf8(text).is_ok() {
+                true => out.main.push(ingestion, &[], text),
+                false => {
                     let lossy = String::from_utf8_lossy(text);
                     out.main.push(ingestion, &[], lossy.as_bytes());
                 }
@@ -395,15 +400,22 @@ impl FileReader {
         let Some(w) = &mut self.watermarks else {
             return Ok(());
         };
+        // One observation per file segment: its highest timestamp.
         let mut seg = 0;
+        let mut max = i64::MIN;
         for (i, r) in out.main.iter().enumerate() {
             let r = r.map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
             while seg + 1 < self.segments.len() && self.segments[seg + 1].0 <= i {
+                if let Some((_, _, path)) = self.segments.get(seg) {
+                    w.observe(path, max);
+                }
+                max = i64::MIN;
                 seg += 1;
             }
-            if let Some((_, _, path)) = self.segments.get(seg) {
-                w.observe(path, r.ts);
-            }
+            max = max.max(r.ts);
+        }
+        if let Some((_, _, path)) = self.segments.get(seg) {
+            w.observe(path, max);
         }
         Ok(())
     }
@@ -437,6 +449,13 @@ impl SourceReader for FileReader {
     ) -> Result<SourceStatus, ConnectorError> {
         self.segments.clear();
         let lanes_at_start = self.lanes.len();
+        // Ingestion time, once per poll; a timestamp assigner or a field
+        // replaces it.
+        let ingestion = match &self.event_time {
+            Some(_) if self.assigner.is_none() => crate::now_ms(),
+            Some(_) => 0,
+            None => NO_TIMESTAMP,
+        };
         while out.main.byte_len() < max_bytes {
             let Some((serial, at)) = self.next_line()? else {
                 if self.lanes.is_empty() {
@@ -458,7 +477,7 @@ impl SourceReader for FileReader {
                     .unwrap_or_default();
                 self.segments.push((out.main.len(), serial, path));
             }
-            self.push_line(out, at)?;
+            self.push_line(out, at, ingestion)?;
         }
         self.stamp_and_observe(out)?;
         if self.order == FileOrder::Interleaved

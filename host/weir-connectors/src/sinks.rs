@@ -61,11 +61,11 @@ impl FileSink {
         })
     }
 
-    fn io(&self) -> impl FnOnce(std::io::Error) -> ConnectorError {
-        let path = self.path.display().to_string();
+    /// An I/O error naming the file, rendered only on failure.
+    fn io(&self) -> impl FnOnce(std::io::Error) -> ConnectorError + '_ {
         move |source| ConnectorError::Io {
             action: "cannot write",
-            path,
+            path: self.path.display().to_string(),
             source,
         }
     }

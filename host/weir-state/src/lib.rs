@@ -90,6 +90,22 @@ pub trait KeyedStateBackend: Send {
     /// Removes the value of `key`.
     fn value_delete(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError>;
 
+    /// Removes the value of `key`, appending it to `out`; returns whether
+    /// it existed.
+    fn value_take_into(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        let found = self.value_get_into(kg, state, key, out)?;
+        if found {
+            self.value_delete(kg, state, key)?;
+        }
+        Ok(found)
+    }
+
     /// All elements of the list of `key`.
     fn list_get(&self, kg: u16, state: StateId, key: &[u8]) -> Result<Vec<Vec<u8>>, StateError>;
     /// Appends to the list of `key`.

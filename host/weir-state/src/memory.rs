@@ -156,6 +156,26 @@ impl KeyedStateBackend for MemoryBackend {
         }
     }
 
+    fn value_take_into(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::Value(t) => Ok(match t[g].remove(key) {
+                Some(v) => {
+                    out.extend_from_slice(&v);
+                    true
+                }
+                None => false,
+            }),
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
     fn list_get(&self, kg: u16, state: StateId, key: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
         let g = self.slot(kg)?;
         match self.table(state)? {

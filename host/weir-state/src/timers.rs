@@ -4,16 +4,16 @@
 //! snapshotted and redistributed with the rest of a sub-task's state.
 //! Timers are bucketed by time: windows register one timer per key for the
 //! same few times, so a hash set per time is much cheaper than one ordered
-//! set over all timers. Within a time, timers fire ordered by key group and
-//! key, so runs are deterministic.
+//! set over all timers. Within a time the order is unspecified (as in
+//! Flink) but reproducible: the sets hash with a fixed seed.
 
-use foldhash::{HashSet, HashSetExt};
-use std::collections::BTreeMap;
+use foldhash::fast::FixedState;
+use std::collections::{BTreeMap, HashSet};
 
 /// A timer: its time, key group and key.
 pub type Timer = (i64, u16, Box<[u8]>);
 
-type Bucket = HashSet<(u16, Box<[u8]>)>;
+type Bucket = HashSet<(u16, Box<[u8]>), FixedState>;
 
 #[derive(Debug, Default)]
 struct Domain {
@@ -39,7 +39,7 @@ impl TimerService {
             let bucket = d
                 .buckets
                 .entry(time)
-                .or_insert_with(|| Bucket::with_capacity(16));
+                .or_insert_with(|| Bucket::with_capacity_and_hasher(16, FixedState::with_seed(0)));
             if bucket.insert((kg, key.into())) {
                 d.len += 1;
             }
@@ -68,9 +68,7 @@ impl TimerService {
         while d.buckets.first_key_value().is_some_and(|(&t, _)| t <= upto) {
             if let Some((time, bucket)) = d.buckets.pop_first() {
                 d.len -= bucket.len();
-                let mut timers: Vec<(u16, Box<[u8]>)> = bucket.into_iter().collect();
-                timers.sort_unstable();
-                due.extend(timers.into_iter().map(|(kg, key)| (time, kg, key)));
+                due.extend(bucket.into_iter().map(|(kg, key)| (time, kg, key)));
             }
         }
         due
@@ -93,17 +91,13 @@ impl TimerService {
         self.domains.iter().all(|d| d.len == 0)
     }
 
-    /// Every pending timer of a domain, in firing order (for snapshots).
+    /// Every pending timer of a domain, in time order (for snapshots).
     pub fn iter(&self, domain: u8) -> impl Iterator<Item = (i64, u16, &[u8])> {
         self.domains
             .get(usize::from(domain))
             .into_iter()
             .flat_map(|d| d.buckets.iter())
-            .flat_map(|(&t, b)| {
-                let mut v: Vec<&(u16, Box<[u8]>)> = b.iter().collect();
-                v.sort_unstable();
-                v.into_iter().map(move |(kg, k)| (t, *kg, &k[..]))
-            })
+            .flat_map(|(&t, b)| b.iter().map(move |(kg, k)| (t, *kg, &k[..])))
     }
 }
 
@@ -131,17 +125,18 @@ mod tests {
     }
 
     #[test]
-    fn same_time_fires_in_key_order() {
+    fn same_time_fires_every_timer_once() {
         let mut t = TimerService::default();
-        for k in [&b"c"[..], b"a", b"b"] {
+        for k in [&b"c"[..], b"a", b"b", b"a"] {
             t.register(0, 7, 3, k);
         }
         t.register(0, 7, 1, b"z");
-        let keys: Vec<(u16, Vec<u8>)> = t
+        let mut keys: Vec<(u16, Vec<u8>)> = t
             .pop_due(0, 7)
             .into_iter()
             .map(|(_, kg, k)| (kg, k.to_vec()))
             .collect();
+        keys.sort();
         assert_eq!(
             keys,
             vec![

@@ -68,6 +68,8 @@ struct Slot {
     state: TimeWindow,
     /// The window's extent (differs from `state` for merged sessions).
     actual: TimeWindow,
+    /// Emitting also removes the window's contents (its last firing).
+    take: bool,
 }
 
 /// The (key, window) pairs of one call, keys copied into one arena.
@@ -84,6 +86,17 @@ impl Slots {
     }
 
     fn push(&mut self, kg: u16, key: &[u8], state: TimeWindow, actual: TimeWindow) -> usize {
+        self.push_slot(kg, key, state, actual, false)
+    }
+
+    fn push_slot(
+        &mut self,
+        kg: u16,
+        key: &[u8],
+        state: TimeWindow,
+        actual: TimeWindow,
+        take: bool,
+    ) -> usize {
         let s = self.keys.len() as u32;
         self.keys.extend_from_slice(key);
         self.slots.push(Slot {
@@ -91,6 +104,7 @@ impl Slots {
             key: (s, self.keys.len() as u32),
             state,
             actual,
+            take,
         });
         self.slots.len() - 1
     }
@@ -271,9 +285,13 @@ impl WasmWindow {
                 composite(&mut self.ck, key, s.state);
                 if self.incremental {
                     self.scratch.clear();
-                    let has =
+                    let has = if s.take {
                         self.backend
-                            .value_get_into(s.kg, self.acc, &self.ck, &mut self.scratch)?;
+                            .value_take_into(s.kg, self.acc, &self.ck, &mut self.scratch)?
+                    } else {
+                        self.backend
+                            .value_get_into(s.kg, self.acc, &self.ck, &mut self.scratch)?
+                    };
                     let acc = has.then_some(&self.scratch[..]);
                     let g = WindowGroupWriter::start(
                         &mut self.buf,
@@ -285,6 +303,9 @@ impl WasmWindow {
                     g.finish(&mut self.buf);
                 } else {
                     let elements = self.backend.list_get(s.kg, self.contents, &self.ck)?;
+                    if s.take {
+                        self.backend.clear(s.kg, self.contents, &self.ck)?;
+                    }
                     let mut g = WindowGroupWriter::start(
                         &mut self.buf,
                         key,
@@ -411,9 +432,10 @@ impl WasmWindow {
             return Ok(());
         }
         let merging = self.def.assigner.is_merging();
-        let mut cleanups: Vec<(u16, Vec<u8>, TimeWindow, TimeWindow)> = Vec::new();
+        // Windows to clear after the emit: (timer, state window, window).
+        let mut cleanups: Vec<(usize, TimeWindow, TimeWindow)> = Vec::new();
         self.slots.clear();
-        for (time, kg, ck) in &due {
+        for (n, (time, kg, ck)) in due.iter().enumerate() {
             let Some((key, actual)) = split_composite(ck) else {
                 return Err(Failure::internal("corrupt window timer"));
             };
@@ -430,22 +452,31 @@ impl WasmWindow {
                 actual
             };
             let (fire, cleanup) = self.timer_times(&actual);
-            if *time == fire {
-                self.slots.push(*kg, key, state, actual);
+            let is_fire = *time == fire;
+            let is_cleanup = *time == cleanup.unwrap_or(fire);
+            // The last firing of a plain window takes its contents along;
+            // sessions also leave their key's set, below.
+            let take = is_fire && is_cleanup && !merging;
+            if is_fire {
+                self.slots.push_slot(*kg, key, state, actual, take);
             }
-            if *time == cleanup.unwrap_or(fire) {
-                cleanups.push((*kg, key.to_vec(), state, actual));
+            if is_cleanup && !take {
+                cleanups.push((n, state, actual));
             }
         }
         if !self.slots.slots.is_empty() {
             self.emit_slots(out)?;
         }
-        for (kg, key, state, actual) in cleanups {
-            self.clear_window(kg, &key, state)?;
+        for (n, state, actual) in cleanups {
+            let (_, kg, ck) = &due[n];
+            let Some((key, _)) = split_composite(ck) else {
+                continue;
+            };
+            self.clear_window(*kg, key, state)?;
             if merging {
-                let mut s = self.load_sessions(kg, &key)?;
+                let mut s = self.load_sessions(*kg, key)?;
                 s.retain(|x| x.window != actual);
-                self.store_sessions(kg, &key, &s)?;
+                self.store_sessions(*kg, key, &s)?;
             }
         }
         Ok(())
@@ -484,7 +515,12 @@ impl Operator for WasmWindow {
             };
             let i = items.len() as u32;
             items.push((r.key, r.ts, r.value));
-            let kg = key_group(r.key, self.max_parallelism);
+            // Non-merging windows need the key group per group only (below).
+            let kg = if merging {
+                key_group(r.key, self.max_parallelism)
+            } else {
+                0
+            };
             let mut assigned = std::mem::take(&mut self.assigned);
             assigned.clear();
             self.def.assigner.assign(ts, &mut assigned);
@@ -591,6 +627,11 @@ impl Operator for WasmWindow {
         for (g, &first) in firsts.iter().enumerate() {
             let (i, kg, state) = pairs[first];
             let key = items[i as usize].0;
+            let kg = if merging {
+                kg
+            } else {
+                key_group(key, self.max_parallelism)
+            };
             let actual = if merging {
                 actual_of.get(&(key, state)).copied().unwrap_or(state)
             } else {

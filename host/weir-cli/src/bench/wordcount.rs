@@ -1,105 +1,17 @@
-//! `weir bench`: a job against the same pipeline written as plain native
-//! Rust, measured in the same process run.
+//! WordCount: the Wasm job against the same pipeline in plain Rust.
 
+use super::{Measured, measure};
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
 use foldhash::HashMap;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use weir_core::JobGraph;
 use weir_core::builder::{JobBuilder, key_by};
 use weir_core::graph::Overrides;
 use weir_core::spec::{FunctionKind, RecordFormat};
 use weir_runtime::{RunOptions, run_job};
 use weir_wasm::Runtime;
-
-/// Which benchmark.
-#[derive(Subcommand)]
-pub enum Which {
-    /// Streaming WordCount (tokenize, key by word, count, format) over a
-    /// generated corpus with a Zipf word distribution, at parallelism 1.
-    Wordcount {
-        /// Corpus size in MB.
-        #[arg(long, default_value_t = 100)]
-        size_mb: u64,
-        /// Repetitions; the best of each side is reported.
-        #[arg(long, default_value_t = 3)]
-        runs: u32,
-        /// The wordcount component.
-        #[arg(
-            long,
-            default_value = "functions-examples/target/wasm32-wasip2/release/wordcount.wasm"
-        )]
-        component: PathBuf,
-        /// Where generated corpora are kept between runs.
-        #[arg(long, default_value = "target/bench-data")]
-        data_dir: PathBuf,
-        /// Use this text file instead of the generated corpus.
-        #[arg(long)]
-        corpus: Option<PathBuf>,
-    },
-}
-
-/// Runs a benchmark.
-pub fn run(which: Which) -> Result<()> {
-    match which {
-        Which::Wordcount {
-            size_mb,
-            runs,
-            component,
-            data_dir,
-            corpus,
-        } => wordcount(size_mb, runs.max(1), &component, &data_dir, corpus),
-    }
-}
-
-/// Resource use of the process, from /proc.
-mod proc_stats {
-    /// Resets the peak RSS (VmHWM); false where the kernel refuses.
-    pub fn reset_peak() -> bool {
-        std::fs::write("/proc/self/clear_refs", "5").is_ok()
-    }
-
-    /// Peak resident set size in bytes.
-    pub fn peak_rss() -> Option<u64> {
-        let s = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
-    }
-
-    /// User + system CPU seconds of the process so far.
-    pub fn cpu_seconds() -> Option<f64> {
-        let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let rest = &s[s.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = f.get(11)?.parse().ok()?;
-        let stime: f64 = f.get(12)?.parse().ok()?;
-        Some((utime + stime) / 100.0)
-    }
-}
-
-struct Measured {
-    wall: Duration,
-    cpu: f64,
-    peak_rss: Option<u64>,
-    tokens: u64,
-}
-
-fn measure(f: impl FnOnce() -> Result<u64>) -> Result<Measured> {
-    proc_stats::reset_peak();
-    let cpu0 = proc_stats::cpu_seconds().unwrap_or(0.0);
-    let t = Instant::now();
-    let tokens = f()?;
-    let wall = t.elapsed();
-    Ok(Measured {
-        wall,
-        cpu: proc_stats::cpu_seconds().unwrap_or(0.0) - cpu0,
-        peak_rss: proc_stats::peak_rss(),
-        tokens,
-    })
-}
 
 fn corpus_file(size_mb: u64, data_dir: &Path) -> Result<PathBuf> {
     let path = data_dir.join(format!("wordcount-{size_mb}mb-seed1.txt"));
@@ -216,13 +128,7 @@ fn wordcount_job(component: &Path, corpus: &Path) -> Result<JobGraph> {
         .build(&Overrides::default())?)
 }
 
-fn mib(b: Option<u64>) -> String {
-    b.map_or("n/a".into(), |b| {
-        format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
-    })
-}
-
-fn wordcount(
+pub(super) fn wordcount(
     size_mb: u64,
     runs: u32,
     component: &Path,
@@ -280,8 +186,6 @@ fn wordcount(
     let (Some(n), Some(w)) = (native, wasm) else {
         bail!("no runs");
     };
-    let rate = |m: &Measured| m.tokens as f64 / m.wall.as_secs_f64();
-    let cpu_rate = |m: &Measured| m.tokens as f64 / m.cpu.max(1e-9);
     println!(
         "WordCount benchmark: {:.1} MB corpus, {} tokens, parallelism 1, best of {runs}",
         bytes as f64 / 1e6,
@@ -291,28 +195,6 @@ fn wordcount(
         "  component compile (once, not in timings): {:.0} ms",
         compile.as_secs_f64() * 1e3
     );
-    println!(
-        "  {:<8} {:>10} {:>16} {:>10} {:>20} {:>12}",
-        "", "wall s", "tokens/s", "cpu s", "tokens per cpu-s", "peak RSS"
-    );
-    for (name, m) in [("native", &n), ("wasm", &w)] {
-        println!(
-            "  {:<8} {:>10.3} {:>16.0} {:>10.2} {:>20.0} {:>12}",
-            name,
-            m.wall.as_secs_f64(),
-            rate(m),
-            m.cpu,
-            cpu_rate(m),
-            mib(m.peak_rss)
-        );
-    }
-    println!(
-        "  wasm / native throughput (wall): {:.1} %",
-        100.0 * rate(&w) / rate(&n)
-    );
-    println!(
-        "  wasm / native throughput (per cpu-second): {:.1} %",
-        100.0 * cpu_rate(&w) / cpu_rate(&n)
-    );
+    super::report("tokens", &n, &w);
     Ok(())
 }

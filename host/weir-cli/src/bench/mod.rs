@@ -1,0 +1,162 @@
+//! `weir bench`: a job against the same pipeline written as plain native
+//! Rust, measured in the same process run.
+
+mod windows;
+mod wordcount;
+
+use anyhow::Result;
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Which benchmark.
+#[derive(Subcommand)]
+pub enum Which {
+    /// Streaming WordCount (tokenize, key by word, count, format) over a
+    /// generated corpus with a Zipf word distribution, at parallelism 1.
+    Wordcount {
+        /// Corpus size in MB.
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
+        /// Repetitions; the best of each side is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// The wordcount component.
+        #[arg(
+            long,
+            default_value = "functions-examples/target/wasm32-wasip2/release/wordcount.wasm"
+        )]
+        component: PathBuf,
+        /// Where generated corpora are kept between runs.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
+        /// Use this text file instead of the generated corpus.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+    },
+    /// A keyed 1 s tumbling event-time window count over `<ts> <word>`
+    /// events in four time-overlapping partitions, at parallelism 1.
+    Windows {
+        /// Events in all (split over four partitions).
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Repetitions; the best of each side is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// The windows component.
+        #[arg(
+            long,
+            default_value = "functions-examples/target/wasm32-wasip2/release/windows.wasm"
+        )]
+        component: PathBuf,
+        /// Where generated inputs are kept between runs.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Runs a benchmark.
+pub fn run(which: Which) -> Result<()> {
+    match which {
+        Which::Wordcount {
+            size_mb,
+            runs,
+            component,
+            data_dir,
+            corpus,
+        } => wordcount::wordcount(size_mb, runs.max(1), &component, &data_dir, corpus),
+        Which::Windows {
+            events,
+            runs,
+            component,
+            data_dir,
+        } => windows::windows(events, runs.max(1), &component, &data_dir),
+    }
+}
+
+/// Resource use of the process, from /proc.
+mod proc_stats {
+    /// Resets the peak RSS (VmHWM); false where the kernel refuses.
+    pub fn reset_peak() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+
+    /// Peak resident set size in bytes.
+    pub fn peak_rss() -> Option<u64> {
+        let s = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// User + system CPU seconds of the process so far.
+    pub fn cpu_seconds() -> Option<f64> {
+        let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let rest = &s[s.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = f.get(11)?.parse().ok()?;
+        let stime: f64 = f.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    }
+}
+
+struct Measured {
+    wall: Duration,
+    cpu: f64,
+    peak_rss: Option<u64>,
+    tokens: u64,
+}
+
+fn measure(f: impl FnOnce() -> Result<u64>) -> Result<Measured> {
+    proc_stats::reset_peak();
+    let cpu0 = proc_stats::cpu_seconds().unwrap_or(0.0);
+    let t = Instant::now();
+    let tokens = f()?;
+    let wall = t.elapsed();
+    Ok(Measured {
+        wall,
+        cpu: proc_stats::cpu_seconds().unwrap_or(0.0) - cpu0,
+        peak_rss: proc_stats::peak_rss(),
+        tokens,
+    })
+}
+
+fn mib(b: Option<u64>) -> String {
+    b.map_or("n/a".into(), |b| {
+        format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+    })
+}
+
+/// Prints the comparison table of one benchmark.
+fn report(unit: &str, native: &Measured, wasm: &Measured) {
+    let rate = |m: &Measured| m.tokens as f64 / m.wall.as_secs_f64();
+    let cpu_rate = |m: &Measured| m.tokens as f64 / m.cpu.max(1e-9);
+    println!(
+        "  {:<8} {:>10} {:>16} {:>10} {:>20} {:>12}",
+        "",
+        "wall s",
+        format!("{unit}/s"),
+        "cpu s",
+        format!("{unit} per cpu-s"),
+        "peak RSS"
+    );
+    for (name, m) in [("native", native), ("wasm", wasm)] {
+        println!(
+            "  {:<8} {:>10.3} {:>16.0} {:>10.2} {:>20.0} {:>12}",
+            name,
+            m.wall.as_secs_f64(),
+            rate(m),
+            m.cpu,
+            cpu_rate(m),
+            mib(m.peak_rss)
+        );
+    }
+    println!(
+        "  wasm / native throughput (wall): {:.1} %",
+        100.0 * rate(wasm) / rate(native)
+    );
+    println!(
+        "  wasm / native throughput (per cpu-second): {:.1} %",
+        100.0 * cpu_rate(wasm) / cpu_rate(native)
+    );
+}
