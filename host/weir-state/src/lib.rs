@@ -7,9 +7,11 @@
 //! implements the same trait.
 
 mod memory;
+mod snapshot;
 mod timers;
 
 pub use memory::MemoryBackend;
+pub use snapshot::{KeyedSnapshot, StateDesc, StateEntry, TimerEntry, Ttl};
 pub use timers::{Timer, TimerService};
 
 use std::ops::RangeInclusive;
@@ -18,7 +20,7 @@ use std::ops::RangeInclusive;
 pub type MapEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The kind of a registered state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StateKind {
     /// One value per key.
     Value,
@@ -61,6 +63,14 @@ pub enum StateError {
     /// The storage failed (RocksDB, disk).
     #[error("state storage failed: {0}")]
     Storage(String),
+    /// A restored state does not match what the function declares now.
+    #[error("state '{name}': {message}")]
+    Incompatible {
+        /// State name.
+        name: String,
+        /// How it differs.
+        message: String,
+    },
 }
 
 /// Keyed state storage for one operator sub-task.
@@ -69,7 +79,52 @@ pub trait KeyedStateBackend: Send {
     fn key_groups(&self) -> RangeInclusive<u16>;
 
     /// Registers a state by name (idempotent for the same name and kind).
-    fn register(&mut self, name: &str, kind: StateKind) -> Result<StateId, StateError>;
+    fn register(&mut self, name: &str, kind: StateKind) -> Result<StateId, StateError> {
+        self.register_desc(&StateDesc::new(name, kind))
+    }
+
+    /// Registers a state with its full descriptor. A state restored under
+    /// the same name must have the same kind and codec.
+    fn register_desc(&mut self, desc: &StateDesc) -> Result<StateId, StateError>;
+
+    /// The registered states, by id.
+    fn states(&self) -> Vec<StateDesc>;
+
+    /// Every entry, in the canonical form (full snapshot; savepoints, and
+    /// checkpoints of backends without a native format).
+    fn snapshot(&self) -> Result<KeyedSnapshot, StateError>;
+
+    /// Loads the entries of `snapshot` that belong to this backend's key
+    /// groups, registering its states.
+    fn restore(&mut self, snapshot: &KeyedSnapshot) -> Result<(), StateError> {
+        let mut ids = Vec::with_capacity(snapshot.states.len());
+        for d in &snapshot.states {
+            ids.push(self.register_desc(d)?);
+        }
+        let range = self.key_groups();
+        for e in &snapshot.entries {
+            if !range.contains(&e.key_group()) {
+                continue;
+            }
+            let id = *ids
+                .get(e.state() as usize)
+                .ok_or(StateError::UnknownState(StateId(e.state())))?;
+            match e {
+                StateEntry::Value { kg, key, value, .. } => self.value_put(*kg, id, key, value)?,
+                StateEntry::List {
+                    kg, key, values, ..
+                } => self.list_update(*kg, id, key, values.clone())?,
+                StateEntry::Map {
+                    kg,
+                    key,
+                    user_key,
+                    value,
+                    ..
+                } => self.map_put(*kg, id, key, user_key, value)?,
+            }
+        }
+        Ok(())
+    }
 
     /// Appends the value of `key` to `out`; returns whether it exists.
     fn value_get_into(
@@ -157,4 +212,48 @@ pub trait KeyedStateBackend: Send {
 
     /// Number of keys with state, over all states (for metrics and tests).
     fn key_count(&self) -> usize;
+}
+
+/// Checks that a state declared again (by a new build of a function, or
+/// after a restore) matches the registered one; fills in what the earlier
+/// registration did not know (a codec, a TTL setting).
+pub(crate) fn check_compatible(
+    registered: &mut StateDesc,
+    new: &StateDesc,
+) -> Result<(), StateError> {
+    if registered.kind != new.kind {
+        return Err(StateError::KindMismatch {
+            name: new.name.clone(),
+            registered: registered.kind,
+            requested: new.kind,
+        });
+    }
+    if !registered.codec.is_empty() && !new.codec.is_empty() && registered.codec != new.codec {
+        return Err(StateError::Incompatible {
+            name: new.name.clone(),
+            message: format!(
+                "its values were written as {}, the function now reads them as {}",
+                registered.codec, new.codec
+            ),
+        });
+    }
+    if registered.ttl.is_some() != new.ttl.is_some() {
+        return Err(StateError::Incompatible {
+            name: new.name.clone(),
+            message: format!(
+                "it was stored {} a time-to-live and is now declared {} one; entries cannot be converted",
+                if registered.ttl.is_some() {
+                    "with"
+                } else {
+                    "without"
+                },
+                if new.ttl.is_some() { "with" } else { "without" },
+            ),
+        });
+    }
+    if registered.codec.is_empty() {
+        registered.codec = new.codec.clone();
+    }
+    registered.ttl = new.ttl;
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! Keyed state in hash maps on the heap: the fastest backend, bounded by
 //! memory.
 
-use crate::{KeyedStateBackend, StateError, StateId, StateKind};
+use crate::{
+    KeyedSnapshot, KeyedStateBackend, StateDesc, StateEntry, StateError, StateId, StateKind,
+};
 use foldhash::HashMap;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -16,8 +18,7 @@ enum Table {
 }
 
 struct Registered {
-    name: String,
-    kind: StateKind,
+    desc: StateDesc,
     table: Table,
 }
 
@@ -72,30 +73,76 @@ impl KeyedStateBackend for MemoryBackend {
         self.range.clone()
     }
 
-    fn register(&mut self, name: &str, kind: StateKind) -> Result<StateId, StateError> {
-        if let Some(i) = self.states.iter().position(|s| s.name == name) {
-            let s = &self.states[i];
-            if s.kind != kind {
-                return Err(StateError::KindMismatch {
-                    name: name.to_owned(),
-                    registered: s.kind,
-                    requested: kind,
-                });
-            }
+    fn register_desc(&mut self, desc: &StateDesc) -> Result<StateId, StateError> {
+        if let Some(i) = self.states.iter().position(|s| s.desc.name == desc.name) {
+            crate::check_compatible(&mut self.states[i].desc, desc)?;
             return Ok(StateId(i as u32));
         }
         let n = self.range.len();
-        let table = match kind {
+        let table = match desc.kind {
             StateKind::Value => Table::Value(groups(n)),
             StateKind::List => Table::List(groups(n)),
             StateKind::Map => Table::Map(groups(n)),
         };
         self.states.push(Registered {
-            name: name.to_owned(),
-            kind,
+            desc: desc.clone(),
             table,
         });
         Ok(StateId(self.states.len() as u32 - 1))
+    }
+
+    fn states(&self) -> Vec<StateDesc> {
+        self.states.iter().map(|s| s.desc.clone()).collect()
+    }
+
+    fn snapshot(&self) -> Result<KeyedSnapshot, StateError> {
+        let mut entries = Vec::new();
+        let first = *self.range.start();
+        for g in 0..self.range.len() {
+            let kg = first + g as u16;
+            for (i, s) in self.states.iter().enumerate() {
+                let state = i as u32;
+                match &s.table {
+                    Table::Value(t) => {
+                        for (k, v) in &t[g] {
+                            entries.push(StateEntry::Value {
+                                kg,
+                                state,
+                                key: k.to_vec(),
+                                value: v.clone(),
+                            });
+                        }
+                    }
+                    Table::List(t) => {
+                        for (k, v) in &t[g] {
+                            entries.push(StateEntry::List {
+                                kg,
+                                state,
+                                key: k.to_vec(),
+                                values: v.clone(),
+                            });
+                        }
+                    }
+                    Table::Map(t) => {
+                        for (k, m) in &t[g] {
+                            for (uk, v) in m {
+                                entries.push(StateEntry::Map {
+                                    kg,
+                                    state,
+                                    key: k.to_vec(),
+                                    user_key: uk.clone(),
+                                    value: v.clone(),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(KeyedSnapshot {
+            states: self.states(),
+            entries,
+        })
     }
 
     #[inline]
@@ -389,6 +436,55 @@ mod tests {
         assert!(matches!(
             b.value_put(9, v, b"k", b"x"),
             Err(StateError::KeyGroupOutOfRange { key_group: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn snapshot_restores_by_key_group_into_smaller_ranges() {
+        let mut b = MemoryBackend::new(0..=7);
+        let v = b.register("v", StateKind::Value).expect("register");
+        let l = b.register("l", StateKind::List).expect("register");
+        let m = b.register("m", StateKind::Map).expect("register");
+        for kg in 0..8u16 {
+            let key = [kg as u8];
+            b.value_put(kg, v, &key, b"x").expect("put");
+            b.list_add(kg, l, &key, b"a").expect("add");
+            b.list_add(kg, l, &key, b"b").expect("add");
+            b.map_put(kg, m, &key, b"uk", b"uv").expect("put");
+        }
+        let snap = b.snapshot().expect("snapshot");
+        assert_eq!(snap.entries.len(), 24);
+        assert!(
+            snap.entries
+                .windows(2)
+                .all(|w| w[0].key_group() <= w[1].key_group())
+        );
+
+        // Two sub-tasks take over half each; together they hold it all.
+        let mut halves = [MemoryBackend::new(0..=3), MemoryBackend::new(4..=7)];
+        for h in &mut halves {
+            h.restore(&snap).expect("restore");
+        }
+        assert_eq!(halves[0].key_count() + halves[1].key_count(), b.key_count());
+        let l2 = halves[1]
+            .register("l", StateKind::List)
+            .expect("same state");
+        assert_eq!(
+            halves[1].list_get(5, l2, &[5]).expect("list"),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        assert!(matches!(
+            halves[1].register("l", StateKind::Map),
+            Err(StateError::KindMismatch { .. })
+        ));
+        let mut json = StateDesc::new("v", StateKind::Value);
+        json.codec = "json".into();
+        let mut c = MemoryBackend::new(0..=7);
+        c.register_desc(&json).expect("first");
+        json.codec = "u64".into();
+        assert!(matches!(
+            c.register_desc(&json),
+            Err(StateError::Incompatible { .. })
         ));
     }
 }

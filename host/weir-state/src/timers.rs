@@ -101,6 +101,35 @@ impl TimerService {
     }
 }
 
+impl TimerService {
+    /// Every pending timer, for a snapshot.
+    pub fn snapshot(&self) -> Vec<crate::TimerEntry> {
+        let mut out = Vec::with_capacity(self.len(0) + self.len(1));
+        for domain in 0..2u8 {
+            out.extend(self.iter(domain).map(|(time, kg, key)| crate::TimerEntry {
+                domain,
+                time,
+                kg,
+                key: key.to_vec(),
+            }));
+        }
+        out
+    }
+
+    /// Registers the timers of `entries` whose key group is in `range`.
+    pub fn restore(
+        &mut self,
+        entries: &[crate::TimerEntry],
+        range: &std::ops::RangeInclusive<u16>,
+    ) {
+        for t in entries {
+            if range.contains(&t.kg) {
+                self.register(t.domain, t.time, t.kg, &t.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

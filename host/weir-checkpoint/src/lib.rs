@@ -1,0 +1,23 @@
+//! Checkpoints and savepoints: what a snapshot holds and how it is stored.
+//!
+//! A checkpoint is a directory `chk-<id>` under the job's checkpoint
+//! directory, with one snapshot file per operator sub-task
+//! (`op-<operator>-<subtask>.snap`) and a `_metadata` file written last and
+//! atomically (write, fsync, rename): a checkpoint without `_metadata` is
+//! incomplete and ignored. RocksDB state of incremental checkpoints lives in
+//! `shared/`, referenced by name from the metadata. A savepoint has the same
+//! layout, always in the canonical, self-contained form. See
+//! `docs/checkpoints.md`.
+
+mod error;
+mod files;
+mod model;
+mod storage;
+
+pub use error::CheckpointError;
+pub use files::{decode_snapshot, encode_snapshot, read_snapshot_file, write_file_durably};
+pub use model::{
+    CheckpointKind, FileSplitState, KeyedPart, Metadata, OperatorMeta, OperatorSnapshot,
+    PendingFile, RocksDbFiles, SinkState, SnapshotFile, SourceState,
+};
+pub use storage::{CheckpointStore, Loaded, checkpoint_dir_name};

@@ -1,0 +1,351 @@
+//! The checkpoint directory: writing checkpoints, finding the latest
+//! complete one, and keeping only the last few.
+
+use crate::error::{CheckpointError, io};
+use crate::files::{read_snapshot_file, write_file_durably};
+use crate::model::{Metadata, OperatorSnapshot, SnapshotFile};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const METADATA: &str = "_metadata";
+
+/// The directory name of checkpoint `id`.
+pub fn checkpoint_dir_name(id: u64) -> String {
+    format!("chk-{id:08}")
+}
+
+fn parse_id(name: &str) -> Option<u64> {
+    name.strip_prefix("chk-")?.parse().ok()
+}
+
+/// A checkpoint or savepoint read back: its metadata and every snapshot.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its metadata.
+    pub metadata: Metadata,
+    /// Every operator sub-task snapshot.
+    pub snapshots: Vec<OperatorSnapshot>,
+}
+
+/// A job's checkpoint directory.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    root: PathBuf,
+    retain: usize,
+}
+
+impl CheckpointStore {
+    /// The store at `root` (created if missing), keeping the last `retain`
+    /// completed checkpoints.
+    pub fn open(root: &Path, retain: usize) -> Result<Self, CheckpointError> {
+        std::fs::create_dir_all(root).map_err(io("cannot create", root))?;
+        Ok(CheckpointStore {
+            root: root.to_owned(),
+            retain: retain.max(1),
+        })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where RocksDB files shared between incremental checkpoints live.
+    pub fn shared_dir(&self) -> PathBuf {
+        self.root.join("shared")
+    }
+
+    /// A fresh directory for checkpoint `id` (a leftover of an earlier,
+    /// incomplete attempt at the same id is removed).
+    pub fn begin(&self, id: u64) -> Result<PathBuf, CheckpointError> {
+        let dir = self.root.join(checkpoint_dir_name(id));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        Ok(dir)
+    }
+
+    /// The id after every checkpoint in the store (complete or not).
+    pub fn next_id(&self) -> u64 {
+        Self::entries(&self.root)
+            .iter()
+            .map(|(id, _)| id + 1)
+            .max()
+            .unwrap_or(1)
+    }
+
+    fn entries(root: &Path) -> Vec<(u64, PathBuf)> {
+        let Ok(rd) = std::fs::read_dir(root) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(u64, PathBuf)> = rd
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name();
+                parse_id(&name.to_string_lossy()).map(|id| (id, e.path()))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Makes a checkpoint complete: writes `_metadata` atomically, last.
+    pub fn complete(dir: &Path, metadata: &Metadata) -> Result<(), CheckpointError> {
+        let text = serde_json::to_vec_pretty(metadata).map_err(|e| CheckpointError::Corrupt {
+            path: dir.join(METADATA),
+            message: e.to_string(),
+        })?;
+        let tmp = dir.join("_metadata.tmp");
+        write_file_durably(&tmp, &text)?;
+        let path = dir.join(METADATA);
+        std::fs::rename(&tmp, &path).map_err(io("cannot rename", &tmp))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Writes one snapshot file into checkpoint directory `dir`.
+    pub fn write_snapshot(
+        dir: &Path,
+        operator: &str,
+        subtask: u32,
+        bytes: &[u8],
+    ) -> Result<SnapshotFile, CheckpointError> {
+        let file = format!("op-{operator}-{subtask}.snap");
+        write_file_durably(&dir.join(&file), bytes)?;
+        Ok(SnapshotFile {
+            operator: operator.to_owned(),
+            subtask,
+            file,
+            bytes: bytes.len() as u64,
+        })
+    }
+
+    /// Reads a complete checkpoint or savepoint directory, checking every
+    /// file.
+    pub fn load(dir: &Path) -> Result<Loaded, CheckpointError> {
+        let mpath = dir.join(METADATA);
+        let text = std::fs::read(&mpath).map_err(io("cannot read", &mpath))?;
+        let metadata: Metadata =
+            serde_json::from_slice(&text).map_err(|e| CheckpointError::Corrupt {
+                path: mpath.clone(),
+                message: e.to_string(),
+            })?;
+        let mut snapshots = Vec::with_capacity(metadata.files.len());
+        for f in &metadata.files {
+            let path = dir.join(&f.file);
+            let s = read_snapshot_file(&path)?;
+            if s.operator != f.operator || s.subtask != f.subtask {
+                return Err(CheckpointError::Corrupt {
+                    path,
+                    message: format!(
+                        "holds {}/{} where the metadata says {}/{}",
+                        s.operator, s.subtask, f.operator, f.subtask
+                    ),
+                });
+            }
+            snapshots.push(s);
+        }
+        Ok(Loaded {
+            dir: dir.to_owned(),
+            metadata,
+            snapshots,
+        })
+    }
+
+    /// The newest readable complete checkpoint under `path` (a checkpoint
+    /// directory root), or `path` itself when it is one checkpoint or
+    /// savepoint. Unreadable checkpoints are skipped with a warning, so an
+    /// older complete one is used when the newest is damaged.
+    pub fn latest(path: &Path) -> Result<Loaded, CheckpointError> {
+        if path.join(METADATA).is_file() {
+            return Self::load(path);
+        }
+        if !path.is_dir() {
+            return Err(CheckpointError::NotFound {
+                dir: path.to_owned(),
+                message: "no such directory".into(),
+            });
+        }
+        let mut refused = Vec::new();
+        for (id, dir) in Self::entries(path).into_iter().rev() {
+            if !dir.join(METADATA).is_file() {
+                refused.push(format!("chk {id}: incomplete (no _metadata)"));
+                continue;
+            }
+            match Self::load(&dir) {
+                Ok(l) => {
+                    for r in &refused {
+                        tracing::warn!("skipped {r}");
+                    }
+                    return Ok(l);
+                }
+                Err(e) => {
+                    tracing::warn!("checkpoint {id} is unreadable, trying an older one: {e}");
+                    refused.push(format!("chk {id}: {e}"));
+                }
+            }
+        }
+        Err(CheckpointError::NotFound {
+            dir: path.to_owned(),
+            message: if refused.is_empty() {
+                "it holds no checkpoint".into()
+            } else {
+                refused.join("; ")
+            },
+        })
+    }
+
+    /// Keeps the newest `retain` complete checkpoints; removes older
+    /// ones, incomplete ones older than the newest complete one, and
+    /// shared files no retained checkpoint uses.
+    pub fn prune(&self) -> Result<(), CheckpointError> {
+        let all = Self::entries(&self.root);
+        let complete: Vec<&(u64, PathBuf)> = all
+            .iter()
+            .filter(|(_, d)| d.join(METADATA).is_file())
+            .collect();
+        let Some(newest) = complete.last().map(|(id, _)| *id) else {
+            return Ok(());
+        };
+        let keep: BTreeSet<u64> = complete
+            .iter()
+            .rev()
+            .take(self.retain)
+            .map(|(id, _)| *id)
+            .collect();
+        for (id, dir) in &all {
+            if !keep.contains(id) && *id < newest {
+                std::fs::remove_dir_all(dir).map_err(io("cannot remove", dir))?;
+            }
+        }
+        let shared = self.shared_dir();
+        if shared.is_dir() {
+            let mut used = BTreeSet::new();
+            for (id, dir) in &all {
+                if keep.contains(id) || *id > newest {
+                    let m = dir.join(METADATA);
+                    if let Ok(text) = std::fs::read(&m)
+                        && let Ok(meta) = serde_json::from_slice::<Metadata>(&text)
+                    {
+                        used.extend(meta.shared);
+                    } else if *id > newest {
+                        // An in-flight checkpoint: keep everything.
+                        return Ok(());
+                    }
+                }
+            }
+            for sub in std::fs::read_dir(&shared).map_err(io("cannot list", &shared))? {
+                let sub = sub.map_err(io("cannot list", &shared))?.path();
+                let Ok(files) = std::fs::read_dir(&sub) else {
+                    continue;
+                };
+                let prefix = sub
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                for f in files.filter_map(Result::ok) {
+                    let rel = format!("{prefix}/{}", f.file_name().to_string_lossy());
+                    if !used.contains(&rel) {
+                        let _ = std::fs::remove_file(f.path());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CheckpointKind;
+
+    fn meta(id: u64) -> Metadata {
+        Metadata {
+            format: 1,
+            job: "j".into(),
+            id,
+            kind: CheckpointKind::Checkpoint,
+            triggered_ms: 0,
+            duration_ms: 0,
+            backend: "memory".into(),
+            max_parallelism: 128,
+            operators: Vec::new(),
+            files: Vec::new(),
+            bytes: 0,
+            job_finished: false,
+            shared: Vec::new(),
+        }
+    }
+
+    fn checkpoint(store: &CheckpointStore, id: u64, complete: bool) -> PathBuf {
+        let dir = store.begin(id).expect("begin");
+        let snap = OperatorSnapshot::empty("op", 0, 1);
+        let bytes = crate::encode_snapshot(&snap).expect("encode");
+        let f = CheckpointStore::write_snapshot(&dir, "op", 0, &bytes).expect("write");
+        if complete {
+            let mut m = meta(id);
+            m.files.push(f);
+            CheckpointStore::complete(&dir, &m).expect("complete");
+        }
+        dir
+    }
+
+    #[test]
+    fn latest_skips_incomplete_and_damaged_checkpoints() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = CheckpointStore::open(tmp.path(), 3).expect("open");
+        checkpoint(&store, 1, true);
+        let two = checkpoint(&store, 2, true);
+        checkpoint(&store, 3, false);
+        assert_eq!(
+            CheckpointStore::latest(tmp.path())
+                .expect("latest")
+                .metadata
+                .id,
+            2
+        );
+        // Damage 2: 1 is used.
+        std::fs::write(two.join("op-op-0.snap"), b"WEIRSNAP garbage").expect("damage");
+        assert_eq!(
+            CheckpointStore::latest(tmp.path())
+                .expect("latest")
+                .metadata
+                .id,
+            1
+        );
+        std::fs::write(two.join("_metadata"), b"{ not json").expect("damage");
+        assert_eq!(
+            CheckpointStore::latest(tmp.path())
+                .expect("latest")
+                .metadata
+                .id,
+            1
+        );
+        assert_eq!(store.next_id(), 4);
+        let empty = tempfile::tempdir().expect("tmp");
+        let e = CheckpointStore::latest(empty.path()).expect_err("none");
+        assert!(e.to_string().contains("holds no checkpoint"), "{e}");
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_complete_checkpoints() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = CheckpointStore::open(tmp.path(), 2).expect("open");
+        for id in 1..=5 {
+            checkpoint(&store, id, id != 4);
+        }
+        checkpoint(&store, 6, false);
+        store.prune().expect("prune");
+        let left: Vec<u64> = CheckpointStore::entries(tmp.path())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, vec![3, 5, 6], "two complete kept, in-flight 6 kept");
+    }
+}
