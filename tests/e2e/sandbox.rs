@@ -159,6 +159,7 @@ fn other_jobs_go_on_while_a_hostile_one_fails() {
         &weir_core::graph::Overrides {
             parameters: vec![("output".into(), out.to_string_lossy().into_owned())],
             parallelism: Some(2),
+            ..Default::default()
         },
     )
     .expect("valid");

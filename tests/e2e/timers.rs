@@ -285,6 +285,7 @@ fn run_start_end(parallelism: u32) {
                 ("output".into(), out.to_string_lossy().into_owned()),
             ],
             parallelism: Some(parallelism),
+            ..Default::default()
         },
     )
     .expect("valid job file");

@@ -539,6 +539,7 @@ fn shipped(name: &str, params: &[(&str, &str)], parallelism: u32) -> weir_core::
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             parallelism: Some(parallelism),
+            ..Default::default()
         },
     )
     .expect("valid job file")

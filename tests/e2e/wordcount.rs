@@ -162,6 +162,7 @@ fn shipped(name: &str, params: &[(&str, &str)], parallelism: u32) -> weir_core::
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             parallelism: Some(parallelism),
+            ..Default::default()
         },
     )
     .unwrap_or_else(|e| panic!("{name} must be valid: {e}"))

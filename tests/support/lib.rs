@@ -49,6 +49,7 @@ pub fn job(text: &str, dir: &Path, params: &[(&str, &str)], parallelism: Option<
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             parallelism,
+            ..Default::default()
         },
     )
     .unwrap_or_else(|e| panic!("job must be valid: {e}"))

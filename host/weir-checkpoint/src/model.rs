@@ -28,14 +28,14 @@ pub enum KeyedPart {
 pub struct RocksDbFiles {
     /// Key groups the database held.
     pub key_groups: (u16, u16),
-    /// SST files, by name in the store's `shared/<operator>-<subtask>/`.
+    /// SST files, relative to the store's `shared/` directory.
     pub shared: Vec<String>,
     /// Small files (MANIFEST, CURRENT, OPTIONS), by name in the
-    /// checkpoint's own `rocksdb-<operator>-<subtask>/` directory.
+    /// checkpoint's `private` directory.
     pub private: Vec<String>,
-    /// Directory name under `shared/` holding the SSTs.
-    pub shared_dir: String,
-    /// The states registered in the database (names, kinds).
+    /// That directory, relative to the checkpoint directory.
+    pub private_dir: String,
+    /// The states registered in the database.
     pub states: Vec<weir_state::StateDesc>,
 }
 

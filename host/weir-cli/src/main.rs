@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod control;
 mod params;
 mod run;
 
@@ -23,7 +24,14 @@ enum Command {
     /// Run a job on the embedded runner until its inputs end.
     ///
     /// Job parameters follow the job file as `--name value`; the job file
-    /// declares them under [parameters]. Example:
+    /// declares them under [parameters]. Runner options may be mixed in:
+    ///   --parallelism N, --quiet,
+    ///   --checkpoint-interval 1s --checkpoint-dir <dir> (checkpoints),
+    ///   --state-backend memory|rocksdb,
+    ///   --restore <checkpoint dir> (resume after a crash: its latest
+    ///   complete checkpoint), --from-savepoint <path>,
+    ///   --allow-non-restored-state, --savepoint-dir <dir>.
+    /// Example:
     ///   weir run functions-examples/wordcount/wordcount.toml --input book.txt --output out/
     Run {
         /// The job file (TOML).
@@ -67,6 +75,34 @@ enum Command {
         #[arg(long)]
         debug: bool,
     },
+    /// List the jobs running on this machine's embedded runners.
+    List,
+    /// Take a savepoint of a running job; prints its path.
+    Savepoint {
+        /// The job's id (from `weir list`).
+        id: String,
+        /// Directory to create the savepoint in (default: the job's
+        /// --savepoint-dir, or savepoints/ in its checkpoint directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Stop a running job with a savepoint; prints its path.
+    Stop {
+        /// Take a savepoint first (required: use `weir cancel` to stop
+        /// without one).
+        #[arg(long, required = true)]
+        savepoint: bool,
+        /// The job's id (from `weir list`).
+        id: String,
+        /// Directory to create the savepoint in.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Cancel a running job without a savepoint.
+    Cancel {
+        /// The job's id (from `weir list`).
+        id: String,
+    },
     /// Measure a job against the same pipeline in plain native Rust.
     Bench {
         #[command(subcommand)]
@@ -96,6 +132,10 @@ fn main() -> ExitCode {
                 println!("{}", p.display());
             }
         }),
+        Command::List => control::list(),
+        Command::Savepoint { id, dir } => control::savepoint(&id, dir.as_deref(), false),
+        Command::Stop { id, dir, .. } => control::savepoint(&id, dir.as_deref(), true),
+        Command::Cancel { id } => control::cancel(&id),
         Command::Bench { which } => bench::run(which),
     };
     match result {

@@ -1,6 +1,9 @@
 //! Job parameters and runner options given after the job file.
 
 use anyhow::{Result, bail};
+use std::path::PathBuf;
+use std::time::Duration;
+use weir_core::spec::StateBackendKind;
 
 /// What followed the job file on the command line.
 #[derive(Debug, Default, PartialEq)]
@@ -11,6 +14,42 @@ pub struct Trailing {
     pub parallelism: Option<u32>,
     /// `--quiet` given after the job file.
     pub quiet: bool,
+    /// `--checkpoint-interval 1s`.
+    pub checkpoint_interval: Option<Duration>,
+    /// `--checkpoint-dir <dir>`.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// `--state-backend memory|rocksdb`.
+    pub state_backend: Option<StateBackendKind>,
+    /// `--restore <checkpoint dir>`.
+    pub restore: Option<PathBuf>,
+    /// `--from-savepoint <path>`.
+    pub from_savepoint: Option<PathBuf>,
+    /// `--allow-non-restored-state`.
+    pub allow_non_restored_state: bool,
+    /// `--savepoint-dir <dir>`: where savepoints go by default.
+    pub savepoint_dir: Option<PathBuf>,
+}
+
+/// Parses a duration: `1500ms`, `2s`, `1.5s`, `3m`, or plain milliseconds.
+pub fn duration(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "ms"),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("'{text}' is not a duration (write 500ms, 2s or 1m)"))?;
+    let ms = match unit {
+        "ms" => v,
+        "s" => v * 1000.0,
+        "m" | "min" => v * 60_000.0,
+        _ => bail!("'{text}': unknown unit '{unit}' (use ms, s or m)"),
+    };
+    if !(ms.is_finite() && ms >= 0.0) {
+        bail!("'{text}' is not a duration");
+    }
+    Ok(Duration::from_millis(ms as u64))
 }
 
 /// Parses `--name value` and `--name=value` pairs; runner options may be
@@ -28,6 +67,11 @@ pub fn parse(args: &[String]) -> Result<Trailing> {
             i += 1;
             continue;
         }
+        if name == "allow-non-restored-state" {
+            t.allow_non_restored_state = true;
+            i += 1;
+            continue;
+        }
         let (name, value) = match name.split_once('=') {
             Some((n, v)) => (n.to_owned(), v.to_owned()),
             None => {
@@ -39,14 +83,26 @@ pub fn parse(args: &[String]) -> Result<Trailing> {
             }
         };
         i += 1;
-        if name == "parallelism" {
-            t.parallelism = Some(
-                value
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("--parallelism needs a number, got '{value}'"))?,
-            );
-        } else {
-            t.params.push((name, value));
+        match name.as_str() {
+            "parallelism" => {
+                t.parallelism =
+                    Some(value.parse().map_err(|_| {
+                        anyhow::anyhow!("--parallelism needs a number, got '{value}'")
+                    })?)
+            }
+            "checkpoint-interval" => t.checkpoint_interval = Some(duration(&value)?),
+            "checkpoint-dir" => t.checkpoint_dir = Some(PathBuf::from(value)),
+            "state-backend" => {
+                t.state_backend = Some(match value.as_str() {
+                    "memory" => StateBackendKind::Memory,
+                    "rocksdb" => StateBackendKind::Rocksdb,
+                    other => bail!("--state-backend is memory or rocksdb, got '{other}'"),
+                })
+            }
+            "restore" => t.restore = Some(PathBuf::from(value)),
+            "from-savepoint" => t.from_savepoint = Some(PathBuf::from(value)),
+            "savepoint-dir" => t.savepoint_dir = Some(PathBuf::from(value)),
+            _ => t.params.push((name, value)),
         }
     }
     Ok(t)
@@ -78,6 +134,29 @@ mod tests {
             ]
         );
         assert_eq!(t.parallelism, Some(4));
+    }
+
+    #[test]
+    fn checkpoint_options() {
+        let t = parse(&s(&[
+            "--checkpoint-interval",
+            "1s",
+            "--checkpoint-dir",
+            "chk",
+            "--state-backend=rocksdb",
+            "--restore",
+            "chk",
+            "--allow-non-restored-state",
+        ]))
+        .expect("ok");
+        assert_eq!(t.checkpoint_interval, Some(Duration::from_secs(1)));
+        assert_eq!(t.state_backend, Some(StateBackendKind::Rocksdb));
+        assert!(t.allow_non_restored_state);
+        assert!(t.params.is_empty());
+        assert_eq!(duration("250").expect("ms"), Duration::from_millis(250));
+        assert_eq!(duration("1.5s").expect("s"), Duration::from_millis(1500));
+        assert!(duration("3 parsecs").is_err());
+        assert!(parse(&s(&["--state-backend", "disk"])).is_err());
     }
 
     #[test]

@@ -1,35 +1,66 @@
 //! `weir run` and `weir validate`.
 
+use crate::control::Registration;
 use crate::params;
 use anyhow::{Context, Result, bail};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use weir_core::JobGraph;
 use weir_core::graph::{NodeKind, Overrides};
-use weir_runtime::{RunOptions, run_job};
+use weir_runtime::{JobHandle, RunOptions, human_bytes, run_job};
 use weir_wasm::Runtime;
 
-fn load(job: &Path, parallelism: Option<u32>, args: &[String]) -> Result<(JobGraph, bool)> {
-    let t = params::parse(args)?;
+fn load(
+    job: &Path,
+    parallelism: Option<u32>,
+    args: &[String],
+) -> Result<(JobGraph, params::Trailing)> {
+    let mut t = params::parse(args)?;
     let graph = JobGraph::load(
         job,
         &Overrides {
-            parameters: t.params,
+            parameters: std::mem::take(&mut t.params),
             parallelism: t.parallelism.or(parallelism),
+            checkpoint_interval: t.checkpoint_interval,
+            checkpoint_dir: t.checkpoint_dir.clone(),
+            state_backend: t.state_backend,
         },
     )?;
-    Ok((graph, t.quiet))
+    Ok((graph, t))
 }
 
 /// Runs a job, printing progress and a summary on standard error.
 pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -> Result<()> {
-    let (graph, quiet2) = load(job, parallelism, args)?;
-    let quiet = quiet || quiet2;
+    let (graph, t) = load(job, parallelism, args)?;
+    let quiet = quiet || t.quiet;
+    if t.restore.is_some() && t.from_savepoint.is_some() {
+        bail!("give either --restore or --from-savepoint, not both");
+    }
     let rt = Runtime::new().context("starting the Wasm runtime")?;
-    let mut options = RunOptions::default();
+    let mut options = RunOptions {
+        restore: t.restore.clone().or(t.from_savepoint.clone()),
+        allow_non_restored_state: t.allow_non_restored_state,
+        ..RunOptions::default()
+    };
+    let handle = Arc::new(JobHandle::default());
+    options.handle = Some(handle.clone());
+    let savepoint_dir = match (&t.savepoint_dir, &graph.checkpointing) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => c.dir.join("savepoints"),
+        (None, None) => PathBuf::from("savepoints"),
+    };
+    let savepoint_dir = std::path::absolute(&savepoint_dir).unwrap_or(savepoint_dir);
+    let registration = Registration::start(&graph.name, job, handle, savepoint_dir)?;
+    if !quiet {
+        eprintln!(
+            "job '{}' running as {} (weir savepoint {} / weir stop --savepoint {})",
+            graph.name, registration.id, registration.id, registration.id
+        );
+    }
     let tty = std::io::stderr().is_terminal();
     let printed = Arc::new(AtomicBool::new(false));
     if !quiet {
@@ -40,12 +71,24 @@ pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -
             Duration::from_secs(10)
         };
         options.on_progress = Some(Arc::new(move |p| {
-            let line = format!(
+            let mut line = format!(
                 "[{:>6.1}s] {} records read, {:.0} records/s",
                 p.elapsed.as_secs_f64(),
                 p.source_records,
                 p.records_per_second
             );
+            let c = &p.checkpoints;
+            if c.completed > 0 {
+                line.push_str(&format!(
+                    ", {} checkpoints (last {} ms, {})",
+                    c.completed,
+                    c.last_duration.map_or(0, |d| d.as_millis()),
+                    human_bytes(c.last_bytes)
+                ));
+            }
+            if p.restarts > 0 {
+                line.push_str(&format!(", {} restarts", p.restarts));
+            }
             let mut err = std::io::stderr().lock();
             let _ = if tty {
                 write!(err, "\r{line}   ")
@@ -56,6 +99,7 @@ pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -
         }));
     }
     let result = run_job(&graph, &rt, &options);
+    drop(registration);
     if tty && printed.load(Ordering::Relaxed) {
         eprintln!();
     }
@@ -63,6 +107,9 @@ pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -
         Ok(summary) => {
             if !quiet {
                 eprint!("{summary}");
+            }
+            if let Some(p) = &summary.stopped_with_savepoint {
+                println!("{}", p.display());
             }
             Ok(())
         }

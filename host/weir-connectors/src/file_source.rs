@@ -12,11 +12,12 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use weir_checkpoint::{FileSplitState, SourceState};
 use weir_core::spec::{EventTimeSpec, MalformedPolicy, RecordFormat};
 use weir_core::{Batch, Outputs};
 use weir_wire::NO_TIMESTAMP;
 
-/// A byte range of one file.
+/// A byte range of one file, and where reading it resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSplit {
     /// The file.
@@ -25,6 +26,31 @@ pub struct FileSplit {
     pub start: u64,
     /// One past the last byte.
     pub end: u64,
+    /// Offset of the next line to read: `start` for a new split (whose
+    /// first partial line is skipped), the start of a line when resumed.
+    pub position: u64,
+}
+
+impl FileSplit {
+    /// The split as a checkpoint records it.
+    pub fn state(&self) -> FileSplitState {
+        FileSplitState {
+            path: self.path.display().to_string(),
+            start: self.start,
+            end: self.end,
+            position: self.position,
+        }
+    }
+
+    /// A split restored from a checkpoint.
+    pub fn from_state(s: &FileSplitState) -> Self {
+        FileSplit {
+            path: PathBuf::from(&s.path),
+            start: s.start,
+            end: s.end,
+            position: s.position,
+        }
+    }
 }
 
 const MIN_SPLIT: u64 = 1 << 20;
@@ -98,6 +124,7 @@ pub fn plan_splits(pattern: &str, readers: u32) -> Result<Vec<FileSplit>, Connec
                 path: path.clone(),
                 start,
                 end,
+                position: start,
             });
             if end >= len {
                 break;
@@ -114,6 +141,7 @@ struct OpenSplit {
     reader: BufReader<File>,
     name: String,
     path: PathBuf,
+    start: u64,
     /// Offset of the next line.
     pos: u64,
     end: u64,
@@ -237,7 +265,13 @@ impl FileReader {
         let file = File::open(&split.path).map_err(io("cannot read", &split.path))?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let mut pos = split.start;
-        if split.start > 0 {
+        if split.position > split.start {
+            // Resumed: the position is the start of a line.
+            reader
+                .seek(SeekFrom::Start(split.position))
+                .map_err(io("cannot read", &split.path))?;
+            pos = split.position;
+        } else if split.start > 0 {
             reader
                 .seek(SeekFrom::Start(split.start - 1))
                 .map_err(io("cannot read", &split.path))?;
@@ -252,6 +286,7 @@ impl FileReader {
             reader,
             name: split.path.display().to_string(),
             path: split.path,
+            start: split.start,
             pos,
             end: split.end,
         })
@@ -509,6 +544,25 @@ impl SourceReader for FileReader {
             .and_then(|e| e.idle_timeout_ms)
             .map(std::time::Duration::from_millis)
     }
+
+    /// Every split not yet read to its end, with where it resumes.
+    fn position(&self) -> Option<SourceState> {
+        let mut splits = Vec::new();
+        for lane in &self.lanes {
+            if let Some(c) = &lane.current
+                && c.pos < c.end
+            {
+                splits.push(FileSplitState {
+                    path: c.path.display().to_string(),
+                    start: c.start,
+                    end: c.end,
+                    position: c.pos,
+                });
+            }
+            splits.extend(lane.splits.iter().map(FileSplit::state));
+        }
+        Some(SourceState::Files(splits))
+    }
 }
 
 #[cfg(test)]
@@ -548,6 +602,7 @@ mod tests {
                         path: path.clone(),
                         start,
                         end,
+                        position: start,
                     })
                     .collect::<Vec<_>>();
                 // Read the splits by separate readers, as parallel readers do.
@@ -557,6 +612,32 @@ mod tests {
                 }
                 assert_eq!(got, want, "split at {a} and {b}");
             }
+        }
+        // Stopping anywhere and resuming from the recorded position reads
+        // every line once.
+        for stop in 0..want.len() {
+            let split = FileSplit {
+                path: path.clone(),
+                start: 0,
+                end: len,
+                position: 0,
+            };
+            let mut r =
+                FileReader::new(vec![split], RecordFormat::Text, MalformedPolicy::Fail, None);
+            let mut got = Vec::new();
+            while got.len() < stop {
+                let mut out = Outputs::default();
+                r.poll(&mut out, 1).expect("reads");
+                for rec in out.main.iter() {
+                    got.push(String::from_utf8(rec.expect("frame").value.to_vec()).expect("utf8"));
+                }
+            }
+            let Some(SourceState::Files(left)) = r.position() else {
+                panic!("a file reader has a position");
+            };
+            let resumed = left.iter().map(FileSplit::from_state).collect();
+            got.extend(read_all(resumed));
+            assert_eq!(got, want, "stopped after {stop} lines");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -8,14 +8,16 @@
 pub mod corpus;
 mod datagen;
 mod error;
+mod file_sink;
 mod file_source;
 mod sinks;
 mod watermarks;
 
 pub use datagen::DatagenReader;
 pub use error::ConnectorError;
+pub use file_sink::{FileSink, clean_for_restore, commit, part_name, prepare_output_dir};
 pub use file_source::{FileOrder, FileReader, FileSplit, TimestampAssigner, plan_splits};
-pub use sinks::{DiscardSink, FileSink, PrintSink, prepare_output_dir};
+pub use sinks::{DiscardSink, PrintSink};
 pub use watermarks::{MIN_WATERMARK, WatermarkTracker};
 
 use weir_core::Outputs;
@@ -49,6 +51,12 @@ pub trait SourceReader: Send {
     fn idle_timeout(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// Where the reader is, for a checkpoint: every record it produced so
+    /// far is before this position, every other after it.
+    fn position(&self) -> Option<weir_checkpoint::SourceState> {
+        None
+    }
 }
 
 /// Milliseconds since the epoch by the system clock (ingestion time).
@@ -65,4 +73,11 @@ pub trait SinkWriter: Send {
     fn write(&mut self, batch: &weir_core::Batch) -> Result<(), ConnectorError>;
     /// Flushes and closes at the end of input.
     fn finish(&mut self) -> Result<(), ConnectorError>;
+    /// At a checkpoint: what the checkpoint commits when it completes
+    /// (transactional sinks only).
+    fn snapshot(&mut self) -> Result<Option<weir_checkpoint::SinkState>, ConnectorError> {
+        Ok(None)
+    }
+    /// The job was cancelled: drop uncommitted output.
+    fn abort(&mut self) {}
 }

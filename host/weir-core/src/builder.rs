@@ -99,6 +99,9 @@ impl JobBuilder {
                 sources: Vec::new(),
                 operators: Vec::new(),
                 sinks: Vec::new(),
+                checkpointing: None,
+                state: Default::default(),
+                restart: None,
             },
             base: PathBuf::from("."),
         }

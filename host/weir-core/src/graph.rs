@@ -23,6 +23,23 @@ pub struct JobGraph {
     pub nodes: Vec<Node>,
     /// Edges between nodes.
     pub edges: Vec<Edge>,
+    /// Periodic checkpoints, if enabled.
+    pub checkpointing: Option<Checkpointing>,
+    /// Where keyed state lives.
+    pub state_backend: crate::spec::StateBackendKind,
+    /// What happens when a sub-task fails.
+    pub restart: crate::spec::RestartSpec,
+}
+
+/// Checkpoint settings of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpointing {
+    /// Time between checkpoints.
+    pub interval: Duration,
+    /// Checkpoint directory.
+    pub dir: PathBuf,
+    /// Completed checkpoints kept.
+    pub retain: usize,
 }
 
 /// Sandbox limits for every function instance of a job.
@@ -134,4 +151,10 @@ pub struct Overrides {
     pub parameters: Vec<(String, String)>,
     /// Default parallelism of nodes without their own.
     pub parallelism: Option<u32>,
+    /// Checkpoint interval (enables checkpoints with `checkpoint_dir`).
+    pub checkpoint_interval: Option<Duration>,
+    /// Checkpoint directory.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// State backend.
+    pub state_backend: Option<crate::spec::StateBackendKind>,
 }

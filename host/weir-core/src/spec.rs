@@ -36,6 +36,99 @@ pub struct JobSpec {
     /// Sinks.
     #[serde(default)]
     pub sinks: Vec<SinkSpec>,
+    /// Periodic checkpoints.
+    #[serde(default)]
+    pub checkpointing: Option<CheckpointingSpec>,
+    /// Where keyed state lives.
+    #[serde(default)]
+    pub state: StateSpec,
+    /// What happens when a sub-task fails.
+    #[serde(default)]
+    pub restart: Option<RestartSpec>,
+}
+
+/// `[checkpointing]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointingSpec {
+    /// Time between checkpoints, ms.
+    pub interval_ms: u64,
+    /// Directory for checkpoints (relative to the job file).
+    pub dir: String,
+    /// Completed checkpoints to keep (default 3).
+    #[serde(default)]
+    pub retain: Option<usize>,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// `memory` (default) or `rocksdb`.
+    #[serde(default)]
+    pub backend: StateBackendKind,
+}
+
+/// A state backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateBackendKind {
+    /// Hash maps on the heap.
+    #[default]
+    Memory,
+    /// Embedded RocksDB on local disk.
+    Rocksdb,
+}
+
+impl StateBackendKind {
+    /// The name used in job files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            StateBackendKind::Memory => "memory",
+            StateBackendKind::Rocksdb => "rocksdb",
+        }
+    }
+}
+
+/// `[restart]`: Flink's restart strategies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RestartSpec {
+    /// Fail the job on the first failure.
+    None,
+    /// Restart up to `attempts` times, waiting `delay_ms` each time.
+    FixedDelay {
+        /// Restarts allowed.
+        attempts: u32,
+        /// Wait before each restart, ms.
+        #[serde(default)]
+        delay_ms: u64,
+    },
+    /// Restart up to `attempts` times, the wait growing by `multiplier`
+    /// from `initial_delay_ms` up to `max_delay_ms`.
+    ExponentialBackoff {
+        /// Restarts allowed.
+        attempts: u32,
+        /// First wait, ms.
+        #[serde(default)]
+        initial_delay_ms: u64,
+        /// Longest wait, ms.
+        #[serde(default)]
+        max_delay_ms: Option<u64>,
+        /// Growth of the wait (default 2).
+        #[serde(default)]
+        multiplier: Option<f64>,
+    },
+    /// Restart unless more than `max_failures` happen within `interval_ms`.
+    FailureRate {
+        /// Failures tolerated per interval.
+        max_failures: u32,
+        /// The interval, ms.
+        interval_ms: u64,
+        /// Wait before each restart, ms.
+        #[serde(default)]
+        delay_ms: u64,
+    },
 }
 
 /// Sandbox limits.

@@ -178,6 +178,27 @@ impl Validator {
         let edges = self.edges(&nodes, &inputs);
         let order = self.topological_order(&nodes, &edges);
         let (nodes, edges) = reorder(nodes, edges, &order);
+        let checkpointing = self.checkpointing(&spec, base, overrides);
+        let restart = match (&spec.restart, &checkpointing) {
+            (Some(r), _) => r.clone(),
+            // With checkpoints a failure restarts from the latest one
+            // (Flink's default is similar: an exponential backoff).
+            (None, Some(_)) => crate::spec::RestartSpec::ExponentialBackoff {
+                attempts: 10,
+                initial_delay_ms: 500,
+                max_delay_ms: Some(30_000),
+                multiplier: Some(2.0),
+            },
+            (None, None) => crate::spec::RestartSpec::None,
+        };
+        if let crate::spec::RestartSpec::ExponentialBackoff {
+            multiplier: Some(m),
+            ..
+        } = &restart
+            && !(*m >= 1.0 && m.is_finite())
+        {
+            self.problem(format!("restart.multiplier must be at least 1, got {m}"));
+        }
         let components = spec
             .components
             .iter()
@@ -192,6 +213,9 @@ impl Validator {
             parameters: params,
             components,
             sandbox,
+            checkpointing,
+            state_backend: overrides.state_backend.unwrap_or(spec.state.backend),
+            restart,
             nodes,
             edges,
         }
@@ -273,6 +297,39 @@ impl Validator {
             },
             (None, _) => None,
         }
+    }
+
+    fn checkpointing(
+        &mut self,
+        spec: &JobSpec,
+        base: &Path,
+        overrides: &Overrides,
+    ) -> Option<crate::graph::Checkpointing> {
+        let from_file = spec.checkpointing.as_ref();
+        let interval = overrides
+            .checkpoint_interval
+            .or_else(|| from_file.map(|c| Duration::from_millis(c.interval_ms)))?;
+        let dir = overrides
+            .checkpoint_dir
+            .clone()
+            .or_else(|| from_file.map(|c| base.join(&c.dir)));
+        let Some(dir) = dir else {
+            self.problem(
+                "checkpoints need a directory: set [checkpointing] dir or --checkpoint-dir",
+            );
+            return None;
+        };
+        if interval < Duration::from_millis(10) {
+            self.problem(format!(
+                "the checkpoint interval must be at least 10 ms, got {} ms",
+                interval.as_millis()
+            ));
+        }
+        Some(crate::graph::Checkpointing {
+            interval,
+            dir,
+            retain: from_file.and_then(|c| c.retain).unwrap_or(3).max(1),
+        })
     }
 
     fn sandbox(&mut self, spec: &JobSpec) -> Sandbox {

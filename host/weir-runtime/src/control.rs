@@ -1,17 +1,81 @@
-//! Shared job control: cancellation and the first failure.
+//! Shared job control: cancellation, the first failure, checkpoint
+//! triggers for the sources, and the channel on which sub-tasks report to
+//! the checkpoint coordinator.
 
 use crate::failure::JobFailure;
+use crossbeam_channel::Sender;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use weir_checkpoint::{CheckpointKind, OperatorSnapshot};
+use weir_state::NativeCheckpoint;
+
+/// A checkpoint barrier: its id and whether it is a savepoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Barrier {
+    pub(crate) id: u64,
+    pub(crate) kind: CheckpointKind,
+}
+
+/// A sub-task: (chain, sub-task index).
+pub(crate) type TaskId = (usize, u32);
+
+/// One operator's part of a sub-task's acknowledgement.
+pub(crate) struct OpAck {
+    pub(crate) snapshot: OperatorSnapshot,
+    /// RocksDB files to copy into the checkpoint (then `snapshot.keyed`
+    /// is filled in by the coordinator).
+    pub(crate) native: Option<NativeCheckpoint>,
+}
+
+/// What sub-tasks tell the coordinator.
+pub(crate) enum TaskEvent {
+    /// A sub-task snapshotted its operators for checkpoint `id`.
+    Ack {
+        id: u64,
+        task: TaskId,
+        ops: Vec<OpAck>,
+    },
+    /// A sub-task finished its input; this is its state from now on.
+    Finished { task: TaskId, ops: Vec<OpAck> },
+}
 
 /// What every sub-task of a job shares.
-#[derive(Default)]
 pub(crate) struct Control {
     cancelled: AtomicBool,
     failure: Mutex<Option<JobFailure>>,
+    barrier_id: AtomicU64,
+    barrier: Mutex<Option<Barrier>>,
+    events: Option<Sender<TaskEvent>>,
+    fault: Option<std::sync::Arc<crate::job::InjectedFault>>,
 }
 
 impl Control {
+    /// Control for a job; `events` reaches the checkpoint coordinator
+    /// (none without checkpoints).
+    pub(crate) fn new(
+        events: Option<Sender<TaskEvent>>,
+        fault: Option<std::sync::Arc<crate::job::InjectedFault>>,
+    ) -> Self {
+        Control {
+            cancelled: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            barrier_id: AtomicU64::new(0),
+            barrier: Mutex::new(None),
+            events,
+            fault,
+        }
+    }
+
+    /// Whether an injected fault strikes `operator`, which has now
+    /// received `records` records (once per run of the process).
+    pub(crate) fn fault_due(&self, operator: &str, records: u64) -> bool {
+        self.fault.as_ref().is_some_and(|f| {
+            f.operator == operator
+                && records >= f.after_records
+                && !f.fired.swap(true, Ordering::SeqCst)
+        })
+    }
+
     /// Whether the job is being torn down.
     pub(crate) fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
@@ -35,5 +99,28 @@ impl Control {
     /// The first failure, if any.
     pub(crate) fn take_failure(&self) -> Option<JobFailure> {
         self.failure.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// Asks the sources to inject `barrier`.
+    pub(crate) fn trigger(&self, barrier: Barrier) {
+        if let Ok(mut b) = self.barrier.lock() {
+            *b = Some(barrier);
+        }
+        self.barrier_id.store(barrier.id, Ordering::Release);
+    }
+
+    /// The latest triggered barrier, if newer than `seen`.
+    pub(crate) fn barrier_after(&self, seen: u64) -> Option<Barrier> {
+        if self.barrier_id.load(Ordering::Acquire) <= seen {
+            return None;
+        }
+        self.barrier.lock().ok().and_then(|b| *b)
+    }
+
+    /// Reports to the coordinator (nothing without checkpoints).
+    pub(crate) fn report(&self, event: TaskEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
     }
 }

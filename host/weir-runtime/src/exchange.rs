@@ -24,6 +24,9 @@ pub(crate) enum Msg {
     /// The sender has no records for a while; do not wait for its
     /// watermark. Its next message makes it active again.
     Idle,
+    /// A checkpoint barrier: everything before it belongs to the
+    /// checkpoint, everything after to the next.
+    Barrier(crate::control::Barrier),
     /// The sender has no more records.
     End,
 }
@@ -222,6 +225,15 @@ impl EdgeWriter {
     /// Sends a watermark after the buffered records.
     pub(crate) fn watermark(&mut self, wm: i64, ctl: &Control) -> Result<(), Stop> {
         self.broadcast(|| Msg::Watermark(wm), ctl)
+    }
+
+    /// Sends a checkpoint barrier after the buffered records.
+    pub(crate) fn barrier(
+        &mut self,
+        b: crate::control::Barrier,
+        ctl: &Control,
+    ) -> Result<(), Stop> {
+        self.broadcast(|| Msg::Barrier(b), ctl)
     }
 
     /// Marks this sender idle.

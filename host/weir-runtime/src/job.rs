@@ -1,33 +1,57 @@
-//! Setting a job up, running its sub-tasks, and collecting the outcome.
+//! Running a job: attempts under a restart strategy, each one setting up
+//! the sub-tasks (restored from the latest checkpoint after a failure),
+//! running them, and coordinating checkpoints until they finish.
 
+use crate::checkpoint::{CheckpointStats, Coordinator, JobFacts, RestorePlan};
 use crate::clock::{Clock, SystemClock};
-use crate::control::Control;
+use crate::control::{Control, TaskEvent};
 use crate::exchange::{EdgeWriter, Envelope};
-use crate::failure::{Failure, JobFailure};
+use crate::failure::JobFailure;
+use crate::handle::{JobHandle, JobStatus};
 use crate::metrics::{JobSummary, NodeCounters, NodeSummary, Progress};
-use crate::operators::{Operator, SinkOperator, WasmKeyed, WasmTransform, WasmWindow};
+use crate::restart::Restarts;
+use crate::setup::{Local, build_step, prepare, prepare_sinks, source_reader};
 use crate::task::{Head, Routes, Step, SubTask};
-use crossbeam_channel::{Sender, bounded};
-use std::collections::HashMap;
-use std::path::Path;
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use weir_connectors::{
-    ConnectorError, DatagenReader, DiscardSink, FileReader, FileSink, FileSplit, PrintSink,
-    SAMPLE_TEXT, SinkWriter, SourceReader, SourceStatus, TimestampAssigner, plan_splits,
-    prepare_output_dir,
-};
-use weir_core::graph::{NodeKind, OperatorNode};
-use weir_core::keygroup::key_group_range;
+use weir_checkpoint::{CheckpointStore, Loaded, OperatorMeta};
+use weir_core::graph::NodeKind;
 use weir_core::plan::PhysicalPlan;
-use weir_core::spec::{FunctionKind, SinkSpec, SourceFallback, SourceSpec};
-use weir_core::{Batch, ErrorDomain, JobGraph, Outputs};
-use weir_state::MemoryBackend;
-use weir_wasm::{FunctionInstance, InstanceConfig, LoadedComponent, Runtime, TaskInfo};
+use weir_core::{ErrorDomain, JobGraph};
+use weir_wasm::Runtime;
 
 /// A callback that receives progress snapshots.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// A failure injected into a running job, for testing recovery: the
+/// operator fails once after it has received `after_records` records.
+#[derive(Debug)]
+pub struct InjectedFault {
+    /// The operator (node id) that fails.
+    pub operator: String,
+    /// Records it receives (over all its sub-tasks) before failing.
+    pub after_records: u64,
+    pub(crate) fired: AtomicBool,
+}
+
+impl InjectedFault {
+    /// A fault for `operator` after `after_records` records.
+    pub fn new(operator: &str, after_records: u64) -> Self {
+        InjectedFault {
+            operator: operator.to_owned(),
+            after_records,
+            fired: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the fault has happened.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
 
 /// Settings of a run.
 #[derive(Clone)]
@@ -44,6 +68,18 @@ pub struct RunOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Processing time for functions and processing-time timers.
     pub clock: Arc<dyn Clock>,
+    /// Start from this checkpoint directory (its latest complete
+    /// checkpoint), checkpoint or savepoint.
+    pub restore: Option<PathBuf>,
+    /// Drop snapshot state of operators the job no longer has.
+    pub allow_non_restored_state: bool,
+    /// Savepoints and stopping from outside.
+    pub handle: Option<Arc<JobHandle>>,
+    /// Local working directory for state backends (default: a temporary
+    /// directory).
+    pub work_dir: Option<PathBuf>,
+    /// A failure to inject (tests of recovery).
+    pub fault: Option<Arc<InjectedFault>>,
 }
 
 impl Default for RunOptions {
@@ -55,256 +91,188 @@ impl Default for RunOptions {
             on_progress: None,
             cancel: None,
             clock: Arc::new(SystemClock),
+            restore: None,
+            allow_non_restored_state: false,
+            handle: None,
+            work_dir: None,
+            fault: None,
         }
     }
 }
 
-/// Reads the built-in sample text.
-struct SampleReader {
-    done: bool,
+/// How one attempt ended.
+enum Attempt {
+    Done(JobSummary),
+    /// A failure the restart strategy may retry.
+    Failed(JobFailure),
+    /// A failure no restart can fix (setup, restore).
+    Fatal(JobFailure),
 }
 
-impl SourceReader for SampleReader {
-    fn poll(&mut self, out: &mut Outputs, _max: usize) -> Result<SourceStatus, ConnectorError> {
-        if self.done {
-            return Ok(SourceStatus::Finished);
-        }
-        for line in SAMPLE_TEXT.lines() {
-            out.main.push(weir_wire::NO_TIMESTAMP, &[], line.as_bytes());
-        }
-        self.done = true;
-        Ok(SourceStatus::More)
-    }
+fn user(message: String) -> JobFailure {
+    JobFailure::job(ErrorDomain::User, message)
 }
 
-fn node_failure(graph: &JobGraph, node: usize, f: impl Into<Failure>) -> JobFailure {
-    let f = f.into();
-    JobFailure {
-        operator: Some(graph.nodes[node].id.clone()),
-        subtask: None,
-        domain: f.domain,
-        message: f.message,
-    }
-}
-
-/// Loads every component, checks each operator's function and kind, and
-/// plans file splits. Everything that can be wrong before the first record
-/// is found here, with the node named.
-struct Prepared {
-    components: HashMap<usize, Arc<LoadedComponent>>,
-    assigners: HashMap<usize, Arc<LoadedComponent>>,
-    splits: HashMap<usize, Vec<FileSplit>>,
-}
-
-fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFailure> {
-    let mut components = HashMap::new();
-    let mut assigners = HashMap::new();
-    let mut splits = HashMap::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        match &node.kind {
-            NodeKind::Operator(op) => {
-                let c = rt
-                    .load(&op.component_path)
-                    .map_err(|e| node_failure(graph, i, e))?;
-                c.check_function(&op.function, op.kind)
-                    .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
-                components.insert(i, c);
-            }
-            NodeKind::Source(SourceSpec::File(f)) if !f.path.is_empty() => {
-                let s = plan_splits(&f.path, node.parallelism)
-                    .map_err(|e| node_failure(graph, i, e))?;
-                splits.insert(i, s);
-                if let Some(a) = f.event_time.as_ref().and_then(|e| e.assigner.as_ref()) {
-                    let path = graph.components.get(&a.component).ok_or_else(|| {
-                        node_failure(graph, i, Failure::user("unknown assigner component"))
-                    })?;
-                    let c = rt.load(path).map_err(|e| node_failure(graph, i, e))?;
-                    c.check_function(&a.function, FunctionKind::TimestampAssigner)
-                        .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
-                    assigners.insert(i, c);
-                }
-            }
-            NodeKind::Sink(SinkSpec::File(f)) if !f.path.is_empty() => {
-                prepare_output_dir(Path::new(&f.path)).map_err(|e| node_failure(graph, i, e))?;
-            }
-            _ => {}
-        }
-    }
-    Ok(Prepared {
-        components,
-        assigners,
-        splits,
-    })
-}
-
-/// A source's timestamp assigner: a guest function called on each batch a
-/// reader produces.
-struct WasmTimestamps {
-    instance: FunctionInstance,
-    clock: Arc<dyn Clock>,
-}
-
-impl TimestampAssigner for WasmTimestamps {
-    fn assign(&mut self, records: &Batch, out: &mut Vec<i64>) -> Result<(), ConnectorError> {
-        let result = self
-            .instance
-            .process_batch(records.bytes(), i64::MIN, self.clock.now_ms())
-            .map_err(|e| ConnectorError::Assigner {
-                domain: e.domain(),
-                message: e.to_string(),
-            })?;
-        if result.len() % 8 != 0 {
-            return Err(ConnectorError::Assigner {
-                domain: ErrorDomain::User,
-                message: format!("returned {} bytes, not 8 per record", result.len()),
-            });
-        }
-        out.extend(result.chunks_exact(8).map(|c| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            i64::from_le_bytes(a)
-        }));
-        Ok(())
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn source_reader(
-    graph: &JobGraph,
-    rt: &Runtime,
-    node: usize,
-    prepared: &Prepared,
-    s: u32,
-    p: u32,
-    clock: &Arc<dyn Clock>,
-) -> Result<Box<dyn SourceReader>, Failure> {
-    let NodeKind::Source(spec) = &graph.nodes[node].kind else {
-        return Err(Failure::internal("not a source"));
-    };
-    Ok(match spec {
-        SourceSpec::File(f) => match (prepared.splits.get(&node), f.fallback) {
-            (Some(all), _) => {
-                let mine = all
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j as u32 % p == s)
-                    .map(|(_, sp)| sp.clone())
-                    .collect();
-                let reader = FileReader::new(mine, f.format, f.on_malformed, f.event_time.clone());
-                match (
-                    f.event_time.as_ref().and_then(|e| e.assigner.as_ref()),
-                    prepared.assigners.get(&node),
-                ) {
-                    (Some(a), Some(c)) => {
-                        let task = task_info(graph, node, s);
-                        let instance = FunctionInstance::open_transform(
-                            rt,
-                            c,
-                            &a.function,
-                            &task,
-                            instance_config(graph),
-                        )?;
-                        Box::new(reader.with_assigner(Box::new(WasmTimestamps {
-                            instance,
-                            clock: clock.clone(),
-                        })))
-                    }
-                    _ => Box::new(reader),
-                }
-            }
-            (None, Some(SourceFallback::SampleText)) => Box::new(SampleReader { done: s != 0 }),
-            (None, None) => Box::new(SampleReader { done: true }),
-        },
-        SourceSpec::Datagen(d) => Box::new(DatagenReader::new(d, s, p)),
-    })
-}
-
-/// What a function instance of sub-task `s` of `node` is told.
-fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
-    let n = &graph.nodes[node];
-    TaskInfo {
-        job_name: graph.name.clone(),
-        operator_id: n.id.clone(),
-        subtask_index: s,
-        parallelism: n.parallelism,
-        max_parallelism: graph.max_parallelism,
-        parameters: graph
-            .parameters
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    }
-}
-
-fn instance_config(graph: &JobGraph) -> InstanceConfig {
-    InstanceConfig {
-        memory_limit_bytes: graph.sandbox.memory_limit_bytes,
-        call_timeout: graph.sandbox.call_timeout,
-    }
-}
-
-fn sink_writer(spec: &SinkSpec, s: u32, p: u32) -> Result<Box<dyn SinkWriter>, Failure> {
-    Ok(match spec {
-        SinkSpec::File(f) if f.path.is_empty() => Box::new(PrintSink::new(s, p)),
-        SinkSpec::File(f) => Box::new(FileSink::new(Path::new(&f.path), s, f.format)?),
-        SinkSpec::Print(_) => Box::new(PrintSink::new(s, p)),
-        SinkSpec::Discard(_) => Box::new(DiscardSink::default()),
-    })
-}
-
-/// Opens the Wasm function of an operator node for one sub-task.
-fn open_operator(
-    graph: &JobGraph,
-    rt: &Runtime,
-    component: &LoadedComponent,
-    node: usize,
-    op: &OperatorNode,
-    s: u32,
-    clock: Arc<dyn Clock>,
-) -> Result<Box<dyn Operator>, Failure> {
-    let n = &graph.nodes[node];
-    let task = task_info(graph, node, s);
-    let config = instance_config(graph);
-    if let Some(def) = op.window {
-        let range = key_group_range(s, graph.max_parallelism, n.parallelism);
-        let backend = Box::new(MemoryBackend::new(range));
-        let instance = FunctionInstance::open_window(rt, component, &op.function, &task, config)?;
-        let incremental = op.kind != FunctionKind::ProcessWindow;
-        Ok(Box::new(WasmWindow::new(
-            instance,
-            def,
-            incremental,
-            backend,
-            graph.max_parallelism,
-            clock,
-        )?))
-    } else if op.kind.is_keyed() {
-        let range = key_group_range(s, graph.max_parallelism, n.parallelism);
-        let backend = Box::new(MemoryBackend::new(range));
-        let instance =
-            FunctionInstance::open_keyed(rt, component, &op.function, &task, config, backend)?;
-        Ok(Box::new(WasmKeyed::new(
-            instance,
-            graph.max_parallelism,
-            clock,
-        )))
-    } else {
-        let instance =
-            FunctionInstance::open_transform(rt, component, &op.function, &task, config)?;
-        Ok(Box::new(WasmTransform::new(instance, clock)))
-    }
-}
-
-/// Runs a job to completion on this process's threads.
+/// Runs a job to completion on this process's threads, restarting it from
+/// its latest checkpoint when a sub-task fails, as its restart strategy
+/// allows.
 pub fn run_job(
     graph: &JobGraph,
     rt: &Arc<Runtime>,
     options: &RunOptions,
 ) -> Result<JobSummary, JobFailure> {
     let started = Instant::now();
-    let prepared = prepare(graph, rt)?;
+    let initial = match &options.restore {
+        Some(path) => {
+            Some(CheckpointStore::latest(path).map_err(|e| user(format!("cannot restore: {e}")))?)
+        }
+        None => None,
+    };
+    let store = match &graph.checkpointing {
+        Some(c) => Some(
+            CheckpointStore::open(&c.dir, c.retain)
+                .map_err(|e| JobFailure::job(ErrorDomain::External, e.to_string()))?,
+        ),
+        None => None,
+    };
+    let work = match &options.work_dir {
+        Some(d) => WorkDir::Given(d.clone()),
+        None => WorkDir::Temp(
+            tempfile::Builder::new()
+                .prefix("weir-state-")
+                .tempdir()
+                .map_err(|e| {
+                    JobFailure::job(
+                        ErrorDomain::External,
+                        format!("cannot create a state directory: {e}"),
+                    )
+                })?,
+        ),
+    };
+    let mut restarts = Restarts::new(graph.restart.clone());
+    let mut stats = CheckpointStats::default();
+    let mut restore = initial.clone();
+    loop {
+        let attempt_dir = work.path().join(format!("attempt-{}", restarts.count()));
+        let outcome = run_attempt(
+            graph,
+            rt,
+            options,
+            restore.take(),
+            store.as_ref(),
+            &mut stats,
+            restarts.count(),
+            &attempt_dir,
+        );
+        let _ = std::fs::remove_dir_all(&attempt_dir);
+        match outcome {
+            Attempt::Done(mut summary) => {
+                summary.duration = started.elapsed();
+                summary.restarts = restarts.count();
+                return Ok(summary);
+            }
+            Attempt::Fatal(f) => return Err(f),
+            Attempt::Failed(f) => {
+                if cancelled(options) {
+                    return Err(f);
+                }
+                let Some(wait) = restarts.on_failure(Instant::now()) else {
+                    let mut f = f;
+                    if restarts.count() > 0
+                        || !matches!(graph.restart, weir_core::spec::RestartSpec::None)
+                    {
+                        f.message = format!("{} ({})", f.message, restarts.describe());
+                    }
+                    return Err(f);
+                };
+                tracing::warn!(
+                    "{f}; restart {} in {} ms",
+                    restarts.count(),
+                    wait.as_millis()
+                );
+                let until = Instant::now() + wait;
+                while Instant::now() < until {
+                    if cancelled(options) {
+                        return Err(f);
+                    }
+                    std::thread::sleep(Duration::from_millis(10).min(wait));
+                }
+                // The latest complete checkpoint of this run, else where the
+                // run started.
+                restore = match store.as_ref().map(|s| CheckpointStore::latest(s.root())) {
+                    Some(Ok(l)) => Some(l),
+                    _ => initial.clone(),
+                };
+            }
+        }
+    }
+}
+
+enum WorkDir {
+    Given(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl WorkDir {
+    fn path(&self) -> PathBuf {
+        match self {
+            WorkDir::Given(p) => p.clone(),
+            WorkDir::Temp(t) => t.path().to_owned(),
+        }
+    }
+}
+
+fn cancelled(options: &RunOptions) -> bool {
+    options
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
+        || options.handle.as_ref().is_some_and(|h| h.cancelled())
+}
+
+/// One attempt: sets the sub-tasks up (restored from `restore`), runs them
+/// and coordinates checkpoints until they finish or one fails.
+#[allow(clippy::too_many_arguments)]
+fn run_attempt(
+    graph: &JobGraph,
+    rt: &Arc<Runtime>,
+    options: &RunOptions,
+    restore: Option<Loaded>,
+    store: Option<&CheckpointStore>,
+    stats: &mut CheckpointStats,
+    restarts: u32,
+    work: &std::path::Path,
+) -> Attempt {
+    let started = Instant::now();
+    let prepared = match prepare(graph, rt) {
+        Ok(p) => p,
+        Err(f) => return Attempt::Fatal(f),
+    };
+    let restore = match restore
+        .map(|l| {
+            RestorePlan::new(
+                l,
+                graph,
+                graph.state_backend.name(),
+                options.allow_non_restored_state,
+            )
+        })
+        .transpose()
+    {
+        Ok(r) => r.map(Arc::new),
+        Err(f) => return Attempt::Fatal(f),
+    };
+    if let Err(f) = prepare_sinks(graph, restore.as_deref()) {
+        return Attempt::Fatal(f);
+    }
     let plan = PhysicalPlan::new(graph);
-    let ctl = Arc::new(Control::default());
+    let (events_tx, events_rx): (Sender<TaskEvent>, Receiver<TaskEvent>) = unbounded();
+    let ctl = Arc::new(Control::new(Some(events_tx), options.fault.clone()));
+    let local = Arc::new(Local {
+        backend: graph.state_backend,
+        dir: work.join("state"),
+        store_shared: store.map(CheckpointStore::shared_dir),
+    });
     let counters: Arc<Vec<NodeCounters>> = Arc::new(
         graph
             .nodes
@@ -325,6 +293,150 @@ pub fn run_job(
         inboxes.push(rx.into_iter().map(Some).collect::<Vec<_>>());
     }
 
+    let setup = Setup {
+        graph,
+        rt,
+        options,
+        prepared: Arc::new(prepared),
+        plan: &plan,
+        ctl: &ctl,
+        counters: &counters,
+        node_ids: &node_ids,
+        local: &local,
+        restore: restore.clone(),
+    };
+    let handles = match spawn_all(&setup, &mut senders, &mut inboxes) {
+        Ok(h) => h,
+        Err(f) => {
+            ctl.cancel();
+            return Attempt::Fatal(f);
+        }
+    };
+    // Only the writers hold senders now: a channel disconnects when every
+    // upstream sub-task is gone.
+    drop(senders);
+
+    let facts = JobFacts {
+        name: graph.name.clone(),
+        max_parallelism: graph.max_parallelism,
+        backend: graph.state_backend.name(),
+        operators: graph
+            .nodes
+            .iter()
+            .map(|n| OperatorMeta {
+                id: n.id.clone(),
+                parallelism: n.parallelism,
+                kind: node_kind(&n.kind),
+            })
+            .collect(),
+        tasks: plan
+            .chains
+            .iter()
+            .enumerate()
+            .flat_map(|(c, ch)| (0..ch.parallelism).map(move |s| (c, s)))
+            .collect(),
+    };
+    let mut coordinator = Coordinator::new(
+        facts,
+        store.cloned(),
+        graph.checkpointing.as_ref().map(|c| c.interval),
+        stats.clone(),
+    );
+    let coordinated = coordinate(
+        graph,
+        &ctl,
+        &counters,
+        &handles,
+        options,
+        started,
+        &events_rx,
+        &mut coordinator,
+        restarts,
+    );
+    let mut panicked = false;
+    for h in handles {
+        panicked |= h.join().is_err();
+    }
+    // Reports sent while the threads wound down.
+    let mut late = Ok(());
+    for ev in events_rx.try_iter() {
+        if late.is_ok() {
+            late = coordinator.on_event(ev, &ctl);
+        }
+    }
+    *stats = coordinator.stats.clone();
+    if let Some(f) = ctl.take_failure() {
+        return Attempt::Failed(f);
+    }
+    if let Err(f) = coordinated.and(late) {
+        return Attempt::Failed(f);
+    }
+    if panicked {
+        return Attempt::Failed(JobFailure::job(
+            ErrorDomain::Internal,
+            "a sub-task thread panicked",
+        ));
+    }
+    let stopped = coordinator.stopped_with.clone();
+    if stopped.is_none() {
+        if cancelled(options) {
+            return Attempt::Fatal(JobFailure::job(ErrorDomain::User, "the job was cancelled"));
+        }
+        if let Err(f) = coordinator.finish_job(&ctl) {
+            return Attempt::Failed(f);
+        }
+        *stats = coordinator.stats.clone();
+    }
+    Attempt::Done(JobSummary {
+        name: graph.name.clone(),
+        duration: started.elapsed(),
+        nodes: graph
+            .nodes
+            .iter()
+            .zip(counters.iter())
+            .map(|(n, c)| NodeSummary {
+                id: n.id.clone(),
+                kind: node_kind(&n.kind),
+                parallelism: n.parallelism,
+                records_in: c.total_in(),
+                records_out: c.total_out(),
+            })
+            .collect(),
+        checkpoints: stats.clone(),
+        restarts,
+        stopped_with_savepoint: stopped,
+    })
+}
+
+fn node_kind(kind: &NodeKind) -> String {
+    match kind {
+        NodeKind::Source(_) => "source".into(),
+        NodeKind::Sink(_) => "sink".into(),
+        NodeKind::Operator(o) => o.kind.name().into(),
+    }
+}
+
+/// What every sub-task of an attempt is built from.
+struct Setup<'a> {
+    graph: &'a JobGraph,
+    rt: &'a Arc<Runtime>,
+    options: &'a RunOptions,
+    prepared: Arc<crate::setup::Prepared>,
+    plan: &'a PhysicalPlan,
+    ctl: &'a Arc<Control>,
+    counters: &'a Arc<Vec<NodeCounters>>,
+    node_ids: &'a Arc<Vec<String>>,
+    local: &'a Arc<Local>,
+    restore: Option<Arc<RestorePlan>>,
+}
+
+/// Starts one thread per chain sub-task.
+fn spawn_all(
+    su: &Setup<'_>,
+    senders: &mut [Vec<Sender<Envelope>>],
+    inboxes: &mut [Vec<Option<crate::exchange::Inbox>>],
+) -> Result<Vec<std::thread::JoinHandle<()>>, JobFailure> {
+    let (graph, plan, options) = (su.graph, su.plan, su.options);
     let mut handles = Vec::new();
     for (c, chain) in plan.chains.iter().enumerate() {
         for s in 0..chain.parallelism {
@@ -367,14 +479,15 @@ pub fn run_job(
                 NodeKind::Source(_) => Head::Source(
                     source_reader(
                         graph,
-                        rt,
+                        su.rt,
                         head_node,
-                        &prepared,
+                        &su.prepared,
                         s,
                         chain.parallelism,
                         &options.clock,
+                        su.restore.as_deref(),
                     )
-                    .map_err(|f| node_failure(graph, head_node, f))?,
+                    .map_err(|f| crate::setup::node_failure(graph, head_node, f))?,
                 ),
                 _ => Head::Inbox {
                     inbox: inboxes[c][s as usize].take().ok_or_else(|| {
@@ -388,13 +501,15 @@ pub fn run_job(
                 },
             };
             let graph = graph.clone();
-            let rt = rt.clone();
-            let components = prepared.components.clone();
-            let ctl = ctl.clone();
-            let counters = counters.clone();
-            let node_ids = node_ids.clone();
+            let rt = su.rt.clone();
+            let prepared = su.prepared.clone();
+            let ctl = su.ctl.clone();
+            let counters = su.counters.clone();
+            let node_ids = su.node_ids.clone();
             let batch_bytes = options.batch_bytes;
             let clock = options.clock.clone();
+            let local = su.local.clone();
+            let restore = su.restore.clone();
             let parallelism = chain.parallelism;
             let name = format!("weir-{}-{s}", graph.nodes[head_node].id);
             let handle = std::thread::Builder::new()
@@ -402,22 +517,17 @@ pub fn run_job(
                 .spawn(move || {
                     let mut built = Vec::new();
                     for (node, routes) in steps {
-                        let op: Result<Option<Box<dyn Operator>>, Failure> = match &graph.nodes
-                            [node]
-                            .kind
-                        {
-                            NodeKind::Source(_) => Ok(None),
-                            NodeKind::Operator(op) => match components.get(&node) {
-                                Some(c) => {
-                                    open_operator(&graph, &rt, c, node, op, s, clock.clone())
-                                        .map(Some)
-                                }
-                                None => Err(Failure::user("component not loaded")),
-                            },
-                            NodeKind::Sink(spec) => sink_writer(spec, s, parallelism).map(|w| {
-                                Some(Box::new(SinkOperator { writer: w }) as Box<dyn Operator>)
-                            }),
-                        };
+                        let op = build_step(
+                            &graph,
+                            &rt,
+                            &prepared,
+                            node,
+                            s,
+                            parallelism,
+                            clock.clone(),
+                            &local,
+                            restore.as_deref(),
+                        );
                         match op {
                             Ok(op) => built.push(Step { node, op, routes }),
                             Err(f) => {
@@ -431,6 +541,7 @@ pub fn run_job(
                             }
                         }
                     }
+                    drop(restore);
                     SubTask::new(
                         s,
                         parallelism,
@@ -441,6 +552,9 @@ pub fn run_job(
                         ctl,
                         batch_bytes,
                         clock,
+                        (c, s),
+                        local.dir.join("staging"),
+                        local.backend != weir_core::spec::StateBackendKind::Memory,
                     )
                     .run();
                 })
@@ -450,62 +564,23 @@ pub fn run_job(
             handles.push(handle);
         }
     }
-    // Only the writers hold senders now: a channel disconnects when every
-    // upstream sub-task is gone.
-    drop(senders);
-
-    monitor(graph, &ctl, &counters, &handles, options, started);
-    let mut panicked = false;
-    for h in handles {
-        panicked |= h.join().is_err();
-    }
-    if let Some(f) = ctl.take_failure() {
-        return Err(f);
-    }
-    if panicked {
-        return Err(JobFailure::job(
-            ErrorDomain::Internal,
-            "a sub-task thread panicked",
-        ));
-    }
-    if options
-        .cancel
-        .as_ref()
-        .is_some_and(|c| c.load(Ordering::Relaxed))
-    {
-        return Err(JobFailure::job(ErrorDomain::User, "the job was cancelled"));
-    }
-    Ok(JobSummary {
-        name: graph.name.clone(),
-        duration: started.elapsed(),
-        nodes: graph
-            .nodes
-            .iter()
-            .zip(counters.iter())
-            .map(|(n, c)| NodeSummary {
-                id: n.id.clone(),
-                kind: match &n.kind {
-                    NodeKind::Source(_) => "source".into(),
-                    NodeKind::Sink(_) => "sink".into(),
-                    NodeKind::Operator(o) => o.kind.name().into(),
-                },
-                parallelism: n.parallelism,
-                records_in: c.total_in(),
-                records_out: c.total_out(),
-            })
-            .collect(),
-    })
+    Ok(handles)
 }
 
-/// Waits for the sub-tasks, reporting progress and honouring cancellation.
-fn monitor(
+/// Waits for the sub-tasks while coordinating checkpoints, serving
+/// savepoint requests, reporting progress and honouring cancellation.
+#[allow(clippy::too_many_arguments)]
+fn coordinate(
     graph: &JobGraph,
     ctl: &Control,
     counters: &[NodeCounters],
     handles: &[std::thread::JoinHandle<()>],
     options: &RunOptions,
     started: Instant,
-) {
+    events: &Receiver<TaskEvent>,
+    coordinator: &mut Coordinator,
+    restarts: u32,
+) -> Result<(), JobFailure> {
     let sources: Vec<usize> = graph
         .nodes
         .iter()
@@ -523,27 +598,44 @@ fn monitor(
     let mut last_report = Instant::now();
     let mut last_count = 0u64;
     while !handles.iter().all(|h| h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(20));
-        if options
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
+        if let Ok(ev) = events.recv_timeout(Duration::from_millis(20)) {
+            coordinator.on_event(ev, ctl)?;
+            for ev in events.try_iter() {
+                coordinator.on_event(ev, ctl)?;
+            }
+        }
+        if cancelled(options) {
             ctl.cancel();
+        }
+        if let Some(h) = &options.handle {
+            for r in h.take_requests() {
+                coordinator.request_savepoint(r);
+            }
+        }
+        coordinator.tick(ctl)?;
+        let count: u64 = sources.iter().map(|&i| counters[i].total_out()).sum();
+        if let Some(h) = &options.handle {
+            h.set_status(JobStatus {
+                source_records: count,
+                checkpoints: coordinator.stats.clone(),
+                restarts,
+            });
         }
         if let Some(cb) = &options.on_progress
             && last_report.elapsed() >= options.progress_interval
         {
-            let count: u64 = sources.iter().map(|&i| counters[i].total_out()).sum();
             let secs = last_report.elapsed().as_secs_f64();
             cb(&Progress {
                 elapsed: started.elapsed(),
                 source_records: count,
                 records_per_second: (count - last_count) as f64 / secs,
                 sink_records: sinks.iter().map(|&i| counters[i].total_in()).sum(),
+                checkpoints: coordinator.stats.clone(),
+                restarts,
             });
             last_report = Instant::now();
             last_count = count;
         }
     }
+    Ok(())
 }

@@ -12,16 +12,22 @@
 //! [`JobGraph`]: weir_core::JobGraph
 //! [`PhysicalPlan`]: weir_core::plan::PhysicalPlan
 
+mod checkpoint;
 mod clock;
 mod control;
 mod exchange;
 mod failure;
+mod handle;
 mod job;
 mod metrics;
 mod operators;
+mod restart;
+mod setup;
 mod task;
 
+pub use checkpoint::{CheckpointStats, SavepointRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use failure::JobFailure;
-pub use job::{ProgressFn, RunOptions, run_job};
-pub use metrics::{JobSummary, NodeSummary, Progress};
+pub use handle::{JobHandle, JobStatus};
+pub use job::{InjectedFault, ProgressFn, RunOptions, run_job};
+pub use metrics::{JobSummary, NodeSummary, Progress, human_bytes};

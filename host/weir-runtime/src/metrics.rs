@@ -51,6 +51,10 @@ pub struct Progress {
     pub records_per_second: f64,
     /// Records received by all sinks so far.
     pub sink_records: u64,
+    /// Checkpoints so far.
+    pub checkpoints: crate::CheckpointStats,
+    /// Restarts after failures so far.
+    pub restarts: u32,
 }
 
 /// What one node did in a run.
@@ -75,8 +79,14 @@ pub struct JobSummary {
     pub name: String,
     /// Wall-clock time.
     pub duration: Duration,
-    /// Per node, in topological order.
+    /// Per node, in topological order (of the last attempt).
     pub nodes: Vec<NodeSummary>,
+    /// Checkpoints taken.
+    pub checkpoints: crate::CheckpointStats,
+    /// Restarts after failures.
+    pub restarts: u32,
+    /// Set when the job was stopped with a savepoint: its path.
+    pub stopped_with_savepoint: Option<std::path::PathBuf>,
 }
 
 impl JobSummary {
@@ -88,12 +98,38 @@ impl JobSummary {
 
 impl std::fmt::Display for JobSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "job '{}' finished in {:.3} s",
-            self.name,
-            self.duration.as_secs_f64()
-        )?;
+        match &self.stopped_with_savepoint {
+            Some(p) => writeln!(
+                f,
+                "job '{}' stopped with savepoint {} after {:.3} s",
+                self.name,
+                p.display(),
+                self.duration.as_secs_f64()
+            )?,
+            None => writeln!(
+                f,
+                "job '{}' finished in {:.3} s",
+                self.name,
+                self.duration.as_secs_f64()
+            )?,
+        }
+        let c = &self.checkpoints;
+        if c.completed > 0 || self.restarts > 0 {
+            writeln!(
+                f,
+                "  checkpoints: {} completed{}; restarts: {}",
+                c.completed,
+                match (c.last_duration, c.last_id) {
+                    (Some(d), Some(id)) => format!(
+                        ", last #{id} took {} ms and wrote {}",
+                        d.as_millis(),
+                        human_bytes(c.last_bytes)
+                    ),
+                    _ => String::new(),
+                },
+                self.restarts
+            )?;
+        }
         writeln!(
             f,
             "  {:<20} {:<14} {:>4} {:>14} {:>14}",
@@ -108,4 +144,22 @@ impl std::fmt::Display for JobSummary {
         }
         Ok(())
     }
+}
+
+/// Bytes for people: "812 B", "3.4 MiB".
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
 }

@@ -2,12 +2,15 @@
 //! operators, route outputs, and pass end-of-input on.
 
 use crate::clock::Clock;
-use crate::control::Control;
-use crate::exchange::{EdgeWriter, Inbox, Msg, Stop, receive};
+use crate::control::{Barrier, Control, OpAck, TaskEvent, TaskId};
+use crate::exchange::{EdgeWriter, Envelope, Inbox, Msg, Stop, receive};
 use crate::failure::{Failure, JobFailure};
 use crate::metrics::NodeCounters;
-use crate::operators::Operator;
+use crate::operators::{Operator, SnapshotCtx};
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
+use weir_checkpoint::{CheckpointKind, OperatorSnapshot};
 use weir_connectors::{SourceReader, SourceStatus};
 use weir_core::{Batch, Outputs};
 
@@ -20,12 +23,15 @@ pub(crate) enum Head {
 }
 
 /// What a receiver knows about one input channel.
-#[derive(Clone, Copy)]
 struct Channel {
     id: u32,
     watermark: i64,
     idle: bool,
     ended: bool,
+    /// A barrier arrived on this channel and others' are awaited: its
+    /// later messages wait in `held` (barrier alignment).
+    aligned: bool,
+    held: VecDeque<Msg>,
 }
 
 /// Where one node's outputs go beyond the chain.
@@ -61,6 +67,14 @@ pub(crate) struct SubTask {
     idle_sent: bool,
     clock: Arc<dyn Clock>,
     last_tick: std::time::Instant,
+    /// This sub-task's id at the coordinator.
+    task: TaskId,
+    /// The last barrier this sub-task passed.
+    last_barrier: u64,
+    /// Where backends stage their own checkpoint files.
+    staging: PathBuf,
+    /// Whether backends may checkpoint in their own (incremental) format.
+    native_checkpoints: bool,
 }
 
 /// How often operators hear that processing time passed.
@@ -78,8 +92,15 @@ impl SubTask {
         ctl: Arc<Control>,
         batch_bytes: usize,
         clock: Arc<dyn Clock>,
+        task: TaskId,
+        staging: PathBuf,
+        native_checkpoints: bool,
     ) -> Self {
         SubTask {
+            task,
+            last_barrier: 0,
+            staging,
+            native_checkpoints,
             subtask,
             parallelism,
             node_ids,
@@ -100,6 +121,13 @@ impl SubTask {
     /// the job's control.
     pub(crate) fn run(mut self) {
         let result = self.run_inner();
+        if result.is_err() {
+            for step in &mut self.steps {
+                if let Some(op) = &mut step.op {
+                    op.abort();
+                }
+            }
+        }
         if let Err(Stop::Failed(f)) = result {
             let node = self.steps.get(self.current).map_or(0, |s| s.node);
             self.ctl.fail(JobFailure {
@@ -125,6 +153,9 @@ impl SubTask {
                 loop {
                     if self.ctl.cancelled() {
                         return Err(Stop::Cancelled);
+                    }
+                    if let Some(b) = self.ctl.barrier_after(self.last_barrier) {
+                        self.checkpoint(b, Some(reader.as_ref()))?;
                     }
                     self.current = 0;
                     let mut out = Outputs::default();
@@ -161,6 +192,8 @@ impl SubTask {
                         SourceStatus::Finished => break,
                     }
                 }
+                self.finish()?;
+                self.report_finished(Some(reader.as_ref()))
             }
             Head::Inbox { inbox, channels } => {
                 let mut chans: Vec<Channel> = channels
@@ -170,48 +203,156 @@ impl SubTask {
                         watermark: i64::MIN,
                         idle: false,
                         ended: false,
+                        aligned: false,
+                        held: VecDeque::new(),
                     })
                     .collect();
+                // Messages released after an alignment, processed before
+                // new ones.
+                let mut released: VecDeque<Envelope> = VecDeque::new();
+                let mut aligning: Option<Barrier> = None;
                 while chans.iter().any(|c| !c.ended) {
-                    let received = receive(&inbox, &self.ctl)?;
-                    self.tick()?;
-                    let Some(env) = received else {
-                        self.flush()?;
-                        continue;
-                    };
-                    let Some(ch) = chans.iter_mut().find(|c| c.id == env.channel) else {
-                        return Err(Failure {
-                            domain: weir_core::ErrorDomain::Internal,
-                            message: format!("message on unexpected channel {}", env.channel),
+                    let env = match released.pop_front() {
+                        Some(e) => e,
+                        None => {
+                            let received = receive(&inbox, &self.ctl)?;
+                            self.tick()?;
+                            match received {
+                                Some(e) => e,
+                                None => {
+                                    self.flush()?;
+                                    continue;
+                                }
+                            }
                         }
+                    };
+                    let Some(ci) = chans.iter().position(|c| c.id == env.channel) else {
+                        return Err(Failure::internal(format!(
+                            "message on unexpected channel {}",
+                            env.channel
+                        ))
                         .into());
                     };
+                    if chans[ci].aligned {
+                        chans[ci].held.push_back(env.msg);
+                        continue;
+                    }
                     match env.msg {
                         Msg::Data(batch) => {
-                            ch.idle = false;
+                            chans[ci].idle = false;
                             self.process_from(0, batch)?;
                             self.flush()?;
                         }
                         Msg::Watermark(wm) => {
+                            let ch = &mut chans[ci];
                             ch.idle = false;
                             ch.watermark = ch.watermark.max(wm);
                             self.input_watermark(&chans)?;
                         }
                         Msg::Idle => {
-                            ch.idle = true;
+                            chans[ci].idle = true;
                             self.input_watermark(&chans)?;
                         }
+                        Msg::Barrier(b) => {
+                            if b.id > self.last_barrier {
+                                aligning = Some(match aligning {
+                                    Some(a) if a.id >= b.id => a,
+                                    _ => b,
+                                });
+                                chans[ci].aligned = true;
+                            }
+                        }
                         Msg::End => {
-                            ch.ended = true;
+                            chans[ci].ended = true;
                             if chans.iter().any(|c| !c.ended) {
                                 self.input_watermark(&chans)?;
                             }
                         }
                     }
+                    // Aligned: every live channel delivered the barrier
+                    // (ended channels never will, and need not).
+                    if let Some(b) = aligning
+                        && chans.iter().all(|c| c.ended || c.aligned)
+                    {
+                        aligning = None;
+                        self.checkpoint(b, None)?;
+                        for c in &mut chans {
+                            c.aligned = false;
+                            let id = c.id;
+                            released
+                                .extend(c.held.drain(..).map(|msg| Envelope { channel: id, msg }));
+                        }
+                    }
                 }
+                self.finish()?;
+                self.report_finished(None)
             }
         }
-        self.finish()
+    }
+
+    /// Snapshots every operator of the chain (and the source's position)
+    /// and sends the barrier on, after the records before it.
+    fn checkpoint(&mut self, b: Barrier, reader: Option<&dyn SourceReader>) -> Result<(), Stop> {
+        self.last_barrier = b.id;
+        self.flush()?;
+        let ops = self.snapshot_ops(b.kind, reader, false)?;
+        let ctl = self.ctl.clone();
+        for w in self.writers() {
+            w.barrier(b, &ctl)?;
+        }
+        self.ctl.report(TaskEvent::Ack {
+            id: b.id,
+            task: self.task,
+            ops,
+        });
+        Ok(())
+    }
+
+    fn snapshot_ops(
+        &mut self,
+        kind: CheckpointKind,
+        reader: Option<&dyn SourceReader>,
+        finished: bool,
+    ) -> Result<Vec<OpAck>, Stop> {
+        let staging = self.staging.join(format!("chk-{}", self.last_barrier));
+        let mut acks = Vec::with_capacity(self.steps.len());
+        for i in 0..self.steps.len() {
+            self.current = i;
+            let node = self.steps[i].node;
+            let mut snapshot =
+                OperatorSnapshot::empty(&self.node_ids[node], self.subtask, self.parallelism);
+            snapshot.finished = finished;
+            let mut native = None;
+            match &mut self.steps[i].op {
+                None => snapshot.source = reader.and_then(|r| r.position()),
+                Some(op) => {
+                    let ctx = SnapshotCtx {
+                        kind,
+                        native: self.native_checkpoints && !finished,
+                        staging: &staging.join(format!("{}-{}", self.node_ids[node], self.subtask)),
+                    };
+                    let st = op.snapshot(&ctx)?;
+                    snapshot.keyed = st.keyed;
+                    snapshot.timers = st.timers;
+                    snapshot.operator_state = st.operator_state;
+                    snapshot.sink = st.sink;
+                    native = st.native;
+                }
+            }
+            acks.push(OpAck { snapshot, native });
+        }
+        Ok(acks)
+    }
+
+    /// After the end of input: this sub-task's final state, which stands
+    /// for it in every later checkpoint.
+    fn report_finished(&mut self, reader: Option<&dyn SourceReader>) -> Result<(), Stop> {
+        let ops = self.snapshot_ops(CheckpointKind::Checkpoint, reader, true)?;
+        self.ctl.report(TaskEvent::Finished {
+            task: self.task,
+            ops,
+        });
+        Ok(())
     }
 
     /// Recomputes the watermark from the input channels: the minimum over
@@ -295,6 +436,12 @@ impl SubTask {
             self.current = i;
             let node = self.steps[i].node;
             self.counters[node].add_in(self.subtask, cur.len());
+            if self
+                .ctl
+                .fault_due(&self.node_ids[node], self.counters[node].total_in())
+            {
+                return Err(Failure::internal("injected fault").into());
+            }
             let mut out = Outputs::default();
             if let Some(op) = &mut self.steps[i].op {
                 op.process(&cur, &mut out)?;

@@ -12,9 +12,40 @@ mod timers;
 
 pub use memory::MemoryBackend;
 pub use snapshot::{KeyedSnapshot, StateDesc, StateEntry, TimerEntry, Ttl};
+
 pub use timers::{Timer, TimerService};
 
 use std::ops::RangeInclusive;
+
+/// An immutable data file of a native checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFile {
+    /// Its name in the staging directory.
+    pub name: String,
+    /// Where the checkpoint store already has it (relative to its shared
+    /// directory), when the backend was restored from it; new files are
+    /// uploaded under the backend instance's own directory.
+    pub existing: Option<String>,
+}
+
+/// A backend's own checkpoint: files in a local staging directory that the
+/// checkpoint copies (only files it does not have yet: incremental).
+#[derive(Debug, Clone)]
+pub struct NativeCheckpoint {
+    /// The staging directory holding the files.
+    pub dir: std::path::PathBuf,
+    /// A name unique to this backend instance: new shared files go under
+    /// it (file names are only unique within one instance).
+    pub instance: String,
+    /// Immutable data files (RocksDB SSTs), shared between checkpoints.
+    pub shared: Vec<SharedFile>,
+    /// Small files owned by this checkpoint (MANIFEST, CURRENT, OPTIONS).
+    pub private: Vec<String>,
+    /// The registered states.
+    pub states: Vec<StateDesc>,
+    /// The key groups the backend holds.
+    pub key_groups: (u16, u16),
+}
 
 /// Entries of a map state: (user key, value) pairs ordered by user key.
 pub type MapEntries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -212,15 +243,22 @@ pub trait KeyedStateBackend: Send {
 
     /// Number of keys with state, over all states (for metrics and tests).
     fn key_count(&self) -> usize;
+
+    /// For a checkpoint: the backend's own incremental format, written into
+    /// `staging`, or `None` when it has none (the checkpoint then takes the
+    /// canonical [`KeyedStateBackend::snapshot`]).
+    fn native_checkpoint(
+        &mut self,
+        _staging: &std::path::Path,
+    ) -> Result<Option<NativeCheckpoint>, StateError> {
+        Ok(None)
+    }
 }
 
 /// Checks that a state declared again (by a new build of a function, or
 /// after a restore) matches the registered one; fills in what the earlier
 /// registration did not know (a codec, a TTL setting).
-pub(crate) fn check_compatible(
-    registered: &mut StateDesc,
-    new: &StateDesc,
-) -> Result<(), StateError> {
+pub fn check_compatible(registered: &mut StateDesc, new: &StateDesc) -> Result<(), StateError> {
     if registered.kind != new.kind {
         return Err(StateError::KindMismatch {
             name: new.name.clone(),

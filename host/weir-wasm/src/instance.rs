@@ -212,6 +212,11 @@ impl FunctionInstance {
     }
 
     /// The keyed state scope (keyed functions only).
+    pub fn scope(&self) -> Option<&KeyedScope> {
+        self.store.data().keyed.as_ref()
+    }
+
+    /// The keyed state scope, mutable (keyed functions only).
     pub fn scope_mut(&mut self) -> Option<&mut KeyedScope> {
         self.store.data_mut().keyed.as_mut()
     }

@@ -1,7 +1,7 @@
 //! Keyed Wasm functions (reduce, aggregate, keyed process) with their keyed
 //! state and timers.
 
-use super::{Operator, bad};
+use super::{OpState, Operator, SnapshotCtx, bad, restore_keyed, snapshot_keyed};
 use crate::clock::Clock;
 use crate::failure::Failure;
 use foldhash::HashMap;
@@ -35,21 +35,11 @@ type Item<'a> = (&'a [u8], i64, &'a [u8]);
 
 impl WasmKeyed {
     pub(crate) fn new(
-        mut instance: FunctionInstance,
+        instance: FunctionInstance,
         max_parallelism: u32,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let value_states = instance
-            .scope_mut()
-            .map(|s| {
-                s.bindings
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| b.kind == StateKind::Value)
-                    .map(|(i, _)| i as u32)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let value_states = value_state_ids(&instance);
         WasmKeyed {
             instance,
             max_parallelism,
@@ -219,6 +209,37 @@ impl Operator for WasmKeyed {
         }
         self.fire(domain::PROCESSING_TIME, now, out)
     }
+
+    fn snapshot(&mut self, ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
+        let scope = self
+            .instance
+            .scope_mut()
+            .ok_or_else(|| Failure::internal("keyed function without keyed state"))?;
+        snapshot_keyed(scope.backend.as_mut(), &self.timers, ctx)
+    }
+
+    fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {
+        let scope = self
+            .instance
+            .scope_mut()
+            .ok_or_else(|| Failure::internal("keyed function without keyed state"))?;
+        restore_keyed(scope.backend.as_mut(), &mut self.timers, from)
+    }
+}
+
+/// Declared ids of a keyed function's value states, in declaration order.
+fn value_state_ids(instance: &FunctionInstance) -> Vec<u32> {
+    instance
+        .scope()
+        .map(|s| {
+            s.bindings
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.kind == StateKind::Value)
+                .map(|(i, _)| i as u32)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn slot_key<'k>(

@@ -11,9 +11,70 @@ pub(crate) use transform::WasmTransform;
 pub(crate) use window::WasmWindow;
 
 use crate::failure::Failure;
+use std::path::Path;
+use weir_checkpoint::{CheckpointKind, KeyedPart, OperatorSnapshot, SinkState};
 use weir_core::{Batch, Outputs};
+use weir_state::{KeyedStateBackend, NativeCheckpoint, TimerEntry, TimerService};
 use weir_wasm::CallError;
 
+/// What an operator snapshots (the runtime adds its identity).
+#[derive(Default)]
+pub(crate) struct OpState {
+    pub(crate) keyed: Option<KeyedPart>,
+    /// A backend's own checkpoint, to copy into the checkpoint.
+    pub(crate) native: Option<NativeCheckpoint>,
+    pub(crate) timers: Vec<TimerEntry>,
+    pub(crate) operator_state: Option<Vec<u8>>,
+    pub(crate) sink: Option<SinkState>,
+}
+
+/// How to snapshot.
+pub(crate) struct SnapshotCtx<'a> {
+    /// Checkpoints may use a backend's own format; savepoints and final
+    /// snapshots are canonical.
+    pub(crate) kind: CheckpointKind,
+    /// Whether the backend's own format may be used.
+    pub(crate) native: bool,
+    /// Where a backend stages its own checkpoint files.
+    pub(crate) staging: &'a Path,
+}
+
+/// Snapshots keyed state and timers.
+pub(crate) fn snapshot_keyed(
+    backend: &mut dyn KeyedStateBackend,
+    timers: &TimerService,
+    ctx: &SnapshotCtx<'_>,
+) -> Result<OpState, Failure> {
+    let mut st = OpState {
+        timers: timers.snapshot(),
+        ..OpState::default()
+    };
+    if ctx.native && ctx.kind == CheckpointKind::Checkpoint {
+        st.native = backend.native_checkpoint(ctx.staging)?;
+    }
+    if st.native.is_none() {
+        st.keyed = Some(KeyedPart::Canonical(backend.snapshot()?));
+    }
+    Ok(st)
+}
+
+/// Restores the canonical keyed state and the timers of this sub-task's key
+/// groups from every snapshot of the operator (native parts were loaded
+/// when the backend was opened).
+pub(crate) fn restore_keyed(
+    backend: &mut dyn KeyedStateBackend,
+    timers: &mut TimerService,
+    from: &[&OperatorSnapshot],
+) -> Result<(), Failure> {
+    let range = backend.key_groups();
+    for s in from {
+        if let Some(KeyedPart::Canonical(k)) = &s.keyed {
+            backend.restore(k)?;
+        }
+        timers.restore(&s.timers, &range);
+    }
+    Ok(())
+}
 /// One step of a chain.
 pub(crate) trait Operator: Send {
     /// Processes a batch, appending to `out`.
@@ -32,6 +93,17 @@ pub(crate) trait Operator: Send {
     fn finish(&mut self, _out: &mut Outputs) -> Result<(), Failure> {
         Ok(())
     }
+    /// Snapshots the operator's state (at a checkpoint barrier).
+    fn snapshot(&mut self, _ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
+        Ok(OpState::default())
+    }
+    /// Restores state from the snapshots of this operator that concern
+    /// this sub-task (before the first record).
+    fn restore(&mut self, _from: &[&OperatorSnapshot]) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// The job is cancelled: drop uncommitted work.
+    fn abort(&mut self) {}
 }
 
 pub(crate) fn bad(e: weir_wire::WireError) -> Failure {

@@ -1,6 +1,6 @@
 //! A sink at the end of a chain.
 
-use super::Operator;
+use super::{OpState, Operator, SnapshotCtx};
 use crate::failure::Failure;
 use weir_connectors::SinkWriter;
 use weir_core::{Batch, Outputs};
@@ -19,5 +19,16 @@ impl Operator for SinkOperator {
     fn finish(&mut self, _out: &mut Outputs) -> Result<(), Failure> {
         self.writer.finish()?;
         Ok(())
+    }
+
+    fn snapshot(&mut self, _ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
+        Ok(OpState {
+            sink: self.writer.snapshot()?,
+            ..OpState::default()
+        })
+    }
+
+    fn abort(&mut self) {
+        self.writer.abort();
     }
 }

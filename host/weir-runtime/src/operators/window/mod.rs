@@ -13,7 +13,7 @@
 
 mod sessions;
 
-use super::{Operator, bad};
+use super::{OpState, Operator, SnapshotCtx, bad, restore_keyed, snapshot_keyed};
 use crate::clock::Clock;
 use crate::failure::Failure;
 use foldhash::HashMap;
@@ -717,6 +717,14 @@ impl Operator for WasmWindow {
             self.fire(i64::MAX, out)?;
         }
         Ok(())
+    }
+
+    fn snapshot(&mut self, ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
+        snapshot_keyed(self.backend.as_mut(), &self.timers, ctx)
+    }
+
+    fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {
+        restore_keyed(self.backend.as_mut(), &mut self.timers, from)
     }
 }
 

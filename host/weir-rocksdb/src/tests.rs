@@ -1,0 +1,184 @@
+//! The RocksDB backend against the in-memory backend as a model: the same
+//! random operations give the same state; checkpoints restore exactly.
+
+use super::*;
+use weir_state::MemoryBackend;
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn canonical(b: &dyn KeyedStateBackend) -> Vec<StateEntry> {
+    let mut e = b.snapshot().expect("snapshot").entries;
+    e.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    e
+}
+
+/// Applies the same random operations to both backends.
+fn random_ops(backends: &mut [&mut dyn KeyedStateBackend], n: usize, seed: u64) {
+    let mut rng = Lcg(seed);
+    let ids: Vec<Vec<StateId>> = backends
+        .iter_mut()
+        .map(|b| {
+            vec![
+                b.register("v", StateKind::Value).expect("v"),
+                b.register("l", StateKind::List).expect("l"),
+                b.register("m", StateKind::Map).expect("m"),
+            ]
+        })
+        .collect();
+    for _ in 0..n {
+        let kg = rng.next(8) as u16;
+        let key = vec![b'k', rng.next(5) as u8];
+        let uk = vec![rng.next(4) as u8];
+        let val = vec![rng.next(256) as u8; rng.next(3) as usize];
+        let op = rng.next(9);
+        for (b, id) in backends.iter_mut().zip(&ids) {
+            match op {
+                0 => b.value_put(kg, id[0], &key, &val).expect("put"),
+                1 => b.value_delete(kg, id[0], &key).expect("delete"),
+                2 | 3 => b.list_add(kg, id[1], &key, &val).expect("add"),
+                4 => b
+                    .list_update(kg, id[1], &key, vec![val.clone()])
+                    .expect("update"),
+                5 => b.map_put(kg, id[2], &key, &uk, &val).expect("map put"),
+                6 => b.map_remove(kg, id[2], &key, &uk).expect("map remove"),
+                7 => b.clear(kg, id[2], &key).expect("clear map"),
+                _ => b.clear(kg, id[1], &key).expect("clear list"),
+            }
+        }
+    }
+    // Reads agree too.
+    let mut outs = Vec::new();
+    for (b, id) in backends.iter().zip(&ids) {
+        let mut o = Vec::new();
+        for kg in 0..8u16 {
+            for k in 0..5u8 {
+                let key = [b'k', k];
+                let mut v = Vec::new();
+                let has = b.value_get_into(kg, id[0], &key, &mut v).expect("get");
+                o.push(format!(
+                    "{kg} {k} {has} {v:?} {:?} {:?}",
+                    b.list_get(kg, id[1], &key).expect("list"),
+                    b.map_entries(kg, id[2], &key).expect("entries")
+                ));
+            }
+        }
+        outs.push(o);
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn behaves_like_the_memory_backend() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut mem = MemoryBackend::new(0..=7);
+    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    random_ops(&mut [&mut mem, &mut rdb], 3000, 1);
+    assert_eq!(canonical(&mem), canonical(&rdb));
+    assert_eq!(mem.key_count(), rdb.key_count());
+}
+
+#[test]
+fn native_checkpoints_restore_exactly_and_share_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let shared = tmp.path().join("shared");
+    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    let mut mem = MemoryBackend::new(0..=7);
+    random_ops(&mut [&mut mem, &mut rdb], 2000, 2);
+
+    // Stage, then "upload" the way the coordinator does.
+    let upload = |n: &NativeCheckpoint, chk: &Path| -> RocksDbFiles {
+        let own = shared.join(&n.instance);
+        std::fs::create_dir_all(&own).expect("shared");
+        std::fs::create_dir_all(chk.join("private")).expect("private");
+        let mut files = Vec::new();
+        for f in &n.shared {
+            let rel = f
+                .existing
+                .clone()
+                .unwrap_or_else(|| format!("{}/{}", n.instance, f.name));
+            if !shared.join(&rel).exists() {
+                std::fs::copy(n.dir.join(&f.name), shared.join(&rel)).expect("copy");
+            }
+            files.push(rel);
+        }
+        for p in &n.private {
+            std::fs::copy(n.dir.join(p), chk.join("private").join(p)).expect("copy");
+        }
+        RocksDbFiles {
+            key_groups: n.key_groups,
+            shared: files,
+            private: n.private.clone(),
+            private_dir: "private".into(),
+            states: n.states.clone(),
+        }
+    };
+    let first = rdb
+        .native_checkpoint(&tmp.path().join("staging1"))
+        .expect("checkpoint")
+        .expect("native");
+    let files1 = upload(&first, &tmp.path().join("chk1"));
+    let restored = RocksDbBackend::open(
+        &tmp.path().join("db2"),
+        0..=7,
+        Some(&Restore {
+            files: files1.clone(),
+            checkpoint_dir: tmp.path().join("chk1"),
+            shared_dir: shared.clone(),
+        }),
+    )
+    .expect("restore");
+    assert_eq!(canonical(&restored), canonical(&mem));
+
+    // A restored database's next checkpoint reuses the uploaded files.
+    let mut restored = restored;
+    let mut mem2 = MemoryBackend::new(0..=7);
+    mem2.restore(&mem.snapshot().expect("snapshot"))
+        .expect("restore");
+    random_ops(&mut [&mut mem2, &mut restored], 50, 3);
+    let second = restored
+        .native_checkpoint(&tmp.path().join("staging2"))
+        .expect("checkpoint")
+        .expect("native");
+    assert!(
+        second.shared.iter().any(|f| f.existing.is_some()),
+        "unchanged SST files are not uploaded again"
+    );
+    let files2 = upload(&second, &tmp.path().join("chk2"));
+    let again = RocksDbBackend::open(
+        &tmp.path().join("db3"),
+        0..=7,
+        Some(&Restore {
+            files: files2,
+            checkpoint_dir: tmp.path().join("chk2"),
+            shared_dir: shared.clone(),
+        }),
+    )
+    .expect("restore");
+    assert_eq!(canonical(&again), canonical(&mem2));
+}
+
+#[test]
+fn canonical_snapshots_move_between_backends_and_ranges() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    let mut mem = MemoryBackend::new(0..=7);
+    random_ops(&mut [&mut mem, &mut rdb], 1500, 4);
+    let snap = rdb.snapshot().expect("snapshot");
+    let mut low = MemoryBackend::new(0..=3);
+    let mut high = RocksDbBackend::open(&tmp.path().join("high"), 4..=7, None).expect("open");
+    low.restore(&snap).expect("restore");
+    high.restore(&snap).expect("restore");
+    let mut both = canonical(&low);
+    both.extend(canonical(&high));
+    both.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(both, canonical(&mem));
+}

@@ -1,0 +1,435 @@
+//! Building a job's pieces for one attempt: loading components, planning
+//! file splits, and creating each sub-task's source reader, sink writer and
+//! operators, fresh or restored from a snapshot.
+
+use crate::checkpoint::RestorePlan;
+use crate::clock::Clock;
+use crate::failure::{Failure, JobFailure};
+use crate::operators::{Operator, SinkOperator, WasmKeyed, WasmTransform, WasmWindow};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use weir_checkpoint::SourceState;
+use weir_connectors::{
+    ConnectorError, DatagenReader, DiscardSink, FileReader, FileSink, FileSplit, PrintSink,
+    SAMPLE_TEXT, SinkWriter, SourceReader, SourceStatus, TimestampAssigner, plan_splits,
+};
+use weir_core::graph::{NodeKind, OperatorNode};
+use weir_core::keygroup::key_group_range;
+use weir_core::spec::{FunctionKind, SinkSpec, SourceFallback, SourceSpec, StateBackendKind};
+use weir_core::{Batch, ErrorDomain, JobGraph, Outputs};
+use weir_state::{KeyedStateBackend, MemoryBackend};
+use weir_wasm::{FunctionInstance, InstanceConfig, LoadedComponent, Runtime, TaskInfo};
+
+/// Reads the built-in sample text.
+struct SampleReader {
+    done: bool,
+}
+
+impl SampleReader {
+    fn position_state(&self) -> SourceState {
+        SourceState::Sample(self.done)
+    }
+}
+
+impl SourceReader for SampleReader {
+    fn poll(&mut self, out: &mut Outputs, _max: usize) -> Result<SourceStatus, ConnectorError> {
+        if self.done {
+            return Ok(SourceStatus::Finished);
+        }
+        for line in SAMPLE_TEXT.lines() {
+            out.main.push(weir_wire::NO_TIMESTAMP, &[], line.as_bytes());
+        }
+        self.done = true;
+        Ok(SourceStatus::More)
+    }
+
+    fn position(&self) -> Option<SourceState> {
+        Some(self.position_state())
+    }
+}
+
+pub(crate) fn node_failure(graph: &JobGraph, node: usize, f: impl Into<Failure>) -> JobFailure {
+    let f = f.into();
+    JobFailure {
+        operator: Some(graph.nodes[node].id.clone()),
+        subtask: None,
+        domain: f.domain,
+        message: f.message,
+    }
+}
+
+/// Loads every component, checks each operator's function and kind, and
+/// plans file splits. Everything that can be wrong before the first record
+/// is found here, with the node named.
+pub(crate) struct Prepared {
+    pub(crate) components: HashMap<usize, Arc<LoadedComponent>>,
+    assigners: HashMap<usize, Arc<LoadedComponent>>,
+    splits: HashMap<usize, Vec<FileSplit>>,
+}
+
+pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFailure> {
+    let mut components = HashMap::new();
+    let mut assigners = HashMap::new();
+    let mut splits = HashMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        match &node.kind {
+            NodeKind::Operator(op) => {
+                let c = rt
+                    .load(&op.component_path)
+                    .map_err(|e| node_failure(graph, i, e))?;
+                c.check_function(&op.function, op.kind)
+                    .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
+                components.insert(i, c);
+            }
+            NodeKind::Source(SourceSpec::File(f)) if !f.path.is_empty() => {
+                let s = plan_splits(&f.path, node.parallelism)
+                    .map_err(|e| node_failure(graph, i, e))?;
+                splits.insert(i, s);
+                if let Some(a) = f.event_time.as_ref().and_then(|e| e.assigner.as_ref()) {
+                    let path = graph.components.get(&a.component).ok_or_else(|| {
+                        node_failure(graph, i, Failure::user("unknown assigner component"))
+                    })?;
+                    let c = rt.load(path).map_err(|e| node_failure(graph, i, e))?;
+                    c.check_function(&a.function, FunctionKind::TimestampAssigner)
+                        .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
+                    assigners.insert(i, c);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Prepared {
+        components,
+        assigners,
+        splits,
+    })
+}
+
+/// A source's timestamp assigner: a guest function called on each batch a
+/// reader produces.
+struct WasmTimestamps {
+    instance: FunctionInstance,
+    clock: Arc<dyn Clock>,
+}
+
+impl TimestampAssigner for WasmTimestamps {
+    fn assign(&mut self, records: &Batch, out: &mut Vec<i64>) -> Result<(), ConnectorError> {
+        let result = self
+            .instance
+            .process_batch(records.bytes(), i64::MIN, self.clock.now_ms())
+            .map_err(|e| ConnectorError::Assigner {
+                domain: e.domain(),
+                message: e.to_string(),
+            })?;
+        if result.len() % 8 != 0 {
+            return Err(ConnectorError::Assigner {
+                domain: ErrorDomain::User,
+                message: format!("returned {} bytes, not 8 per record", result.len()),
+            });
+        }
+        out.extend(result.chunks_exact(8).map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            i64::from_le_bytes(a)
+        }));
+        Ok(())
+    }
+}
+
+/// What a function instance of sub-task `s` of `node` is told.
+fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
+    let n = &graph.nodes[node];
+    TaskInfo {
+        job_name: graph.name.clone(),
+        operator_id: n.id.clone(),
+        subtask_index: s,
+        parallelism: n.parallelism,
+        max_parallelism: graph.max_parallelism,
+        parameters: graph
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn instance_config(graph: &JobGraph) -> InstanceConfig {
+    InstanceConfig {
+        memory_limit_bytes: graph.sandbox.memory_limit_bytes,
+        call_timeout: graph.sandbox.call_timeout,
+    }
+}
+
+/// Where one attempt keeps local state and staged checkpoint files.
+pub(crate) struct Local {
+    pub(crate) backend: StateBackendKind,
+    pub(crate) dir: PathBuf,
+    pub(crate) store_shared: Option<PathBuf>,
+}
+
+/// The keyed state backend of one operator sub-task, with what a snapshot
+/// in the backend's own format holds already loaded.
+fn make_backend(
+    local: &Local,
+    node_id: &str,
+    s: u32,
+    range: std::ops::RangeInclusive<u16>,
+    restore: Option<&RestorePlan>,
+) -> Result<Box<dyn KeyedStateBackend>, Failure> {
+    match local.backend {
+        StateBackendKind::Memory => Ok(Box::new(MemoryBackend::new(range))),
+        StateBackendKind::Rocksdb => {
+            let dir = local.dir.join(format!("{node_id}-{s}"));
+            let native =
+                restore.and_then(|p| p.native_for(node_id, s).map(|f| (f, p.loaded.dir.clone())));
+            let native = match (native, &local.store_shared) {
+                (Some((files, chk)), Some(shared)) => Some(weir_rocksdb::Restore {
+                    files: files.clone(),
+                    checkpoint_dir: chk,
+                    shared_dir: shared.clone(),
+                }),
+                (Some((files, chk)), None) => Some(weir_rocksdb::Restore {
+                    files: files.clone(),
+                    shared_dir: chk.parent().map(|p| p.join("shared")).unwrap_or_default(),
+                    checkpoint_dir: chk,
+                }),
+                _ => None,
+            };
+            let b = weir_rocksdb::RocksDbBackend::open(&dir, range, native.as_ref())?;
+            Ok(Box::new(b))
+        }
+    }
+}
+
+/// Opens the Wasm function of an operator node for one sub-task and
+/// restores its state.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn open_operator(
+    graph: &JobGraph,
+    rt: &Runtime,
+    component: &LoadedComponent,
+    node: usize,
+    op: &OperatorNode,
+    s: u32,
+    clock: Arc<dyn Clock>,
+    local: &Local,
+    restore: Option<&RestorePlan>,
+) -> Result<Box<dyn Operator>, Failure> {
+    let n = &graph.nodes[node];
+    let mut built = open_function(graph, rt, component, node, op, s, clock, local, restore)?;
+    if let Some(plan) = restore {
+        let from = plan.for_operator(&n.id, s, n.parallelism);
+        if !from.is_empty() {
+            built.restore(&from)?;
+        }
+    }
+    Ok(built)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open_function(
+    graph: &JobGraph,
+    rt: &Runtime,
+    component: &LoadedComponent,
+    node: usize,
+    op: &OperatorNode,
+    s: u32,
+    clock: Arc<dyn Clock>,
+    local: &Local,
+    restore: Option<&RestorePlan>,
+) -> Result<Box<dyn Operator>, Failure> {
+    let n = &graph.nodes[node];
+    let task = task_info(graph, node, s);
+    let config = instance_config(graph);
+    if let Some(def) = op.window {
+        let range = key_group_range(s, graph.max_parallelism, n.parallelism);
+        let backend = make_backend(local, &n.id, s, range, restore)?;
+        let instance = FunctionInstance::open_window(rt, component, &op.function, &task, config)?;
+        let incremental = op.kind != FunctionKind::ProcessWindow;
+        Ok(Box::new(WasmWindow::new(
+            instance,
+            def,
+            incremental,
+            backend,
+            graph.max_parallelism,
+            clock,
+        )?))
+    } else if op.kind.is_keyed() {
+        let range = key_group_range(s, graph.max_parallelism, n.parallelism);
+        let backend = make_backend(local, &n.id, s, range, restore)?;
+        let instance =
+            FunctionInstance::open_keyed(rt, component, &op.function, &task, config, backend)?;
+        Ok(Box::new(WasmKeyed::new(
+            instance,
+            graph.max_parallelism,
+            clock,
+        )))
+    } else {
+        let instance =
+            FunctionInstance::open_transform(rt, component, &op.function, &task, config)?;
+        Ok(Box::new(WasmTransform::new(instance, clock)))
+    }
+}
+
+/// Readies every file sink's directory: a fresh run removes old part files;
+/// a restored run commits what the restored checkpoint covers and removes
+/// everything written after it.
+pub(crate) fn prepare_sinks(
+    graph: &JobGraph,
+    restore: Option<&RestorePlan>,
+) -> Result<(), JobFailure> {
+    if let Some(plan) = restore {
+        for sink in plan.pending_sinks() {
+            weir_connectors::commit(Path::new(&sink.dir), &sink.pending)
+                .map_err(|e| JobFailure::job(e.domain(), e.to_string()))?;
+        }
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let NodeKind::Sink(SinkSpec::File(f)) = &node.kind else {
+            continue;
+        };
+        if f.path.is_empty() {
+            continue;
+        }
+        let dir = Path::new(&f.path);
+        match restore {
+            Some(plan) => {
+                let parts = plan.sink_parts(&node.id);
+                weir_connectors::clean_for_restore(dir, |s| parts.get(&s).copied())
+                    .map_err(|e| node_failure(graph, i, e))?;
+            }
+            None => {
+                weir_connectors::prepare_output_dir(dir).map_err(|e| node_failure(graph, i, e))?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The reader of source sub-task `s`: fresh, or where the snapshot left it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn source_reader(
+    graph: &JobGraph,
+    rt: &Runtime,
+    node: usize,
+    prepared: &Prepared,
+    s: u32,
+    p: u32,
+    clock: &Arc<dyn Clock>,
+    restore: Option<&RestorePlan>,
+) -> Result<Box<dyn SourceReader>, Failure> {
+    let NodeKind::Source(spec) = &graph.nodes[node].kind else {
+        return Err(Failure::internal("not a source"));
+    };
+    let resumed = restore.and_then(|r| r.source_for(&graph.nodes[node].id, s, p));
+    Ok(match spec {
+        SourceSpec::File(f) => {
+            let splits: Option<Vec<FileSplit>> = match &resumed {
+                Some(SourceState::Files(fs)) => {
+                    Some(fs.iter().map(FileSplit::from_state).collect())
+                }
+                Some(SourceState::Sample(done)) => {
+                    return Ok(Box::new(SampleReader { done: *done }));
+                }
+                Some(SourceState::Datagen(_)) => {
+                    return Err(Failure::user(
+                        "the snapshot has a data generator's position for this file source",
+                    ));
+                }
+                None => prepared.splits.get(&node).map(|all| {
+                    all.iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j as u32 % p == s)
+                        .map(|(_, sp)| sp.clone())
+                        .collect()
+                }),
+            };
+            match (splits, f.fallback) {
+                (Some(mine), _) => {
+                    let reader =
+                        FileReader::new(mine, f.format, f.on_malformed, f.event_time.clone());
+                    match (
+                        f.event_time.as_ref().and_then(|e| e.assigner.as_ref()),
+                        prepared.assigners.get(&node),
+                    ) {
+                        (Some(a), Some(c)) => {
+                            let task = task_info(graph, node, s);
+                            let instance = FunctionInstance::open_transform(
+                                rt,
+                                c,
+                                &a.function,
+                                &task,
+                                instance_config(graph),
+                            )?;
+                            Box::new(reader.with_assigner(Box::new(WasmTimestamps {
+                                instance,
+                                clock: clock.clone(),
+                            })))
+                        }
+                        _ => Box::new(reader),
+                    }
+                }
+                (None, Some(SourceFallback::SampleText)) => Box::new(SampleReader { done: s != 0 }),
+                (None, None) => Box::new(SampleReader { done: true }),
+            }
+        }
+        SourceSpec::Datagen(d) => match &resumed {
+            Some(SourceState::Datagen(streams)) => Box::new(DatagenReader::restore(d, streams)),
+            Some(_) => {
+                return Err(Failure::user(
+                    "the snapshot has a file position for this data generator",
+                ));
+            }
+            None => Box::new(DatagenReader::new(d, s, p)),
+        },
+    })
+}
+
+/// The writer of sink sub-task `s`.
+pub(crate) fn sink_writer(
+    graph: &JobGraph,
+    node: usize,
+    s: u32,
+    p: u32,
+    restore: Option<&RestorePlan>,
+) -> Result<Box<dyn SinkWriter>, Failure> {
+    let NodeKind::Sink(spec) = &graph.nodes[node].kind else {
+        return Err(Failure::internal("not a sink"));
+    };
+    Ok(match spec {
+        SinkSpec::File(f) if f.path.is_empty() => Box::new(PrintSink::new(s, p)),
+        SinkSpec::File(f) => {
+            let next = restore.map_or(0, |r| r.sink_next_part(&graph.nodes[node].id, s, p));
+            // Part files are committed by the job (checkpoints, savepoints,
+            // the end of input), never by the writer itself.
+            Box::new(FileSink::new(Path::new(&f.path), s, f.format, true, next))
+        }
+        SinkSpec::Print(_) => Box::new(PrintSink::new(s, p)),
+        SinkSpec::Discard(_) => Box::new(DiscardSink::default()),
+    })
+}
+
+/// The operator of node `node` for sub-task `s` (none for a source).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_step(
+    graph: &JobGraph,
+    rt: &Runtime,
+    prepared: &Prepared,
+    node: usize,
+    s: u32,
+    parallelism: u32,
+    clock: Arc<dyn Clock>,
+    local: &Local,
+    restore: Option<&RestorePlan>,
+) -> Result<Option<Box<dyn Operator>>, Failure> {
+    match &graph.nodes[node].kind {
+        NodeKind::Source(_) => Ok(None),
+        NodeKind::Operator(op) => match prepared.components.get(&node) {
+            Some(c) => open_operator(graph, rt, c, node, op, s, clock, local, restore).map(Some),
+            None => Err(Failure::user("component not loaded")),
+        },
+        NodeKind::Sink(_) => sink_writer(graph, node, s, parallelism, restore)
+            .map(|w| Some(Box::new(SinkOperator { writer: w }) as Box<dyn Operator>)),
+    }
+}
