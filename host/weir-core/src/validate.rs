@@ -44,6 +44,11 @@ impl JobGraph {
     ) -> Result<JobGraph, JobError> {
         let mut v = Validator {
             problems: Vec::new(),
+            overridden: overrides
+                .parameters
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect(),
         };
         let graph = v.run(spec.clone(), base_dir, overrides);
         if v.problems.is_empty() {
@@ -59,6 +64,9 @@ impl JobGraph {
 
 struct Validator {
     problems: Vec<String>,
+    /// Parameters set on the command line: paths in them are relative to
+    /// the current directory, not to the job file.
+    overridden: Vec<String>,
 }
 
 impl Validator {
@@ -159,7 +167,7 @@ impl Validator {
                 max,
             );
             inputs.push((nodes.len(), s.input().clone()));
-            let s = self.sink(s.clone(), &params);
+            let s = self.sink(s.clone(), &params, base);
             nodes.push(Node {
                 id: s.id().to_owned(),
                 parallelism: p,
@@ -384,7 +392,7 @@ impl Validator {
                     }
                     f.path = path;
                 } else {
-                    f.path = base.join(path).to_string_lossy().into_owned();
+                    f.path = self.resolve(&f.path, path, base);
                 }
             }
             SourceSpec::Datagen(d) => {
@@ -408,15 +416,44 @@ impl Validator {
         s
     }
 
-    fn sink(&mut self, mut s: SinkSpec, params: &BTreeMap<String, String>) -> SinkSpec {
+    fn sink(
+        &mut self,
+        mut s: SinkSpec,
+        params: &BTreeMap<String, String>,
+        base: &Path,
+    ) -> SinkSpec {
         let what = format!("sink '{}'", s.id());
         if let SinkSpec::File(f) = &mut s {
-            f.path = substitute(&f.path, params, &what, &mut self.problems);
-            if f.path.is_empty() && f.fallback.is_none() {
-                self.problem(format!("{what}: path is empty and no fallback is set"));
+            let path = substitute(&f.path, params, &what, &mut self.problems);
+            if path.is_empty() {
+                if f.fallback.is_none() {
+                    self.problem(format!("{what}: path is empty and no fallback is set"));
+                }
+                f.path = path;
+            } else {
+                f.path = self.resolve(&f.path, path, base);
             }
         }
         s
+    }
+
+    /// Resolves a relative path: against the current directory when it
+    /// comes from a parameter given on the command line (`--input in.txt`
+    /// means ./in.txt), against the job file's directory otherwise.
+    fn resolve(&self, raw: &str, path: String, base: &Path) -> String {
+        if Path::new(&path).is_absolute() {
+            return path;
+        }
+        let from_cli = self
+            .overridden
+            .iter()
+            .any(|p| raw.starts_with(&format!("${{{p}}}")));
+        let root = if from_cli {
+            std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+        } else {
+            base.to_owned()
+        };
+        root.join(path).to_string_lossy().into_owned()
     }
 
     fn check_ids(&mut self, nodes: &[Node]) {
