@@ -6,6 +6,7 @@ mod event_time;
 mod keyed_state;
 mod runtime;
 mod sandbox;
+mod savepoints;
 mod timers;
 mod windows;
 mod wordcount;

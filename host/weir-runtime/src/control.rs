@@ -43,6 +43,7 @@ pub(crate) enum TaskEvent {
 pub(crate) struct Control {
     cancelled: AtomicBool,
     failure: Mutex<Option<JobFailure>>,
+    setup_failed: AtomicBool,
     barrier_id: AtomicU64,
     barrier: Mutex<Option<Barrier>>,
     events: Option<Sender<TaskEvent>>,
@@ -59,6 +60,7 @@ impl Control {
         Control {
             cancelled: AtomicBool::new(false),
             failure: Mutex::new(None),
+            setup_failed: AtomicBool::new(false),
             barrier_id: AtomicU64::new(0),
             barrier: Mutex::new(None),
             events,
@@ -94,6 +96,18 @@ impl Control {
             *slot = Some(f);
         }
         self.cancel();
+    }
+
+    /// Records a failure while a sub-task was set up (opening functions,
+    /// restoring state): restarting cannot fix it.
+    pub(crate) fn fail_setup(&self, f: JobFailure) {
+        self.setup_failed.store(true, Ordering::SeqCst);
+        self.fail(f);
+    }
+
+    /// Whether a sub-task failed while it was set up.
+    pub(crate) fn setup_failed(&self) -> bool {
+        self.setup_failed.load(Ordering::SeqCst)
     }
 
     /// The first failure, if any.

@@ -80,8 +80,15 @@ impl From<weir_wasm::LoadError> for Failure {
 
 impl From<weir_state::StateError> for Failure {
     fn from(e: weir_state::StateError) -> Self {
+        use weir_state::StateError as E;
+        let domain = match &e {
+            // The function and the state it meets disagree: the user's to fix.
+            E::KindMismatch { .. } | E::Incompatible { .. } => ErrorDomain::User,
+            E::UnknownState(_) | E::KeyGroupOutOfRange { .. } => ErrorDomain::Internal,
+            E::Storage(_) => ErrorDomain::External,
+        };
         Failure {
-            domain: ErrorDomain::External,
+            domain,
             message: e.to_string(),
         }
     }

@@ -366,6 +366,9 @@ fn run_attempt(
     }
     *stats = coordinator.stats.clone();
     if let Some(f) = ctl.take_failure() {
+        if ctl.setup_failed() {
+            return Attempt::Fatal(f);
+        }
         return Attempt::Failed(f);
     }
     if let Err(f) = coordinated.and(late) {
@@ -531,7 +534,7 @@ fn spawn_all(
                         match op {
                             Ok(op) => built.push(Step { node, op, routes }),
                             Err(f) => {
-                                ctl.fail(JobFailure {
+                                ctl.fail_setup(JobFailure {
                                     operator: Some(graph.nodes[node].id.clone()),
                                     subtask: Some((s, parallelism)),
                                     domain: f.domain,

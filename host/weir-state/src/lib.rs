@@ -9,6 +9,7 @@
 mod memory;
 mod snapshot;
 mod timers;
+pub mod ttl;
 
 pub use memory::MemoryBackend;
 pub use snapshot::{KeyedSnapshot, StateDesc, StateEntry, TimerEntry, Ttl};
@@ -128,8 +129,14 @@ pub trait KeyedStateBackend: Send {
     /// Loads the entries of `snapshot` that belong to this backend's key
     /// groups, registering its states.
     fn restore(&mut self, snapshot: &KeyedSnapshot) -> Result<(), StateError> {
+        let declared = self.states();
         let mut ids = Vec::with_capacity(snapshot.states.len());
         for d in &snapshot.states {
+            // The snapshot says how the state is stored; the function (if
+            // it registered first) how it is declared now.
+            if let Some(now) = declared.iter().find(|c| c.name == d.name) {
+                check_compatible(&mut d.clone(), now)?;
+            }
             ids.push(self.register_desc(d)?);
         }
         let range = self.key_groups();
@@ -270,7 +277,7 @@ pub fn check_compatible(registered: &mut StateDesc, new: &StateDesc) -> Result<(
         return Err(StateError::Incompatible {
             name: new.name.clone(),
             message: format!(
-                "its values were written as {}, the function now reads them as {}",
+                "its values were written as {} and the function now reads them as {}; keep the type, or migrate the state under a new name",
                 registered.codec, new.codec
             ),
         });

@@ -91,6 +91,8 @@ pub struct StateBinding {
     pub id: StateId,
     /// Its kind.
     pub kind: StateKind,
+    /// Expiry of its entries, if any.
+    pub ttl: Option<weir_state::Ttl>,
 }
 
 /// The keyed state a keyed function reaches during one batch call: the
@@ -104,6 +106,8 @@ pub struct KeyedScope {
     pub slots: Vec<(u16, u32, u32)>,
     /// The batch's keys, concatenated.
     pub keys: Vec<u8>,
+    /// Processing time of the current call (for state TTL).
+    pub now: i64,
 }
 
 impl KeyedScope {
@@ -114,6 +118,7 @@ impl KeyedScope {
             bindings: Vec::new(),
             slots: Vec::new(),
             keys: Vec::new(),
+            now: 0,
         }
     }
 
@@ -131,7 +136,16 @@ impl KeyedScope {
     }
 }
 
-type Access<'a> = (&'a mut dyn KeyedStateBackend, StateId, u16, &'a [u8]);
+/// What a host call reaches: the backend, the backend state, the key group
+/// and key, the state's TTL and the current processing time.
+struct Access<'a> {
+    b: &'a mut dyn KeyedStateBackend,
+    id: StateId,
+    kg: u16,
+    key: &'a [u8],
+    ttl: Option<weir_state::Ttl>,
+    now: i64,
+}
 
 impl HostState {
     fn access(&mut self, state: u32, slot: u32, kind: StateKind) -> wasmtime::Result<Access<'_>> {
@@ -153,13 +167,14 @@ impl HostState {
             .slots
             .get(slot as usize)
             .ok_or_else(|| format_err!("key slot {slot} is not part of the current batch"))?;
-        let id = binding.id;
-        Ok((
-            scope.backend.as_mut(),
-            id,
+        Ok(Access {
+            id: binding.id,
+            ttl: binding.ttl,
+            b: scope.backend.as_mut(),
             kg,
-            &scope.keys[start as usize..end as usize],
-        ))
+            key: &scope.keys[start as usize..end as usize],
+            now: scope.now,
+        })
     }
 }
 
@@ -169,23 +184,63 @@ fn state_err(e: weir_state::StateError) -> wasmtime::Error {
 
 impl keyed_state::Host for HostState {
     fn list_get(&mut self, state: u32, slot: u32) -> wasmtime::Result<Vec<Vec<u8>>> {
-        let (b, id, kg, key) = self.access(state, slot, StateKind::List)?;
-        b.list_get(kg, id, key).map_err(state_err)
+        let a = self.access(state, slot, StateKind::List)?;
+        let all = a.b.list_get(a.kg, a.id, a.key).map_err(state_err)?;
+        let Some(ttl) = a.ttl else {
+            return Ok(all);
+        };
+        let n = all.len();
+        let live: Vec<Vec<u8>> = all
+            .iter()
+            .filter_map(|e| weir_state::ttl::live(e, &ttl, a.now).map(<[u8]>::to_vec))
+            .collect();
+        if live.len() < n || ttl.refresh_on_read {
+            // Drop expired elements (and refresh the others when reads
+            // count).
+            let kept = all
+                .into_iter()
+                .filter(|e| weir_state::ttl::live(e, &ttl, a.now).is_some())
+                .map(|e| {
+                    if ttl.refresh_on_read {
+                        weir_state::ttl::stamped(a.now, &e[8..])
+                    } else {
+                        e
+                    }
+                })
+                .collect();
+            a.b.list_update(a.kg, a.id, a.key, kept)
+                .map_err(state_err)?;
+        }
+        Ok(live)
     }
 
     fn list_add(&mut self, state: u32, slot: u32, value: Vec<u8>) -> wasmtime::Result<()> {
-        let (b, id, kg, key) = self.access(state, slot, StateKind::List)?;
-        b.list_add(kg, id, key, &value).map_err(state_err)
+        let a = self.access(state, slot, StateKind::List)?;
+        match a.ttl {
+            Some(_) => {
+                a.b.list_add(a.kg, a.id, a.key, &weir_state::ttl::stamped(a.now, &value))
+            }
+            None => a.b.list_add(a.kg, a.id, a.key, &value),
+        }
+        .map_err(state_err)
     }
 
     fn list_update(&mut self, state: u32, slot: u32, values: Vec<Vec<u8>>) -> wasmtime::Result<()> {
-        let (b, id, kg, key) = self.access(state, slot, StateKind::List)?;
-        b.list_update(kg, id, key, values).map_err(state_err)
+        let a = self.access(state, slot, StateKind::List)?;
+        let values = match a.ttl {
+            Some(_) => values
+                .iter()
+                .map(|v| weir_state::ttl::stamped(a.now, v))
+                .collect(),
+            None => values,
+        };
+        a.b.list_update(a.kg, a.id, a.key, values)
+            .map_err(state_err)
     }
 
     fn list_clear(&mut self, state: u32, slot: u32) -> wasmtime::Result<()> {
-        let (b, id, kg, key) = self.access(state, slot, StateKind::List)?;
-        b.clear(kg, id, key).map_err(state_err)
+        let a = self.access(state, slot, StateKind::List)?;
+        a.b.clear(a.kg, a.id, a.key).map_err(state_err)
     }
 
     fn map_get(
@@ -194,8 +249,31 @@ impl keyed_state::Host for HostState {
         slot: u32,
         key: Vec<u8>,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
-        let (b, id, kg, k) = self.access(state, slot, StateKind::Map)?;
-        b.map_get(kg, id, k, &key).map_err(state_err)
+        let a = self.access(state, slot, StateKind::Map)?;
+        let v = a.b.map_get(a.kg, a.id, a.key, &key).map_err(state_err)?;
+        let (Some(ttl), Some(stored)) = (a.ttl, &v) else {
+            return Ok(v);
+        };
+        match weir_state::ttl::live(stored, &ttl, a.now) {
+            Some(value) => {
+                let value = value.to_vec();
+                if ttl.refresh_on_read {
+                    a.b.map_put(
+                        a.kg,
+                        a.id,
+                        a.key,
+                        &key,
+                        &weir_state::ttl::stamped(a.now, &value),
+                    )
+                    .map_err(state_err)?;
+                }
+                Ok(Some(value))
+            }
+            None => {
+                a.b.map_remove(a.kg, a.id, a.key, &key).map_err(state_err)?;
+                Ok(None)
+            }
+        }
     }
 
     fn map_put(
@@ -205,22 +283,50 @@ impl keyed_state::Host for HostState {
         key: Vec<u8>,
         value: Vec<u8>,
     ) -> wasmtime::Result<()> {
-        let (b, id, kg, k) = self.access(state, slot, StateKind::Map)?;
-        b.map_put(kg, id, k, &key, &value).map_err(state_err)
+        let a = self.access(state, slot, StateKind::Map)?;
+        match a.ttl {
+            Some(_) => a.b.map_put(
+                a.kg,
+                a.id,
+                a.key,
+                &key,
+                &weir_state::ttl::stamped(a.now, &value),
+            ),
+            None => a.b.map_put(a.kg, a.id, a.key, &key, &value),
+        }
+        .map_err(state_err)
     }
 
     fn map_remove(&mut self, state: u32, slot: u32, key: Vec<u8>) -> wasmtime::Result<()> {
-        let (b, id, kg, k) = self.access(state, slot, StateKind::Map)?;
-        b.map_remove(kg, id, k, &key).map_err(state_err)
+        let a = self.access(state, slot, StateKind::Map)?;
+        a.b.map_remove(a.kg, a.id, a.key, &key).map_err(state_err)
     }
 
     fn map_entries(&mut self, state: u32, slot: u32) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let (b, id, kg, k) = self.access(state, slot, StateKind::Map)?;
-        b.map_entries(kg, id, k).map_err(state_err)
+        let a = self.access(state, slot, StateKind::Map)?;
+        let all = a.b.map_entries(a.kg, a.id, a.key).map_err(state_err)?;
+        let Some(ttl) = a.ttl else {
+            return Ok(all);
+        };
+        let mut live = Vec::with_capacity(all.len());
+        for (k, stored) in all {
+            match weir_state::ttl::live(&stored, &ttl, a.now) {
+                Some(v) => {
+                    let v = v.to_vec();
+                    if ttl.refresh_on_read {
+                        a.b.map_put(a.kg, a.id, a.key, &k, &weir_state::ttl::stamped(a.now, &v))
+                            .map_err(state_err)?;
+                    }
+                    live.push((k, v));
+                }
+                None => a.b.map_remove(a.kg, a.id, a.key, &k).map_err(state_err)?,
+            }
+        }
+        Ok(live)
     }
 
     fn map_clear(&mut self, state: u32, slot: u32) -> wasmtime::Result<()> {
-        let (b, id, kg, k) = self.access(state, slot, StateKind::Map)?;
-        b.clear(kg, id, k).map_err(state_err)
+        let a = self.access(state, slot, StateKind::Map)?;
+        a.b.clear(a.kg, a.id, a.key).map_err(state_err)
     }
 }

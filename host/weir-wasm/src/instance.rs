@@ -195,11 +195,21 @@ impl FunctionInstance {
                 wit::StateKind::List => StateKind::List,
                 wit::StateKind::Map => StateKind::Map,
             };
+            let ttl = d.ttl.map(|t| weir_state::Ttl {
+                millis: t.millis,
+                refresh_on_read: t.refresh_on_read,
+            });
+            let desc = weir_state::StateDesc {
+                name: d.name.clone(),
+                kind,
+                ttl,
+                codec: d.codec,
+            };
             let id = scope
                 .backend
-                .register(&d.name, kind)
+                .register_desc(&desc)
                 .map_err(|e| guest(format!("state '{}': {e}", d.name)))?;
-            scope.bindings.push(StateBinding { id, kind });
+            scope.bindings.push(StateBinding { id, kind, ttl });
         }
         store.data_mut().keyed = Some(scope);
         Ok(FunctionInstance {

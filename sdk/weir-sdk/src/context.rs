@@ -1,6 +1,6 @@
 //! What a function can know about where and when it runs.
 
-use crate::{ListState, MapState, ValueState, state::Declared};
+use crate::{ListState, MapState, StateTtl, ValueState, state::Declared};
 
 /// The sub-task a function instance runs in.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +46,13 @@ impl<'a> OpenContext<'a> {
         self.task.parameter(name)
     }
 
-    fn declare(&mut self, name: &str, kind: crate::state::Kind) -> u32 {
+    fn declare(
+        &mut self,
+        name: &str,
+        kind: crate::state::Kind,
+        codec: String,
+        ttl: Option<StateTtl>,
+    ) -> u32 {
         match self.states.as_deref_mut() {
             Some(states) => {
                 if let Some(i) = states.iter().position(|d| d.name == name) {
@@ -55,6 +61,8 @@ impl<'a> OpenContext<'a> {
                 states.push(Declared {
                     name: name.to_owned(),
                     kind,
+                    codec,
+                    ttl,
                 });
                 (states.len() - 1) as u32
             }
@@ -66,17 +74,46 @@ impl<'a> OpenContext<'a> {
 
     /// Declares a value state scoped to the current key.
     pub fn value_state<T: crate::Data>(&mut self, name: &str) -> ValueState<T> {
-        ValueState::new(self.declare(name, crate::state::Kind::Value))
+        ValueState::new(self.declare(name, crate::state::Kind::Value, T::codec(), None))
+    }
+
+    /// Declares a value state whose entries expire.
+    pub fn value_state_with_ttl<T: crate::Data>(
+        &mut self,
+        name: &str,
+        ttl: StateTtl,
+    ) -> ValueState<T> {
+        ValueState::new(self.declare(name, crate::state::Kind::Value, T::codec(), Some(ttl)))
     }
 
     /// Declares a list state scoped to the current key.
     pub fn list_state<T: crate::Data>(&mut self, name: &str) -> ListState<T> {
-        ListState::new(self.declare(name, crate::state::Kind::List))
+        ListState::new(self.declare(name, crate::state::Kind::List, T::codec(), None))
+    }
+
+    /// Declares a list state whose elements expire one by one.
+    pub fn list_state_with_ttl<T: crate::Data>(
+        &mut self,
+        name: &str,
+        ttl: StateTtl,
+    ) -> ListState<T> {
+        ListState::new(self.declare(name, crate::state::Kind::List, T::codec(), Some(ttl)))
     }
 
     /// Declares a map state scoped to the current key.
     pub fn map_state<K: crate::Data, V: crate::Data>(&mut self, name: &str) -> MapState<K, V> {
-        MapState::new(self.declare(name, crate::state::Kind::Map))
+        let codec = format!("{}->{}", K::codec(), V::codec());
+        MapState::new(self.declare(name, crate::state::Kind::Map, codec, None))
+    }
+
+    /// Declares a map state whose entries expire one by one.
+    pub fn map_state_with_ttl<K: crate::Data, V: crate::Data>(
+        &mut self,
+        name: &str,
+        ttl: StateTtl,
+    ) -> MapState<K, V> {
+        let codec = format!("{}->{}", K::codec(), V::codec());
+        MapState::new(self.declare(name, crate::state::Kind::Map, codec, Some(ttl)))
     }
 }
 

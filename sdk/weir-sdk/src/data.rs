@@ -13,9 +13,17 @@ pub trait Data: Sized {
     fn encode(&self, out: &mut Vec<u8>);
     /// Reads a value from its encoding.
     fn decode(bytes: &[u8]) -> Result<Self, Error>;
+    /// Names the encoding, for state compatibility checks: state written
+    /// with one codec cannot be read with another.
+    fn codec() -> String {
+        "bytes".into()
+    }
 }
 
 impl Data for String {
+    fn codec() -> String {
+        "string".into()
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_bytes());
     }
@@ -36,6 +44,9 @@ impl Data for Vec<u8> {
 }
 
 impl Data for () {
+    fn codec() -> String {
+        "unit".into()
+    }
     fn encode(&self, _: &mut Vec<u8>) {}
     fn decode(_: &[u8]) -> Result<Self, Error> {
         Ok(())
@@ -43,6 +54,9 @@ impl Data for () {
 }
 
 impl Data for bool {
+    fn codec() -> String {
+        "bool".into()
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
@@ -58,6 +72,9 @@ impl Data for bool {
 macro_rules! fixed_width {
     ($($t:ty),*) => {$(
         impl Data for $t {
+            fn codec() -> String {
+                stringify!($t).into()
+            }
             #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
@@ -84,6 +101,9 @@ fixed_width!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
 pub struct Json<T>(pub T);
 
 impl<T: Serialize + DeserializeOwned> Data for Json<T> {
+    fn codec() -> String {
+        "json".into()
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         // Serialising plain data into a Vec cannot fail; a type whose
         // `Serialize` fails (e.g. a map with non-string keys) writes `null`.
@@ -104,6 +124,9 @@ impl<T: Serialize + DeserializeOwned> Data for Json<T> {
 pub struct Bin<T>(pub T);
 
 impl<T: Serialize + DeserializeOwned> Data for Bin<T> {
+    fn codec() -> String {
+        "bin".into()
+    }
     fn encode(&self, out: &mut Vec<u8>) {
         if let Ok(bytes) = postcard::to_allocvec(&self.0) {
             out.extend_from_slice(&bytes);

@@ -82,7 +82,7 @@ pub use functions::{
     AggregateFunction, FilterFunction, FlatMapFunction, KeyedProcessFunction, MapFunction,
     ProcessWindowFunction, ReduceFunction, TimestampAssigner, Window,
 };
-pub use state::{ListState, MapState, ValueState};
+pub use state::{ListState, MapState, StateTtl, ValueState};
 
 /// Exports the functions of a crate as a Weir component.
 ///

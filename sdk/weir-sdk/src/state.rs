@@ -21,6 +21,38 @@ pub(crate) enum Kind {
 pub(crate) struct Declared {
     pub(crate) name: String,
     pub(crate) kind: Kind,
+    pub(crate) codec: String,
+    pub(crate) ttl: Option<StateTtl>,
+}
+
+/// How long a state's entries live (Flink's `StateTtlConfig`), in the
+/// host's processing time. Expired entries read as absent and are removed
+/// as they are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTtl {
+    /// Lifetime after the last write (or read, with `refresh_on_read`).
+    pub duration: std::time::Duration,
+    /// Reads keep entries alive too (Flink's `OnReadAndWrite`). A value
+    /// state counts as read when its key's records are processed.
+    pub refresh_on_read: bool,
+}
+
+impl StateTtl {
+    /// Entries expire `duration` after they were last written.
+    pub fn after_write(duration: std::time::Duration) -> Self {
+        StateTtl {
+            duration,
+            refresh_on_read: false,
+        }
+    }
+
+    /// Entries expire `duration` after they were last read or written.
+    pub fn after_access(duration: std::time::Duration) -> Self {
+        StateTtl {
+            duration,
+            refresh_on_read: true,
+        }
+    }
 }
 
 /// The current key's state while a key group is processed.

@@ -54,7 +54,7 @@ impl WasmKeyed {
 
     /// Groups items by key (first-appearance order, item order within a
     /// key) and writes the keyed input buffer with each key's value states.
-    fn build_groups(&mut self, items: &[Item<'_>]) -> Result<(), Failure> {
+    fn build_groups(&mut self, items: &[Item<'_>], now: i64) -> Result<(), Failure> {
         let mut index: HashMap<&[u8], u32> =
             HashMap::with_capacity_and_hasher(items.len().min(4096), Default::default());
         let mut group_of: Vec<u32> = Vec::with_capacity(items.len());
@@ -89,21 +89,34 @@ impl WasmKeyed {
             .scope_mut()
             .ok_or_else(|| Failure::user("keyed function without keyed state"))?;
         scope.clear_slots();
+        scope.now = now;
         self.buffer.clear();
         for (g, key) in keys.iter().enumerate() {
             let kg = key_group(key, self.max_parallelism);
             scope.push_slot(kg, key);
             let mut w = GroupWriter::start(&mut self.buffer, key);
             for &declared in &self.value_states {
-                let id = scope.bindings[declared as usize].id;
+                let binding = scope.bindings[declared as usize];
                 self.scratch.clear();
-                if scope
+                let found = scope
                     .backend
-                    .value_get_into(kg, id, key, &mut self.scratch)?
-                {
-                    w.state(&mut self.buffer, Some(&self.scratch));
-                } else {
-                    w.state(&mut self.buffer, None);
+                    .value_get_into(kg, binding.id, key, &mut self.scratch)?;
+                match (found, binding.ttl) {
+                    (false, _) => w.state(&mut self.buffer, None),
+                    (true, None) => w.state(&mut self.buffer, Some(&self.scratch)),
+                    (true, Some(ttl)) => match weir_state::ttl::live(&self.scratch, &ttl, now) {
+                        Some(v) => {
+                            w.state(&mut self.buffer, Some(v));
+                            if ttl.refresh_on_read {
+                                let fresh = weir_state::ttl::stamped(now, v);
+                                scope.backend.value_put(kg, binding.id, key, &fresh)?;
+                            }
+                        }
+                        None => {
+                            scope.backend.value_delete(kg, binding.id, key)?;
+                            w.state(&mut self.buffer, None);
+                        }
+                    },
                 }
             }
             w.begin_records(&mut self.buffer);
@@ -124,6 +137,7 @@ impl WasmKeyed {
             bindings,
             slots,
             keys,
+            now,
         } = self
             .instance
             .scope_mut()
@@ -133,12 +147,19 @@ impl WasmKeyed {
                 Entry::Main(r) => out.main.push_ref(&r),
                 Entry::Side { output, record } => out.side(output).push_ref(&record),
                 Entry::ValueSet { slot, state, value } => {
-                    let (kg, key, id) = resolve(bindings, slots, keys, slot, state)?;
-                    backend.value_put(kg, id, key, value)?;
+                    let (kg, key, b) = resolve(bindings, slots, keys, slot, state)?;
+                    match b.ttl {
+                        Some(_) => {
+                            self.scratch.clear();
+                            weir_state::ttl::stamp(&mut self.scratch, *now, value);
+                            backend.value_put(kg, b.id, key, &self.scratch)?;
+                        }
+                        None => backend.value_put(kg, b.id, key, value)?,
+                    }
                 }
                 Entry::ValueClear { slot, state } => {
-                    let (kg, key, id) = resolve(bindings, slots, keys, slot, state)?;
-                    backend.value_delete(kg, id, key)?;
+                    let (kg, key, b) = resolve(bindings, slots, keys, slot, state)?;
+                    backend.value_delete(kg, b.id, key)?;
                 }
                 Entry::TimerRegister { slot, domain, time } => {
                     let (kg, key) = slot_key(slots, keys, slot)?;
@@ -167,8 +188,8 @@ impl WasmKeyed {
                 return Ok(());
             }
             let items: Vec<Item<'_>> = due.iter().map(|(t, _, k)| (&k[..], *t, tag)).collect();
-            self.build_groups(&items)?;
             let now = self.clock.now_ms();
+            self.build_groups(&items, now)?;
             let result = self
                 .instance
                 .fire_timers(&self.buffer, self.watermark, now)?;
@@ -190,8 +211,8 @@ impl Operator for WasmKeyed {
             let r = r.map_err(bad)?;
             items.push((r.key, r.ts, r.value));
         }
-        self.build_groups(&items)?;
         let now = self.clock.now_ms();
+        self.build_groups(&items, now)?;
         let result = self
             .instance
             .process_batch(&self.buffer, self.watermark, now)?;
@@ -262,7 +283,7 @@ fn resolve<'k>(
     keys: &'k [u8],
     slot: u32,
     state: u32,
-) -> Result<(u16, &'k [u8], weir_state::StateId), Failure> {
+) -> Result<(u16, &'k [u8], StateBinding), Failure> {
     let (kg, key) = slot_key(slots, keys, slot)?;
     let binding = bindings
         .get(state as usize)
@@ -272,5 +293,5 @@ fn resolve<'k>(
                 "value-state write to undeclared or non-value state {state}"
             )))
         })?;
-    Ok((kg, key, binding.id))
+    Ok((kg, key, *binding))
 }

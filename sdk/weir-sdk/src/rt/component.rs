@@ -7,7 +7,7 @@ use super::window::WindowOp;
 use crate::bindings::exports::weir::function::{keyed, registry, transform, window};
 use crate::bindings::weir::function::types::{
     BatchContext, FunctionError, FunctionInfo, FunctionKind, StateDescriptor, StateKind,
-    TaskInfo as WitTaskInfo,
+    StateTtl as WitTtl, TaskInfo as WitTaskInfo,
 };
 use crate::error::ErrorKind;
 use crate::state::{Declared, Kind, SCOPE};
@@ -200,6 +200,11 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
                     Kind::List => StateKind::List,
                     Kind::Map => StateKind::Map,
                 },
+                codec: d.codec.clone(),
+                ttl: d.ttl.map(|t| WitTtl {
+                    millis: u64::try_from(t.duration.as_millis()).unwrap_or(u64::MAX),
+                    refresh_on_read: t.refresh_on_read,
+                }),
             })
             .collect()
     }
