@@ -4,6 +4,7 @@
 mod connectors;
 mod event_time;
 mod keyed_state;
+mod recovery;
 mod runtime;
 mod sandbox;
 mod savepoints;

@@ -111,3 +111,140 @@ fn help_lists_the_commands() {
         assert!(out.contains(cmd), "{out}");
     }
 }
+
+/// A running job is listed, takes a savepoint, stops with one, and
+/// resumes from it to the same output as an uninterrupted run.
+#[test]
+fn list_savepoint_stop_and_resume() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let component = root().join("functions-examples/target/wasm32-wasip2/release/wordcount.wasm");
+    let job_text = |rate: &str| {
+        format!(
+            r#"
+name = "controlled"
+[parameters]
+output = "out"
+[components]
+wc = "{}"
+[[sources]]
+id = "lines"
+kind = "datagen"
+generator = "words"
+count = 30000
+seed = 3
+{rate}
+[[operators]]
+id = "tokenize"
+component = "wc"
+function = "tokenize"
+kind = "flat-map"
+input = "lines"
+[[operators]]
+id = "count"
+component = "wc"
+function = "count-with-state"
+kind = "keyed-process"
+input = {{ from = "tokenize", exchange = "key-by" }}
+[[sinks]]
+id = "out"
+kind = "file"
+path = "${{output}}"
+input = "count"
+"#,
+            component.display()
+        )
+    };
+    let slow = dir.join("slow.toml");
+    std::fs::write(&slow, job_text("rate = 5000.0")).expect("job");
+    let fast = dir.join("fast.toml");
+    std::fs::write(&fast, job_text("")).expect("job");
+    let rt = dir.join("run");
+    let w = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .env("WEIR_RUNTIME_DIR", &rt)
+            .current_dir(dir)
+            .output()
+            .expect("weir runs")
+    };
+    let out_ref = dir.join("ref");
+    let o = w(&[
+        "run",
+        "fast.toml",
+        "--quiet",
+        "--output",
+        &out_ref.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "slow.toml", "--quiet"])
+        .env("WEIR_RUNTIME_DIR", &rt)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("weir starts");
+    // It appears in the list.
+    let mut id = None;
+    for _ in 0..100 {
+        let (out, _) = text(&w(&["list"]));
+        if let Some(line) = out.lines().find(|l| l.contains("controlled")) {
+            id = line.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let id = id.expect("the job is listed");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let o = w(&["savepoint", &id, "--dir", "sp"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let first = PathBuf::from(out.trim());
+    assert!(first.join("_metadata").is_file(), "{out}");
+    let o = w(&["stop", "--savepoint", &id, "--dir", "sp"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let stopped = PathBuf::from(out.trim());
+    assert!(stopped.join("_metadata").is_file(), "{out}");
+    let run_out = child.wait_with_output().expect("the job ends");
+    assert!(
+        run_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run_out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run_out.stdout).trim(), out.trim());
+    let (listed, _) = text(&w(&["list"]));
+    assert!(!listed.contains(&id), "{listed}");
+    // Unknown ids are clear errors.
+    let o = w(&["savepoint", "nosuchjob"]);
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("no running job with id 'nosuchjob'"));
+
+    let o = w(&[
+        "run",
+        "fast.toml",
+        "--quiet",
+        "--from-savepoint",
+        out.trim(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let lines = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+            .flat_map(|e| {
+                std::fs::read_to_string(e.path())
+                    .expect("read")
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(lines(&dir.join("out")), lines(&out_ref));
+}

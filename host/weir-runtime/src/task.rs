@@ -408,6 +408,13 @@ impl SubTask {
             return Ok(());
         }
         self.last_tick = std::time::Instant::now();
+        if !self
+            .steps
+            .iter()
+            .any(|s| s.op.as_ref().is_some_and(|o| o.wants_processing_time()))
+        {
+            return Ok(());
+        }
         let now = self.clock.now_ms();
         for i in 0..self.steps.len() {
             self.current = i;

@@ -224,6 +224,10 @@ impl Operator for WasmKeyed {
         self.fire(domain::EVENT_TIME, watermark, out)
     }
 
+    fn wants_processing_time(&self) -> bool {
+        self.timers.len(domain::PROCESSING_TIME) > 0
+    }
+
     fn on_processing_time(&mut self, now: i64, out: &mut Outputs) -> Result<(), Failure> {
         if self.timers.len(domain::PROCESSING_TIME) == 0 {
             return Ok(());

@@ -84,6 +84,11 @@ pub(crate) trait Operator: Send {
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Outputs) -> Result<(), Failure> {
         Ok(())
     }
+    /// Whether the operator has processing-time work pending (then
+    /// `on_processing_time` is called).
+    fn wants_processing_time(&self) -> bool {
+        false
+    }
     /// Called as processing time passes (every few milliseconds while the
     /// sub-task runs).
     fn on_processing_time(&mut self, _now: i64, _out: &mut Outputs) -> Result<(), Failure> {

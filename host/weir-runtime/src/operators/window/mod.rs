@@ -703,6 +703,10 @@ impl Operator for WasmWindow {
         Ok(())
     }
 
+    fn wants_processing_time(&self) -> bool {
+        !self.event_time() && self.timers.len(domain::PROCESSING_TIME) > 0
+    }
+
     fn on_processing_time(&mut self, now: i64, out: &mut Outputs) -> Result<(), Failure> {
         if self.event_time() || self.timers.len(domain::PROCESSING_TIME) == 0 {
             return Ok(());

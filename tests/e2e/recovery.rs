@@ -1,0 +1,309 @@
+//! Recovery inside one process: a failing sub-task restarts the job from
+//! its latest checkpoint under the restart strategy; a failure that keeps
+//! coming exhausts it; a damaged newest checkpoint falls back to an older
+//! one, output still exactly once.
+
+use std::path::Path;
+use std::sync::Arc;
+use weir_core::spec::RestartSpec;
+use weir_runtime::{InjectedFault, RunOptions, run_job};
+use weir_tests::*;
+
+/// Stateful WordCount over generated words, checkpointing every 50 ms.
+fn job_text(dir: &Path, rate: &str) -> String {
+    format!(
+        r#"
+name = "recovery"
+parallelism = 2
+[components]
+wc = "{}"
+[checkpointing]
+interval_ms = 50
+dir = "chk"
+[restart]
+strategy = "fixed-delay"
+attempts = 3
+delay_ms = 10
+[[sources]]
+id = "lines"
+kind = "datagen"
+generator = "words"
+count = 8000
+seed = 9
+{rate}
+[[operators]]
+id = "tokenize"
+component = "wc"
+function = "tokenize"
+kind = "flat-map"
+input = "lines"
+[[operators]]
+id = "count"
+component = "wc"
+function = "count-with-state"
+kind = "keyed-process"
+input = {{ from = "tokenize", exchange = "key-by" }}
+[[sinks]]
+id = "out"
+kind = "file"
+path = "out"
+input = "count"
+"#,
+        component("wordcount").display()
+    )
+}
+
+fn sorted(dir: &Path) -> Vec<String> {
+    let mut v = output_lines(dir);
+    v.sort();
+    v
+}
+
+fn reference(dir: &Path) -> Vec<String> {
+    let d = dir.join("reference");
+    std::fs::create_dir_all(&d).expect("mkdir");
+    let mut g = job(&job_text(&d, ""), &d, &[], None);
+    g.checkpointing = None;
+    run(&g).unwrap_or_else(|e| panic!("job failed: {e}"));
+    sorted(&d.join("out"))
+}
+
+#[test]
+fn an_injected_fault_restarts_from_the_latest_checkpoint_exactly_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let want = reference(dir);
+    let g = job(&job_text(dir, "rate = 20000.0"), dir, &[], None);
+    let fault = Arc::new(InjectedFault::new("count", 40_000));
+    let summary = run_job(
+        &g,
+        &runtime(),
+        &RunOptions {
+            fault: Some(fault.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("job failed: {e}"));
+    assert!(fault.fired(), "the fault happened");
+    assert_eq!(summary.restarts, 1);
+    assert!(
+        summary.checkpoints.completed > 1,
+        "{:?}",
+        summary.checkpoints
+    );
+    assert_eq!(sorted(&dir.join("out")), want);
+}
+
+#[test]
+fn a_failure_that_keeps_coming_exhausts_the_restart_strategy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::write(dir.join("in.txt"), "1\n2\nboom\n").expect("write");
+    let text = format!(
+        r#"
+name = "poison"
+[components]
+h = "{}"
+[checkpointing]
+interval_ms = 20
+dir = "chk"
+[restart]
+strategy = "exponential-backoff"
+attempts = 2
+initial_delay_ms = 1
+[[sources]]
+id = "in"
+kind = "file"
+path = "in.txt"
+[[operators]]
+id = "parse"
+component = "h"
+function = "panic"
+kind = "map"
+input = "in"
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "parse"
+"#,
+        component("hostile").display()
+    );
+    let e = run(&job(&text, dir, &[], None)).expect_err("poison");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("operator 'parse'") && msg.contains("no restarts left after 2"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unreadable_newest_checkpoint_falls_back_to_an_older_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let want = reference(dir);
+    // A full run: its newest checkpoint is the final one.
+    let mut g = job(&job_text(dir, "rate = 40000.0"), dir, &[], None);
+    if let Some(c) = &mut g.checkpointing {
+        c.retain = 10;
+    }
+    let summary = run(&g).unwrap_or_else(|e| panic!("job failed: {e}"));
+    assert!(
+        summary.checkpoints.completed >= 3,
+        "{:?}",
+        summary.checkpoints
+    );
+    assert_eq!(sorted(&dir.join("out")), want);
+    // Damage the two newest checkpoints; the restore uses the third and
+    // replays from there: the output stays exactly once.
+    let chk = dir.join("chk");
+    let mut ids: Vec<_> = std::fs::read_dir(&chk)
+        .expect("chk")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("_metadata").is_file())
+        .collect();
+    ids.sort();
+    let newest = ids.pop().expect("one");
+    std::fs::write(newest.join("_metadata"), b"garbage").expect("damage");
+    let second = ids.pop().expect("two");
+    let snap = std::fs::read_dir(&second)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".snap"))
+        .expect("a snapshot");
+    let mut bytes = std::fs::read(&snap).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&snap, bytes).expect("damage");
+    run_job(
+        &g,
+        &runtime(),
+        &RunOptions {
+            restore: Some(chk.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("job failed: {e}"));
+    assert_eq!(sorted(&dir.join("out")), want);
+    // With every checkpoint damaged, the error says why each was refused.
+    for d in std::fs::read_dir(&chk).expect("chk").flatten() {
+        let m = d.path().join("_metadata");
+        if m.is_file() {
+            std::fs::write(&m, b"{").expect("damage");
+        }
+    }
+    let e = run_job(
+        &g,
+        &runtime(),
+        &RunOptions {
+            restore: Some(chk),
+            ..RunOptions::default()
+        },
+    )
+    .expect_err("nothing usable")
+    .to_string();
+    assert!(
+        e.contains("no usable checkpoint") && e.contains("corrupt"),
+        "{e}"
+    );
+}
+
+#[test]
+fn state_ttl_expires_entries_in_processing_time() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let text = format!(
+        r#"
+name = "ttl"
+[components]
+s = "{}"
+[[sources]]
+id = "in"
+kind = "file"
+path = "in.jsonl"
+format = "json"
+[[operators]]
+id = "probe"
+component = "s"
+function = "ttl-probe"
+kind = "keyed-process"
+input = {{ from = "in", exchange = "key-by", key_field = "key" }}
+[[sinks]]
+id = "out"
+kind = "file"
+path = "out"
+format = "json"
+input = "probe"
+"#,
+        component("state_evolution").display()
+    );
+    // The clock moves 600 ms each time the probe reads it: once per
+    // one-record batch.
+    let g = job(&text, dir, &[], None);
+    let ticking = Arc::new(TickingClock::new(10_000, 600));
+    std::fs::write(
+        dir.join("in.jsonl"),
+        [1, 0, 0, 0, 2, 0]
+            .iter()
+            .map(|v| format!("{{\"key\": \"a\", \"v\": {v}}}\n"))
+            .collect::<String>(),
+    )
+    .expect("write");
+    run_job(
+        &g,
+        &runtime(),
+        &RunOptions {
+            clock: ticking.clone(),
+            batch_bytes: 1,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("job failed: {e}"));
+    let seen: Vec<serde_json::Value> = output_lines(&dir.join("out"))
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(seen.len(), 6);
+    let values: Vec<Option<u64>> = seen.iter().map(|s| s["value"].as_u64()).collect();
+    let lists: Vec<usize> = seen
+        .iter()
+        .map(|s| s["list"].as_array().map_or(0, Vec::len))
+        .collect();
+    let touched: Vec<Option<u64>> = seen.iter().map(|s| s["touched"].as_u64()).collect();
+    // The clock moves 600 ms per batch; entries live 1 s after a write.
+    assert_eq!(
+        values,
+        vec![None, Some(1), None, None, None, Some(2)],
+        "{seen:?}"
+    );
+    assert_eq!(lists, vec![0, 1, 0, 0, 0, 1], "{seen:?}");
+    // Reads keep `touched` alive: it outlives the others.
+    assert_eq!(touched[1], Some(1));
+    assert_eq!(touched[2], Some(1), "read at +600 ms refreshed it");
+    assert_eq!(touched[3], Some(1), "and again");
+    assert_eq!(touched[5], Some(1), "still alive 3 s after its write");
+}
+
+/// A clock that moves `step` ms every time the operator reads it for a
+/// batch: deterministic time passing between one-record batches.
+struct TickingClock {
+    now: std::sync::atomic::AtomicI64,
+    step: i64,
+}
+
+impl TickingClock {
+    fn new(start: i64, step: i64) -> Self {
+        TickingClock {
+            now: std::sync::atomic::AtomicI64::new(start),
+            step,
+        }
+    }
+}
+
+impl weir_runtime::Clock for TickingClock {
+    fn now_ms(&self) -> i64 {
+        self.now
+            .fetch_add(self.step, std::sync::atomic::Ordering::SeqCst)
+    }
+}
