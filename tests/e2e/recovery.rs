@@ -5,12 +5,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use weir_core::spec::RestartSpec;
 use weir_runtime::{InjectedFault, RunOptions, run_job};
 use weir_tests::*;
 
 /// Stateful WordCount over generated words, checkpointing every 50 ms.
-fn job_text(dir: &Path, rate: &str) -> String {
+fn job_text(rate: &str) -> String {
     format!(
         r#"
 name = "recovery"
@@ -62,7 +61,7 @@ fn sorted(dir: &Path) -> Vec<String> {
 fn reference(dir: &Path) -> Vec<String> {
     let d = dir.join("reference");
     std::fs::create_dir_all(&d).expect("mkdir");
-    let mut g = job(&job_text(&d, ""), &d, &[], None);
+    let mut g = job(&job_text(""), &d, &[], None);
     g.checkpointing = None;
     run(&g).unwrap_or_else(|e| panic!("job failed: {e}"));
     sorted(&d.join("out"))
@@ -73,7 +72,7 @@ fn an_injected_fault_restarts_from_the_latest_checkpoint_exactly_once() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     let want = reference(dir);
-    let g = job(&job_text(dir, "rate = 20000.0"), dir, &[], None);
+    let g = job(&job_text("rate = 20000.0"), dir, &[], None);
     let fault = Arc::new(InjectedFault::new("count", 40_000));
     let summary = run_job(
         &g,
@@ -142,7 +141,7 @@ fn an_unreadable_newest_checkpoint_falls_back_to_an_older_one() {
     let dir = tmp.path();
     let want = reference(dir);
     // A full run: its newest checkpoint is the final one.
-    let mut g = job(&job_text(dir, "rate = 40000.0"), dir, &[], None);
+    let mut g = job(&job_text("rate = 40000.0"), dir, &[], None);
     if let Some(c) = &mut g.checkpointing {
         c.retain = 10;
     }
@@ -305,5 +304,80 @@ impl weir_runtime::Clock for TickingClock {
     fn now_ms(&self) -> i64 {
         self.now
             .fetch_add(self.step, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn operator_state_of_a_function_survives_recovery() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let text = format!(
+        r#"
+name = "numbered"
+parallelism = 2
+[components]
+s = "{}"
+[checkpointing]
+interval_ms = 30
+dir = "chk"
+[restart]
+strategy = "fixed-delay"
+attempts = 2
+[[sources]]
+id = "seq"
+kind = "datagen"
+generator = "sequence"
+count = 20000
+rate = 40000.0
+[[operators]]
+id = "numbered"
+component = "s"
+function = "sequence-numbers"
+kind = "map"
+input = "seq"
+[[sinks]]
+id = "out"
+kind = "file"
+path = "out"
+input = "numbered"
+"#,
+        component("state_evolution").display()
+    );
+    let g = job(&text, dir, &[], None);
+    let fault = Arc::new(InjectedFault::new("numbered", 9_000));
+    let summary = run_job(
+        &g,
+        &runtime(),
+        &RunOptions {
+            fault: Some(fault.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("job failed: {e}"));
+    assert!(fault.fired() && summary.restarts == 1);
+    let mut numbers: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    let mut values = Vec::new();
+    for l in output_lines(&dir.join("out")) {
+        let (tag, v) = l.split_once(' ').expect("<instance>:<n> <value>");
+        let (inst, n) = tag.split_once(':').expect("instance:n");
+        numbers
+            .entry(inst.to_owned())
+            .or_default()
+            .push(n.parse().expect("n"));
+        values.push(v.parse::<u64>().expect("value"));
+    }
+    values.sort_unstable();
+    assert_eq!(
+        values,
+        (0..20000).collect::<Vec<u64>>(),
+        "every record once"
+    );
+    for (inst, mut ns) in numbers {
+        ns.sort_unstable();
+        assert_eq!(
+            ns,
+            (1..=ns.len() as u64).collect::<Vec<_>>(),
+            "instance {inst} numbers without gaps or repeats"
+        );
     }
 }

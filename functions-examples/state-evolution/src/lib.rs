@@ -9,13 +9,49 @@
 //!   saying so.
 //! - `ttl-probe`: value, list and map state with a time-to-live; for each
 //!   record, reports what the current key still has, then writes.
+//! - `sequence-numbers`: numbers the records each instance sees
+//!   (`<instance>:<n> <record>`), keeping the count as operator state, so
+//!   that numbering continues without gaps or repeats after a recovery.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use weir_sdk::{
-    Collector, Context, Error, Json, KeyedProcessFunction, ListState, MapState, OpenContext,
-    Result, StateTtl, ValueState,
+    Collector, Context, Error, Json, KeyedProcessFunction, ListState, MapFunction, MapState,
+    OpenContext, Result, StateTtl, ValueState,
 };
+
+/// Numbers records per instance; the count is operator state.
+#[derive(Default)]
+pub struct SequenceNumbers {
+    n: u64,
+}
+
+impl MapFunction for SequenceNumbers {
+    type In = String;
+    type Out = String;
+
+    fn map(&mut self, value: String, ctx: &Context<'_>) -> Result<String> {
+        self.n += 1;
+        Ok(format!("{}:{} {value}", ctx.task().subtask_index, self.n))
+    }
+
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(Some(self.n.to_le_bytes().to_vec()))
+    }
+
+    /// After rescaling an instance may take over several counts: it goes on
+    /// from the largest.
+    fn restore_state(&mut self, states: Vec<Vec<u8>>) -> Result<()> {
+        for s in states {
+            let bytes: [u8; 8] = s
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::msg("operator state is not a u64"))?;
+            self.n = self.n.max(u64::from_le_bytes(bytes));
+        }
+        Ok(())
+    }
+}
 
 /// Counts per key, rendering `word=count`.
 #[derive(Default)]
@@ -32,8 +68,16 @@ impl KeyedProcessFunction for CountV2 {
         Ok(())
     }
 
-    fn process_element(&mut self, n: u64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
-        let state = self.count.as_ref().ok_or_else(|| Error::msg("not opened"))?;
+    fn process_element(
+        &mut self,
+        n: u64,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
+        let state = self
+            .count
+            .as_ref()
+            .ok_or_else(|| Error::msg("not opened"))?;
         let count = state.get()?.unwrap_or(0) + n;
         state.set(&count)?;
         out.collect(&format!("{}={count}", ctx.key_str().unwrap_or("?")))
@@ -55,7 +99,12 @@ impl KeyedProcessFunction for CountAsText {
         Ok(())
     }
 
-    fn process_element(&mut self, _: u64, _: &Context<'_>, _: &mut Collector<'_, String>) -> Result<()> {
+    fn process_element(
+        &mut self,
+        _: u64,
+        _: &Context<'_>,
+        _: &mut Collector<'_, String>,
+    ) -> Result<()> {
         Ok(())
     }
 }
@@ -75,7 +124,12 @@ impl KeyedProcessFunction for CountAsMap {
         Ok(())
     }
 
-    fn process_element(&mut self, _: u64, _: &Context<'_>, _: &mut Collector<'_, String>) -> Result<()> {
+    fn process_element(
+        &mut self,
+        _: u64,
+        _: &Context<'_>,
+        _: &mut Collector<'_, String>,
+    ) -> Result<()> {
         Ok(())
     }
 }
@@ -162,4 +216,5 @@ weir_sdk::export_functions! {
     "count-as-text" => keyed_process(CountAsText),
     "count-as-map" => keyed_process(CountAsMap),
     "ttl-probe" => keyed_process(TtlProbe),
+    "sequence-numbers" => map(SequenceNumbers),
 }

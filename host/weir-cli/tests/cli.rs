@@ -178,7 +178,7 @@ input = "count"
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["run", "slow.toml", "--quiet"])
         .env("WEIR_RUNTIME_DIR", &rt)
         .current_dir(dir)

@@ -264,11 +264,16 @@ fn open_function(
             instance,
             graph.max_parallelism,
             clock,
+            (s, n.parallelism),
         )))
     } else {
         let instance =
             FunctionInstance::open_transform(rt, component, &op.function, &task, config)?;
-        Ok(Box::new(WasmTransform::new(instance, clock)))
+        Ok(Box::new(WasmTransform::new(
+            instance,
+            clock,
+            (s, n.parallelism),
+        )))
     }
 }
 

@@ -299,6 +299,61 @@ impl FunctionInstance {
         self.call(input, watermark, processing_time, Call::Timers)
     }
 
+    /// The function's own (non-keyed) state, for a checkpoint.
+    pub fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>, CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned);
+        }
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let result = match &self.bound {
+            Bound::Transform(b, h) => b
+                .weir_function_transform()
+                .transform_function()
+                .call_snapshot_state(&mut self.store, *h),
+            Bound::Keyed(b, h) => b
+                .weir_function_keyed()
+                .keyed_function()
+                .call_snapshot_state(&mut self.store, *h),
+            Bound::Window(_, _) => return Ok(None),
+        };
+        self.finish_call(result)
+    }
+
+    /// Gives a restored function the states it takes over.
+    pub fn restore_state(&mut self, states: &[Vec<u8>]) -> Result<(), CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned);
+        }
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let result = match &self.bound {
+            Bound::Transform(b, h) => b
+                .weir_function_transform()
+                .transform_function()
+                .call_restore_state(&mut self.store, *h, states),
+            Bound::Keyed(b, h) => b.weir_function_keyed().keyed_function().call_restore_state(
+                &mut self.store,
+                *h,
+                states,
+            ),
+            Bound::Window(_, _) => return Ok(()),
+        };
+        self.finish_call(result)
+    }
+
+    /// Turns a call's outcome into ours, poisoning the store on a trap.
+    fn finish_call<T>(
+        &mut self,
+        result: wasmtime::Result<Result<T, wit::FunctionError>>,
+    ) -> Result<T, CallError> {
+        match result {
+            Ok(r) => r.map_err(function_error),
+            Err(e) => {
+                self.poisoned = true;
+                Err(CallError::Trap(cause(&self.store, &e, &self.config)))
+            }
+        }
+    }
+
     /// Calls a window function on window groups; returns the result buffer.
     pub fn window(
         &mut self,
@@ -352,13 +407,7 @@ impl FunctionInstance {
                 ));
             }
         };
-        match result {
-            Ok(r) => r.map_err(function_error),
-            Err(e) => {
-                self.poisoned = true;
-                Err(CallError::Trap(cause(&self.store, &e, &self.config)))
-            }
-        }
+        self.finish_call(result)
     }
 }
 

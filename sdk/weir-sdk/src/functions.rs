@@ -14,6 +14,19 @@ pub trait MapFunction: Default + 'static {
     }
     /// Transforms one record.
     fn map(&mut self, value: Self::In, ctx: &Context<'_>) -> Result<Self::Out>;
+
+    /// This instance's own state for a checkpoint, beyond keyed state
+    /// (Flink's `CheckpointedFunction`): encode it however you like, e.g.
+    /// with [`crate::Bin`]. Called at every checkpoint and savepoint.
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// After `open`, when the job resumes from a snapshot: the states of
+    /// the instances this one takes over (its own at the same
+    /// parallelism; an even share of them after rescaling).
+    fn restore_state(&mut self, _states: Vec<Vec<u8>>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One record in, any number out (Flink's `FlatMapFunction`).
@@ -33,6 +46,19 @@ pub trait FlatMapFunction: Default + 'static {
         ctx: &Context<'_>,
         out: &mut Collector<'_, Self::Out>,
     ) -> Result<()>;
+
+    /// This instance's own state for a checkpoint, beyond keyed state
+    /// (Flink's `CheckpointedFunction`): encode it however you like, e.g.
+    /// with [`crate::Bin`]. Called at every checkpoint and savepoint.
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// After `open`, when the job resumes from a snapshot: the states of
+    /// the instances this one takes over (its own at the same
+    /// parallelism; an even share of them after rescaling).
+    fn restore_state(&mut self, _states: Vec<Vec<u8>>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Keeps the records for which it returns true (Flink's `FilterFunction`).
@@ -46,6 +72,19 @@ pub trait FilterFunction: Default + 'static {
     }
     /// Whether to keep the record.
     fn filter(&mut self, value: &Self::T, ctx: &Context<'_>) -> Result<bool>;
+
+    /// This instance's own state for a checkpoint, beyond keyed state
+    /// (Flink's `CheckpointedFunction`): encode it however you like, e.g.
+    /// with [`crate::Bin`]. Called at every checkpoint and savepoint.
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// After `open`, when the job resumes from a snapshot: the states of
+    /// the instances this one takes over (its own at the same
+    /// parallelism; an even share of them after rescaling).
+    fn restore_state(&mut self, _states: Vec<Vec<u8>>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Combines the records of each key pairwise (Flink's `ReduceFunction` on a
@@ -121,6 +160,19 @@ pub trait KeyedProcessFunction: Default + 'static {
         _ctx: &Context<'_>,
         _out: &mut Collector<'_, Self::Out>,
     ) -> Result<()> {
+        Ok(())
+    }
+
+    /// This instance's own state for a checkpoint, beyond keyed state
+    /// (Flink's `CheckpointedFunction`): encode it however you like, e.g.
+    /// with [`crate::Bin`]. Called at every checkpoint and savepoint.
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// After `open`, when the job resumes from a snapshot: the states of
+    /// the instances this one takes over (its own at the same
+    /// parallelism; an even share of them after rescaling).
+    fn restore_state(&mut self, _states: Vec<Vec<u8>>) -> Result<()> {
         Ok(())
     }
 }

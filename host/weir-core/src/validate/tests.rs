@@ -122,7 +122,20 @@ fn parameters_are_substituted_and_unknown_ones_rejected() {
     let NodeKind::Source(crate::spec::SourceSpec::File(f)) = &g.nodes[0].kind else {
         panic!("file source expected");
     };
-    assert_eq!(Path::new(&f.path), d.0.join("data.txt"));
+    // A path given on the command line is relative to where weir runs...
+    let cwd = std::env::current_dir().expect("cwd");
+    assert_eq!(Path::new(&f.path), cwd.join("data.txt"));
+    // ...a default written in the job file, to the job file.
+    let g = load(
+        &WORDCOUNT.replace("input = \"\"", "input = \"book.txt\""),
+        &d.0,
+        &Overrides::default(),
+    )
+    .expect("valid");
+    let NodeKind::Source(crate::spec::SourceSpec::File(f)) = &g.nodes[0].kind else {
+        panic!("file source expected");
+    };
+    assert_eq!(Path::new(&f.path), d.0.join("book.txt"));
     let p = problems(load(
         WORDCOUNT,
         &d.0,

@@ -1,7 +1,7 @@
 //! Keyed Wasm functions (reduce, aggregate, keyed process) with their keyed
 //! state and timers.
 
-use super::{OpState, Operator, SnapshotCtx, bad, restore_keyed, snapshot_keyed};
+use super::{OpState, Operator, SnapshotCtx, bad, operator_states, restore_keyed, snapshot_keyed};
 use crate::clock::Clock;
 use crate::failure::Failure;
 use foldhash::HashMap;
@@ -28,6 +28,8 @@ pub(crate) struct WasmKeyed {
     watermark: i64,
     buffer: Vec<u8>,
     scratch: Vec<u8>,
+    /// (sub-task, parallelism), for restoring operator state.
+    position: (u32, u32),
 }
 
 /// One item of a keyed call: key, timestamp, value.
@@ -38,6 +40,7 @@ impl WasmKeyed {
         instance: FunctionInstance,
         max_parallelism: u32,
         clock: Arc<dyn Clock>,
+        position: (u32, u32),
     ) -> Self {
         let value_states = value_state_ids(&instance);
         WasmKeyed {
@@ -49,6 +52,7 @@ impl WasmKeyed {
             watermark: i64::MIN,
             buffer: Vec::new(),
             scratch: Vec::new(),
+            position,
         }
     }
 
@@ -240,7 +244,9 @@ impl Operator for WasmKeyed {
             .instance
             .scope_mut()
             .ok_or_else(|| Failure::internal("keyed function without keyed state"))?;
-        snapshot_keyed(scope.backend.as_mut(), &self.timers, ctx)
+        let mut st = snapshot_keyed(scope.backend.as_mut(), &self.timers, ctx)?;
+        st.operator_state = self.instance.snapshot_state()?;
+        Ok(st)
     }
 
     fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {
@@ -248,7 +254,12 @@ impl Operator for WasmKeyed {
             .instance
             .scope_mut()
             .ok_or_else(|| Failure::internal("keyed function without keyed state"))?;
-        restore_keyed(scope.backend.as_mut(), &mut self.timers, from)
+        restore_keyed(scope.backend.as_mut(), &mut self.timers, from)?;
+        let states = operator_states(from, self.position.0, self.position.1);
+        if !states.is_empty() {
+            self.instance.restore_state(&states)?;
+        }
+        Ok(())
     }
 }
 

@@ -39,6 +39,26 @@ pub(crate) struct SnapshotCtx<'a> {
     pub(crate) staging: &'a Path,
 }
 
+/// The operator states a restored instance takes over: its own at the
+/// same parallelism; after rescaling, those of old instances `j` with
+/// `j mod parallelism == subtask` (an even share, as Flink's list state).
+pub(crate) fn operator_states(
+    from: &[&OperatorSnapshot],
+    subtask: u32,
+    parallelism: u32,
+) -> Vec<Vec<u8>> {
+    from.iter()
+        .filter(|s| {
+            if s.parallelism == parallelism {
+                s.subtask == subtask
+            } else {
+                s.subtask % parallelism == subtask
+            }
+        })
+        .filter_map(|s| s.operator_state.clone())
+        .collect()
+}
+
 /// Snapshots keyed state and timers.
 pub(crate) fn snapshot_keyed(
     backend: &mut dyn KeyedStateBackend,

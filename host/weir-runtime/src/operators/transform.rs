@@ -1,6 +1,6 @@
 //! Stateless Wasm functions: map, flat-map, filter.
 
-use super::{Operator, bad};
+use super::{OpState, Operator, SnapshotCtx, bad, operator_states};
 use crate::clock::Clock;
 use crate::failure::Failure;
 use std::sync::Arc;
@@ -13,14 +13,21 @@ pub(crate) struct WasmTransform {
     instance: FunctionInstance,
     clock: Arc<dyn Clock>,
     watermark: i64,
+    /// (sub-task, parallelism), for restoring operator state.
+    position: (u32, u32),
 }
 
 impl WasmTransform {
-    pub(crate) fn new(instance: FunctionInstance, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(
+        instance: FunctionInstance,
+        clock: Arc<dyn Clock>,
+        position: (u32, u32),
+    ) -> Self {
         WasmTransform {
             instance,
             clock,
             watermark: i64::MIN,
+            position,
         }
     }
 }
@@ -51,6 +58,21 @@ impl Operator for WasmTransform {
 
     fn on_watermark(&mut self, watermark: i64, _out: &mut Outputs) -> Result<(), Failure> {
         self.watermark = watermark;
+        Ok(())
+    }
+
+    fn snapshot(&mut self, _ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
+        Ok(OpState {
+            operator_state: self.instance.snapshot_state()?,
+            ..OpState::default()
+        })
+    }
+
+    fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {
+        let states = operator_states(from, self.position.0, self.position.1);
+        if !states.is_empty() {
+            self.instance.restore_state(&states)?;
+        }
         Ok(())
     }
 }

@@ -124,6 +124,18 @@ impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
         }))
     }
 
+    fn snapshot_state(&self) -> Result<Option<Vec<u8>>, FunctionError> {
+        self.inner.borrow_mut().op.snapshot_state().map_err(to_wit)
+    }
+
+    fn restore_state(&self, states: Vec<Vec<u8>>) -> Result<(), FunctionError> {
+        self.inner
+            .borrow_mut()
+            .op
+            .restore_state(states)
+            .map_err(to_wit)
+    }
+
     fn process_batch(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
         let mut inner = self.inner.borrow_mut();
         let TransformInner { task, op } = &mut *inner;
@@ -215,6 +227,18 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
 
     fn on_timers(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
         self.run(ctx, &input, true)
+    }
+
+    fn snapshot_state(&self) -> Result<Option<Vec<u8>>, FunctionError> {
+        self.inner.borrow_mut().op.snapshot_state().map_err(to_wit)
+    }
+
+    fn restore_state(&self, states: Vec<Vec<u8>>) -> Result<(), FunctionError> {
+        self.inner
+            .borrow_mut()
+            .op
+            .restore_state(states)
+            .map_err(to_wit)
     }
 }
 

@@ -28,6 +28,14 @@ pub(crate) trait KeyedOp {
         scratch: &mut Vec<u8>,
     ) -> Result<()>;
 
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn restore_state(&mut self, _states: Vec<Vec<u8>>) -> Result<()> {
+        Ok(())
+    }
+
     /// Fires the due timers of one key (only keyed process functions
     /// register timers).
     fn fire_group(
@@ -139,6 +147,8 @@ impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
 pub(crate) struct Process<F>(pub(crate) F);
 
 impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
+    super::transform::operator_state!();
+
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
         self.0.open(ctx)
     }

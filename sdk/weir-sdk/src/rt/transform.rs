@@ -31,7 +31,26 @@ impl<'a> Batch<'a> {
 pub(crate) trait TransformOp {
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()>;
     fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()>;
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    fn restore_state(&mut self, _states: Vec<Vec<u8>>) -> Result<()> {
+        Ok(())
+    }
 }
+
+/// Forwards the operator-state hooks to the user's function.
+macro_rules! operator_state {
+    () => {
+        fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+            self.0.snapshot_state()
+        }
+        fn restore_state(&mut self, states: Vec<Vec<u8>>) -> Result<()> {
+            self.0.restore_state(states)
+        }
+    };
+}
+pub(crate) use operator_state;
 
 pub(crate) fn at_record(i: usize, e: Error) -> Error {
     Error {
@@ -50,6 +69,8 @@ pub(crate) struct Filter<F>(pub(crate) F);
 pub(crate) struct Timestamps<F>(pub(crate) F);
 
 impl<F: MapFunction> TransformOp for Map<F> {
+    operator_state!();
+
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
         self.0.open(ctx)
     }
@@ -67,6 +88,8 @@ impl<F: MapFunction> TransformOp for Map<F> {
 }
 
 impl<F: FlatMapFunction> TransformOp for FlatMap<F> {
+    operator_state!();
+
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
         self.0.open(ctx)
     }
@@ -93,6 +116,8 @@ impl<F: FlatMapFunction> TransformOp for FlatMap<F> {
 }
 
 impl<F: FilterFunction> TransformOp for Filter<F> {
+    operator_state!();
+
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
         self.0.open(ctx)
     }
