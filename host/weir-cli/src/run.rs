@@ -54,11 +54,19 @@ pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -
         (None, None) => PathBuf::from("savepoints"),
     };
     let savepoint_dir = std::path::absolute(&savepoint_dir).unwrap_or(savepoint_dir);
-    let registration = Registration::start(&graph.name, job, handle, savepoint_dir)?;
-    if !quiet {
+    // Without the control endpoint the job still runs; it just cannot be
+    // listed or savepointed from outside.
+    let registration = match Registration::start(&graph.name, job, handle, savepoint_dir) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("warning: no control endpoint for this job: {e:#}");
+            None
+        }
+    };
+    if let (false, Some(r)) = (quiet, &registration) {
         eprintln!(
             "job '{}' running as {} (weir savepoint {} / weir stop --savepoint {})",
-            graph.name, registration.id, registration.id, registration.id
+            graph.name, r.id, r.id, r.id
         );
     }
     let tty = std::io::stderr().is_terminal();
