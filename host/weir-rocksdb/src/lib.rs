@@ -62,6 +62,23 @@ fn options() -> Options {
     o.create_if_missing(true);
     o.create_missing_column_families(true);
     o.set_merge_operator_associative("weir-list-append", list_merge);
+    // One writer per database.
+    o.set_allow_concurrent_memtable_write(false);
+    // Point lookups dominate keyed state: bloom filters, hashed index
+    // blocks, a block cache.
+    o.optimize_for_point_lookup(64);
+    o
+}
+
+/// Options of a state's column family. Value states update hot keys in
+/// place in the memtable instead of piling up versions of them (lookups
+/// walk far fewer entries); list and map states cannot, as clearing a map
+/// uses range deletions, which in-place updates do not support.
+fn cf_options(kind: Option<StateKind>) -> Options {
+    let mut o = options();
+    if kind == Some(StateKind::Value) {
+        o.set_inplace_update_support(true);
+    }
     o
 }
 
@@ -140,16 +157,25 @@ impl RocksDbBackend {
             }
             states = r.files.states.clone();
         }
+        // Per-operation perf counters cost a thread-local lookup each; this
+        // thread owns the database.
+        rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
         let opts = options();
         let existing = if restore.is_some() {
             DB::list_cf(&opts, dir).map_err(storage)?
         } else {
             Vec::new()
         };
+        let kind_of = |cf: &str| {
+            states
+                .iter()
+                .find(|d: &&StateDesc| cf_name(&d.name) == cf)
+                .map(|d| d.kind)
+        };
         let cfs: Vec<ColumnFamilyDescriptor> = existing
             .iter()
             .filter(|n| n.as_str() != "default")
-            .map(|n| ColumnFamilyDescriptor::new(n, options()))
+            .map(|n| ColumnFamilyDescriptor::new(n, cf_options(kind_of(n))))
             .collect();
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(storage)?;
         let mut write = WriteOptions::default();
@@ -255,7 +281,9 @@ impl KeyedStateBackend for RocksDbBackend {
         }
         let cf = cf_name(&desc.name);
         if self.db.cf_handle(&cf).is_none() {
-            self.db.create_cf(&cf, &options()).map_err(storage)?;
+            self.db
+                .create_cf(&cf, &cf_options(Some(desc.kind)))
+                .map_err(storage)?;
         }
         self.states.push(Registered {
             desc: desc.clone(),

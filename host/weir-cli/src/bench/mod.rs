@@ -1,6 +1,7 @@
 //! `weir bench`: a job against the same pipeline written as plain native
 //! Rust, measured in the same process run.
 
+mod state;
 mod windows;
 mod wordcount;
 
@@ -33,6 +34,28 @@ pub enum Which {
         /// Use this text file instead of the generated corpus.
         #[arg(long)]
         corpus: Option<PathBuf>,
+    },
+    /// WordCount on the memory and RocksDB backends, with and without
+    /// checkpoints every second: throughput, checkpoint durations and sizes.
+    State {
+        /// Corpus size in MB.
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
+        /// Copies of the corpus read one after another (a longer run).
+        #[arg(long, default_value_t = 4)]
+        copies: u32,
+        /// Repetitions; the best of each variant is reported.
+        #[arg(long, default_value_t = 2)]
+        runs: u32,
+        /// The wordcount component.
+        #[arg(
+            long,
+            default_value = "functions-examples/target/wasm32-wasip2/release/wordcount.wasm"
+        )]
+        component: PathBuf,
+        /// Where generated corpora are kept between runs.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
     },
     /// A keyed 1 s tumbling event-time window count over `<ts> <word>`
     /// events in four time-overlapping partitions, at parallelism 1.
@@ -71,6 +94,13 @@ pub fn run(which: Which) -> Result<()> {
             component,
             data_dir,
         } => windows::windows(events, runs.max(1), &component, &data_dir),
+        Which::State {
+            size_mb,
+            copies,
+            runs,
+            component,
+            data_dir,
+        } => state::state(size_mb, copies.max(1), runs.max(1), &component, &data_dir),
     }
 }
 

@@ -13,7 +13,7 @@ use weir_core::spec::{FunctionKind, RecordFormat};
 use weir_runtime::{RunOptions, run_job};
 use weir_wasm::Runtime;
 
-fn corpus_file(size_mb: u64, data_dir: &Path) -> Result<PathBuf> {
+pub(super) fn corpus_file(size_mb: u64, data_dir: &Path) -> Result<PathBuf> {
     let path = data_dir.join(format!("wordcount-{size_mb}mb-seed1.txt"));
     if path.is_file() {
         return Ok(path);
@@ -98,7 +98,7 @@ fn native_wordcount(path: &Path) -> Result<(u64, u64)> {
     Ok((tokens, sink_bytes))
 }
 
-fn wordcount_job(component: &Path, corpus: &Path) -> Result<JobGraph> {
+pub(super) fn wordcount_job(component: &Path, corpus: &Path) -> Result<JobGraph> {
     Ok(JobBuilder::new("bench-wordcount")
         .parallelism(1)
         .component("wordcount", component)
