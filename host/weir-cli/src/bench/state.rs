@@ -177,11 +177,9 @@ pub(super) fn state(
             } else {
                 "-".into()
             },
-            if n > 0 {
-                format!("{} ms", r.total_checkpoint_ms / n)
-            } else {
-                "-".into()
-            },
+            r.total_checkpoint_ms
+                .checked_div(n)
+                .map_or_else(|| "-".into(), |avg| format!("{avg} ms")),
             match (r.sizes.first(), r.sizes.last()) {
                 (Some(a), Some(b)) if v.checkpoints =>
                     format!("{} / {}", human_bytes(*a), human_bytes(*b)),
