@@ -792,3 +792,70 @@ input = "w"
     let e = run(&g).expect_err("kind mismatch").to_string();
     assert!(e.contains("is a process-window"), "{e}");
 }
+
+/// Fired windows take their state along: after the input ends, the final
+/// checkpoint of a window operator holds no entries and no timers.
+#[test]
+fn fired_windows_leave_no_state() {
+    for (assign, func, lateness) in [
+        (Assign::Tumbling(500), Func::Aggregate, 0),
+        (Assign::Sliding(1000, 250), Func::Process, 300),
+        (Assign::Session(255), Func::Aggregate, 700),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        shuffled_files(dir.path(), 2, 2000, 3);
+        let s = Setup {
+            assign,
+            func,
+            lateness,
+            bound: 100,
+            src_p: 1,
+            win_p: 2,
+        };
+        // The job of `run_windows`, with checkpoints.
+        let (func_name, kind) = match func {
+            Func::Aggregate => ("count-words", "aggregate"),
+            _ => ("count-elements", "process-window"),
+        };
+        let text = JOB
+            .replace("PRE", "")
+            .replace("POST", "")
+            .replace("WIN_INPUT", "words")
+            .replace("RESULT", "win")
+            .replace("FUNC", func_name)
+            .replace("KIND", kind)
+            .replace("WINDOW", &s.assign.toml(s.lateness))
+            .replace("WSIZE", "0")
+            .replace("WIN_P", &s.win_p.to_string())
+            .replace("SRC_P", &s.src_p.to_string())
+            .replace("BOUND", &s.bound.to_string())
+            .replace("WIN\"", &format!("{}\"", component("windows").display()))
+            .replace("INPUT", &dir.path().join("in").display().to_string())
+            .replace("OUT", &dir.path().join("out").display().to_string())
+            .replace("LATE", &dir.path().join("late").display().to_string());
+        let mut g = job(&text, dir.path(), &[], None);
+        g.checkpointing = Some(weir_core::graph::Checkpointing {
+            interval: std::time::Duration::from_millis(20),
+            dir: dir.path().join("chk"),
+            retain: 2,
+        });
+        let summary = run(&g).unwrap_or_else(|e| panic!("job failed: {e}"));
+        assert!(summary.node("win").expect("win").records_out > 0);
+        let last = weir_checkpoint::CheckpointStore::latest(&dir.path().join("chk"))
+            .expect("the final checkpoint");
+        assert!(last.metadata.job_finished);
+        for snap in last.snapshots.iter().filter(|s| s.operator == "win") {
+            let Some(weir_checkpoint::KeyedPart::Canonical(k)) = &snap.keyed else {
+                panic!("canonical keyed state expected");
+            };
+            assert!(
+                k.entries.is_empty() && snap.timers.is_empty(),
+                "{:?}: {} entries, {} timers left in sub-task {}",
+                s.assign.toml(s.lateness),
+                k.entries.len(),
+                snap.timers.len(),
+                snap.subtask
+            );
+        }
+    }
+}
