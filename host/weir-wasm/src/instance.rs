@@ -96,6 +96,45 @@ impl FunctionInstance {
         (config.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
     }
 
+    /// A fresh store with the call deadline set (instantiation runs guest
+    /// code too), and its deadline in ticks.
+    fn new_store(rt: &Runtime, config: &InstanceConfig) -> (Store<HostState>, u64) {
+        let mut store = Self::store(rt, *config);
+        let ticks = Self::ticks(config);
+        store.set_epoch_deadline(ticks);
+        (store, ticks)
+    }
+
+    /// The outcome of a guest's `open`: a trap or an error names the
+    /// function and the component.
+    fn opened<T>(
+        store: &Store<HostState>,
+        component: &LoadedComponent,
+        name: &str,
+        config: &InstanceConfig,
+        result: wasmtime::Result<Result<T, wit::FunctionError>>,
+    ) -> Result<T, LoadError> {
+        let guest = |message: String| LoadError::Guest {
+            path: component.path.clone(),
+            message,
+        };
+        result
+            .map_err(|e| {
+                guest(format!(
+                    "opening '{name}' failed: {}",
+                    describe(store, &e, config)
+                ))
+            })?
+            .map_err(|e| guest(function_error(e).to_string()))
+    }
+
+    fn instantiate_error(component: &LoadedComponent, e: wasmtime::Error) -> LoadError {
+        LoadError::Guest {
+            path: component.path.clone(),
+            message: format!("cannot instantiate: {e:#}"),
+        }
+    }
+
     /// Opens the stateless function `name` of `component`.
     pub fn open_transform(
         rt: &Runtime,
@@ -104,10 +143,6 @@ impl FunctionInstance {
         task: &TaskInfo,
         config: InstanceConfig,
     ) -> Result<FunctionInstance, LoadError> {
-        let guest = |message: String| LoadError::Guest {
-            path: component.path.clone(),
-            message,
-        };
         let pre = component
             .transform
             .as_ref()
@@ -116,24 +151,16 @@ impl FunctionInstance {
                 message: "it does not export weir:function/transform@0.1.0 (stateless functions)"
                     .into(),
             })?;
-        let mut store = Self::store(rt, config);
-        let ticks = Self::ticks(&config);
-        store.set_epoch_deadline(ticks);
+        let (mut store, ticks) = Self::new_store(rt, &config);
         let b = pre
             .instantiate(&mut store)
-            .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-        let info = task.to_wit();
-        let handle = b
-            .weir_function_transform()
-            .transform_function()
-            .call_open(&mut store, name, &info)
-            .map_err(|e| {
-                guest(format!(
-                    "opening '{name}' failed: {}",
-                    describe(&store, &e, &config)
-                ))
-            })?
-            .map_err(|e| guest(function_error(e).to_string()))?;
+            .map_err(|e| Self::instantiate_error(component, e))?;
+        let r = b.weir_function_transform().transform_function().call_open(
+            &mut store,
+            name,
+            &task.to_wit(),
+        );
+        let handle = Self::opened(&store, component, name, &config, r)?;
         Ok(FunctionInstance {
             store,
             bound: Bound::Transform(b, handle),
@@ -164,23 +191,13 @@ impl FunctionInstance {
                 path: component.path.clone(),
                 message: "it does not export weir:function/keyed@0.1.0 (keyed functions)".into(),
             })?;
-        let mut store = Self::store(rt, config);
-        let ticks = Self::ticks(&config);
-        store.set_epoch_deadline(ticks);
+        let (mut store, ticks) = Self::new_store(rt, &config);
         let b = pre
             .instantiate(&mut store)
-            .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-        let info = task.to_wit();
+            .map_err(|e| Self::instantiate_error(component, e))?;
         let api = b.weir_function_keyed().keyed_function();
-        let handle = api
-            .call_open(&mut store, name, &info)
-            .map_err(|e| {
-                guest(format!(
-                    "opening '{name}' failed: {}",
-                    describe(&store, &e, &config)
-                ))
-            })?
-            .map_err(|e| guest(function_error(e).to_string()))?;
+        let r = api.call_open(&mut store, name, &task.to_wit());
+        let handle = Self::opened(&store, component, name, &config, r)?;
         store.set_epoch_deadline(ticks);
         let declared = api.call_states(&mut store, handle).map_err(|e| {
             guest(format!(
@@ -240,10 +257,6 @@ impl FunctionInstance {
         task: &TaskInfo,
         config: InstanceConfig,
     ) -> Result<FunctionInstance, LoadError> {
-        let guest = |message: String| LoadError::Guest {
-            path: component.path.clone(),
-            message,
-        };
         let pre = component
             .window
             .as_ref()
@@ -251,24 +264,15 @@ impl FunctionInstance {
                 path: component.path.clone(),
                 message: "it does not export weir:function/window@0.1.0 (window functions)".into(),
             })?;
-        let mut store = Self::store(rt, config);
-        let ticks = Self::ticks(&config);
-        store.set_epoch_deadline(ticks);
+        let (mut store, ticks) = Self::new_store(rt, &config);
         let b = pre
             .instantiate(&mut store)
-            .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-        let info = task.to_wit();
-        let handle = b
-            .weir_function_window()
-            .window_function()
-            .call_open(&mut store, name, &info)
-            .map_err(|e| {
-                guest(format!(
-                    "opening '{name}' failed: {}",
-                    describe(&store, &e, &config)
-                ))
-            })?
-            .map_err(|e| guest(function_error(e).to_string()))?;
+            .map_err(|e| Self::instantiate_error(component, e))?;
+        let r =
+            b.weir_function_window()
+                .window_function()
+                .call_open(&mut store, name, &task.to_wit());
+        let handle = Self::opened(&store, component, name, &config, r)?;
         Ok(FunctionInstance {
             store,
             bound: Bound::Window(b, handle),

@@ -134,7 +134,12 @@ impl Entry {
             name,
             kind: FunctionKind::Aggregate,
             factories: Factories {
-                window: Some(|| Box::new(window::AggregateThen(A::default(), P::default()))),
+                window: Some(|| {
+                    Box::new(window::AggregateThen(
+                        window::AggregateWindow(A::default()),
+                        P::default(),
+                    ))
+                }),
                 ..Factories::default()
             },
         }
@@ -151,7 +156,12 @@ impl Entry {
             name,
             kind: FunctionKind::Reduce,
             factories: Factories {
-                window: Some(|| Box::new(window::ReduceThen(R::default(), P::default()))),
+                window: Some(|| {
+                    Box::new(window::ReduceThen(
+                        window::ReduceWindow(R::default()),
+                        P::default(),
+                    ))
+                }),
                 ..Factories::default()
             },
         }

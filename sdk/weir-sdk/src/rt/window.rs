@@ -253,7 +253,9 @@ impl<F: ProcessWindowFunction> WindowOp for ProcessWindow<F> {
     }
 }
 
-pub(crate) struct AggregateThen<A, P>(pub(crate) A, pub(crate) P);
+/// An incremental aggregate whose result a process-window function renders:
+/// folds and merges as the aggregate, emits through the window function.
+pub(crate) struct AggregateThen<A, P>(pub(crate) AggregateWindow<A>, pub(crate) P);
 
 impl<A, P> WindowOp for AggregateThen<A, P>
 where
@@ -271,8 +273,7 @@ where
         reader: &mut WindowGroupReader<'_>,
         acc: &mut Vec<u8>,
     ) -> Result<()> {
-        aggregate_into(&mut self.0, group, reader, false)?.encode(acc);
-        Ok(())
+        self.0.accumulate(group, reader, acc)
     }
 
     fn merge(
@@ -281,8 +282,7 @@ where
         reader: &mut WindowGroupReader<'_>,
         acc: &mut Vec<u8>,
     ) -> Result<()> {
-        aggregate_into(&mut self.0, group, reader, true)?.encode(acc);
-        Ok(())
+        self.0.merge(group, reader, acc)
     }
 
     fn emit(
@@ -296,12 +296,13 @@ where
         let Some(bytes) = group.acc else {
             return Ok(());
         };
-        let result = self.0.get_result(&A::Acc::decode(bytes)?)?;
+        let result = self.0.0.get_result(&A::Acc::decode(bytes)?)?;
         process(&mut self.1, batch, group, vec![result], out)
     }
 }
 
-pub(crate) struct ReduceThen<R, P>(pub(crate) R, pub(crate) P);
+/// An incremental reduce whose result a process-window function renders.
+pub(crate) struct ReduceThen<R, P>(pub(crate) ReduceWindow<R>, pub(crate) P);
 
 impl<R, P> WindowOp for ReduceThen<R, P>
 where
@@ -319,10 +320,7 @@ where
         reader: &mut WindowGroupReader<'_>,
         acc: &mut Vec<u8>,
     ) -> Result<()> {
-        if let Some(a) = reduce_into(&mut self.0, group, reader)? {
-            a.encode(acc);
-        }
-        Ok(())
+        self.0.accumulate(group, reader, acc)
     }
 
     fn merge(
@@ -331,7 +329,7 @@ where
         reader: &mut WindowGroupReader<'_>,
         acc: &mut Vec<u8>,
     ) -> Result<()> {
-        self.accumulate(group, reader, acc)
+        self.0.merge(group, reader, acc)
     }
 
     fn emit(
