@@ -68,6 +68,12 @@ impl Control {
         }
     }
 
+    /// Whether a fault is to be injected at all (tests).
+    #[inline]
+    pub(crate) fn has_fault(&self) -> bool {
+        self.fault.is_some()
+    }
+
     /// Whether an injected fault strikes `operator`, which has now
     /// received `records` records (once per run of the process).
     pub(crate) fn fault_due(&self, operator: &str, records: u64) -> bool {

@@ -443,9 +443,10 @@ impl SubTask {
             self.current = i;
             let node = self.steps[i].node;
             self.counters[node].add_in(self.subtask, cur.len());
-            if self
-                .ctl
-                .fault_due(&self.node_ids[node], self.counters[node].total_in())
+            if self.ctl.has_fault()
+                && self
+                    .ctl
+                    .fault_due(&self.node_ids[node], self.counters[node].total_in())
             {
                 return Err(Failure::internal("injected fault").into());
             }
