@@ -64,6 +64,24 @@ fn find<R: Registry>(name: &str) -> Result<Entry, FunctionError> {
     })
 }
 
+/// Makes the function called `name` through the factory `pick` selects;
+/// `not` says what it is not when it has no such factory ("not a keyed
+/// function").
+fn make<R: Registry, T: ?Sized>(
+    name: &str,
+    pick: impl FnOnce(&super::registry::Factories) -> Option<fn() -> Box<T>>,
+    not: &str,
+) -> Result<Box<T>, FunctionError> {
+    let entry = find::<R>(name)?;
+    match pick(&entry.factories) {
+        Some(make) => Ok(make()),
+        None => Err(FunctionError::UnknownFunction(format!(
+            "'{name}' is a {} function, {not}",
+            kind_name(entry.kind)
+        ))),
+    }
+}
+
 impl<R: Registry> registry::Guest for Component<R> {
     fn functions() -> Vec<FunctionInfo> {
         R::entries()
@@ -104,15 +122,8 @@ impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
         name: String,
         task: WitTaskInfo,
     ) -> Result<transform::TransformFunction, FunctionError> {
-        let entry = find::<R>(&name)?;
-        let Some(make) = entry.factories.transform else {
-            return Err(FunctionError::UnknownFunction(format!(
-                "'{name}' is a {} function, not a stateless transform",
-                kind_name(entry.kind)
-            )));
-        };
+        let mut op = make::<R, _>(&name, |f| f.transform, "not a stateless transform")?;
         let task = task_info(task);
-        let mut op = make();
         op.open(&mut OpenContext {
             task: &task,
             states: None,
@@ -167,15 +178,8 @@ pub struct KeyedHandle<R> {
 
 impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
     fn open(name: String, task: WitTaskInfo) -> Result<keyed::KeyedFunction, FunctionError> {
-        let entry = find::<R>(&name)?;
-        let Some(make) = entry.factories.keyed else {
-            return Err(FunctionError::UnknownFunction(format!(
-                "'{name}' is a {} function, not a keyed function",
-                kind_name(entry.kind)
-            )));
-        };
+        let mut op = make::<R, _>(&name, |f| f.keyed, "not a keyed function")?;
         let task = task_info(task);
-        let mut op = make();
         let mut states = Vec::new();
         op.open(&mut OpenContext {
             task: &task,
@@ -351,15 +355,8 @@ enum WindowStep {
 
 impl<R: Registry> window::GuestWindowFunction for WindowHandle<R> {
     fn open(name: String, task: WitTaskInfo) -> Result<window::WindowFunction, FunctionError> {
-        let entry = find::<R>(&name)?;
-        let Some(make) = entry.factories.window else {
-            return Err(FunctionError::UnknownFunction(format!(
-                "'{name}' is a {} function, which cannot run on a window",
-                kind_name(entry.kind)
-            )));
-        };
+        let mut op = make::<R, _>(&name, |f| f.window, "which cannot run on a window")?;
         let task = task_info(task);
-        let mut op = make();
         op.open(&mut OpenContext {
             task: &task,
             states: None,
