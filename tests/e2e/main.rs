@@ -3,6 +3,7 @@
 
 mod connectors;
 mod event_time;
+mod idleness;
 mod keyed_state;
 mod recovery;
 mod runtime;
