@@ -3,6 +3,7 @@
 
 mod connectors;
 mod event_time;
+mod grants;
 mod idleness;
 mod keyed_state;
 mod recovery;

@@ -113,7 +113,49 @@ impl MapFunction for Slow {
     }
 }
 
+/// Reaches for the world outside the sandbox, one request per record, and
+/// reports what it got instead of failing, so a test can see what a job
+/// granted: `env NAME` reads an environment variable, `read PATH` a file,
+/// `write PATH TEXT` creates a file, `list PATH` a directory.
+#[derive(Default)]
+pub struct Reach;
+
+fn reach(request: &str) -> std::result::Result<String, String> {
+    let mut parts = request.splitn(3, ' ');
+    let (verb, arg) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let err = |e: std::io::Error| e.to_string();
+    match verb {
+        "env" => std::env::var(arg).map_err(|e| e.to_string()),
+        "read" => std::fs::read_to_string(arg).map_err(err),
+        "write" => std::fs::write(arg, parts.next().unwrap_or(""))
+            .map(|()| "written".to_owned())
+            .map_err(err),
+        "list" => {
+            let mut names = std::fs::read_dir(arg)
+                .map_err(err)?
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(err)?;
+            names.sort();
+            Ok(names.join(","))
+        }
+        _ => Err(format!("unknown request '{request}'")),
+    }
+}
+
+impl MapFunction for Reach {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, request: String, _: &Context<'_>) -> Result<String> {
+        Ok(match reach(&request) {
+            Ok(v) => format!("{request} -> ok {v}"),
+            Err(e) => format!("{request} -> denied {e}"),
+        })
+    }
+}
+
 weir_sdk::export_functions! {
+    "reach" => map(Reach),
     "slow" => map(Slow),
     "spin" => map(Spin),
     "memory-bomb" => map(MemoryBomb),

@@ -42,13 +42,16 @@ pub struct Checkpointing {
     pub retain: usize,
 }
 
-/// Sandbox limits for every function instance of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Sandbox limits for every function instance of a job, and what each
+/// component was granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sandbox {
     /// Linear memory cap per instance, bytes.
     pub memory_limit_bytes: u64,
     /// Deadline of one call into a function.
     pub call_timeout: Duration,
+    /// Capabilities by component name; absent means none.
+    pub grants: BTreeMap<String, std::sync::Arc<Grants>>,
 }
 
 impl Default for Sandbox {
@@ -56,8 +59,29 @@ impl Default for Sandbox {
         Sandbox {
             memory_limit_bytes: 64 << 20,
             call_timeout: Duration::from_secs(10),
+            grants: BTreeMap::new(),
         }
     }
+}
+
+/// What one component may reach outside its sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Environment variables, in name order.
+    pub env: Vec<(String, String)>,
+    /// Directories it may open.
+    pub dirs: Vec<DirGrant>,
+}
+
+/// A host directory visible to a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// Resolved host directory.
+    pub host: PathBuf,
+    /// Absolute guest path.
+    pub guest: String,
+    /// Whether the guest may change its contents.
+    pub writable: bool,
 }
 
 /// A node of the graph.

@@ -139,6 +139,37 @@ pub struct SandboxSpec {
     pub memory_limit_mb: Option<u64>,
     /// Deadline of one batch call, ms.
     pub call_timeout_ms: Option<u64>,
+    /// What each component may reach beyond computing, by component name
+    /// (`[sandbox.grants.<component>]`). Without a grant a guest sees no
+    /// files, no environment and no sockets.
+    #[serde(default)]
+    pub grants: BTreeMap<String, GrantSpec>,
+}
+
+/// `[sandbox.grants.<component>]`: capabilities given to one component.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSpec {
+    /// Environment variables the guest sees (values may use `${param}`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Host directories the guest may open, each under a guest path.
+    #[serde(default)]
+    pub dirs: Vec<DirGrantSpec>,
+}
+
+/// One directory granted to a component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrantSpec {
+    /// Host directory (relative to the job file; may use `${param}`).
+    pub host: String,
+    /// Absolute path under which the guest sees it, e.g. `/data`.
+    pub guest: String,
+    /// Whether the guest may create, change and delete files in it
+    /// (read-only by default).
+    #[serde(default)]
+    pub writable: bool,
 }
 
 /// A source, by connector kind.

@@ -2,7 +2,7 @@
 //! every consistency check, reporting all problems at once.
 
 use crate::error::JobError;
-use crate::graph::{Edge, JobGraph, KeySelector, Node, NodeKind, OperatorNode, Overrides, Sandbox};
+use crate::graph::{Edge, JobGraph, KeySelector, Node, NodeKind, OperatorNode, Overrides};
 use crate::keygroup::{DEFAULT_MAX_PARALLELISM, MAX_KEY_GROUPS};
 use crate::params::substitute;
 use crate::spec::{Exchange, InputRef, Inputs, JobSpec, SinkSpec, SourceSpec};
@@ -121,7 +121,7 @@ impl Validator {
             }
         }
 
-        let sandbox = self.sandbox(&spec);
+        let sandbox = self.sandbox(&spec, &params, base);
         let mut nodes = Vec::new();
         let mut inputs: Vec<(usize, Inputs)> = Vec::new();
 
@@ -338,27 +338,6 @@ impl Validator {
             dir,
             retain: from_file.and_then(|c| c.retain).unwrap_or(3).max(1),
         })
-    }
-
-    fn sandbox(&mut self, spec: &JobSpec) -> Sandbox {
-        let mut s = Sandbox::default();
-        if let Some(mb) = spec.sandbox.memory_limit_mb {
-            if mb == 0 || mb > 4096 {
-                self.problem(format!(
-                    "sandbox.memory_limit_mb must be between 1 and 4096, got {mb}"
-                ));
-            } else {
-                s.memory_limit_bytes = mb << 20;
-            }
-        }
-        if let Some(ms) = spec.sandbox.call_timeout_ms {
-            if ms == 0 {
-                self.problem("sandbox.call_timeout_ms must be at least 1");
-            } else {
-                s.call_timeout = Duration::from_millis(ms);
-            }
-        }
-        s
     }
 
     fn source(
@@ -628,5 +607,6 @@ fn reorder(nodes: Vec<Node>, edges: Vec<Edge>, order: &[usize]) -> (Vec<Node>, V
     (nodes, edges)
 }
 
+mod sandbox;
 #[cfg(test)]
 mod tests;

@@ -74,7 +74,16 @@ impl From<weir_wasm::CallError> for Failure {
 
 impl From<weir_wasm::LoadError> for Failure {
     fn from(e: weir_wasm::LoadError) -> Self {
-        Failure::user(e.to_string())
+        let domain = match &e {
+            // A granted directory that cannot be opened (moved, permissions)
+            // is the machine's problem, and may pass.
+            weir_wasm::LoadError::Grant { .. } => ErrorDomain::External,
+            _ => ErrorDomain::User,
+        };
+        Failure {
+            domain,
+            message: e.to_string(),
+        }
     }
 }
 

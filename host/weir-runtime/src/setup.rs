@@ -154,10 +154,12 @@ fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
     }
 }
 
-fn instance_config(graph: &JobGraph) -> InstanceConfig {
+/// The limits of every instance, and what the job granted `component`.
+fn instance_config(graph: &JobGraph, component: &str) -> InstanceConfig {
     InstanceConfig {
         memory_limit_bytes: graph.sandbox.memory_limit_bytes,
         call_timeout: graph.sandbox.call_timeout,
+        grants: graph.sandbox.grants.get(component).cloned(),
     }
 }
 
@@ -241,7 +243,7 @@ fn open_function(
 ) -> Result<Box<dyn Operator>, Failure> {
     let n = &graph.nodes[node];
     let task = task_info(graph, node, s);
-    let config = instance_config(graph);
+    let config = instance_config(graph, &op.component);
     if let Some(def) = op.window {
         let range = key_group_range(s, graph.max_parallelism, n.parallelism);
         let backend = make_backend(local, &n.id, s, range, restore)?;
@@ -365,7 +367,7 @@ pub(crate) fn source_reader(
                                 c,
                                 &a.function,
                                 &task,
-                                instance_config(graph),
+                                instance_config(graph, &a.component),
                             )?;
                             Box::new(reader.with_assigner(Box::new(WasmTimestamps {
                                 instance,

@@ -63,7 +63,8 @@ impl LoadedComponent {
             path: self.path.clone(),
             message,
         };
-        let mut store = Store::new(&rt.engine, HostState::new(64 << 20));
+        let data = HostState::new(64 << 20, None).map_err(|(_, m)| LoadError::Engine(m))?;
+        let mut store = Store::new(&rt.engine, data);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(500);
         let infos = if let Some(pre) = &self.transform {

@@ -37,6 +37,16 @@ pub enum LoadError {
         /// What happened.
         message: String,
     },
+    /// A directory granted to the component cannot be opened.
+    #[error("{path}: cannot grant directory {dir} to the guest: {message}")]
+    Grant {
+        /// Component path.
+        path: String,
+        /// Host directory.
+        dir: String,
+        /// Cause.
+        message: String,
+    },
     /// The engine could not be set up.
     #[error("wasm engine: {0}")]
     Engine(String),

@@ -4,7 +4,8 @@
 use crate::bindings::keyed::weir::function::keyed_state;
 use wasmtime::{ResourceLimiter, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxView, WasiView};
+use weir_core::graph::Grants;
 use weir_state::{KeyedStateBackend, StateId, StateKind};
 
 /// Per-store data.
@@ -17,19 +18,38 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(memory_limit: u64) -> Self {
+    /// A store's data. Without grants the guest can compute, read clocks
+    /// and random numbers, and print into a bounded buffer, nothing else:
+    /// no directories, environment, arguments or sockets. Grants add the
+    /// named environment variables and directories (never sockets).
+    /// Fails when a granted directory cannot be opened (its path and the
+    /// cause).
+    pub(crate) fn new(
+        memory_limit: u64,
+        grants: Option<&Grants>,
+    ) -> Result<Self, (String, String)> {
         let stderr = MemoryOutputPipe::new(64 * 1024);
-        // No preopened directories, environment, arguments or sockets:
-        // the guest can compute, read clocks and random numbers, and print
-        // into a bounded buffer. Nothing else.
-        let wasi = WasiCtx::builder()
-            .stdout(MemoryOutputPipe::new(4 * 1024))
+        let mut b = WasiCtx::builder();
+        b.stdout(MemoryOutputPipe::new(4 * 1024))
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .build();
-        HostState {
+            .allow_blocking_current_thread(true);
+        if let Some(g) = grants {
+            b.envs(&g.env);
+            for d in &g.dirs {
+                let perms = if d.writable {
+                    FsPerms::ReadWrite
+                } else {
+                    FsPerms::ReadOnly
+                };
+                b.preopened_dir(&d.host, &d.guest, perms)
+                    .map_err(|e| (d.host.display().to_string(), format!("{e:#}")))?;
+            }
+        }
+        let wasi = b.build();
+        Ok(HostState {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter {
@@ -38,7 +58,7 @@ impl HostState {
             },
             stderr,
             keyed: None,
-        }
+        })
     }
 }
 

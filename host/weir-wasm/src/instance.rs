@@ -5,18 +5,22 @@ use crate::component::LoadedComponent;
 use crate::error::{CallError, LoadError, TrapCause};
 use crate::host_state::{HostState, KeyedScope, StateBinding};
 use crate::runtime::{EPOCH_TICK, Runtime};
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
+use weir_core::graph::Grants;
 use weir_state::{KeyedStateBackend, StateKind};
 
-/// Limits of one instance.
-#[derive(Debug, Clone, Copy)]
+/// Limits of one instance, and what it was granted.
+#[derive(Debug, Clone)]
 pub struct InstanceConfig {
     /// Linear memory cap, bytes.
     pub memory_limit_bytes: u64,
     /// Deadline of one call.
     pub call_timeout: Duration,
+    /// Environment and directories the guest may reach (none if absent).
+    pub grants: Option<Arc<Grants>>,
 }
 
 /// The sub-task an instance serves (given to the function when opened).
@@ -86,10 +90,21 @@ pub struct FunctionInstance {
 }
 
 impl FunctionInstance {
-    fn store(rt: &Runtime, config: InstanceConfig) -> Store<HostState> {
-        let mut store = Store::new(&rt.engine, HostState::new(config.memory_limit_bytes));
+    fn store(
+        rt: &Runtime,
+        component: &LoadedComponent,
+        config: &InstanceConfig,
+    ) -> Result<Store<HostState>, LoadError> {
+        let data = HostState::new(config.memory_limit_bytes, config.grants.as_deref()).map_err(
+            |(dir, message)| LoadError::Grant {
+                path: component.path.clone(),
+                dir,
+                message,
+            },
+        )?;
+        let mut store = Store::new(&rt.engine, data);
         store.limiter(|s| &mut s.limiter);
-        store
+        Ok(store)
     }
 
     fn ticks(config: &InstanceConfig) -> u64 {
@@ -98,11 +113,15 @@ impl FunctionInstance {
 
     /// A fresh store with the call deadline set (instantiation runs guest
     /// code too), and its deadline in ticks.
-    fn new_store(rt: &Runtime, config: &InstanceConfig) -> (Store<HostState>, u64) {
-        let mut store = Self::store(rt, *config);
+    fn new_store(
+        rt: &Runtime,
+        component: &LoadedComponent,
+        config: &InstanceConfig,
+    ) -> Result<(Store<HostState>, u64), LoadError> {
+        let mut store = Self::store(rt, component, config)?;
         let ticks = Self::ticks(config);
         store.set_epoch_deadline(ticks);
-        (store, ticks)
+        Ok((store, ticks))
     }
 
     /// The outcome of a guest's `open`: a trap or an error names the
@@ -151,7 +170,7 @@ impl FunctionInstance {
                 message: "it does not export weir:function/transform@0.1.0 (stateless functions)"
                     .into(),
             })?;
-        let (mut store, ticks) = Self::new_store(rt, &config);
+        let (mut store, ticks) = Self::new_store(rt, component, &config)?;
         let b = pre
             .instantiate(&mut store)
             .map_err(|e| Self::instantiate_error(component, e))?;
@@ -191,7 +210,7 @@ impl FunctionInstance {
                 path: component.path.clone(),
                 message: "it does not export weir:function/keyed@0.1.0 (keyed functions)".into(),
             })?;
-        let (mut store, ticks) = Self::new_store(rt, &config);
+        let (mut store, ticks) = Self::new_store(rt, component, &config)?;
         let b = pre
             .instantiate(&mut store)
             .map_err(|e| Self::instantiate_error(component, e))?;
@@ -264,7 +283,7 @@ impl FunctionInstance {
                 path: component.path.clone(),
                 message: "it does not export weir:function/window@0.1.0 (window functions)".into(),
             })?;
-        let (mut store, ticks) = Self::new_store(rt, &config);
+        let (mut store, ticks) = Self::new_store(rt, component, &config)?;
         let b = pre
             .instantiate(&mut store)
             .map_err(|e| Self::instantiate_error(component, e))?;

@@ -269,3 +269,39 @@ fn dangling_input_and_duplicate_ids_are_reported() {
         "{p:?}"
     );
 }
+
+#[test]
+fn grants_are_resolved_and_checked() {
+    let d = component_dir();
+    std::fs::create_dir_all(d.0.join("ref")).expect("mkdir");
+    let good = format!(
+        "{WORDCOUNT}\n[sandbox.grants.f]\nenv = {{ REGION = \"eu-${{input}}\" }}\ndirs = [{{ host = \"ref\", guest = \"/ref/\" }}, {{ host = \"ref\", guest = \"/scratch\", writable = true }}]\n"
+    );
+    let g = load(
+        &good,
+        &d.0,
+        &Overrides {
+            parameters: vec![("input".into(), "west".into())],
+            ..Default::default()
+        },
+    )
+    .expect("valid");
+    let grants = g.sandbox.grants.get("f").expect("granted");
+    assert_eq!(grants.env, [("REGION".to_owned(), "eu-west".to_owned())]);
+    assert_eq!(grants.dirs.len(), 2);
+    assert_eq!(grants.dirs[0].host, d.0.join("ref"));
+    assert_eq!(grants.dirs[0].guest, "/ref");
+    assert!(!grants.dirs[0].writable && grants.dirs[1].writable);
+
+    let bad = format!(
+        "{WORDCOUNT}\n[sandbox.grants.nope]\nenv = {{ A = \"1\" }}\n[sandbox.grants.f]\nenv = {{ \"A=B\" = \"1\" }}\ndirs = [{{ host = \"missing\", guest = \"/m\" }}, {{ host = \"ref\", guest = \"rel\" }}, {{ host = \"ref\", guest = \"/x/../y\" }}, {{ host = \"ref\", guest = \"/m\" }}]\n"
+    );
+    let p = problems(load(&bad, &d.0, &Overrides::default()));
+    let has = |s: &str| p.iter().any(|x| x.contains(s));
+    assert!(has("sandbox.grants.nope: no component 'nope'"), "{p:?}");
+    assert!(has("'A=B' is not a valid variable name"), "{p:?}");
+    assert!(has("missing' is not a directory"), "{p:?}");
+    assert!(has("guest path 'rel' must be absolute"), "{p:?}");
+    assert!(has("guest path '/x/../y' must be absolute"), "{p:?}");
+    assert!(has("guest path '/m' is granted twice"), "{p:?}");
+}
