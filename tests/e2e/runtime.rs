@@ -1,4 +1,5 @@
-//! Runtime behaviour: backpressure from a slow operator, and cancellation.
+//! Runtime behaviour: backpressure from a slow operator, cancellation, unions
+//! and broadcast edges.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,4 +127,67 @@ input = "format"
     let mut want: Vec<u64> = (0..5000).chain(0..3000).collect();
     want.sort_unstable();
     assert_eq!(got, want);
+}
+
+#[test]
+fn broadcast_gives_every_sub_task_every_record() {
+    let text = r#"
+name = "broadcast"
+[components]
+wc = "WC"
+[[sources]]
+id = "numbers"
+kind = "datagen"
+generator = "sequence"
+count = 2000
+parallelism = 2
+[[operators]]
+id = "tokenize"
+component = "wc"
+function = "tokenize"
+kind = "flat-map"
+input = { from = "numbers", exchange = "broadcast" }
+parallelism = 3
+[[operators]]
+id = "format"
+component = "wc"
+function = "format"
+kind = "flat-map"
+input = "tokenize"
+parallelism = 3
+[[sinks]]
+id = "out"
+kind = "file"
+path = "OUT"
+input = "format"
+parallelism = 3
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let t = text
+        .replace("WC", &component("wordcount").display().to_string())
+        .replace("OUT", &out.display().to_string());
+    let summary = run(&job(&t, dir.path(), &[], None)).expect("runs");
+    assert_eq!(summary.node("tokenize").expect("t").records_in, 3 * 2000);
+    let want: Vec<u64> = (0..2000).collect();
+    let mut parts: Vec<_> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    parts.sort();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    for part in parts {
+        let mut got: Vec<u64> = std::fs::read_to_string(&part)
+            .expect("part")
+            .lines()
+            .map(|l| {
+                l.strip_prefix('(')
+                    .and_then(|l| l.strip_suffix(",1)"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("bad line {l:?}"))
+            })
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{} holds every record once", part.display());
+    }
 }

@@ -80,6 +80,11 @@ pub fn rebalance(from: &str) -> InputRef {
     edge(from, None, Some(Exchange::Rebalance), None)
 }
 
+/// The main output of `from`, copied to every downstream sub-task.
+pub fn broadcast(from: &str) -> InputRef {
+    edge(from, None, Some(Exchange::Broadcast), None)
+}
+
 /// The side output `name` of `from`.
 pub fn side_output(from: &str, name: &str) -> InputRef {
     edge(from, Some(name), None, None)

@@ -444,6 +444,9 @@ pub enum Exchange {
     Rebalance,
     /// By key group of the key.
     KeyBy,
+    /// Every record to every downstream sub-task (for small streams every
+    /// instance needs, such as rules or reference data).
+    Broadcast,
 }
 
 /// A sink, by connector kind.

@@ -139,6 +139,11 @@ impl EdgeWriter {
                 self.next = self.next.wrapping_add(1);
                 self.append(t, batch)?;
             }
+            Exchange::Broadcast => {
+                for t in 0..self.targets.len() {
+                    self.append(t, batch)?;
+                }
+            }
             Exchange::KeyBy => {
                 let p = self.targets.len() as u32;
                 for r in batch.iter() {
