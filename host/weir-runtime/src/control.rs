@@ -25,6 +25,27 @@ pub(crate) struct OpAck {
     /// RocksDB files to copy into the checkpoint (then `snapshot.keyed`
     /// is filled in by the coordinator).
     pub(crate) native: Option<NativeCheckpoint>,
+    /// Canonical keyed state pinned at the barrier, built into
+    /// `snapshot.keyed` by the coordinator (off the processing thread).
+    pub(crate) deferred: Option<weir_state::DeferredSnapshot>,
+}
+
+impl OpAck {
+    /// An acknowledgement of a snapshot that is complete already.
+    pub(crate) fn complete(snapshot: OperatorSnapshot) -> Self {
+        OpAck {
+            snapshot,
+            native: None,
+            deferred: None,
+        }
+    }
+
+    /// The snapshot with its deferred keyed state built.
+    pub(crate) fn materialize(&mut self) {
+        if let Some(d) = self.deferred.take() {
+            self.snapshot.keyed = Some(weir_checkpoint::KeyedPart::Canonical(d()));
+        }
+    }
 }
 
 /// What sub-tasks tell the coordinator.

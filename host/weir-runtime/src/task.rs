@@ -323,6 +323,7 @@ impl SubTask {
                 OperatorSnapshot::empty(&self.node_ids[node], self.subtask, self.parallelism);
             snapshot.finished = finished;
             let mut native = None;
+            let mut deferred = None;
             match &mut self.steps[i].op {
                 None => snapshot.source = reader.and_then(|r| r.position()),
                 Some(op) => {
@@ -337,9 +338,14 @@ impl SubTask {
                     snapshot.operator_state = st.operator_state;
                     snapshot.sink = st.sink;
                     native = st.native;
+                    deferred = st.deferred;
                 }
             }
-            acks.push(OpAck { snapshot, native });
+            acks.push(OpAck {
+                snapshot,
+                native,
+                deferred,
+            });
         }
         Ok(acks)
     }

@@ -105,6 +105,10 @@ pub enum StateError {
     },
 }
 
+/// A pinned snapshot, materialized when called (see
+/// [`KeyedStateBackend::snapshot_deferred`]).
+pub type DeferredSnapshot = Box<dyn FnOnce() -> KeyedSnapshot + Send>;
+
 /// Keyed state storage for one operator sub-task.
 pub trait KeyedStateBackend: Send {
     /// The key groups this backend owns.
@@ -125,6 +129,15 @@ pub trait KeyedStateBackend: Send {
     /// Every entry, in the canonical form (full snapshot; savepoints, and
     /// checkpoints of backends without a native format).
     fn snapshot(&self) -> Result<KeyedSnapshot, StateError>;
+
+    /// A canonical snapshot whose copying can happen later, on another
+    /// thread: the backend pins the current state now (cheaply, where it
+    /// can) and the closure builds the entries. By default the snapshot is
+    /// taken eagerly.
+    fn snapshot_deferred(&self) -> Result<DeferredSnapshot, StateError> {
+        let s = self.snapshot()?;
+        Ok(Box::new(move || s))
+    }
 
     /// Loads the entries of `snapshot` that belong to this backend's key
     /// groups, registering its states.

@@ -1,5 +1,12 @@
 //! Keyed state in hash maps on the heap: the fastest backend, bounded by
 //! memory.
+//!
+//! Each state keeps one hash map per key group behind an `Arc`, shared
+//! copy-on-write with snapshots: taking a snapshot only clones the `Arc`s,
+//! and the copying into canonical entries happens later on another thread
+//! (`snapshot_deferred`). A key group written while a snapshot still holds
+//! it is copied once (`Arc::make_mut`), as Flink's copy-on-write state
+//! table does per entry.
 
 use crate::{
     KeyedSnapshot, KeyedStateBackend, StateDesc, StateEntry, StateError, StateId, StateKind,
@@ -7,14 +14,18 @@ use crate::{
 use foldhash::HashMap;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 type Key = Box<[u8]>;
 type UserMap = BTreeMap<Vec<u8>, Vec<u8>>;
+/// One state's entries, one shared map per key group.
+type Groups<V> = Vec<Arc<HashMap<Key, V>>>;
 
+#[derive(Clone)]
 enum Table {
-    Value(Vec<HashMap<Key, Vec<u8>>>),
-    List(Vec<HashMap<Key, Vec<Vec<u8>>>>),
-    Map(Vec<HashMap<Key, UserMap>>),
+    Value(Groups<Vec<u8>>),
+    List(Groups<Vec<Vec<u8>>>),
+    Map(Groups<UserMap>),
 }
 
 struct Registered {
@@ -64,8 +75,61 @@ impl MemoryBackend {
     }
 }
 
-fn groups<T>(n: usize) -> Vec<HashMap<Key, T>> {
-    (0..n).map(|_| HashMap::default()).collect()
+fn groups<T>(n: usize) -> Groups<T> {
+    (0..n).map(|_| Arc::new(HashMap::default())).collect()
+}
+
+/// The key group's map, to write (copied first if a snapshot shares it).
+#[inline]
+fn w<V: Clone>(t: &mut Groups<V>, g: usize) -> &mut HashMap<Key, V> {
+    Arc::make_mut(&mut t[g])
+}
+
+/// Canonical entries of pinned tables, in key-group order.
+fn entries(first: u16, groups: usize, tables: &[Table]) -> Vec<StateEntry> {
+    let mut entries = Vec::new();
+    for g in 0..groups {
+        let kg = first + g as u16;
+        for (i, table) in tables.iter().enumerate() {
+            let state = i as u32;
+            match table {
+                Table::Value(t) => {
+                    for (k, v) in t[g].iter() {
+                        entries.push(StateEntry::Value {
+                            kg,
+                            state,
+                            key: k.to_vec(),
+                            value: v.clone(),
+                        });
+                    }
+                }
+                Table::List(t) => {
+                    for (k, v) in t[g].iter() {
+                        entries.push(StateEntry::List {
+                            kg,
+                            state,
+                            key: k.to_vec(),
+                            values: v.clone(),
+                        });
+                    }
+                }
+                Table::Map(t) => {
+                    for (k, m) in t[g].iter() {
+                        for (uk, v) in m {
+                            entries.push(StateEntry::Map {
+                                kg,
+                                state,
+                                key: k.to_vec(),
+                                user_key: uk.clone(),
+                                value: v.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    entries
 }
 
 impl KeyedStateBackend for MemoryBackend {
@@ -96,53 +160,20 @@ impl KeyedStateBackend for MemoryBackend {
     }
 
     fn snapshot(&self) -> Result<KeyedSnapshot, StateError> {
-        let mut entries = Vec::new();
+        Ok(self.snapshot_deferred()?())
+    }
+
+    /// Pins the current tables (an `Arc` clone per key group and state);
+    /// the entries are built when the returned closure runs.
+    fn snapshot_deferred(&self) -> Result<crate::DeferredSnapshot, StateError> {
+        let states = self.states();
+        let tables: Vec<Table> = self.states.iter().map(|s| s.table.clone()).collect();
         let first = *self.range.start();
-        for g in 0..self.range.len() {
-            let kg = first + g as u16;
-            for (i, s) in self.states.iter().enumerate() {
-                let state = i as u32;
-                match &s.table {
-                    Table::Value(t) => {
-                        for (k, v) in &t[g] {
-                            entries.push(StateEntry::Value {
-                                kg,
-                                state,
-                                key: k.to_vec(),
-                                value: v.clone(),
-                            });
-                        }
-                    }
-                    Table::List(t) => {
-                        for (k, v) in &t[g] {
-                            entries.push(StateEntry::List {
-                                kg,
-                                state,
-                                key: k.to_vec(),
-                                values: v.clone(),
-                            });
-                        }
-                    }
-                    Table::Map(t) => {
-                        for (k, m) in &t[g] {
-                            for (uk, v) in m {
-                                entries.push(StateEntry::Map {
-                                    kg,
-                                    state,
-                                    key: k.to_vec(),
-                                    user_key: uk.clone(),
-                                    value: v.clone(),
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(KeyedSnapshot {
-            states: self.states(),
-            entries,
-        })
+        let groups = self.range.len();
+        Ok(Box::new(move || KeyedSnapshot {
+            states,
+            entries: entries(first, groups, &tables),
+        }))
     }
 
     #[inline]
@@ -177,13 +208,14 @@ impl KeyedStateBackend for MemoryBackend {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Value(t) => {
-                match t[g].get_mut(key) {
+                let m = w(t, g);
+                match m.get_mut(key) {
                     Some(v) => {
                         v.clear();
                         v.extend_from_slice(value);
                     }
                     None => {
-                        t[g].insert(key.into(), value.to_vec());
+                        m.insert(key.into(), value.to_vec());
                     }
                 }
                 Ok(())
@@ -196,7 +228,7 @@ impl KeyedStateBackend for MemoryBackend {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Value(t) => {
-                t[g].remove(key);
+                w(t, g).remove(key);
                 Ok(())
             }
             _ => Err(StateError::UnknownState(state)),
@@ -212,7 +244,7 @@ impl KeyedStateBackend for MemoryBackend {
     ) -> Result<bool, StateError> {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
-            Table::Value(t) => Ok(match t[g].remove(key) {
+            Table::Value(t) => Ok(match w(t, g).remove(key) {
                 Some(v) => {
                     out.extend_from_slice(&v);
                     true
@@ -241,10 +273,11 @@ impl KeyedStateBackend for MemoryBackend {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::List(t) => {
-                match t[g].get_mut(key) {
+                let m = w(t, g);
+                match m.get_mut(key) {
                     Some(l) => l.push(value.to_vec()),
                     None => {
-                        t[g].insert(key.into(), vec![value.to_vec()]);
+                        m.insert(key.into(), vec![value.to_vec()]);
                     }
                 }
                 Ok(())
@@ -264,9 +297,9 @@ impl KeyedStateBackend for MemoryBackend {
         match self.table_mut(state)? {
             Table::List(t) => {
                 if values.is_empty() {
-                    t[g].remove(key);
+                    w(t, g).remove(key);
                 } else {
-                    t[g].insert(key.into(), values);
+                    w(t, g).insert(key.into(), values);
                 }
                 Ok(())
             }
@@ -299,7 +332,8 @@ impl KeyedStateBackend for MemoryBackend {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Map(t) => {
-                t[g].entry(key.into())
+                w(t, g)
+                    .entry(key.into())
                     .or_default()
                     .insert(user_key.to_vec(), value.to_vec());
                 Ok(())
@@ -318,10 +352,11 @@ impl KeyedStateBackend for MemoryBackend {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Map(t) => {
-                if let Some(m) = t[g].get_mut(key) {
+                let groups = w(t, g);
+                if let Some(m) = groups.get_mut(key) {
                     m.remove(user_key);
                     if m.is_empty() {
-                        t[g].remove(key);
+                        groups.remove(key);
                     }
                 }
                 Ok(())
@@ -350,13 +385,13 @@ impl KeyedStateBackend for MemoryBackend {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Value(t) => {
-                t[g].remove(key);
+                w(t, g).remove(key);
             }
             Table::List(t) => {
-                t[g].remove(key);
+                w(t, g).remove(key);
             }
             Table::Map(t) => {
-                t[g].remove(key);
+                w(t, g).remove(key);
             }
         }
         Ok(())
@@ -366,9 +401,9 @@ impl KeyedStateBackend for MemoryBackend {
         self.states
             .iter()
             .map(|s| match &s.table {
-                Table::Value(t) => t.iter().map(HashMap::len).sum::<usize>(),
-                Table::List(t) => t.iter().map(HashMap::len).sum(),
-                Table::Map(t) => t.iter().map(HashMap::len).sum(),
+                Table::Value(t) => t.iter().map(|m| m.len()).sum::<usize>(),
+                Table::List(t) => t.iter().map(|m| m.len()).sum(),
+                Table::Map(t) => t.iter().map(|m| m.len()).sum(),
             })
             .sum()
     }
@@ -427,6 +462,40 @@ mod tests {
         assert_eq!(b.key_count(), 3);
         b.clear(5, m, b"k").expect("clear");
         assert_eq!(b.key_count(), 2);
+    }
+
+    #[test]
+    fn a_deferred_snapshot_is_the_state_when_it_was_taken() {
+        let mut b = MemoryBackend::new(0..=3);
+        let v = b.register("v", StateKind::Value).expect("register");
+        let l = b.register("l", StateKind::List).expect("register");
+        let m = b.register("m", StateKind::Map).expect("register");
+        for kg in 0..4u16 {
+            b.value_put(kg, v, b"k", &[kg as u8]).expect("put");
+            b.list_add(kg, l, b"k", b"a").expect("add");
+            b.map_put(kg, m, b"k", b"uk", b"1").expect("put");
+        }
+        let before = b.snapshot().expect("snapshot");
+        let deferred = b.snapshot_deferred().expect("pin");
+        // Writes after the pin, in every key group and every kind.
+        for kg in 0..4u16 {
+            b.value_put(kg, v, b"k", b"changed").expect("put");
+            b.value_put(kg, v, b"new", b"x").expect("put");
+            b.list_add(kg, l, b"k", b"b").expect("add");
+            b.map_remove(kg, m, b"k", b"uk").expect("remove");
+        }
+        b.clear(2, v, b"k").expect("clear");
+        // Materialized later, on another thread: the state as pinned.
+        let pinned = std::thread::spawn(deferred).join().expect("thread");
+        assert_eq!(pinned, before);
+        // The live state has every write.
+        let mut out = Vec::new();
+        assert!(b.value_get_into(1, v, b"k", &mut out).expect("get"));
+        assert_eq!(out, b"changed");
+        assert_eq!(b.list_get(3, l, b"k").expect("get").len(), 2);
+        assert_eq!(b.map_get(0, m, b"k", b"uk").expect("get"), None);
+        let after = b.snapshot().expect("snapshot");
+        assert_ne!(after, before);
     }
 
     #[test]

@@ -199,8 +199,14 @@ impl Coordinator {
                 f.acked.insert(task);
             }
             TaskEvent::Finished { task, ops } => {
-                self.finished
-                    .insert(task, ops.into_iter().map(|o| o.snapshot).collect());
+                let snaps = ops
+                    .into_iter()
+                    .map(|mut o| {
+                        o.materialize();
+                        o.snapshot
+                    })
+                    .collect();
+                self.finished.insert(task, snaps);
             }
         }
         self.maybe_complete(ctl)
@@ -227,14 +233,7 @@ impl Coordinator {
                 && let Some(snaps) = self.finished.get(t)
             {
                 for s in snaps {
-                    write_op(
-                        &mut f,
-                        OpAck {
-                            snapshot: s.clone(),
-                            native: None,
-                        },
-                        None,
-                    )?;
+                    write_op(&mut f, OpAck::complete(s.clone()), None)?;
                 }
             }
         }
@@ -344,14 +343,7 @@ impl Coordinator {
                     savepoint: None,
                 };
                 for s in snaps {
-                    write_op(
-                        &mut f,
-                        OpAck {
-                            snapshot: s,
-                            native: None,
-                        },
-                        None,
-                    )?;
+                    write_op(&mut f, OpAck::complete(s), None)?;
                 }
                 self.complete(f, true, ctl)
             }
@@ -370,10 +362,12 @@ impl Coordinator {
 
 /// Writes one operator snapshot into the in-flight checkpoint, copying a
 /// native backend checkpoint's new files first.
-fn write_op(f: &mut InFlight, op: OpAck, shared_root: Option<&Path>) -> Result<(), JobFailure> {
+fn write_op(f: &mut InFlight, mut op: OpAck, shared_root: Option<&Path>) -> Result<(), JobFailure> {
+    op.materialize();
     let OpAck {
         mut snapshot,
         native,
+        ..
     } = op;
     if let Some(n) = native {
         let Some(shared_root) = shared_root else {

@@ -14,7 +14,7 @@ use crate::failure::Failure;
 use std::path::Path;
 use weir_checkpoint::{CheckpointKind, KeyedPart, OperatorSnapshot, SinkState};
 use weir_core::{Batch, Outputs};
-use weir_state::{KeyedStateBackend, NativeCheckpoint, TimerEntry, TimerService};
+use weir_state::{DeferredSnapshot, KeyedStateBackend, NativeCheckpoint, TimerEntry, TimerService};
 use weir_wasm::CallError;
 
 /// What an operator snapshots (the runtime adds its identity).
@@ -23,6 +23,8 @@ pub(crate) struct OpState {
     pub(crate) keyed: Option<KeyedPart>,
     /// A backend's own checkpoint, to copy into the checkpoint.
     pub(crate) native: Option<NativeCheckpoint>,
+    /// Canonical keyed state pinned now, copied by the coordinator.
+    pub(crate) deferred: Option<DeferredSnapshot>,
     pub(crate) timers: Vec<TimerEntry>,
     pub(crate) operator_state: Option<Vec<u8>>,
     pub(crate) sink: Option<SinkState>,
@@ -73,7 +75,9 @@ pub(crate) fn snapshot_keyed(
         st.native = backend.native_checkpoint(ctx.staging)?;
     }
     if st.native.is_none() {
-        st.keyed = Some(KeyedPart::Canonical(backend.snapshot()?));
+        // Off the processing path: the memory backend pins its tables and
+        // the coordinator builds the entries.
+        st.deferred = Some(backend.snapshot_deferred()?);
     }
     Ok(st)
 }
