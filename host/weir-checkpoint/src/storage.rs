@@ -57,15 +57,32 @@ impl CheckpointStore {
         self.root.join("shared")
     }
 
-    /// A fresh directory for checkpoint `id` (a leftover of an earlier,
-    /// incomplete attempt at the same id is removed).
+    /// A fresh directory for checkpoint `id`. Only one checkpoint of a job
+    /// is in flight at a time, so every incomplete checkpoint found here is
+    /// the leftover of one that failed (a full disk, a crash, a failed
+    /// attempt): it is removed first, with the shared files only it had
+    /// copied, so failures do not pile up on the disk.
     pub fn begin(&self, id: u64) -> Result<PathBuf, CheckpointError> {
+        self.discard_incomplete()?;
         let dir = self.root.join(checkpoint_dir_name(id));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
-        }
         std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
         Ok(dir)
+    }
+
+    /// Removes every checkpoint without `_metadata`, then the shared files
+    /// no remaining checkpoint references.
+    pub fn discard_incomplete(&self) -> Result<(), CheckpointError> {
+        let mut removed = false;
+        for (_, dir) in Self::entries(&self.root) {
+            if !dir.join(METADATA).is_file() {
+                std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
+                removed = true;
+            }
+        }
+        if removed {
+            self.collect_shared()?;
+        }
+        Ok(())
     }
 
     /// The id after every checkpoint in the store (complete or not).
@@ -223,38 +240,46 @@ impl CheckpointStore {
                 std::fs::remove_dir_all(dir).map_err(io("cannot remove", dir))?;
             }
         }
+        self.collect_shared()
+    }
+
+    /// Removes the shared files that no checkpoint in the store references
+    /// (nothing while a checkpoint is in flight: its references are not
+    /// written yet).
+    fn collect_shared(&self) -> Result<(), CheckpointError> {
         let shared = self.shared_dir();
-        if shared.is_dir() {
-            let mut used = BTreeSet::new();
-            for (id, dir) in &all {
-                if keep.contains(id) || *id > newest {
-                    let m = dir.join(METADATA);
-                    if let Ok(text) = std::fs::read(&m)
-                        && let Ok(meta) = serde_json::from_slice::<Metadata>(&text)
-                    {
-                        used.extend(meta.shared);
-                    } else if *id > newest {
-                        // An in-flight checkpoint: keep everything.
-                        return Ok(());
-                    }
+        if !shared.is_dir() {
+            return Ok(());
+        }
+        let mut used = BTreeSet::new();
+        for (_, dir) in Self::entries(&self.root) {
+            let m = dir.join(METADATA);
+            if !m.is_file() {
+                return Ok(());
+            }
+            if let Ok(text) = std::fs::read(&m)
+                && let Ok(meta) = serde_json::from_slice::<Metadata>(&text)
+            {
+                used.extend(meta.shared);
+            }
+        }
+        for sub in std::fs::read_dir(&shared).map_err(io("cannot list", &shared))? {
+            let sub = sub.map_err(io("cannot list", &shared))?.path();
+            let Ok(files) = std::fs::read_dir(&sub) else {
+                continue;
+            };
+            let prefix = sub
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for f in files.filter_map(Result::ok) {
+                let rel = format!("{prefix}/{}", f.file_name().to_string_lossy());
+                if !used.contains(&rel) {
+                    let _ = std::fs::remove_file(f.path());
                 }
             }
-            for sub in std::fs::read_dir(&shared).map_err(io("cannot list", &shared))? {
-                let sub = sub.map_err(io("cannot list", &shared))?.path();
-                let Ok(files) = std::fs::read_dir(&sub) else {
-                    continue;
-                };
-                let prefix = sub
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                for f in files.filter_map(Result::ok) {
-                    let rel = format!("{prefix}/{}", f.file_name().to_string_lossy());
-                    if !used.contains(&rel) {
-                        let _ = std::fs::remove_file(f.path());
-                    }
-                }
-            }
+            // Fails (harmlessly) unless the directory is empty now.
+            let _ = std::fs::remove_dir(&sub);
         }
         Ok(())
     }
@@ -347,5 +372,48 @@ mod tests {
             .map(|(id, _)| id)
             .collect();
         assert_eq!(left, vec![3, 5, 6], "two complete kept, in-flight 6 kept");
+    }
+
+    #[test]
+    fn a_new_checkpoint_removes_failed_ones_and_their_shared_files() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = CheckpointStore::open(tmp.path(), 3).expect("open");
+        let inst = store.shared_dir().join("inst");
+        std::fs::create_dir_all(&inst).expect("mkdir");
+        // Checkpoint 1 completes, referencing a.sst.
+        std::fs::write(inst.join("a.sst"), b"a").expect("write");
+        let one = store.begin(1).expect("begin");
+        let mut m = meta(1);
+        m.shared.push("inst/a.sst".into());
+        CheckpointStore::complete(&one, &m).expect("complete");
+        // Checkpoints 2 and 3 fail (say, the disk filled up) after copying
+        // b.sst and c.sst.
+        for (id, f) in [(2, "b.sst"), (3, "c.sst")] {
+            checkpoint(&store, id, false);
+            std::fs::write(inst.join(f), b"x").expect("write");
+        }
+        let four = store.begin(4).expect("begin");
+        let left: Vec<u64> = CheckpointStore::entries(tmp.path())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, vec![1, 4]);
+        assert!(four.is_dir());
+        assert!(inst.join("a.sst").is_file(), "still referenced by 1");
+        assert!(!inst.join("b.sst").exists() && !inst.join("c.sst").exists());
+        // An instance directory whose files all went is removed too.
+        let gone = store.shared_dir().join("gone");
+        std::fs::create_dir_all(&gone).expect("mkdir");
+        std::fs::write(gone.join("d.sst"), b"x").expect("write");
+        store.begin(5).expect("begin");
+        store.begin(6).expect("begin");
+        assert!(!gone.exists());
+        assert_eq!(
+            CheckpointStore::latest(tmp.path())
+                .expect("latest")
+                .metadata
+                .id,
+            1
+        );
     }
 }
