@@ -136,6 +136,62 @@ input = "parse"
 }
 
 #[test]
+fn a_checkpoint_stuck_behind_a_slow_operator_expires_and_fails_the_attempt() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    // `slow` takes 1 ms per record; a 4 KiB batch holds ~400 numbers, so
+    // a barrier queued behind one waits ~0.4 s: longer than the timeout.
+    let text = format!(
+        r#"
+name = "stuck"
+[components]
+h = "{}"
+[checkpointing]
+interval_ms = 20
+dir = "chk"
+timeout_ms = 100
+[restart]
+strategy = "fixed-delay"
+attempts = 1
+delay_ms = 1
+[[sources]]
+id = "numbers"
+kind = "datagen"
+generator = "sequence"
+[[operators]]
+id = "slow"
+component = "h"
+function = "slow"
+kind = "map"
+input = {{ from = "numbers", exchange = "rebalance" }}
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "slow"
+"#,
+        component("hostile").display()
+    );
+    let options = RunOptions {
+        batch_bytes: 4096,
+        channel_capacity: 2,
+        ..RunOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let e = run_job(&job(&text, dir, &[], None), &runtime(), &options).expect_err("expires");
+    let msg = e.to_string();
+    assert!(msg.contains("expired after 100 ms"), "{msg}");
+    assert!(msg.contains("no restarts left after 1"), "{msg}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // Expired checkpoints leave nothing behind but the last attempt's.
+    let left: Vec<_> = std::fs::read_dir(dir.join("chk"))
+        .expect("chk")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("chk-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
 fn an_unreadable_newest_checkpoint_falls_back_to_an_older_one() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();

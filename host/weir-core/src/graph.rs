@@ -40,7 +40,12 @@ pub struct Checkpointing {
     pub dir: PathBuf,
     /// Completed checkpoints kept.
     pub retain: usize,
+    /// How long a checkpoint may take before it fails the attempt.
+    pub timeout: Duration,
 }
+
+/// Default checkpoint timeout (Flink's).
+pub const DEFAULT_CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Sandbox limits for every function instance of a job, and what each
 /// component was granted.

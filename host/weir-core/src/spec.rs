@@ -58,6 +58,11 @@ pub struct CheckpointingSpec {
     /// Completed checkpoints to keep (default 3).
     #[serde(default)]
     pub retain: Option<usize>,
+    /// A checkpoint not complete this long after its trigger fails the
+    /// attempt (the job restarts from the latest complete one), ms;
+    /// default 600000 (10 minutes, as Flink).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[state]`.

@@ -333,10 +333,19 @@ impl Validator {
                 interval.as_millis()
             ));
         }
+        let timeout = match from_file.and_then(|c| c.timeout_ms) {
+            Some(0) => {
+                self.problem("checkpointing.timeout_ms must be at least 1");
+                crate::graph::DEFAULT_CHECKPOINT_TIMEOUT
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => crate::graph::DEFAULT_CHECKPOINT_TIMEOUT,
+        };
         Some(crate::graph::Checkpointing {
             interval,
             dir,
             retain: from_file.and_then(|c| c.retain).unwrap_or(3).max(1),
+            timeout,
         })
     }
 

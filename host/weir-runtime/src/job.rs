@@ -340,6 +340,10 @@ fn run_attempt(
         facts,
         store.cloned(),
         graph.checkpointing.as_ref().map(|c| c.interval),
+        graph
+            .checkpointing
+            .as_ref()
+            .map_or(weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT, |c| c.timeout),
         stats.clone(),
     );
     let coordinated = coordinate(
@@ -353,6 +357,11 @@ fn run_attempt(
         &mut coordinator,
         restarts,
     );
+    if coordinated.is_err() {
+        // The coordinator failed (a checkpoint could not be written or
+        // expired): stop every sub-task before restarting.
+        ctl.cancel();
+    }
     let mut panicked = false;
     for h in handles {
         panicked |= h.join().is_err();

@@ -318,6 +318,7 @@ fn fired_windows_leave_no_state() {
             interval: std::time::Duration::from_millis(20),
             dir: dir.path().join("chk"),
             retain: 2,
+            timeout: weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT,
         });
         let summary = run(&g).unwrap_or_else(|e| panic!("job failed: {e}"));
         assert!(summary.node("win").expect("win").records_out > 0);

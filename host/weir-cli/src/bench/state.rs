@@ -107,6 +107,7 @@ pub(super) fn state(
                 interval: Duration::from_secs(1),
                 dir: chk.path().to_owned(),
                 retain: 1000,
+                timeout: weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT,
             });
             let work = tempfile::Builder::new()
                 .prefix("weir-bench-state-")

@@ -63,6 +63,8 @@ pub(crate) struct Coordinator {
     facts: JobFacts,
     store: Option<CheckpointStore>,
     interval: Option<Duration>,
+    /// How long a checkpoint or savepoint may be in flight.
+    timeout: Duration,
     next_trigger: Instant,
     next_id: u64,
     finished: HashMap<TaskId, Vec<OperatorSnapshot>>,
@@ -94,6 +96,7 @@ impl Coordinator {
         facts: JobFacts,
         store: Option<CheckpointStore>,
         interval: Option<Duration>,
+        timeout: Duration,
         stats: CheckpointStats,
     ) -> Self {
         let next_id = store.as_ref().map_or(1, CheckpointStore::next_id);
@@ -101,6 +104,7 @@ impl Coordinator {
             facts,
             store,
             interval,
+            timeout,
             next_trigger: Instant::now() + interval.unwrap_or(Duration::from_secs(3600)),
             next_id,
             finished: HashMap::new(),
@@ -126,6 +130,11 @@ impl Coordinator {
 
     /// Triggers a checkpoint or a queued savepoint when due.
     pub(crate) fn tick(&mut self, ctl: &Control) -> Result<(), JobFailure> {
+        if let Some(f) = &self.in_flight
+            && f.started.elapsed() > self.timeout
+        {
+            return Err(self.expire());
+        }
         if self.in_flight.is_some() || self.all_finished() || ctl.cancelled() {
             return Ok(());
         }
@@ -155,6 +164,37 @@ impl Coordinator {
         self.next_trigger = Instant::now() + interval;
         self.start(ctl, CheckpointKind::Checkpoint, dir, None);
         Ok(())
+    }
+
+    /// An in-flight checkpoint ran out of time: it fails the attempt, so
+    /// that the job restarts from the latest complete checkpoint (the
+    /// sinks' output since then is discarded and produced again). A
+    /// waiting savepoint request is told why.
+    fn expire(&mut self) -> JobFailure {
+        let Some(f) = self.in_flight.take() else {
+            return failure("no checkpoint in flight");
+        };
+        let waiting = self
+            .facts
+            .tasks
+            .iter()
+            .filter(|t| !f.acked.contains(t) && !self.finished.contains_key(t))
+            .count();
+        let what = match f.barrier.kind {
+            CheckpointKind::Checkpoint => "checkpoint",
+            CheckpointKind::Savepoint => "savepoint",
+        };
+        let message = format!(
+            "{what} {} expired after {} ms: {waiting} of {} sub-tasks had not acknowledged it (backpressure or a slow operator; raise [checkpointing] timeout_ms)",
+            f.barrier.id,
+            self.timeout.as_millis(),
+            self.facts.tasks.len()
+        );
+        if let Some(req) = f.savepoint {
+            let _ = req.reply.send(Err(message.clone()));
+        }
+        let _ = std::fs::remove_dir_all(&f.dir);
+        failure(message)
     }
 
     fn start(
