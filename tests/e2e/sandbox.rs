@@ -180,3 +180,32 @@ fn other_jobs_go_on_while_a_hostile_one_fails() {
         .to_string();
     assert!(e.contains("deadline"), "{e}");
 }
+
+#[test]
+fn cancelling_interrupts_a_running_call_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut graph = hostile_job(dir.path(), &component("hostile"), "spin", "map", 1);
+    // Without an interrupt the endless loop would run for a minute.
+    graph.sandbox.call_timeout = Duration::from_secs(60);
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let options = weir_runtime::RunOptions {
+        cancel: Some(cancel.clone()),
+        ..weir_runtime::RunOptions::default()
+    };
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        Instant::now()
+    });
+    let e = weir_runtime::run_job(&graph, &runtime(), &options)
+        .expect_err("cancelled")
+        .to_string();
+    let cancelled_at = canceller.join().expect("canceller");
+    let stopping = cancelled_at.elapsed();
+    assert!(e.contains("cancelled"), "{e}");
+    assert!(!e.contains("deadline"), "{e}");
+    assert!(
+        stopping < Duration::from_secs(5),
+        "the spinning call ran on for {stopping:?} after the cancel"
+    );
+}

@@ -62,7 +62,9 @@ pub(crate) enum TaskEvent {
 
 /// What every sub-task of a job shares.
 pub(crate) struct Control {
-    cancelled: AtomicBool,
+    /// Shared with every function instance, whose running calls it
+    /// interrupts.
+    cancelled: std::sync::Arc<AtomicBool>,
     failure: Mutex<Option<JobFailure>>,
     setup_failed: AtomicBool,
     barrier_id: AtomicU64,
@@ -79,7 +81,7 @@ impl Control {
         fault: Option<std::sync::Arc<crate::job::InjectedFault>>,
     ) -> Self {
         Control {
-            cancelled: AtomicBool::new(false),
+            cancelled: std::sync::Arc::new(AtomicBool::new(false)),
             failure: Mutex::new(None),
             setup_failed: AtomicBool::new(false),
             barrier_id: AtomicU64::new(0),
@@ -108,6 +110,11 @@ impl Control {
     /// Whether the job is being torn down.
     pub(crate) fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// The cancellation flag, for function instances to watch.
+    pub(crate) fn cancel_flag(&self) -> std::sync::Arc<AtomicBool> {
+        self.cancelled.clone()
     }
 
     /// Cancels without a failure (user request).

@@ -272,6 +272,7 @@ fn run_attempt(
         backend: graph.state_backend,
         dir: work.join("state"),
         store_shared: store.map(CheckpointStore::shared_dir),
+        interrupt: ctl.cancel_flag(),
     });
     let counters: Arc<Vec<NodeCounters>> = Arc::new(
         graph
@@ -497,6 +498,7 @@ fn spawn_all(
                         s,
                         chain.parallelism,
                         &options.clock,
+                        su.local,
                         su.restore.as_deref(),
                     )
                     .map_err(|f| crate::setup::node_failure(graph, head_node, f))?,

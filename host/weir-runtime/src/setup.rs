@@ -155,11 +155,12 @@ fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
 }
 
 /// The limits of every instance, and what the job granted `component`.
-fn instance_config(graph: &JobGraph, component: &str) -> InstanceConfig {
+fn instance_config(graph: &JobGraph, component: &str, local: &Local) -> InstanceConfig {
     InstanceConfig {
         memory_limit_bytes: graph.sandbox.memory_limit_bytes,
         call_timeout: graph.sandbox.call_timeout,
         grants: graph.sandbox.grants.get(component).cloned(),
+        interrupt: Some(local.interrupt.clone()),
     }
 }
 
@@ -168,6 +169,8 @@ pub(crate) struct Local {
     pub(crate) backend: StateBackendKind,
     pub(crate) dir: PathBuf,
     pub(crate) store_shared: Option<PathBuf>,
+    /// Set when the attempt stops: interrupts running guest calls.
+    pub(crate) interrupt: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The keyed state backend of one operator sub-task, with what a snapshot
@@ -243,7 +246,7 @@ fn open_function(
 ) -> Result<Box<dyn Operator>, Failure> {
     let n = &graph.nodes[node];
     let task = task_info(graph, node, s);
-    let config = instance_config(graph, &op.component);
+    let config = instance_config(graph, &op.component, local);
     if let Some(def) = op.window {
         let range = key_group_range(s, graph.max_parallelism, n.parallelism);
         let backend = make_backend(local, &n.id, s, range, restore)?;
@@ -324,6 +327,7 @@ pub(crate) fn source_reader(
     s: u32,
     p: u32,
     clock: &Arc<dyn Clock>,
+    local: &Local,
     restore: Option<&RestorePlan>,
 ) -> Result<Box<dyn SourceReader>, Failure> {
     let NodeKind::Source(spec) = &graph.nodes[node].kind else {
@@ -367,7 +371,7 @@ pub(crate) fn source_reader(
                                 c,
                                 &a.function,
                                 &task,
-                                instance_config(graph, &a.component),
+                                instance_config(graph, &a.component, local),
                             )?;
                             Box::new(reader.with_assigner(Box::new(WasmTimestamps {
                                 instance,

@@ -129,6 +129,13 @@ impl SubTask {
             }
         }
         if let Err(Stop::Failed(f)) = result {
+            if self.ctl.cancelled() {
+                // Stopping already (a failure elsewhere, a cancel, a failed
+                // checkpoint): what this sub-task hit on the way out, such as
+                // an interrupted call, is not the job's failure.
+                tracing::debug!("sub-task stopped with: {}", f.message);
+                return;
+            }
             let node = self.steps.get(self.current).map_or(0, |s| s.node);
             self.ctl.fail(JobFailure {
                 operator: Some(self.node_ids[node].clone()),

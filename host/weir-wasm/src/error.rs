@@ -67,6 +67,8 @@ pub enum TrapCause {
     },
     /// The guest's call stack overflowed (for example unbounded recursion).
     StackOverflow,
+    /// The call was stopped because the job is stopping.
+    Interrupted,
     /// The guest panicked; the panic message when it printed one.
     Panic(String),
     /// Any other trap.
@@ -85,6 +87,9 @@ impl std::fmt::Display for TrapCause {
                 "the function exceeded its memory limit of {} MiB",
                 limit_bytes >> 20
             ),
+            TrapCause::Interrupted => {
+                write!(f, "the call was interrupted because the job is stopping")
+            }
             TrapCause::StackOverflow => {
                 write!(
                     f,

@@ -2,6 +2,8 @@
 //! captured output, and for keyed functions the state they may reach.
 
 use crate::bindings::keyed::weir::function::keyed_state;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use wasmtime::{ResourceLimiter, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -15,6 +17,12 @@ pub(crate) struct HostState {
     pub(crate) limiter: Limiter,
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) keyed: Option<KeyedScope>,
+    /// Set by the embedder to interrupt guest calls (the job is stopping).
+    pub(crate) interrupt: Option<Arc<AtomicBool>>,
+    /// Epoch ticks the current call may still run after its current slice.
+    pub(crate) budget: u64,
+    /// Whether the last call was interrupted through `interrupt`.
+    pub(crate) interrupted: bool,
 }
 
 impl HostState {
@@ -58,6 +66,9 @@ impl HostState {
             },
             stderr,
             keyed: None,
+            interrupt: None,
+            budget: 0,
+            interrupted: false,
         })
     }
 }

@@ -6,9 +6,10 @@ use crate::error::{CallError, LoadError, TrapCause};
 use crate::host_state::{HostState, KeyedScope, StateBinding};
 use crate::runtime::{EPOCH_TICK, Runtime};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::ResourceAny;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use weir_core::graph::Grants;
 use weir_state::{KeyedStateBackend, StateKind};
 
@@ -21,7 +22,13 @@ pub struct InstanceConfig {
     pub call_timeout: Duration,
     /// Environment and directories the guest may reach (none if absent).
     pub grants: Option<Arc<Grants>>,
+    /// When set, a running call is interrupted within a few epoch ticks
+    /// (the job is stopping), instead of running on to its deadline.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
+
+/// How often (in epoch ticks) a running call checks `interrupt`.
+const CHECK_TICKS: u64 = 5;
 
 /// The sub-task an instance serves (given to the function when opened).
 #[derive(Debug, Clone, Default)]
@@ -104,6 +111,27 @@ impl FunctionInstance {
         )?;
         let mut store = Store::new(&rt.engine, data);
         store.limiter(|s| &mut s.limiter);
+        if let Some(flag) = &config.interrupt {
+            store.data_mut().interrupt = Some(flag.clone());
+            // The deadline comes in slices of CHECK_TICKS; between slices
+            // the interrupt flag is looked at.
+            store.epoch_deadline_callback(|mut ctx| {
+                let d = ctx.data_mut();
+                if d.interrupt
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+                {
+                    d.interrupted = true;
+                    return Ok(UpdateDeadline::Interrupt);
+                }
+                if d.budget == 0 {
+                    return Ok(UpdateDeadline::Interrupt);
+                }
+                let next = d.budget.min(CHECK_TICKS);
+                d.budget -= next;
+                Ok(UpdateDeadline::Continue(next))
+            });
+        }
         Ok(store)
     }
 
@@ -120,7 +148,7 @@ impl FunctionInstance {
     ) -> Result<(Store<HostState>, u64), LoadError> {
         let mut store = Self::store(rt, component, config)?;
         let ticks = Self::ticks(config);
-        store.set_epoch_deadline(ticks);
+        arm(&mut store, ticks);
         Ok((store, ticks))
     }
 
@@ -217,7 +245,7 @@ impl FunctionInstance {
         let api = b.weir_function_keyed().keyed_function();
         let r = api.call_open(&mut store, name, &task.to_wit());
         let handle = Self::opened(&store, component, name, &config, r)?;
-        store.set_epoch_deadline(ticks);
+        arm(&mut store, ticks);
         let declared = api.call_states(&mut store, handle).map_err(|e| {
             guest(format!(
                 "listing states failed: {}",
@@ -327,7 +355,7 @@ impl FunctionInstance {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
-        self.store.set_epoch_deadline(self.deadline_ticks);
+        arm(&mut self.store, self.deadline_ticks);
         let result = match &self.bound {
             Bound::Transform(b, h) => b
                 .weir_function_transform()
@@ -347,7 +375,7 @@ impl FunctionInstance {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
-        self.store.set_epoch_deadline(self.deadline_ticks);
+        arm(&mut self.store, self.deadline_ticks);
         let result = match &self.bound {
             Bound::Transform(b, h) => b
                 .weir_function_transform()
@@ -398,7 +426,7 @@ impl FunctionInstance {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
-        self.store.set_epoch_deadline(self.deadline_ticks);
+        arm(&mut self.store, self.deadline_ticks);
         let ctx = wit::BatchContext {
             watermark,
             processing_time,
@@ -443,6 +471,20 @@ fn function_error(e: wit::FunctionError) -> CallError {
     }
 }
 
+/// Sets a call's deadline of `ticks` epoch ticks: all at once, or in
+/// slices when the call can be interrupted.
+fn arm(store: &mut Store<HostState>, ticks: u64) {
+    let d = store.data_mut();
+    d.interrupted = false;
+    if d.interrupt.is_some() {
+        let first = ticks.min(CHECK_TICKS);
+        d.budget = ticks - first;
+        store.set_epoch_deadline(first);
+    } else {
+        store.set_epoch_deadline(ticks);
+    }
+}
+
 fn describe(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig) -> String {
     cause(store, e, config).to_string()
 }
@@ -455,6 +497,7 @@ fn cause(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig)
         };
     }
     match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if store.data().interrupted => TrapCause::Interrupted,
         Some(Trap::Interrupt) => TrapCause::Timeout {
             limit_ms: config.call_timeout.as_millis() as u64,
         },
