@@ -19,7 +19,7 @@
 //!
 //! Each example runs with `weir run functions-examples/<crate>/<job>.toml`.
 //!
-//! ```ignore
+//! ```no_run
 //! use weir_sdk::{Collector, Context, FlatMapFunction, ReduceFunction, Result};
 //!
 //! #[derive(Default)]
@@ -89,7 +89,25 @@ pub use state::{ListState, MapState, StateTtl, ValueState};
 /// Each line names a function as the job file will call it, its kind and the
 /// type implementing it (which must implement `Default`):
 ///
-/// ```ignore
+/// ```no_run
+/// # use weir_sdk::*;
+/// # #[derive(Default)] struct Tokenizer;
+/// # impl FlatMapFunction for Tokenizer {
+/// #     type In = String;
+/// #     type Out = u64;
+/// #     fn flat_map(&mut self, _: String, _: &Context, _: &mut Collector<u64>) -> Result<()> { Ok(()) }
+/// # }
+/// # #[derive(Default)] struct Sum;
+/// # impl ReduceFunction for Sum {
+/// #     type T = u64;
+/// #     fn reduce(&mut self, a: u64, b: u64) -> Result<u64> { Ok(a + b) }
+/// # }
+/// # #[derive(Default)] struct Sessions;
+/// # impl KeyedProcessFunction for Sessions {
+/// #     type In = String;
+/// #     type Out = String;
+/// #     fn process_element(&mut self, _: String, _: &Context, _: &mut Collector<String>) -> Result<()> { Ok(()) }
+/// # }
 /// weir_sdk::export_functions! {
 ///     "tokenize" => flat_map(Tokenizer),
 ///     "count" => reduce(Sum),
