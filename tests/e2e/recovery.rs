@@ -93,6 +93,50 @@ fn an_injected_fault_restarts_from_the_latest_checkpoint_exactly_once() {
     assert_eq!(sorted(&dir.join("out")), want);
 }
 
+/// Runs the recovery job with checkpoints `failing` failing to write and
+/// `tolerable` failures in a row allowed; returns the number of restarts.
+fn run_with_failing_checkpoints(dir: &Path, tolerable: u32, failing: Vec<u64>) -> u32 {
+    let text = job_text("rate = 20000.0").replace(
+        "dir = \"chk\"",
+        &format!("dir = \"chk\"\ntolerable_failures = {tolerable}"),
+    );
+    let summary = run_job(
+        &job(&text, dir, &[], None),
+        &runtime(),
+        &RunOptions {
+            failing_checkpoints: failing,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("job failed: {e}"));
+    assert!(
+        summary.checkpoints.completed > 2,
+        "{:?}",
+        summary.checkpoints
+    );
+    summary.restarts
+}
+
+#[test]
+fn tolerated_checkpoint_failures_lose_no_output() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let want = reference(dir);
+    // Checkpoints 2 and 3 fail; the sink output they were handed is
+    // committed by checkpoint 4 instead, and the job never restarts.
+    assert_eq!(run_with_failing_checkpoints(dir, 2, vec![2, 3]), 0);
+    assert_eq!(sorted(&dir.join("out")), want);
+}
+
+#[test]
+fn one_failed_checkpoint_too_many_restarts_the_job_exactly_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let want = reference(dir);
+    assert_eq!(run_with_failing_checkpoints(dir, 2, vec![2, 3, 4]), 1);
+    assert_eq!(sorted(&dir.join("out")), want);
+}
+
 #[test]
 fn a_failure_that_keeps_coming_exhausts_the_restart_strategy() {
     let tmp = tempfile::tempdir().expect("tmp");

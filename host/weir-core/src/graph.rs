@@ -40,8 +40,10 @@ pub struct Checkpointing {
     pub dir: PathBuf,
     /// Completed checkpoints kept.
     pub retain: usize,
-    /// How long a checkpoint may take before it fails the attempt.
+    /// How long a checkpoint may take before it fails.
     pub timeout: Duration,
+    /// Failed checkpoints in a row the job survives.
+    pub tolerable_failures: u32,
 }
 
 /// Default checkpoint timeout (Flink's).

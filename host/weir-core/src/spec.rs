@@ -63,6 +63,11 @@ pub struct CheckpointingSpec {
     /// default 600000 (10 minutes, as Flink).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Failed checkpoints in a row the job survives (default 0: the first
+    /// failure restarts it from the latest complete checkpoint, as Flink's
+    /// `tolerable-failed-checkpoints`).
+    #[serde(default)]
+    pub tolerable_failures: Option<u32>,
 }
 
 /// `[state]`.

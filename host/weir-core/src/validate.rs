@@ -346,6 +346,7 @@ impl Validator {
             dir,
             retain: from_file.and_then(|c| c.retain).unwrap_or(3).max(1),
             timeout,
+            tolerable_failures: from_file.and_then(|c| c.tolerable_failures).unwrap_or(0),
         })
     }
 

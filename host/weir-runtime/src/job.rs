@@ -80,6 +80,9 @@ pub struct RunOptions {
     pub work_dir: Option<PathBuf>,
     /// A failure to inject (tests of recovery).
     pub fault: Option<Arc<InjectedFault>>,
+    /// Checkpoint ids whose writing fails as a full disk would (tests of
+    /// failed checkpoints).
+    pub failing_checkpoints: Vec<u64>,
 }
 
 impl Default for RunOptions {
@@ -96,6 +99,7 @@ impl Default for RunOptions {
             handle: None,
             work_dir: None,
             fault: None,
+            failing_checkpoints: Vec::new(),
         }
     }
 }
@@ -345,6 +349,11 @@ fn run_attempt(
             .checkpointing
             .as_ref()
             .map_or(weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT, |c| c.timeout),
+        graph
+            .checkpointing
+            .as_ref()
+            .map_or(0, |c| c.tolerable_failures),
+        options.failing_checkpoints.clone(),
         stats.clone(),
     );
     let coordinated = coordinate(

@@ -319,6 +319,7 @@ fn fired_windows_leave_no_state() {
             dir: dir.path().join("chk"),
             retain: 2,
             timeout: weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT,
+            tolerable_failures: 0,
         });
         let summary = run(&g).unwrap_or_else(|e| panic!("job failed: {e}"));
         assert!(summary.node("win").expect("win").records_out > 0);

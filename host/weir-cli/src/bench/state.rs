@@ -108,6 +108,7 @@ pub(super) fn state(
                 dir: chk.path().to_owned(),
                 retain: 1000,
                 timeout: weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT,
+                tolerable_failures: 0,
             });
             let work = tempfile::Builder::new()
                 .prefix("weir-bench-state-")

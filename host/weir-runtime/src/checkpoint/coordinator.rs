@@ -2,6 +2,7 @@
 //! collects the sub-tasks' snapshots, writes them, completes checkpoints
 //! (metadata last), commits sink output and prunes old checkpoints.
 
+use super::carried::Carried;
 use crate::control::{Barrier, Control, OpAck, TaskEvent, TaskId};
 use crate::failure::JobFailure;
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,9 @@ pub struct CheckpointStats {
     pub last_bytes: u64,
     /// Id of the last completed checkpoint.
     pub last_id: Option<u64>,
+    /// The id the next checkpoint takes: ids keep growing across restarts,
+    /// even when failed checkpoints left no directory behind.
+    pub(crate) next_id: u64,
 }
 
 struct InFlight {
@@ -43,7 +47,9 @@ struct InFlight {
     triggered_ms: i64,
     acked: HashSet<TaskId>,
     files: Vec<SnapshotFile>,
-    sinks: Vec<(String, Vec<weir_checkpoint::PendingFile>)>,
+    /// Sink sub-tasks' snapshots (their pending files), to commit when
+    /// the checkpoint completes or carry over when it fails.
+    sinks: Vec<OperatorSnapshot>,
     bytes: u64,
     shared: Vec<String>,
     savepoint: Option<SavepointRequest>,
@@ -65,6 +71,16 @@ pub(crate) struct Coordinator {
     interval: Option<Duration>,
     /// How long a checkpoint or savepoint may be in flight.
     timeout: Duration,
+    /// Failed checkpoints in a row the job tolerates before it fails.
+    tolerable: u32,
+    /// Failed checkpoints since the last complete one.
+    failures: u32,
+    /// Failed checkpoints whose acknowledgements may still come.
+    aborted: HashSet<u64>,
+    /// Sink output of failed checkpoints, for the next one.
+    carried: Carried,
+    /// Checkpoint ids whose writing fails on purpose (tests).
+    failing: Vec<u64>,
     next_trigger: Instant,
     next_id: u64,
     finished: HashMap<TaskId, Vec<OperatorSnapshot>>,
@@ -97,14 +113,24 @@ impl Coordinator {
         store: Option<CheckpointStore>,
         interval: Option<Duration>,
         timeout: Duration,
+        tolerable: u32,
+        failing: Vec<u64>,
         stats: CheckpointStats,
     ) -> Self {
-        let next_id = store.as_ref().map_or(1, CheckpointStore::next_id);
+        let next_id = store
+            .as_ref()
+            .map_or(1, CheckpointStore::next_id)
+            .max(stats.next_id);
         Coordinator {
             facts,
             store,
             interval,
             timeout,
+            tolerable,
+            failures: 0,
+            aborted: HashSet::new(),
+            carried: Carried::default(),
+            failing,
             next_trigger: Instant::now() + interval.unwrap_or(Duration::from_secs(3600)),
             next_id,
             finished: HashMap::new(),
@@ -133,7 +159,7 @@ impl Coordinator {
         if let Some(f) = &self.in_flight
             && f.started.elapsed() > self.timeout
         {
-            return Err(self.expire());
+            self.expire()?;
         }
         if self.in_flight.is_some() || self.all_finished() || ctl.cancelled() {
             return Ok(());
@@ -158,21 +184,25 @@ impl Coordinator {
         if Instant::now() < self.next_trigger {
             return Ok(());
         }
-        let dir = store
-            .begin(self.next_id)
-            .map_err(|e| failure(format!("cannot start checkpoint: {e}")))?;
         self.next_trigger = Instant::now() + interval;
-        self.start(ctl, CheckpointKind::Checkpoint, dir, None);
-        Ok(())
+        match store.begin(self.next_id) {
+            Ok(dir) => {
+                self.start(ctl, CheckpointKind::Checkpoint, dir, None);
+                Ok(())
+            }
+            Err(e) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.stats.next_id = self.next_id;
+                self.count_failure(failure(format!("cannot start checkpoint {id}: {e}")))
+            }
+        }
     }
 
-    /// An in-flight checkpoint ran out of time: it fails the attempt, so
-    /// that the job restarts from the latest complete checkpoint (the
-    /// sinks' output since then is discarded and produced again). A
-    /// waiting savepoint request is told why.
-    fn expire(&mut self) -> JobFailure {
+    /// An in-flight checkpoint ran out of time: it fails (see `fail`).
+    fn expire(&mut self) -> Result<(), JobFailure> {
         let Some(f) = self.in_flight.take() else {
-            return failure("no checkpoint in flight");
+            return Ok(());
         };
         let waiting = self
             .facts
@@ -190,11 +220,41 @@ impl Coordinator {
             self.timeout.as_millis(),
             self.facts.tasks.len()
         );
-        if let Some(req) = f.savepoint {
-            let _ = req.reply.send(Err(message.clone()));
+        self.fail(f, failure(message))
+    }
+
+    /// A checkpoint or savepoint failed (it could not be written, or it
+    /// expired). Its directory goes; the sink output handed to it is
+    /// carried into the next one; acknowledgements still on their way are
+    /// dropped. A failed savepoint is reported to whoever asked and the job
+    /// goes on; a failed checkpoint fails the attempt (the job restarts from
+    /// the latest complete one) unless `tolerable_failures` allow it.
+    fn fail(&mut self, f: InFlight, e: JobFailure) -> Result<(), JobFailure> {
+        for s in &f.sinks {
+            self.carried.keep(s);
         }
+        self.aborted.insert(f.barrier.id);
         let _ = std::fs::remove_dir_all(&f.dir);
-        failure(message)
+        if let Some(req) = f.savepoint {
+            tracing::warn!("{e}");
+            let _ = req.reply.send(Err(e.message));
+            return Ok(());
+        }
+        self.count_failure(e)
+    }
+
+    /// Counts a failed checkpoint against the tolerated ones.
+    fn count_failure(&mut self, e: JobFailure) -> Result<(), JobFailure> {
+        self.failures += 1;
+        if self.failures > self.tolerable {
+            return Err(e);
+        }
+        tracing::warn!(
+            "{e} (tolerated: {} of {} failed checkpoints in a row)",
+            self.failures,
+            self.tolerable
+        );
+        Ok(())
     }
 
     fn start(
@@ -209,6 +269,7 @@ impl Coordinator {
             kind,
         };
         self.next_id += 1;
+        self.stats.next_id = self.next_id;
         tracing::debug!("triggering {kind:?} {}", barrier.id);
         self.in_flight = Some(InFlight {
             barrier,
@@ -229,14 +290,43 @@ impl Coordinator {
     pub(crate) fn on_event(&mut self, ev: TaskEvent, ctl: &Control) -> Result<(), JobFailure> {
         match ev {
             TaskEvent::Ack { id, task, ops } => {
+                if self.aborted.contains(&id) {
+                    for op in ops {
+                        self.carried.keep(&op.snapshot);
+                        if let Some(n) = op.native {
+                            let _ = std::fs::remove_dir_all(&n.dir);
+                        }
+                    }
+                    return Ok(());
+                }
                 let shared = self.store.as_ref().map(CheckpointStore::shared_dir);
                 let Some(f) = self.in_flight.as_mut().filter(|f| f.barrier.id == id) else {
                     return Ok(());
                 };
+                let mut result = if self.failing.contains(&id) {
+                    Err(failure(format!(
+                        "cannot write checkpoint {id}: injected failure"
+                    )))
+                } else {
+                    Ok(())
+                };
                 for op in ops {
-                    write_op(f, op, shared.as_deref())?;
+                    if result.is_ok() {
+                        result = write_op(f, op, shared.as_deref(), &self.carried);
+                    } else if op.snapshot.sink.is_some() {
+                        self.carried.keep(&op.snapshot);
+                    }
                 }
-                f.acked.insert(task);
+                match result {
+                    Ok(()) => {
+                        f.acked.insert(task);
+                    }
+                    Err(e) => {
+                        if let Some(f) = self.in_flight.take() {
+                            return self.fail(f, e);
+                        }
+                    }
+                }
             }
             TaskEvent::Finished { task, ops } => {
                 let snaps = ops
@@ -273,7 +363,11 @@ impl Coordinator {
                 && let Some(snaps) = self.finished.get(t)
             {
                 for s in snaps {
-                    write_op(&mut f, OpAck::complete(s.clone()), None)?;
+                    if let Err(e) =
+                        write_op(&mut f, OpAck::complete(s.clone()), None, &self.carried)
+                    {
+                        return self.fail(f, e);
+                    }
                 }
             }
         }
@@ -298,20 +392,29 @@ impl Coordinator {
             backend: self.facts.backend.to_owned(),
             max_parallelism: self.facts.max_parallelism,
             operators: self.facts.operators.clone(),
-            files: f.files,
+            files: f.files.clone(),
             bytes: f.bytes,
             job_finished,
-            shared: f.shared,
+            shared: f.shared.clone(),
         };
-        CheckpointStore::complete(&f.dir, &meta)
-            .map_err(|e| failure(format!("cannot complete checkpoint {}: {e}", meta.id)))?;
-        // The checkpoint is durable: its output may become visible.
-        for (dir, pending) in &f.sinks {
-            weir_connectors::commit(Path::new(dir), pending)
-                .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
+        if let Err(e) = CheckpointStore::complete(&f.dir, &meta) {
+            return self.fail(
+                f,
+                failure(format!("cannot complete checkpoint {}: {e}", meta.id)),
+            );
         }
+        // The checkpoint is durable: its output (and what failed
+        // checkpoints before it handed over) may become visible.
+        for s in &f.sinks {
+            if let Some(k) = &s.sink {
+                weir_connectors::commit(Path::new(&k.dir), &k.pending)
+                    .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
+            }
+        }
+        self.carried.clear();
         match f.barrier.kind {
             CheckpointKind::Checkpoint => {
+                self.failures = 0;
                 self.stats.completed += 1;
                 self.stats.last_duration = Some(duration);
                 self.stats.last_bytes = meta.bytes;
@@ -364,6 +467,7 @@ impl Coordinator {
             Some(store) => {
                 let id = self.next_id;
                 self.next_id += 1;
+                self.stats.next_id = self.next_id;
                 let dir = store
                     .begin(id)
                     .map_err(|e| failure(format!("cannot write the final checkpoint: {e}")))?;
@@ -383,7 +487,7 @@ impl Coordinator {
                     savepoint: None,
                 };
                 for s in snaps {
-                    write_op(&mut f, OpAck::complete(s), None)?;
+                    write_op(&mut f, OpAck::complete(s), None, &self.carried)?;
                 }
                 self.complete(f, true, ctl)
             }
@@ -394,7 +498,10 @@ impl Coordinator {
                             .map_err(|e| failure(e.to_string()))?;
                     }
                 }
-                Ok(())
+                // Output of failed savepoints.
+                self.carried
+                    .commit_all()
+                    .map_err(|e| failure(e.to_string()))
             }
         }
     }
@@ -402,7 +509,12 @@ impl Coordinator {
 
 /// Writes one operator snapshot into the in-flight checkpoint, copying a
 /// native backend checkpoint's new files first.
-fn write_op(f: &mut InFlight, mut op: OpAck, shared_root: Option<&Path>) -> Result<(), JobFailure> {
+fn write_op(
+    f: &mut InFlight,
+    mut op: OpAck,
+    shared_root: Option<&Path>,
+    carried: &Carried,
+) -> Result<(), JobFailure> {
     op.materialize();
     let OpAck {
         mut snapshot,
@@ -452,10 +564,12 @@ fn write_op(f: &mut InFlight, mut op: OpAck, shared_root: Option<&Path>) -> Resu
             states: n.states,
         }));
     }
-    if let Some(sink) = &snapshot.sink
-        && !sink.pending.is_empty()
-    {
-        f.sinks.push((sink.dir.clone(), sink.pending.clone()));
+    carried.merge_into(&mut snapshot);
+    if let Some(sink) = &snapshot.sink {
+        let mut part =
+            OperatorSnapshot::empty(&snapshot.operator, snapshot.subtask, snapshot.parallelism);
+        part.sink = Some(sink.clone());
+        f.sinks.push(part);
     }
     let bytes = encode_snapshot(&snapshot)
         .map_err(|e| failure(format!("cannot encode a snapshot: {e}")))?;
