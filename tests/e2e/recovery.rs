@@ -310,6 +310,15 @@ fn an_unreadable_newest_checkpoint_falls_back_to_an_older_one() {
 
 #[test]
 fn state_ttl_expires_entries_in_processing_time() {
+    for backend in [
+        weir_core::spec::StateBackendKind::Memory,
+        weir_core::spec::StateBackendKind::Rocksdb,
+    ] {
+        ttl_on(backend);
+    }
+}
+
+fn ttl_on(backend: weir_core::spec::StateBackendKind) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     let text = format!(
@@ -339,7 +348,8 @@ input = "probe"
     );
     // The clock moves 600 ms each time the probe reads it: once per
     // one-record batch.
-    let g = job(&text, dir, &[], None);
+    let mut g = job(&text, dir, &[], None);
+    g.state_backend = backend;
     let ticking = Arc::new(TickingClock::new(10_000, 600));
     std::fs::write(
         dir.join("in.jsonl"),
@@ -374,7 +384,7 @@ input = "probe"
     assert_eq!(
         values,
         vec![None, Some(1), None, None, None, Some(2)],
-        "{seen:?}"
+        "{backend:?}: {seen:?}"
     );
     assert_eq!(lists, vec![0, 1, 0, 0, 0, 1], "{seen:?}");
     // Reads keep `touched` alive: it outlives the others.
