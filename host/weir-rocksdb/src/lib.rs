@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use weir_checkpoint::RocksDbFiles;
 use weir_state::{
     KeyedSnapshot, KeyedStateBackend, MapEntries, NativeCheckpoint, SharedFile, StateDesc,
-    StateEntry, StateError, StateId, StateKind,
+    StateError, StateId, StateKind,
 };
 
 /// A checkpoint in RocksDB's format to open the database from.
@@ -119,6 +119,8 @@ pub struct RocksDbBackend {
     /// SST files restored from a checkpoint: name → path in the store.
     restored: HashMap<String, String>,
     key: Vec<u8>,
+    /// Pinned snapshots taken so far (names their directories).
+    pinned: std::cell::Cell<u64>,
 }
 
 impl RocksDbBackend {
@@ -201,6 +203,7 @@ impl RocksDbBackend {
             instance,
             restored,
             key: Vec::new(),
+            pinned: std::cell::Cell::new(0),
         };
         for d in &states {
             b.register_desc(d)?;
@@ -509,53 +512,31 @@ impl KeyedStateBackend for RocksDbBackend {
     }
 
     fn snapshot(&self) -> Result<KeyedSnapshot, StateError> {
-        let mut entries = Vec::new();
-        for (i, r) in self.states.iter().enumerate() {
-            let state = i as u32;
-            let cf = self.cf(StateId(state), r.desc.kind)?;
-            for item in self.db.iterator_cf(cf, IteratorMode::Start) {
-                let (k, v) = item.map_err(storage)?;
-                if k.len() < 2 {
-                    return Err(StateError::Storage("corrupt key".into()));
-                }
-                let kg = u16::from_be_bytes([k[0], k[1]]);
-                match r.desc.kind {
-                    StateKind::Value => entries.push(StateEntry::Value {
-                        kg,
-                        state,
-                        key: k[2..].to_vec(),
-                        value: v.to_vec(),
-                    }),
-                    StateKind::List => entries.push(StateEntry::List {
-                        kg,
-                        state,
-                        key: k[2..].to_vec(),
-                        values: decode_elements(&v)?,
-                    }),
-                    StateKind::Map => {
-                        if k.len() < 6 {
-                            return Err(StateError::Storage("corrupt map key".into()));
-                        }
-                        let len = u32::from_be_bytes([k[2], k[3], k[4], k[5]]) as usize;
-                        if k.len() < 6 + len {
-                            return Err(StateError::Storage("corrupt map key".into()));
-                        }
-                        entries.push(StateEntry::Map {
-                            kg,
-                            state,
-                            key: k[6..6 + len].to_vec(),
-                            user_key: k[6 + len..].to_vec(),
-                            value: v.to_vec(),
-                        });
-                    }
-                }
-            }
-        }
-        entries.sort_by_key(StateEntry::key_group);
+        let states = self.states();
         Ok(KeyedSnapshot {
-            states: self.states(),
-            entries,
+            entries: snapshot::entries(&self.db, &states)?,
+            states,
         })
+    }
+
+    /// Pins the state with a RocksDB checkpoint (a flush and hard links)
+    /// beside the database; the closure opens it read-only, reads the
+    /// canonical entries and removes it, off the processing thread.
+    fn snapshot_deferred(&self) -> Result<weir_state::DeferredSnapshot, StateError> {
+        let n = self.pinned.get();
+        self.pinned.set(n + 1);
+        let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".pinned-{n}"));
+        let pinned = self.dir.with_file_name(name);
+        if pinned.exists() {
+            std::fs::remove_dir_all(&pinned).map_err(storage)?;
+        }
+        Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(&pinned))
+            .map_err(storage)?;
+        let pinned = snapshot::Pinned(pinned);
+        let states = self.states();
+        Ok(Box::new(move || snapshot::read_pinned(&pinned, states)))
     }
 
     fn native_checkpoint(
@@ -601,5 +582,6 @@ impl KeyedStateBackend for RocksDbBackend {
     }
 }
 
+mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 
 use super::*;
 use weir_state::MemoryBackend;
+use weir_state::StateEntry;
 
 struct Lcg(u64);
 impl Lcg {
@@ -181,4 +182,33 @@ fn canonical_snapshots_move_between_backends_and_ranges() {
     both.extend(canonical(&high));
     both.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     assert_eq!(both, canonical(&mem));
+}
+
+#[test]
+fn a_deferred_snapshot_is_the_state_when_it_was_taken() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut mem = MemoryBackend::new(0..=7);
+    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    random_ops(&mut [&mut mem, &mut rdb], 2000, 3);
+    let want = canonical(&rdb);
+    let deferred = rdb.snapshot_deferred().expect("pin");
+    // More writes after the pin (lists through the merge operator too).
+    random_ops(&mut [&mut mem, &mut rdb], 2000, 4);
+    let mut got = std::thread::spawn(deferred)
+        .join()
+        .expect("thread")
+        .expect("read the pinned state")
+        .entries;
+    got.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(got, want);
+    assert_ne!(canonical(&rdb), want, "the live state moved on");
+    // The pinned copy is gone once read, and also when never read.
+    let dropped = rdb.snapshot_deferred().expect("pin");
+    drop(dropped);
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["db"]);
 }

@@ -41,10 +41,11 @@ impl OpAck {
     }
 
     /// The snapshot with its deferred keyed state built.
-    pub(crate) fn materialize(&mut self) {
+    pub(crate) fn materialize(&mut self) -> Result<(), weir_state::StateError> {
         if let Some(d) = self.deferred.take() {
-            self.snapshot.keyed = Some(weir_checkpoint::KeyedPart::Canonical(d()));
+            self.snapshot.keyed = Some(weir_checkpoint::KeyedPart::Canonical(d()?));
         }
+        Ok(())
     }
 }
 

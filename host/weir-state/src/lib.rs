@@ -107,7 +107,7 @@ pub enum StateError {
 
 /// A pinned snapshot, materialized when called (see
 /// [`KeyedStateBackend::snapshot_deferred`]).
-pub type DeferredSnapshot = Box<dyn FnOnce() -> KeyedSnapshot + Send>;
+pub type DeferredSnapshot = Box<dyn FnOnce() -> Result<KeyedSnapshot, StateError> + Send>;
 
 /// Keyed state storage for one operator sub-task.
 pub trait KeyedStateBackend: Send {
@@ -136,7 +136,7 @@ pub trait KeyedStateBackend: Send {
     /// taken eagerly.
     fn snapshot_deferred(&self) -> Result<DeferredSnapshot, StateError> {
         let s = self.snapshot()?;
-        Ok(Box::new(move || s))
+        Ok(Box::new(move || Ok(s)))
     }
 
     /// Loads the entries of `snapshot` that belong to this backend's key

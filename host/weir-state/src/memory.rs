@@ -160,7 +160,7 @@ impl KeyedStateBackend for MemoryBackend {
     }
 
     fn snapshot(&self) -> Result<KeyedSnapshot, StateError> {
-        Ok(self.snapshot_deferred()?())
+        self.snapshot_deferred()?()
     }
 
     /// Pins the current tables (an `Arc` clone per key group and state);
@@ -170,9 +170,11 @@ impl KeyedStateBackend for MemoryBackend {
         let tables: Vec<Table> = self.states.iter().map(|s| s.table.clone()).collect();
         let first = *self.range.start();
         let groups = self.range.len();
-        Ok(Box::new(move || KeyedSnapshot {
-            states,
-            entries: entries(first, groups, &tables),
+        Ok(Box::new(move || {
+            Ok(KeyedSnapshot {
+                states,
+                entries: entries(first, groups, &tables),
+            })
         }))
     }
 
@@ -486,7 +488,10 @@ mod tests {
         }
         b.clear(2, v, b"k").expect("clear");
         // Materialized later, on another thread: the state as pinned.
-        let pinned = std::thread::spawn(deferred).join().expect("thread");
+        let pinned = std::thread::spawn(deferred)
+            .join()
+            .expect("thread")
+            .expect("snapshot");
         assert_eq!(pinned, before);
         // The live state has every write.
         let mut out = Vec::new();

@@ -329,13 +329,16 @@ impl Coordinator {
                 }
             }
             TaskEvent::Finished { task, ops } => {
-                let snaps = ops
-                    .into_iter()
-                    .map(|mut o| {
-                        o.materialize();
-                        o.snapshot
-                    })
-                    .collect();
+                let mut snaps = Vec::with_capacity(ops.len());
+                for mut o in ops {
+                    o.materialize().map_err(|e| {
+                        failure(format!(
+                            "cannot snapshot the final state of operator '{}': {e}",
+                            o.snapshot.operator
+                        ))
+                    })?;
+                    snaps.push(o.snapshot);
+                }
                 self.finished.insert(task, snaps);
             }
         }
@@ -515,7 +518,13 @@ fn write_op(
     shared_root: Option<&Path>,
     carried: &Carried,
 ) -> Result<(), JobFailure> {
-    op.materialize();
+    op.materialize().map_err(|e| {
+        failure(format!(
+            "cannot snapshot the state of operator '{}' (sub-task {}): {e}",
+            op.snapshot.operator,
+            op.snapshot.subtask + 1
+        ))
+    })?;
     let OpAck {
         mut snapshot,
         native,
