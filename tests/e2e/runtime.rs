@@ -115,15 +115,7 @@ input = "format"
         .replace("OUT", &out.display().to_string());
     let summary = run(&job(&t, dir.path(), &[], None)).expect("runs");
     assert_eq!(summary.node("tokenize").expect("t").records_in, 8000);
-    let mut got: Vec<u64> = output_lines(&out)
-        .iter()
-        .map(|l| {
-            let n = l.strip_prefix('(').and_then(|l| l.strip_suffix(",1)"));
-            n.and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("bad line {l:?}"))
-        })
-        .collect();
-    got.sort_unstable();
+    let got = sorted_numbers(output_lines(&out).iter().map(String::as_str));
     let mut want: Vec<u64> = (0..5000).chain(0..3000).collect();
     want.sort_unstable();
     assert_eq!(got, want);
@@ -177,17 +169,22 @@ parallelism = 3
     parts.sort();
     assert_eq!(parts.len(), 3, "{parts:?}");
     for part in parts {
-        let mut got: Vec<u64> = std::fs::read_to_string(&part)
-            .expect("part")
-            .lines()
-            .map(|l| {
-                l.strip_prefix('(')
-                    .and_then(|l| l.strip_suffix(",1)"))
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or_else(|| panic!("bad line {l:?}"))
-            })
-            .collect();
-        got.sort_unstable();
+        let text = std::fs::read_to_string(&part).expect("part");
+        let got = sorted_numbers(text.lines());
         assert_eq!(got, want, "{} holds every record once", part.display());
     }
+}
+
+/// The numbers of WordCount lines `(<n>,1)`, sorted.
+fn sorted_numbers<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<u64> {
+    let mut v: Vec<u64> = lines
+        .map(|l| {
+            l.strip_prefix('(')
+                .and_then(|l| l.strip_suffix(",1)"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("bad line {l:?}"))
+        })
+        .collect();
+    v.sort_unstable();
+    v
 }
