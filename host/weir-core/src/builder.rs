@@ -154,6 +154,14 @@ impl JobBuilder {
         self
     }
 
+    /// Grants `component` what a `[sandbox.grants.<component>]` table
+    /// would (environment variables, directories); guests get nothing
+    /// else.
+    pub fn grant(mut self, component: &str, grant: crate::spec::GrantSpec) -> Self {
+        self.spec.sandbox.grants.insert(component.to_owned(), grant);
+        self
+    }
+
     /// Adds any source.
     pub fn source(mut self, source: SourceSpec) -> Self {
         self.spec.sources.push(source);
@@ -302,5 +310,27 @@ mod tests {
             .expect("valid");
         assert_eq!(g.nodes.len(), 2);
         assert_eq!(g.edges[0].exchange, Exchange::Rebalance);
+
+        let g = JobBuilder::new("b")
+            .datagen("gen", Generator::Sequence, 10, 0)
+            .print_sink("out", broadcast("gen"))
+            .build(&Overrides::default())
+            .expect("valid");
+        assert_eq!(g.edges[0].exchange, Exchange::Broadcast);
+    }
+
+    #[test]
+    fn grants_name_a_component_of_the_job() {
+        let grant = crate::spec::GrantSpec {
+            env: [("REGION".to_owned(), "eu".to_owned())].into(),
+            dirs: Vec::new(),
+        };
+        let err = JobBuilder::new("b")
+            .datagen("gen", Generator::Sequence, 10, 0)
+            .discard_sink("out", "gen")
+            .grant("nope", grant)
+            .build(&Overrides::default())
+            .expect_err("no such component");
+        assert!(err.to_string().contains("no component 'nope'"), "{err}");
     }
 }
