@@ -361,3 +361,46 @@ fn damaged_savepoints_give_clear_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn a_failed_stop_with_savepoint_is_reported_and_the_job_goes_on() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let want = reference(dir);
+    let g = job(
+        &wordcount_job(dir, &wordcount_component(), "count-with-state", true),
+        dir,
+        &[],
+        Some(2),
+    );
+    let handle = Arc::new(JobHandle::default());
+    let options = RunOptions {
+        handle: Some(handle.clone()),
+        // The savepoint is the job's first barrier: writing it fails.
+        failing_checkpoints: vec![1],
+        ..RunOptions::default()
+    };
+    let rt = runtime();
+    let running = std::thread::spawn(move || run_job(&g, &rt, &options));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.status().source_records < 3000 {
+        assert!(Instant::now() < deadline, "the job does not progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let e = handle
+        .savepoint(dir.join("savepoints"), true)
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a reply")
+        .expect_err("the savepoint fails");
+    assert!(e.contains("injected failure"), "{e}");
+    let summary = running
+        .join()
+        .expect("no panic")
+        .unwrap_or_else(|e| panic!("job failed: {e}"));
+    assert!(summary.stopped_with_savepoint.is_none());
+    // The part files handed to the failed savepoint were committed at the
+    // end like the rest: nothing lost, nothing twice.
+    assert_eq!(sorted_output(&dir.join("out")), want);
+    let left = std::fs::read_dir(dir.join("savepoints")).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "the failed savepoint's directory is removed");
+}
