@@ -262,6 +262,7 @@ weir_sdk::export_functions! {
     "count-words" => window_aggregate(CountAgg, RenderWindowCount),
     "one" => map(One),
     "count-reduce" => reduce(Sum),
+    "count-reduce-rendered" => window_reduce(Sum, RenderWindowCount),
     "render-count" => map(RenderCount),
     "count-elements" => process_window(CountElements),
     "session-clicks" => process_window(SessionClicksFn),

@@ -13,7 +13,7 @@
 //! | [`ReduceFunction`] | `ReduceFunction` on a keyed stream | `reduce` | `wordcount` `count` (`wordcount.toml`) |
 //! | [`AggregateFunction`] | `AggregateFunction` on a keyed stream | `aggregate` | `user-activity` `clicks-per-user` (`clicks-per-user.toml`) |
 //! | [`KeyedProcessFunction`] | `KeyedProcessFunction` | `keyed-process` | `wordcount` `count-with-state` (`ValueState`), `user-activity` (`MapState`, `ListState`), `event-time` `start-end-duration` (timers) |
-//! | [`ReduceFunction`] / [`AggregateFunction`] on a window | `window(...).reduce/aggregate` | `reduce` / `aggregate` with `[operators.window]` | `windows` `count-words` (`tumbling-word-count.toml`) |
+//! | [`ReduceFunction`] / [`AggregateFunction`] on a window | `window(...).reduce/aggregate` | `reduce` / `aggregate` with `[operators.window]` | `windows` `count-words` (`tumbling-word-count.toml`), `count-reduce-rendered` |
 //! | [`ProcessWindowFunction`] | `ProcessWindowFunction` | `process-window` | `windows` `session-clicks` (`session-clicks.toml`) |
 //! | [`TimestampAssigner`] | `TimestampAssigner` | `timestamp-assigner` (in a source's `event_time`) | `windows` `leading-timestamp` (`tumbling-word-count.toml`) |
 //!

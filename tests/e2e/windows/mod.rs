@@ -109,6 +109,14 @@ pub(crate) fn run_windows(
     let (func, kind, pre, win_input, post, result) = match s.func {
         Func::Aggregate => ("count-words", "aggregate", "", "words", "", "win"),
         Func::Process => ("count-elements", "process-window", "", "words", "", "win"),
+        Func::ReduceRendered => (
+            "count-reduce-rendered",
+            "reduce",
+            "[[operators]]\nid = \"one\"\ncomponent = \"win\"\nfunction = \"one\"\nkind = \"map\"\ninput = \"words\"\nparallelism = SRC_P\n",
+            "one",
+            "",
+            "win",
+        ),
         Func::Reduce => (
             "count-reduce",
             "reduce",
@@ -201,6 +209,11 @@ fn tumbling_aggregate_matches_the_reference() {
 #[test]
 fn sliding_reduce_matches_the_reference() {
     check_in_order_enough(Assign::Sliding(1000, 250), Func::Reduce);
+}
+
+#[test]
+fn session_reduce_rendered_by_a_window_function_merges_and_matches_the_reference() {
+    check_in_order_enough(Assign::Session(255), Func::ReduceRendered);
 }
 
 #[test]

@@ -54,6 +54,8 @@ pub(crate) enum Func {
     Aggregate,
     /// `one` → `count-reduce` (reduce) → `render-count`.
     Reduce,
+    /// `one` → `window_reduce(Sum, RenderWindowCount)` as a reduce.
+    ReduceRendered,
     /// `count-elements` (process-window).
     Process,
 }

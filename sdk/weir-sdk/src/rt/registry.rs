@@ -135,7 +135,7 @@ impl Entry {
             kind: FunctionKind::Aggregate,
             factories: Factories {
                 window: Some(|| {
-                    Box::new(window::AggregateThen(
+                    Box::new(window::Then(
                         window::AggregateWindow(A::default()),
                         P::default(),
                     ))
@@ -157,7 +157,7 @@ impl Entry {
             kind: FunctionKind::Reduce,
             factories: Factories {
                 window: Some(|| {
-                    Box::new(window::ReduceThen(
+                    Box::new(window::Then(
                         window::ReduceWindow(R::default()),
                         P::default(),
                     ))

@@ -253,61 +253,37 @@ impl<F: ProcessWindowFunction> WindowOp for ProcessWindow<F> {
     }
 }
 
-/// An incremental aggregate whose result a process-window function renders:
-/// folds and merges as the aggregate, emits through the window function.
-pub(crate) struct AggregateThen<A, P>(pub(crate) AggregateWindow<A>, pub(crate) P);
+/// An incremental window function whose accumulator has a result.
+pub(crate) trait Incremental: WindowOp {
+    /// The result type.
+    type Out: Data;
+    /// The result of a window's accumulator.
+    fn result(&mut self, acc: &[u8]) -> Result<Self::Out>;
+}
 
-impl<A, P> WindowOp for AggregateThen<A, P>
-where
-    A: AggregateFunction,
-    P: ProcessWindowFunction<In = A::Out>,
-{
-    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
-        self.0.open(ctx)?;
-        self.1.open(ctx)
-    }
-
-    fn accumulate(
-        &mut self,
-        group: &WindowGroup<'_>,
-        reader: &mut WindowGroupReader<'_>,
-        acc: &mut Vec<u8>,
-    ) -> Result<()> {
-        self.0.accumulate(group, reader, acc)
-    }
-
-    fn merge(
-        &mut self,
-        group: &WindowGroup<'_>,
-        reader: &mut WindowGroupReader<'_>,
-        acc: &mut Vec<u8>,
-    ) -> Result<()> {
-        self.0.merge(group, reader, acc)
-    }
-
-    fn emit(
-        &mut self,
-        batch: &Batch<'_>,
-        group: &WindowGroup<'_>,
-        reader: &mut WindowGroupReader<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        skip_records(group, reader)?;
-        let Some(bytes) = group.acc else {
-            return Ok(());
-        };
-        let result = self.0.0.get_result(&A::Acc::decode(bytes)?)?;
-        process(&mut self.1, batch, group, vec![result], out)
+impl<F: AggregateFunction> Incremental for AggregateWindow<F> {
+    type Out = F::Out;
+    fn result(&mut self, acc: &[u8]) -> Result<F::Out> {
+        self.0.get_result(&F::Acc::decode(acc)?)
     }
 }
 
-/// An incremental reduce whose result a process-window function renders.
-pub(crate) struct ReduceThen<R, P>(pub(crate) ReduceWindow<R>, pub(crate) P);
+impl<F: ReduceFunction> Incremental for ReduceWindow<F> {
+    type Out = F::T;
+    fn result(&mut self, acc: &[u8]) -> Result<F::T> {
+        F::T::decode(acc)
+    }
+}
 
-impl<R, P> WindowOp for ReduceThen<R, P>
+/// An incremental aggregate or reduce whose result a process-window
+/// function renders: folds and merges as the incremental function, emits
+/// through the window function.
+pub(crate) struct Then<I, P>(pub(crate) I, pub(crate) P);
+
+impl<I, P> WindowOp for Then<I, P>
 where
-    R: ReduceFunction,
-    P: ProcessWindowFunction<In = R::T>,
+    I: Incremental,
+    P: ProcessWindowFunction<In = I::Out>,
 {
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
         self.0.open(ctx)?;
@@ -343,7 +319,7 @@ where
         let Some(bytes) = group.acc else {
             return Ok(());
         };
-        let value = R::T::decode(bytes)?;
-        process(&mut self.1, batch, group, vec![value], out)
+        let result = self.0.result(bytes)?;
+        process(&mut self.1, batch, group, vec![result], out)
     }
 }
