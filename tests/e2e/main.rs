@@ -1,6 +1,7 @@
 //! End-to-end tests: real Wasm components run by the embedded runner.
 //! Build the example functions first (scripts/test does).
 
+mod cache;
 mod connectors;
 mod event_time;
 mod grants;

@@ -43,6 +43,14 @@ fn hostile_job(
         .replace("INPUT", &input.display().to_string())
         .replace("FUNCTION", function)
         .replace("KIND", kind);
+    let text = if kind == "keyed-process" {
+        text.replace(
+            "input = \"lines\"",
+            "input = { from = \"lines\", exchange = \"key-by\" }",
+        )
+    } else {
+        text
+    };
     job(&text, dir, &[], Some(p))
 }
 
@@ -207,5 +215,110 @@ fn cancelling_interrupts_a_running_call_at_once() {
     assert!(
         stopping < Duration::from_secs(5),
         "the spinning call ran on for {stopping:?} after the cancel"
+    );
+}
+
+#[test]
+fn a_guest_sleeping_in_wasi_fails_at_its_deadline_like_a_busy_loop() {
+    let t = Instant::now();
+    let e = failure("sleep");
+    assert!(e.contains("exceeded its deadline of 300 ms"), "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "the 300 ms deadline stopped an hour's sleep only after {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn cancelling_interrupts_a_guest_sleeping_in_wasi() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut graph = hostile_job(dir.path(), &component("hostile"), "sleep", "map", 1);
+    graph.sandbox.call_timeout = Duration::from_secs(60);
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let options = weir_runtime::RunOptions {
+        cancel: Some(cancel.clone()),
+        ..weir_runtime::RunOptions::default()
+    };
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        Instant::now()
+    });
+    let e = weir_runtime::run_job(&graph, &runtime(), &options)
+        .expect_err("cancelled")
+        .to_string();
+    let stopping = canceller.join().expect("canceller").elapsed();
+    assert!(e.contains("cancelled") && !e.contains("deadline"), "{e}");
+    assert!(
+        stopping < Duration::from_millis(1500),
+        "the sleeping call went on for {stopping:?} after the cancel"
+    );
+}
+
+#[test]
+fn a_guest_blocked_reading_a_granted_fifo_fails_at_its_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&shared).expect("mkdir");
+    let fifo = shared.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::fs::write(dir.path().join("requests.txt"), "read /data/fifo\n").expect("write");
+    let text = format!(
+        r#"
+name = "fifo"
+[components]
+probe = "{}"
+[sandbox]
+call_timeout_ms = 300
+[sandbox.grants.probe]
+dirs = [{{ host = "shared", guest = "/data" }}]
+[[sources]]
+id = "requests"
+kind = "file"
+path = "requests.txt"
+[[operators]]
+id = "reach"
+component = "probe"
+function = "reach"
+kind = "map"
+input = "requests"
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "reach"
+"#,
+        component("hostile").display()
+    );
+    let t = Instant::now();
+    let e = run(&job(&text, dir.path(), &[], Some(1)))
+        .expect_err("nobody writes the FIFO")
+        .to_string();
+    assert!(e.contains("exceeded its deadline of 300 ms"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+#[test]
+fn unbounded_list_state_hits_the_state_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut graph = hostile_job(
+        dir.path(),
+        &component("hostile"),
+        "hoard-list",
+        "keyed-process",
+        1,
+    );
+    graph.sandbox.budgets.state_write_bytes_per_call = 8 << 20;
+    let e = run(&graph).expect_err("hoarding fails").to_string();
+    assert!(
+        e.contains("operator 'evil' (sub-task 1/1)")
+            && e.contains(
+                "wrote more than 8 MiB of keyed state in one call (budget: sandbox.max_state_write_mb_per_call = 8)"
+            ),
+        "{e}"
     );
 }

@@ -2,7 +2,9 @@
 //! that a guest can never crash or hang the host: each must fail its job with
 //! a clear error naming the operator, the sub-task and the cause.
 
-use weir_sdk::{Context, Error, MapFunction, Result};
+use weir_sdk::{
+    Collector, Context, Error, KeyedProcessFunction, ListState, MapFunction, OpenContext, Result,
+};
 
 /// Loops forever on the first record (stopped by the call deadline).
 #[derive(Default)]
@@ -154,7 +156,70 @@ impl MapFunction for Reach {
     }
 }
 
+/// Sleeps for an hour in a blocking WASI call on the first record
+/// (stopped by the call deadline, though no guest code runs meanwhile).
+#[derive(Default)]
+pub struct Sleep;
+
+impl MapFunction for Sleep {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+        Ok(v)
+    }
+}
+
+/// Prints a line per record to standard output (and every 1000th to
+/// standard error), passing records through.
+#[derive(Default)]
+pub struct Print {
+    seen: u64,
+}
+
+impl MapFunction for Print {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        println!("print saw record {}: {v}", self.seen);
+        if self.seen % 1000 == 0 {
+            eprintln!("print is at record {}", self.seen);
+        }
+        self.seen += 1;
+        Ok(v)
+    }
+}
+
+/// Appends 1 KiB elements to its list state in a loop, forever (stopped
+/// by the state budget).
+#[derive(Default)]
+pub struct HoardList {
+    hoard: Option<ListState<Vec<u8>>>,
+}
+
+impl KeyedProcessFunction for HoardList {
+    type In = String;
+    type Out = String;
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.hoard = Some(ctx.list_state("hoard"));
+        Ok(())
+    }
+    fn process_element(&mut self, v: String, _: &Context<'_>, _: &mut Collector<'_, String>) -> Result<()> {
+        let hoard = self.hoard.as_ref().ok_or_else(|| Error::msg("not opened"))?;
+        let block = vec![7u8; 1024];
+        loop {
+            hoard.add(&block)?;
+            if std::hint::black_box(v.len()) == usize::MAX {
+                return Ok(());
+            }
+        }
+    }
+}
+
 weir_sdk::export_functions! {
+    "sleep" => map(Sleep),
+    "print" => map(Print),
+    "hoard-list" => keyed_process(HoardList),
     "reach" => map(Reach),
     "slow" => map(Slow),
     "spin" => map(Spin),

@@ -114,7 +114,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // Guests' printed lines (target weir::guest) show by default.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weir::guest=info")),
         )
         .with_writer(std::io::stderr)
         // Colours only on a terminal: logs piped to a file stay plain text.

@@ -129,10 +129,11 @@ pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -
 pub fn validate(job: &Path, args: &[String]) -> Result<()> {
     let (graph, _) = load(job, None, args)?;
     let rt = Runtime::new().context("starting the Wasm runtime")?;
+    let limits = weir_runtime::sandbox_limits(&graph);
     let mut problems = Vec::new();
     for node in &graph.nodes {
         if let NodeKind::Operator(op) = &node.kind {
-            match rt.load(&op.component_path) {
+            match rt.load(&op.component_path, &limits) {
                 Ok(c) => {
                     if let Err(m) = c.check_function(&op.function, op.kind) {
                         problems.push(format!("operator '{}': {m}", node.id));

@@ -248,3 +248,169 @@ input = "count"
     };
     assert_eq!(lines(&dir.join("out")), lines(&out_ref));
 }
+
+/// A child process, killed if the test ends before it does.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `weir` with `args` in `dir`; returns its output and its peak
+/// resident set size in KiB, read from /proc while it ran.
+fn weir_measured(dir: &std::path::Path, args: &[&str]) -> (Output, u64) {
+    use std::io::Read;
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("weir starts"),
+    );
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = pipe(
+        child
+            .0
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = pipe(
+        child
+            .0
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let status_file = format!("/proc/{}/status", child.0.id());
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file)
+            && let Some(line) = s.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let output = Output {
+        status,
+        stdout: out.join().expect("stdout"),
+        stderr: err.join().expect("stderr"),
+    };
+    (output, peak_kib)
+}
+
+fn hostile_job(dir: &std::path::Path, function: &str, kind: &str, input: &str) -> PathBuf {
+    let component = root().join("functions-examples/target/wasm32-wasip2/release/hostile.wasm");
+    let job = dir.join(format!("{function}.toml"));
+    std::fs::write(
+        &job,
+        format!(
+            r#"
+name = "{function}"
+[components]
+h = "{}"
+[[sources]]
+id = "numbers"
+kind = "datagen"
+generator = "sequence"
+count = 100000
+[[operators]]
+id = "{function}"
+component = "h"
+function = "{function}"
+kind = "{kind}"
+input = {input}
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "{function}"
+"#,
+            component.display()
+        ),
+    )
+    .expect("job");
+    job
+}
+
+/// A guest printing a line per record runs to the end; its lines reach the
+/// log, as many as the rate limit lets through, and the rest are counted.
+#[test]
+fn a_guest_printing_every_record_runs_to_the_end_and_is_logged() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = hostile_job(tmp.path(), "print", "map", "\"numbers\"");
+    let (o, _) = weir_measured(tmp.path(), &["run", &job.display().to_string()]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let summary = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("print "))
+        .unwrap_or_else(|| panic!("no summary line for 'print': {err}"));
+    assert!(summary.contains("100000"), "{summary}");
+    assert!(
+        err.contains("weir::guest: print saw record 0: 0") && err.contains("operator=\"print\""),
+        "{err}"
+    );
+    let logged = err.matches("print saw record").count();
+    assert!(
+        (100..2000).contains(&logged),
+        "{logged} lines logged: the rate limit lets about 100 a second through"
+    );
+    let dropped: u64 = err
+        .lines()
+        .filter_map(|l| {
+            l.split(" lines of guest output dropped")
+                .next()
+                .filter(|_| l.contains("dropped"))
+        })
+        .filter_map(|l| l.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()))
+        .sum();
+    // 100,000 lines to stdout and 100 to stderr, less those logged.
+    let stderr_logged = err.matches("print is at record").count() as u64;
+    assert_eq!(dropped + logged as u64 + stderr_logged, 100_100, "{err}");
+}
+
+/// A guest appending to list state without end fails with the state
+/// budget's error, and the host stays small meanwhile.
+#[test]
+fn unbounded_list_state_fails_on_its_budget_with_bounded_host_memory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = hostile_job(
+        tmp.path(),
+        "hoard-list",
+        "keyed-process",
+        "{ from = \"numbers\", exchange = \"key-by\" }",
+    );
+    let (o, peak_kib) = weir_measured(tmp.path(), &["run", &job.display().to_string()]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("wrote more than 64 MiB of keyed state in one call (budget: sandbox.max_state_write_mb_per_call = 64)"),
+        "{err}"
+    );
+    assert!(
+        peak_kib > 0 && peak_kib < 1 << 20,
+        "peak RSS {peak_kib} KiB is not under 1 GiB"
+    );
+}

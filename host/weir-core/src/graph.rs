@@ -59,6 +59,8 @@ pub struct Sandbox {
     pub call_timeout: Duration,
     /// Capabilities by component name; absent means none.
     pub grants: BTreeMap<String, std::sync::Arc<Grants>>,
+    /// What the host holds on an instance's behalf.
+    pub budgets: Budgets,
 }
 
 impl Default for Sandbox {
@@ -67,6 +69,40 @@ impl Default for Sandbox {
             memory_limit_bytes: 64 << 20,
             call_timeout: Duration::from_secs(10),
             grants: BTreeMap::new(),
+            budgets: Budgets::default(),
+        }
+    }
+}
+
+/// Limits on what the host holds or does on behalf of one function
+/// instance: the guest's memory cap does not see host allocations, so
+/// these bound them (`[sandbox]` settings named in each field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// Keyed state bytes one call may write (`max_state_write_mb_per_call`).
+    pub state_write_bytes_per_call: u64,
+    /// Timers one call may register (`max_timers_per_call`).
+    pub timers_per_call: u64,
+    /// Keyed states one function may declare (`max_states`).
+    pub states: u32,
+    /// Result bytes one call may return (`max_output_mb_per_call`).
+    pub output_bytes_per_call: u64,
+    /// Side outputs one function may declare (`max_side_outputs`).
+    pub side_outputs: u32,
+    /// Lines of guest output forwarded to the log per second and instance
+    /// (`max_log_lines_per_second`); more are counted and dropped.
+    pub log_lines_per_second: u32,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            state_write_bytes_per_call: 64 << 20,
+            timers_per_call: 100_000,
+            states: 64,
+            output_bytes_per_call: 64 << 20,
+            side_outputs: 32,
+            log_lines_per_second: 100,
         }
     }
 }

@@ -149,6 +149,19 @@ pub struct SandboxSpec {
     pub memory_limit_mb: Option<u64>,
     /// Deadline of one batch call, ms.
     pub call_timeout_ms: Option<u64>,
+    /// Keyed state one call may write, MiB (default 64).
+    pub max_state_write_mb_per_call: Option<u64>,
+    /// Timers one call may register (default 100000).
+    pub max_timers_per_call: Option<u64>,
+    /// Keyed states one function may declare (default 64).
+    pub max_states: Option<u32>,
+    /// Result bytes one call may return, MiB (default 64).
+    pub max_output_mb_per_call: Option<u64>,
+    /// Side outputs one function may declare (default 32).
+    pub max_side_outputs: Option<u32>,
+    /// Guest output lines forwarded to the log per second and instance
+    /// (default 100; 0 forwards none).
+    pub max_log_lines_per_second: Option<u32>,
     /// What each component may reach beyond computing, by component name
     /// (`[sandbox.grants.<component>]`). Without a grant a guest sees no
     /// files, no environment and no sockets.

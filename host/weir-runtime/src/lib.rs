@@ -31,3 +31,4 @@ pub use failure::JobFailure;
 pub use handle::{JobHandle, JobStatus};
 pub use job::{InjectedFault, ProgressFn, RunOptions, run_job};
 pub use metrics::{JobSummary, NodeSummary, Progress, human_bytes};
+pub use setup::sandbox_limits;

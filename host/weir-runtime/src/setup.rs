@@ -72,11 +72,12 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
     let mut components = HashMap::new();
     let mut assigners = HashMap::new();
     let mut splits = HashMap::new();
+    let limits = sandbox_limits(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
         match &node.kind {
             NodeKind::Operator(op) => {
                 let c = rt
-                    .load(&op.component_path)
+                    .load(&op.component_path, &limits)
                     .map_err(|e| node_failure(graph, i, e))?;
                 c.check_function(&op.function, op.kind)
                     .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
@@ -90,7 +91,9 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
                     let path = graph.components.get(&a.component).ok_or_else(|| {
                         node_failure(graph, i, Failure::user("unknown assigner component"))
                     })?;
-                    let c = rt.load(path).map_err(|e| node_failure(graph, i, e))?;
+                    let c = rt
+                        .load(path, &limits)
+                        .map_err(|e| node_failure(graph, i, e))?;
                     c.check_function(&a.function, FunctionKind::TimestampAssigner)
                         .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
                     assigners.insert(i, c);
@@ -154,13 +157,23 @@ fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
     }
 }
 
-/// The limits of every instance, and what the job granted `component`.
-fn instance_config(graph: &JobGraph, component: &str, local: &Local) -> InstanceConfig {
+/// The job's sandbox limits, without grants (for listing functions).
+pub fn sandbox_limits(graph: &JobGraph) -> InstanceConfig {
     InstanceConfig {
         memory_limit_bytes: graph.sandbox.memory_limit_bytes,
         call_timeout: graph.sandbox.call_timeout,
+        grants: None,
+        interrupt: None,
+        budgets: graph.sandbox.budgets,
+    }
+}
+
+/// The limits of every instance, and what the job granted `component`.
+fn instance_config(graph: &JobGraph, component: &str, local: &Local) -> InstanceConfig {
+    InstanceConfig {
         grants: graph.sandbox.grants.get(component).cloned(),
         interrupt: Some(local.interrupt.clone()),
+        ..sandbox_limits(graph)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod transform {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "transform-function",
+        exports: { default: async },
     });
 }
 
@@ -15,6 +16,7 @@ pub mod keyed {
         path: "../../wit",
         world: "keyed-process-function",
         imports: { default: trappable },
+        exports: { default: async },
         // One set of shared types for both worlds.
         with: { "weir:function/types": super::transform::weir::function::types },
     });
@@ -25,6 +27,7 @@ pub mod window {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "window-function",
+        exports: { default: async },
         with: { "weir:function/types": super::transform::weir::function::types },
     });
 }

@@ -3,8 +3,8 @@
 use crate::bindings::{keyed, transform, window};
 use crate::error::LoadError;
 use crate::host_state::HostState;
+use crate::instance::InstanceConfig;
 use crate::runtime::Runtime;
-use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre};
 use weir_core::spec::FunctionKind;
 
@@ -17,9 +17,29 @@ pub struct FunctionInfo {
     pub kind: FunctionKind,
 }
 
+impl FunctionInfo {
+    pub(crate) fn from_wit(f: transform::weir::function::types::FunctionInfo) -> Self {
+        FunctionInfo {
+            name: f.name,
+            kind: kind(f.kind),
+        }
+    }
+}
+
+/// Where a loaded component's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled now.
+    Compiled,
+    /// Read from the compiled-component cache on disk.
+    Cache,
+}
+
 /// A compiled, linked component ready to instantiate.
 pub struct LoadedComponent {
     pub(crate) path: String,
+    origin: Origin,
+    load_time: std::time::Duration,
     pub(crate) transform: Option<transform::TransformFunctionPre<HostState>>,
     pub(crate) keyed: Option<keyed::KeyedProcessFunctionPre<HostState>>,
     pub(crate) window: Option<window::WindowFunctionPre<HostState>>,
@@ -27,16 +47,15 @@ pub struct LoadedComponent {
 }
 
 impl LoadedComponent {
-    pub(crate) fn compile(
+    /// Links a compiled component and lists its functions.
+    pub(crate) fn link(
         rt: &Runtime,
         path: &std::path::Path,
-        bytes: &[u8],
+        component: Component,
+        config: &InstanceConfig,
+        (origin, load_time): (Origin, std::time::Duration),
     ) -> Result<Self, LoadError> {
         let path = path.display().to_string();
-        let component = Component::new(&rt.engine, bytes).map_err(|e| LoadError::Invalid {
-            path: path.clone(),
-            message: format!("{e:#}"),
-        })?;
         let pre: InstancePre<HostState> =
             rt.linker
                 .instantiate_pre(&component)
@@ -49,69 +68,30 @@ impl LoadedComponent {
         let window = window::WindowFunctionPre::new(pre).ok();
         let mut loaded = LoadedComponent {
             path: path.clone(),
+            origin,
+            load_time,
             transform,
             keyed,
             window,
             functions: Vec::new(),
         };
-        loaded.functions = loaded.list_functions(rt)?;
+        loaded.functions = crate::instance::list_functions(rt, &loaded, config)?;
         Ok(loaded)
-    }
-
-    fn list_functions(&self, rt: &Runtime) -> Result<Vec<FunctionInfo>, LoadError> {
-        let guest = |message: String| LoadError::Guest {
-            path: self.path.clone(),
-            message,
-        };
-        let data = HostState::new(64 << 20, None).map_err(|(_, m)| LoadError::Engine(m))?;
-        let mut store = Store::new(&rt.engine, data);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(500);
-        let infos = if let Some(pre) = &self.transform {
-            let b = pre
-                .instantiate(&mut store)
-                .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-            b.weir_function_registry()
-                .call_functions(&mut store)
-                .map_err(|e| guest(format!("listing functions trapped: {e:#}")))?
-                .into_iter()
-                .map(|f| (f.name, kind(f.kind)))
-                .collect::<Vec<_>>()
-        } else if let Some(pre) = &self.keyed {
-            let b = pre
-                .instantiate(&mut store)
-                .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-            b.weir_function_registry()
-                .call_functions(&mut store)
-                .map_err(|e| guest(format!("listing functions trapped: {e:#}")))?
-                .into_iter()
-                .map(|f| (f.name, kind(f.kind)))
-                .collect()
-        } else if let Some(pre) = &self.window {
-            let b = pre
-                .instantiate(&mut store)
-                .map_err(|e| guest(format!("cannot instantiate: {e:#}")))?;
-            b.weir_function_registry()
-                .call_functions(&mut store)
-                .map_err(|e| guest(format!("listing functions trapped: {e:#}")))?
-                .into_iter()
-                .map(|f| (f.name, kind(f.kind)))
-                .collect()
-        } else {
-            return Err(LoadError::WrongWorld {
-                path: self.path.clone(),
-                message: "it exports none of weir:function/transform@0.1.0, keyed@0.1.0 or window@0.1.0 (with weir:function/registry@0.1.0); build it against the WIT package in wit/ with the Weir SDK".into(),
-            });
-        };
-        Ok(infos
-            .into_iter()
-            .map(|(name, kind)| FunctionInfo { name, kind })
-            .collect())
     }
 
     /// The functions the component offers.
     pub fn functions(&self) -> &[FunctionInfo] {
         &self.functions
+    }
+
+    /// Where its machine code came from.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// How long reading and compiling (or loading from the cache) took.
+    pub fn load_time(&self) -> std::time::Duration {
+        self.load_time
     }
 
     /// The component's path, for messages.

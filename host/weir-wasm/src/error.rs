@@ -71,6 +71,8 @@ pub enum TrapCause {
     Interrupted,
     /// The guest panicked; the panic message when it printed one.
     Panic(String),
+    /// A host call on the guest's behalf went over a budget.
+    Budget(crate::BudgetExceeded),
     /// Any other trap.
     Other(String),
 }
@@ -80,7 +82,7 @@ impl std::fmt::Display for TrapCause {
         match self {
             TrapCause::Timeout { limit_ms } => write!(
                 f,
-                "the call exceeded its deadline of {limit_ms} ms (endless loop?) and was interrupted"
+                "the call exceeded its deadline of {limit_ms} ms and was stopped (an endless loop, or a long wait in the guest? raise sandbox.call_timeout_ms if it needs longer)"
             ),
             TrapCause::MemoryLimit { limit_bytes } => write!(
                 f,
@@ -97,6 +99,7 @@ impl std::fmt::Display for TrapCause {
                 )
             }
             TrapCause::Panic(m) => write!(f, "the function panicked: {m}"),
+            TrapCause::Budget(b) => write!(f, "{b}"),
             TrapCause::Other(m) => write!(f, "the function trapped: {m}"),
         }
     }
@@ -123,6 +126,9 @@ pub enum CallError {
     /// A host-side state access failed.
     #[error("state access failed: {0}")]
     State(String),
+    /// The call went over a budget of what the host does for it.
+    #[error("{0}")]
+    Budget(crate::BudgetExceeded),
 }
 
 impl CallError {

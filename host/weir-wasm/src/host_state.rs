@@ -1,13 +1,16 @@
-//! What a store holds: the guest's (empty) WASI context, its memory limiter,
-//! captured output, and for keyed functions the state they may reach.
+//! What a store holds: the guest's WASI context (empty unless granted),
+//! its memory limiter, its standard streams, the call's deadline and
+//! budgets, and for keyed functions the state they may reach.
 
 use crate::bindings::keyed::weir::function::keyed_state;
+use crate::budget::Usage;
+use crate::guest_io::GuestLog;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 use wasmtime::{ResourceLimiter, format_err};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxView, WasiView};
-use weir_core::graph::Grants;
+use weir_core::graph::{Budgets, Grants};
 use weir_state::{KeyedStateBackend, StateId, StateKind};
 
 /// Per-store data.
@@ -15,35 +18,40 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
-    pub(crate) stderr: MemoryOutputPipe,
+    /// The guest's standard output and error, forwarded after each call.
+    pub(crate) log: GuestLog,
     pub(crate) keyed: Option<KeyedScope>,
     /// Set by the embedder to interrupt guest calls (the job is stopping).
     pub(crate) interrupt: Option<Arc<AtomicBool>>,
-    /// Epoch ticks the current call may still run after its current slice.
-    pub(crate) budget: u64,
+    /// When the current call must have returned.
+    pub(crate) deadline: Instant,
     /// Whether the last call was interrupted through `interrupt`.
     pub(crate) interrupted: bool,
+    /// Limits on what the host does for the guest per call.
+    pub(crate) budgets: Budgets,
+    /// What the current call used of them.
+    pub(crate) usage: Usage,
 }
 
 impl HostState {
     /// A store's data. Without grants the guest can compute, read clocks
-    /// and random numbers, and print into a bounded buffer, nothing else:
-    /// no directories, environment, arguments or sockets. Grants add the
+    /// and random numbers, and print (into `log`), nothing else: no
+    /// directories, environment, arguments or sockets. Grants add the
     /// named environment variables and directories (never sockets).
     /// Fails when a granted directory cannot be opened (its path and the
     /// cause).
     pub(crate) fn new(
         memory_limit: u64,
         grants: Option<&Grants>,
+        log: GuestLog,
+        budgets: Budgets,
     ) -> Result<Self, (String, String)> {
-        let stderr = MemoryOutputPipe::new(64 * 1024);
         let mut b = WasiCtx::builder();
-        b.stdout(MemoryOutputPipe::new(4 * 1024))
-            .stderr(stderr.clone())
+        b.stdout(log.stdout.clone())
+            .stderr(log.stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .allow_blocking_current_thread(true);
+            .allow_ip_name_lookup(false);
         if let Some(g) = grants {
             b.envs(&g.env);
             for d in &g.dirs {
@@ -64,12 +72,22 @@ impl HostState {
                 memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
                 exceeded: false,
             },
-            stderr,
+            log,
             keyed: None,
             interrupt: None,
-            budget: 0,
+            deadline: Instant::now(),
             interrupted: false,
+            budgets,
+            usage: Usage::default(),
         })
+    }
+
+    /// Counts state bytes a host call writes.
+    fn charge(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        let budgets = self.budgets;
+        self.usage
+            .charge_state(&budgets, bytes)
+            .map_err(wasmtime::Error::new)
     }
 }
 
@@ -246,6 +264,7 @@ impl keyed_state::Host for HostState {
     }
 
     fn list_add(&mut self, state: u32, slot: u32, value: Vec<u8>) -> wasmtime::Result<()> {
+        self.charge(value.len())?;
         let a = self.access(state, slot, StateKind::List)?;
         match a.ttl {
             Some(_) => {
@@ -257,6 +276,7 @@ impl keyed_state::Host for HostState {
     }
 
     fn list_update(&mut self, state: u32, slot: u32, values: Vec<Vec<u8>>) -> wasmtime::Result<()> {
+        self.charge(values.iter().map(Vec::len).sum())?;
         let a = self.access(state, slot, StateKind::List)?;
         let values = match a.ttl {
             Some(_) => values
@@ -314,6 +334,7 @@ impl keyed_state::Host for HostState {
         key: Vec<u8>,
         value: Vec<u8>,
     ) -> wasmtime::Result<()> {
+        self.charge(key.len() + value.len())?;
         let a = self.access(state, slot, StateKind::Map)?;
         match a.ttl {
             Some(_) => a.b.map_put(

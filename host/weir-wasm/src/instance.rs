@@ -1,16 +1,24 @@
 //! One opened function in its own store: the unit of isolation.
+//!
+//! Every call runs under a deadline and can be interrupted: a guest that
+//! computes is stopped by the epoch callback within a few ticks; a guest
+//! that waits inside a WASI call is stopped by the call driver
+//! (`call.rs`). After a call the guest's printed lines go to the log.
 
 use crate::bindings::{keyed, transform, window};
-use crate::component::LoadedComponent;
+use crate::budget::{self, BudgetExceeded};
+use crate::call::{CallRuntime, Ended};
+use crate::component::{FunctionInfo, LoadedComponent};
 use crate::error::{CallError, LoadError, TrapCause};
+use crate::guest_io::GuestLog;
 use crate::host_state::{HostState, KeyedScope, StateBinding};
-use crate::runtime::{EPOCH_TICK, Runtime};
+use crate::runtime::Runtime;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap, UpdateDeadline};
-use weir_core::graph::Grants;
+use weir_core::graph::{Budgets, Grants};
 use weir_state::{KeyedStateBackend, StateKind};
 
 /// Limits of one instance, and what it was granted.
@@ -25,9 +33,25 @@ pub struct InstanceConfig {
     /// When set, a running call is interrupted within a few epoch ticks
     /// (the job is stopping), instead of running on to its deadline.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// What the host does for the guest per call.
+    pub budgets: Budgets,
 }
 
-/// How often (in epoch ticks) a running call checks `interrupt`.
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        let s = weir_core::graph::Sandbox::default();
+        InstanceConfig {
+            memory_limit_bytes: s.memory_limit_bytes,
+            call_timeout: s.call_timeout,
+            grants: None,
+            interrupt: None,
+            budgets: s.budgets,
+        }
+    }
+}
+
+/// Epoch ticks between two looks at the deadline and the interrupt flag
+/// while guest code runs (a tick is 10 ms).
 const CHECK_TICKS: u64 = 5;
 
 /// The sub-task an instance serves (given to the function when opened).
@@ -92,94 +116,192 @@ pub struct FunctionInstance {
     store: Store<HostState>,
     bound: Bound,
     config: InstanceConfig,
-    deadline_ticks: u64,
     poisoned: bool,
+    /// Runs the calls (declared last: dropped after the store).
+    rt: CallRuntime,
+}
+
+/// A fresh store for `component`, its guest output logged as `log`.
+fn new_store(
+    rt: &Runtime,
+    component: &LoadedComponent,
+    config: &InstanceConfig,
+    log: GuestLog,
+) -> Result<Store<HostState>, LoadError> {
+    let data = HostState::new(
+        config.memory_limit_bytes,
+        config.grants.as_deref(),
+        log,
+        config.budgets,
+    )
+    .map_err(|(dir, message)| LoadError::Grant {
+        path: component.path.clone(),
+        dir,
+        message,
+    })?;
+    let mut store = Store::new(&rt.engine, data);
+    store.limiter(|s| &mut s.limiter);
+    store.data_mut().interrupt = config.interrupt.clone();
+    // Every few ticks while guest code runs: stop it when the job stops
+    // or the call's deadline has passed.
+    store.epoch_deadline_callback(|mut ctx| {
+        let d = ctx.data_mut();
+        if d.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            d.interrupted = true;
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        if Instant::now() >= d.deadline {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        Ok(UpdateDeadline::Continue(CHECK_TICKS))
+    });
+    Ok(store)
+}
+
+/// Starts a call: its deadline, fresh budgets and a fresh error tail.
+fn arm(store: &mut Store<HostState>, timeout: Duration) -> Instant {
+    let d = store.data_mut();
+    d.deadline = Instant::now() + timeout;
+    d.interrupted = false;
+    d.usage = budget::Usage::default();
+    d.log.begin_call();
+    let deadline = d.deadline;
+    store.set_epoch_deadline(CHECK_TICKS);
+    deadline
+}
+
+/// What a call came to: its value, or why it stopped.
+fn settle<T>(
+    store: &Store<HostState>,
+    config: &InstanceConfig,
+    ended: Ended<wasmtime::Result<T>>,
+) -> Result<T, TrapCause> {
+    match ended {
+        Ended::Returned(Ok(v)) => Ok(v),
+        Ended::Returned(Err(e)) => Err(cause(store, &e, config)),
+        Ended::TimedOut => Err(TrapCause::Timeout {
+            limit_ms: config.call_timeout.as_millis() as u64,
+        }),
+        Ended::Interrupted => Err(TrapCause::Interrupted),
+    }
+}
+
+/// An instance being opened: the store, the runtime its calls run on, and
+/// what is needed to word errors.
+struct Opening<'a> {
+    store: Store<HostState>,
+    rt: CallRuntime,
+    component: &'a LoadedComponent,
+    config: &'a InstanceConfig,
+}
+
+impl<'a> Opening<'a> {
+    fn new(
+        rt: &Runtime,
+        component: &'a LoadedComponent,
+        config: &'a InstanceConfig,
+        log: GuestLog,
+    ) -> Result<Self, LoadError> {
+        let store = new_store(rt, component, config, log)?;
+        let rt = CallRuntime::new()
+            .map_err(|e| LoadError::Engine(format!("cannot start a call runtime: {e}")))?;
+        Ok(Opening {
+            store,
+            rt,
+            component,
+            config,
+        })
+    }
+
+    fn guest(&self, message: String) -> LoadError {
+        LoadError::Guest {
+            path: self.component.path.clone(),
+            message,
+        }
+    }
+
+    /// Runs one step of opening (guest code) under the call deadline.
+    fn step<T>(
+        &mut self,
+        what: &str,
+        f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, LoadError> {
+        let deadline = arm(&mut self.store, self.config.call_timeout);
+        let interrupt = self.config.interrupt.clone();
+        let ended = self
+            .rt
+            .drive(f(&mut self.store), deadline, interrupt.as_deref());
+        let result = settle(&self.store, self.config, ended);
+        self.store.data_mut().log.forward();
+        result.map_err(|c| self.guest(format!("{what} failed: {c}")))
+    }
+
+    /// The outcome of a guest's `open`: an error names the function.
+    fn opened<T>(&self, r: Result<T, wit::FunctionError>) -> Result<T, LoadError> {
+        r.map_err(|e| self.guest(function_error(e).to_string()))
+    }
+
+    fn done(self, bound: Bound) -> FunctionInstance {
+        FunctionInstance {
+            store: self.store,
+            bound,
+            config: self.config.clone(),
+            poisoned: false,
+            rt: self.rt,
+        }
+    }
+}
+
+fn wrong_world(component: &LoadedComponent, what: &str) -> LoadError {
+    LoadError::WrongWorld {
+        path: component.path.clone(),
+        message: format!("it does not export {what}"),
+    }
+}
+
+/// Lists the functions of `component` in a throwaway instance with the
+/// limits of `config`.
+pub(crate) fn list_functions(
+    rt: &Runtime,
+    component: &LoadedComponent,
+    config: &InstanceConfig,
+) -> Result<Vec<FunctionInfo>, LoadError> {
+    let log = GuestLog::new(&component.path, 0, config.budgets.log_lines_per_second);
+    let mut o = Opening::new(rt, component, config, log)?;
+    let infos = if let Some(pre) = &component.transform {
+        o.step("listing functions", async |s| {
+            let b = pre.instantiate_async(&mut *s).await?;
+            b.weir_function_registry().call_functions(&mut *s).await
+        })?
+    } else if let Some(pre) = &component.keyed {
+        o.step("listing functions", async |s| {
+            let b = pre.instantiate_async(&mut *s).await?;
+            b.weir_function_registry().call_functions(&mut *s).await
+        })?
+    } else if let Some(pre) = &component.window {
+        o.step("listing functions", async |s| {
+            let b = pre.instantiate_async(&mut *s).await?;
+            b.weir_function_registry().call_functions(&mut *s).await
+        })?
+    } else {
+        return Err(LoadError::WrongWorld {
+            path: component.path.clone(),
+            message: "it exports none of weir:function/transform@0.1.0, keyed@0.1.0 or window@0.1.0 (with weir:function/registry@0.1.0); build it against the WIT package in wit/ with the Weir SDK".into(),
+        });
+    };
+    Ok(infos.into_iter().map(FunctionInfo::from_wit).collect())
 }
 
 impl FunctionInstance {
-    fn store(
-        rt: &Runtime,
-        component: &LoadedComponent,
-        config: &InstanceConfig,
-    ) -> Result<Store<HostState>, LoadError> {
-        let data = HostState::new(config.memory_limit_bytes, config.grants.as_deref()).map_err(
-            |(dir, message)| LoadError::Grant {
-                path: component.path.clone(),
-                dir,
-                message,
-            },
-        )?;
-        let mut store = Store::new(&rt.engine, data);
-        store.limiter(|s| &mut s.limiter);
-        if let Some(flag) = &config.interrupt {
-            store.data_mut().interrupt = Some(flag.clone());
-            // The deadline comes in slices of CHECK_TICKS; between slices
-            // the interrupt flag is looked at.
-            store.epoch_deadline_callback(|mut ctx| {
-                let d = ctx.data_mut();
-                if d.interrupt
-                    .as_ref()
-                    .is_some_and(|f| f.load(Ordering::Relaxed))
-                {
-                    d.interrupted = true;
-                    return Ok(UpdateDeadline::Interrupt);
-                }
-                if d.budget == 0 {
-                    return Ok(UpdateDeadline::Interrupt);
-                }
-                let next = d.budget.min(CHECK_TICKS);
-                d.budget -= next;
-                Ok(UpdateDeadline::Continue(next))
-            });
-        }
-        Ok(store)
-    }
-
-    fn ticks(config: &InstanceConfig) -> u64 {
-        (config.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
-    }
-
-    /// A fresh store with the call deadline set (instantiation runs guest
-    /// code too), and its deadline in ticks.
-    fn new_store(
-        rt: &Runtime,
-        component: &LoadedComponent,
-        config: &InstanceConfig,
-    ) -> Result<(Store<HostState>, u64), LoadError> {
-        let mut store = Self::store(rt, component, config)?;
-        let ticks = Self::ticks(config);
-        arm(&mut store, ticks);
-        Ok((store, ticks))
-    }
-
-    /// The outcome of a guest's `open`: a trap or an error names the
-    /// function and the component.
-    fn opened<T>(
-        store: &Store<HostState>,
-        component: &LoadedComponent,
-        name: &str,
-        config: &InstanceConfig,
-        result: wasmtime::Result<Result<T, wit::FunctionError>>,
-    ) -> Result<T, LoadError> {
-        let guest = |message: String| LoadError::Guest {
-            path: component.path.clone(),
-            message,
-        };
-        result
-            .map_err(|e| {
-                guest(format!(
-                    "opening '{name}' failed: {}",
-                    describe(store, &e, config)
-                ))
-            })?
-            .map_err(|e| guest(function_error(e).to_string()))
-    }
-
-    fn instantiate_error(component: &LoadedComponent, e: wasmtime::Error) -> LoadError {
-        LoadError::Guest {
-            path: component.path.clone(),
-            message: format!("cannot instantiate: {e:#}"),
-        }
+    fn log(task: &TaskInfo, config: &InstanceConfig) -> GuestLog {
+        GuestLog::new(
+            &task.operator_id,
+            task.subtask_index,
+            config.budgets.log_lines_per_second,
+        )
     }
 
     /// Opens the stateless function `name` of `component`.
@@ -190,31 +312,23 @@ impl FunctionInstance {
         task: &TaskInfo,
         config: InstanceConfig,
     ) -> Result<FunctionInstance, LoadError> {
-        let pre = component
-            .transform
-            .as_ref()
-            .ok_or_else(|| LoadError::WrongWorld {
-                path: component.path.clone(),
-                message: "it does not export weir:function/transform@0.1.0 (stateless functions)"
-                    .into(),
-            })?;
-        let (mut store, ticks) = Self::new_store(rt, component, &config)?;
-        let b = pre
-            .instantiate(&mut store)
-            .map_err(|e| Self::instantiate_error(component, e))?;
-        let r = b.weir_function_transform().transform_function().call_open(
-            &mut store,
-            name,
-            &task.to_wit(),
-        );
-        let handle = Self::opened(&store, component, name, &config, r)?;
-        Ok(FunctionInstance {
-            store,
-            bound: Bound::Transform(b, handle),
-            config,
-            deadline_ticks: ticks,
-            poisoned: false,
-        })
+        let pre = component.transform.as_ref().ok_or_else(|| {
+            wrong_world(
+                component,
+                "weir:function/transform@0.1.0 (stateless functions)",
+            )
+        })?;
+        let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
+        let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;
+        let what = format!("opening '{name}'");
+        let r = o.step(&what, async |s| {
+            b.weir_function_transform()
+                .transform_function()
+                .call_open(s, name, &task.to_wit())
+                .await
+        })?;
+        let handle = o.opened(r)?;
+        Ok(o.done(Bound::Transform(b, handle)))
     }
 
     /// Opens the keyed function `name` of `component` over `backend`, and
@@ -227,31 +341,21 @@ impl FunctionInstance {
         config: InstanceConfig,
         backend: Box<dyn KeyedStateBackend>,
     ) -> Result<FunctionInstance, LoadError> {
-        let guest = |message: String| LoadError::Guest {
-            path: component.path.clone(),
-            message,
-        };
         let pre = component
             .keyed
             .as_ref()
-            .ok_or_else(|| LoadError::WrongWorld {
-                path: component.path.clone(),
-                message: "it does not export weir:function/keyed@0.1.0 (keyed functions)".into(),
-            })?;
-        let (mut store, ticks) = Self::new_store(rt, component, &config)?;
-        let b = pre
-            .instantiate(&mut store)
-            .map_err(|e| Self::instantiate_error(component, e))?;
+            .ok_or_else(|| wrong_world(component, "weir:function/keyed@0.1.0 (keyed functions)"))?;
+        let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
+        let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;
         let api = b.weir_function_keyed().keyed_function();
-        let r = api.call_open(&mut store, name, &task.to_wit());
-        let handle = Self::opened(&store, component, name, &config, r)?;
-        arm(&mut store, ticks);
-        let declared = api.call_states(&mut store, handle).map_err(|e| {
-            guest(format!(
-                "listing states failed: {}",
-                describe(&store, &e, &config)
-            ))
+        let what = format!("opening '{name}'");
+        let r = o.step(&what, async |s| {
+            api.call_open(s, name, &task.to_wit()).await
         })?;
+        let handle = o.opened(r)?;
+        let declared = o.step("listing states", async |s| api.call_states(s, handle).await)?;
+        budget::check_states(&config.budgets, declared.len())
+            .map_err(|e| o.guest(format!("'{name}': {e}")))?;
         let mut scope = KeyedScope::new(backend);
         for d in declared {
             let kind = match d.kind {
@@ -272,17 +376,11 @@ impl FunctionInstance {
             let id = scope
                 .backend
                 .register_desc(&desc)
-                .map_err(|e| guest(format!("state '{}': {e}", d.name)))?;
+                .map_err(|e| o.guest(format!("state '{}': {e}", d.name)))?;
             scope.bindings.push(StateBinding { id, kind, ttl });
         }
-        store.data_mut().keyed = Some(scope);
-        Ok(FunctionInstance {
-            store,
-            bound: Bound::Keyed(b, handle),
-            config,
-            deadline_ticks: ticks,
-            poisoned: false,
-        })
+        o.store.data_mut().keyed = Some(scope);
+        Ok(o.done(Bound::Keyed(b, handle)))
     }
 
     /// The keyed state scope (keyed functions only).
@@ -304,29 +402,20 @@ impl FunctionInstance {
         task: &TaskInfo,
         config: InstanceConfig,
     ) -> Result<FunctionInstance, LoadError> {
-        let pre = component
-            .window
-            .as_ref()
-            .ok_or_else(|| LoadError::WrongWorld {
-                path: component.path.clone(),
-                message: "it does not export weir:function/window@0.1.0 (window functions)".into(),
-            })?;
-        let (mut store, ticks) = Self::new_store(rt, component, &config)?;
-        let b = pre
-            .instantiate(&mut store)
-            .map_err(|e| Self::instantiate_error(component, e))?;
-        let r =
+        let pre = component.window.as_ref().ok_or_else(|| {
+            wrong_world(component, "weir:function/window@0.1.0 (window functions)")
+        })?;
+        let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
+        let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;
+        let what = format!("opening '{name}'");
+        let r = o.step(&what, async |s| {
             b.weir_function_window()
                 .window_function()
-                .call_open(&mut store, name, &task.to_wit());
-        let handle = Self::opened(&store, component, name, &config, r)?;
-        Ok(FunctionInstance {
-            store,
-            bound: Bound::Window(b, handle),
-            config,
-            deadline_ticks: ticks,
-            poisoned: false,
-        })
+                .call_open(s, name, &task.to_wit())
+                .await
+        })?;
+        let handle = o.opened(r)?;
+        Ok(o.done(Bound::Window(b, handle)))
     }
 
     /// Calls the function on one batch; returns its result buffer.
@@ -350,61 +439,6 @@ impl FunctionInstance {
         self.call(input, watermark, processing_time, Call::Timers)
     }
 
-    /// The function's own (non-keyed) state, for a checkpoint.
-    pub fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>, CallError> {
-        if self.poisoned {
-            return Err(CallError::Poisoned);
-        }
-        arm(&mut self.store, self.deadline_ticks);
-        let result = match &self.bound {
-            Bound::Transform(b, h) => b
-                .weir_function_transform()
-                .transform_function()
-                .call_snapshot_state(&mut self.store, *h),
-            Bound::Keyed(b, h) => b
-                .weir_function_keyed()
-                .keyed_function()
-                .call_snapshot_state(&mut self.store, *h),
-            Bound::Window(_, _) => return Ok(None),
-        };
-        self.finish_call(result)
-    }
-
-    /// Gives a restored function the states it takes over.
-    pub fn restore_state(&mut self, states: &[Vec<u8>]) -> Result<(), CallError> {
-        if self.poisoned {
-            return Err(CallError::Poisoned);
-        }
-        arm(&mut self.store, self.deadline_ticks);
-        let result = match &self.bound {
-            Bound::Transform(b, h) => b
-                .weir_function_transform()
-                .transform_function()
-                .call_restore_state(&mut self.store, *h, states),
-            Bound::Keyed(b, h) => b.weir_function_keyed().keyed_function().call_restore_state(
-                &mut self.store,
-                *h,
-                states,
-            ),
-            Bound::Window(_, _) => return Ok(()),
-        };
-        self.finish_call(result)
-    }
-
-    /// Turns a call's outcome into ours, poisoning the store on a trap.
-    fn finish_call<T>(
-        &mut self,
-        result: wasmtime::Result<Result<T, wit::FunctionError>>,
-    ) -> Result<T, CallError> {
-        match result {
-            Ok(r) => r.map_err(function_error),
-            Err(e) => {
-                self.poisoned = true;
-                Err(CallError::Trap(cause(&self.store, &e, &self.config)))
-            }
-        }
-    }
-
     /// Calls a window function on window groups; returns the result buffer.
     pub fn window(
         &mut self,
@@ -414,6 +448,96 @@ impl FunctionInstance {
         processing_time: i64,
     ) -> Result<Vec<u8>, CallError> {
         self.call(input, watermark, processing_time, Call::Window(call))
+    }
+
+    /// Counts keyed state bytes the last call wrote through its result
+    /// (value-state sets), with what it wrote through host calls.
+    pub fn charge_state(&mut self, bytes: usize) -> Result<(), CallError> {
+        let d = self.store.data_mut();
+        let budgets = d.budgets;
+        d.usage
+            .charge_state(&budgets, bytes)
+            .map_err(CallError::Budget)
+    }
+
+    /// Counts one timer the last call registered.
+    pub fn charge_timer(&mut self) -> Result<(), CallError> {
+        let d = self.store.data_mut();
+        let budgets = d.budgets;
+        d.usage.charge_timer(&budgets).map_err(CallError::Budget)
+    }
+
+    /// The function's own (non-keyed) state, for a checkpoint.
+    pub fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>, CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned);
+        }
+        let deadline = arm(&mut self.store, self.config.call_timeout);
+        let interrupt = self.config.interrupt.clone();
+        let ended = match &self.bound {
+            Bound::Transform(b, h) => self.rt.drive(
+                b.weir_function_transform()
+                    .transform_function()
+                    .call_snapshot_state(&mut self.store, *h),
+                deadline,
+                interrupt.as_deref(),
+            ),
+            Bound::Keyed(b, h) => self.rt.drive(
+                b.weir_function_keyed()
+                    .keyed_function()
+                    .call_snapshot_state(&mut self.store, *h),
+                deadline,
+                interrupt.as_deref(),
+            ),
+            Bound::Window(_, _) => return Ok(None),
+        };
+        self.finish(ended)
+    }
+
+    /// Gives a restored function the states it takes over.
+    pub fn restore_state(&mut self, states: &[Vec<u8>]) -> Result<(), CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned);
+        }
+        let deadline = arm(&mut self.store, self.config.call_timeout);
+        let interrupt = self.config.interrupt.clone();
+        let ended = match &self.bound {
+            Bound::Transform(b, h) => self.rt.drive(
+                b.weir_function_transform()
+                    .transform_function()
+                    .call_restore_state(&mut self.store, *h, states),
+                deadline,
+                interrupt.as_deref(),
+            ),
+            Bound::Keyed(b, h) => self.rt.drive(
+                b.weir_function_keyed().keyed_function().call_restore_state(
+                    &mut self.store,
+                    *h,
+                    states,
+                ),
+                deadline,
+                interrupt.as_deref(),
+            ),
+            Bound::Window(_, _) => return Ok(()),
+        };
+        self.finish(ended)
+    }
+
+    /// Turns a call's outcome into ours, poisoning the store when the call
+    /// did not return, and forwards what the guest printed.
+    fn finish<T>(
+        &mut self,
+        ended: Ended<wasmtime::Result<Result<T, wit::FunctionError>>>,
+    ) -> Result<T, CallError> {
+        let result = match settle(&self.store, &self.config, ended) {
+            Ok(r) => r.map_err(function_error),
+            Err(cause) => {
+                self.poisoned = true;
+                Err(CallError::Trap(cause))
+            }
+        };
+        self.store.data_mut().log.forward();
+        result
     }
 
     fn call(
@@ -426,30 +550,58 @@ impl FunctionInstance {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
-        arm(&mut self.store, self.deadline_ticks);
+        let deadline = arm(&mut self.store, self.config.call_timeout);
+        let interrupt = self.config.interrupt.clone();
+        let interrupt = interrupt.as_deref();
         let ctx = wit::BatchContext {
             watermark,
             processing_time,
         };
-        let result = match (&self.bound, call) {
-            (Bound::Transform(b, h), Call::Process) => b
-                .weir_function_transform()
-                .transform_function()
-                .call_process_batch(&mut self.store, *h, ctx, input),
-            (Bound::Keyed(b, h), Call::Process) => b
-                .weir_function_keyed()
-                .keyed_function()
-                .call_process_batch(&mut self.store, *h, ctx, input),
-            (Bound::Keyed(b, h), Call::Timers) => b
-                .weir_function_keyed()
-                .keyed_function()
-                .call_on_timers(&mut self.store, *h, ctx, input),
+        let ended = match (&self.bound, call) {
+            (Bound::Transform(b, h), Call::Process) => self.rt.drive(
+                b.weir_function_transform()
+                    .transform_function()
+                    .call_process_batch(&mut self.store, *h, ctx, input),
+                deadline,
+                interrupt,
+            ),
+            (Bound::Keyed(b, h), Call::Process) => self.rt.drive(
+                b.weir_function_keyed().keyed_function().call_process_batch(
+                    &mut self.store,
+                    *h,
+                    ctx,
+                    input,
+                ),
+                deadline,
+                interrupt,
+            ),
+            (Bound::Keyed(b, h), Call::Timers) => self.rt.drive(
+                b.weir_function_keyed().keyed_function().call_on_timers(
+                    &mut self.store,
+                    *h,
+                    ctx,
+                    input,
+                ),
+                deadline,
+                interrupt,
+            ),
             (Bound::Window(b, h), Call::Window(w)) => {
                 let api = b.weir_function_window().window_function();
+                let store = &mut self.store;
                 match w {
-                    WindowCall::Accumulate => api.call_accumulate(&mut self.store, *h, ctx, input),
-                    WindowCall::Merge => api.call_merge(&mut self.store, *h, ctx, input),
-                    WindowCall::Emit => api.call_emit(&mut self.store, *h, ctx, input),
+                    WindowCall::Accumulate => self.rt.drive(
+                        api.call_accumulate(store, *h, ctx, input),
+                        deadline,
+                        interrupt,
+                    ),
+                    WindowCall::Merge => {
+                        self.rt
+                            .drive(api.call_merge(store, *h, ctx, input), deadline, interrupt)
+                    }
+                    WindowCall::Emit => {
+                        self.rt
+                            .drive(api.call_emit(store, *h, ctx, input), deadline, interrupt)
+                    }
                 }
             }
             _ => {
@@ -458,11 +610,13 @@ impl FunctionInstance {
                 ));
             }
         };
-        self.finish_call(result)
+        let out = self.finish(ended)?;
+        budget::check_output(&self.config.budgets, out.len()).map_err(CallError::Budget)?;
+        Ok(out)
     }
 }
 
-fn function_error(e: wit::FunctionError) -> CallError {
+pub(crate) fn function_error(e: wit::FunctionError) -> CallError {
     match e {
         wit::FunctionError::User(m) | wit::FunctionError::UnknownFunction(m) => {
             CallError::Function(m)
@@ -471,26 +625,12 @@ fn function_error(e: wit::FunctionError) -> CallError {
     }
 }
 
-/// Sets a call's deadline of `ticks` epoch ticks: all at once, or in
-/// slices when the call can be interrupted.
-fn arm(store: &mut Store<HostState>, ticks: u64) {
-    let d = store.data_mut();
-    d.interrupted = false;
-    if d.interrupt.is_some() {
-        let first = ticks.min(CHECK_TICKS);
-        d.budget = ticks - first;
-        store.set_epoch_deadline(first);
-    } else {
-        store.set_epoch_deadline(ticks);
-    }
-}
-
-fn describe(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig) -> String {
-    cause(store, e, config).to_string()
-}
-
-/// Classifies a trap, using what the store saw (memory cap, panic output).
+/// Classifies a trap, using what the store saw (memory cap, the standard
+/// error the call wrote).
 fn cause(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig) -> TrapCause {
+    if let Some(b) = e.downcast_ref::<BudgetExceeded>() {
+        return TrapCause::Budget(b.clone());
+    }
     if store.data().limiter.exceeded {
         return TrapCause::MemoryLimit {
             limit_bytes: config.memory_limit_bytes,
@@ -503,27 +643,64 @@ fn cause(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig)
         },
         Some(Trap::StackOverflow) => TrapCause::StackOverflow,
         Some(Trap::UnreachableCodeReached) => {
-            let out = store.data().stderr.contents();
-            TrapCause::Panic(panic_message(&String::from_utf8_lossy(&out)))
+            TrapCause::Panic(panic_message(&store.data().log.stderr.tail()))
         }
         Some(t) => TrapCause::Other(t.to_string()),
         None => TrapCause::Other(format!("{e:#}")),
     }
 }
 
-/// The useful part of a Rust panic report printed by the guest.
-fn panic_message(stderr: &str) -> String {
-    let text: Vec<&str> = stderr
+/// Longest panic message reported.
+const MAX_PANIC_MESSAGE: usize = 1000;
+
+/// What a guest printed to standard error just before it trapped: the
+/// text after Rust's "panicked at ", else the last few lines (a Python
+/// traceback ends with the exception, a JavaScript error with its
+/// message).
+pub(crate) fn panic_message(stderr: &str) -> String {
+    let from = match stderr.rfind("panicked at ") {
+        Some(i) => &stderr[i + "panicked at ".len()..],
+        None => stderr,
+    };
+    let lines: Vec<&str> = from
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("note:"))
         .collect();
-    if text.is_empty() {
-        return "unreachable code reached (no panic message)".into();
+    if lines.is_empty() {
+        return "unreachable code reached (the function printed no message)".into();
     }
-    let joined = text.join(" ");
-    match joined.find("panicked at ") {
-        Some(i) => joined[i + "panicked at ".len()..].to_owned(),
-        None => joined,
+    let keep = if from.len() < stderr.len() {
+        &lines[..]
+    } else {
+        &lines[lines.len().saturating_sub(5)..]
+    };
+    let joined = keep.join(" ");
+    if joined.chars().count() > MAX_PANIC_MESSAGE {
+        let skip = joined.chars().count() - MAX_PANIC_MESSAGE;
+        format!("…{}", joined.chars().skip(skip).collect::<String>())
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_messages_of_several_languages() {
+        let rust = "thread '<unnamed>' panicked at src/lib.rs:93:13:\nthe record said boom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(rust),
+            "src/lib.rs:93:13: the record said boom"
+        );
+        let python = "Traceback (most recent call last):\n  File \"app.py\", line 3, in map\n    raise ValueError('bad')\nValueError: bad record\n";
+        assert!(panic_message(python).ends_with("ValueError: bad record"));
+        let js = "Error: cannot parse \"x\"\n    at map (app.js:4)\n";
+        assert!(panic_message(js).starts_with("Error: cannot parse"));
+        assert!(panic_message("").contains("no message"));
+        let long = "x".repeat(5000);
+        assert!(panic_message(&long).chars().count() <= 1001);
     }
 }

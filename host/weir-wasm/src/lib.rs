@@ -5,18 +5,26 @@
 //! slower), an epoch ticker that enforces call deadlines, and a cache of
 //! compiled components. A [`FunctionInstance`] is one store holding one
 //! opened function for one sub-task, with its own memory cap. Guests get no
-//! ambient authority: no files, sockets, environment or arguments; their
-//! standard output and error are captured so that a panic message can be
-//! reported.
+//! ambient authority: no files, sockets, environment or arguments. Calls
+//! run under a deadline and stop when the job stops, also while the guest
+//! waits inside a WASI call; what guests print goes to the log (rate
+//! limited) and the end of their standard error into trap messages; what
+//! the host holds for a guest per call is budgeted.
 
 mod bindings;
+mod budget;
+mod cache;
+mod call;
 mod component;
 mod error;
+mod guest_io;
 mod host_state;
 mod instance;
 mod runtime;
 
-pub use component::{FunctionInfo, LoadedComponent};
+pub use budget::{BudgetExceeded, Usage};
+pub use cache::CacheConfig;
+pub use component::{FunctionInfo, LoadedComponent, Origin};
 pub use error::{CallError, LoadError, TrapCause};
 pub use host_state::{KeyedScope, StateBinding};
 pub use instance::{FunctionInstance, InstanceConfig, TaskInfo, WindowCall};

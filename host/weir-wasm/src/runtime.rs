@@ -1,15 +1,17 @@
 //! The process-wide engine, linker, epoch ticker and component cache.
 
-use crate::component::LoadedComponent;
+use crate::cache::{CacheConfig, DiskCache};
+use crate::component::{LoadedComponent, Origin};
 use crate::error::LoadError;
 use crate::host_state::HostState;
+use crate::instance::InstanceConfig;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
@@ -20,14 +22,23 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     cache: Mutex<HashMap<u128, Arc<LoadedComponent>>>,
+    disk: Option<DiskCache>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
 
 impl Runtime {
-    /// Sets up the engine: Cranelift, epoch interruption, no component-model
-    /// concurrency (it slows every synchronous call several times).
+    /// Sets up the engine (see [`Runtime::with_cache`]) with the
+    /// compiled-component cache the environment names
+    /// ([`CacheConfig::from_env`]).
     pub fn new() -> Result<Arc<Runtime>, LoadError> {
+        Self::with_cache(CacheConfig::from_env())
+    }
+
+    /// Sets up the engine: Cranelift, epoch interruption, no component-model
+    /// concurrency (it slows every synchronous call several times), and
+    /// compiled components cached in `cache` when given.
+    pub fn with_cache(cache: Option<CacheConfig>) -> Result<Arc<Runtime>, LoadError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -37,7 +48,7 @@ impl Runtime {
             .parallel_compilation(true);
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         crate::bindings::keyed::weir::function::keyed_state::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
@@ -59,18 +70,24 @@ impl Runtime {
                 })
                 .map_err(|e| LoadError::Engine(format!("cannot start epoch ticker: {e}")))?
         };
+        let disk = cache.map(|c| DiskCache::new(c, &engine));
         Ok(Arc::new(Runtime {
             engine,
             linker,
             cache: Mutex::new(HashMap::new()),
+            disk,
             stop,
             ticker: Some(ticker),
         }))
     }
 
     /// Loads a component file, compiling it once per distinct content, and
-    /// lists its functions.
-    pub fn load(&self, path: &Path) -> Result<Arc<LoadedComponent>, LoadError> {
+    /// lists its functions (in an instance with the limits of `config`).
+    pub fn load(
+        &self,
+        path: &Path,
+        config: &InstanceConfig,
+    ) -> Result<Arc<LoadedComponent>, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.display().to_string(),
             source,
@@ -79,12 +96,49 @@ impl Runtime {
         if let Some(c) = self.cache.lock().map_err(poisoned)?.get(&hash) {
             return Ok(c.clone());
         }
-        let loaded = Arc::new(LoadedComponent::compile(self, path, &bytes)?);
+        let started = Instant::now();
+        let cached = self.disk.as_ref().and_then(|d| d.get(&self.engine, hash));
+        let origin = if cached.is_some() {
+            Origin::Cache
+        } else {
+            Origin::Compiled
+        };
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, &bytes).map_err(|e| LoadError::Invalid {
+                    path: path.display().to_string(),
+                    message: format!("{e:#}"),
+                })?;
+                if let Some(d) = &self.disk {
+                    d.put(hash, &c);
+                }
+                c
+            }
+        };
+        let loaded = Arc::new(LoadedComponent::link(
+            self,
+            path,
+            component,
+            config,
+            (origin, started.elapsed()),
+        )?);
+        tracing::debug!(
+            "loaded {} ({:?}) in {} ms",
+            path.display(),
+            origin,
+            started.elapsed().as_millis()
+        );
         self.cache
             .lock()
             .map_err(poisoned)?
             .insert(hash, loaded.clone());
         Ok(loaded)
+    }
+
+    /// The directory of the compiled-component cache, if there is one.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.disk.as_ref().map(DiskCache::dir)
     }
 }
 

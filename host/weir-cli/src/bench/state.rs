@@ -75,7 +75,7 @@ pub(super) fn state(
     let input = input(size_mb, copies, data_dir)?;
     let component = component.canonicalize()?;
     let rt = Runtime::new()?;
-    rt.load(&component)?;
+    rt.load(&component, &weir_wasm::InstanceConfig::default())?;
     let variants = [
         Variant {
             backend: StateBackendKind::Memory,

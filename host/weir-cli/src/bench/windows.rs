@@ -230,7 +230,7 @@ pub(super) fn windows(events: u64, runs: u32, component: &Path, data_dir: &Path)
     let graph = window_job(&component, &dir)?;
     let rt = Runtime::new()?;
     let compile = Instant::now();
-    rt.load(&component)?;
+    rt.load(&component, &weir_wasm::InstanceConfig::default())?;
     let compile = compile.elapsed();
 
     let mut native: Option<Measured> = None;

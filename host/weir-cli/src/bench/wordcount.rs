@@ -151,7 +151,7 @@ pub(super) fn wordcount(
     let graph = wordcount_job(&component, &corpus)?;
     let rt = Runtime::new()?;
     let compile = Instant::now();
-    rt.load(&component)?;
+    rt.load(&component, &weir_wasm::InstanceConfig::default())?;
     let compile = compile.elapsed();
 
     let mut native: Option<Measured> = None;

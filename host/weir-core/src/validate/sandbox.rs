@@ -1,9 +1,9 @@
 //! `[sandbox]`: limits, and what each component is granted.
 
 use super::Validator;
-use crate::graph::{DirGrant, Grants, Sandbox};
+use crate::graph::{Budgets, DirGrant, Grants, Sandbox};
 use crate::params::substitute;
-use crate::spec::{GrantSpec, JobSpec};
+use crate::spec::{GrantSpec, JobSpec, SandboxSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ impl Validator {
                 s.call_timeout = Duration::from_millis(ms);
             }
         }
+        self.budgets(&spec.sandbox, &mut s.budgets);
         for (component, grant) in &spec.sandbox.grants {
             let what = format!("sandbox.grants.{component}");
             if !spec.components.contains_key(component) {
@@ -45,6 +46,45 @@ impl Validator {
             s.grants.insert(component.clone(), Arc::new(g));
         }
         s
+    }
+
+    fn budgets(&mut self, spec: &SandboxSpec, b: &mut Budgets) {
+        let mut positive = |name: &str, v: Option<u64>, max: u64| -> Option<u64> {
+            let v = v?;
+            if v == 0 || v > max {
+                self.problems.push(format!(
+                    "sandbox.{name} must be between 1 and {max}, got {v}"
+                ));
+                return None;
+            }
+            Some(v)
+        };
+        if let Some(mb) = positive(
+            "max_state_write_mb_per_call",
+            spec.max_state_write_mb_per_call,
+            4096,
+        ) {
+            b.state_write_bytes_per_call = mb << 20;
+        }
+        if let Some(n) = positive("max_timers_per_call", spec.max_timers_per_call, 100_000_000) {
+            b.timers_per_call = n;
+        }
+        if let Some(n) = positive("max_states", spec.max_states.map(u64::from), 10_000) {
+            b.states = n as u32;
+        }
+        if let Some(mb) = positive("max_output_mb_per_call", spec.max_output_mb_per_call, 4096) {
+            b.output_bytes_per_call = mb << 20;
+        }
+        if let Some(n) = positive(
+            "max_side_outputs",
+            spec.max_side_outputs.map(u64::from),
+            10_000,
+        ) {
+            b.side_outputs = n as u32;
+        }
+        if let Some(n) = spec.max_log_lines_per_second {
+            b.log_lines_per_second = n;
+        }
     }
 
     fn grants(
