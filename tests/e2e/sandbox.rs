@@ -322,3 +322,87 @@ fn unbounded_list_state_hits_the_state_budget() {
         "{e}"
     );
 }
+
+/// The records a node received, from a job summary.
+fn records_in(summary: &weir_runtime::JobSummary, node: &str) -> u64 {
+    summary
+        .nodes
+        .iter()
+        .find(|n| n.id == node)
+        .map(|n| n.records_in)
+        .unwrap_or_else(|| panic!("no node '{node}'"))
+}
+
+#[test]
+fn a_million_timers_due_at_the_end_fire_within_the_default_guest_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        r#"
+name = "reminders"
+[components]
+wc = "{}"
+h = "{}"
+[[sources]]
+id = "numbers"
+kind = "datagen"
+generator = "sequence"
+count = 1000000
+[[operators]]
+id = "tokenize"
+component = "wc"
+function = "tokenize"
+kind = "flat-map"
+input = "numbers"
+[[operators]]
+id = "remind"
+component = "h"
+function = "remind-every-key"
+kind = "keyed-process"
+input = {{ from = "tokenize", exchange = "key-by" }}
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "remind"
+"#,
+        component("wordcount").display(),
+        component("hostile").display()
+    );
+    let graph = job(&text, dir.path(), &[], Some(1));
+    assert_eq!(graph.sandbox.memory_limit_bytes, 64 << 20);
+    let summary = run(&graph).expect("a million timers fire");
+    assert_eq!(records_in(&summary, "out"), 1_000_000);
+}
+
+#[test]
+fn a_thousandfold_fan_out_runs_within_the_default_guest_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.txt");
+    let lines: String = (0..3000).map(|i| format!("line number {i:06}\n")).collect();
+    std::fs::write(&input, &lines).expect("write");
+    let text = format!(
+        r#"
+name = "fan-out"
+[components]
+h = "{}"
+[[sources]]
+id = "lines"
+kind = "file"
+path = "{}"
+[[operators]]
+id = "fan-out"
+component = "h"
+function = "fan-out"
+kind = "flat-map"
+input = "lines"
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "fan-out"
+"#,
+        component("hostile").display(),
+        input.display()
+    );
+    let graph = job(&text, dir.path(), &[], Some(1));
+    let summary = run(&graph).expect("the fan-out runs");
+    assert_eq!(records_in(&summary, "out"), 3_000_000);
+}

@@ -216,7 +216,41 @@ impl KeyedProcessFunction for HoardList {
     }
 }
 
+/// Emits every record a thousand times (a careless fan-out: the host must
+/// keep each call's result within the guest's memory).
+#[derive(Default)]
+pub struct FanOut;
+
+impl weir_sdk::FlatMapFunction for FanOut {
+    type In = String;
+    type Out = String;
+    fn flat_map(&mut self, v: String, _: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
+        for _ in 0..1000 {
+            out.collect(&v)?;
+        }
+        Ok(())
+    }
+}
+
+/// Registers an event-time timer for every key and emits the key when it
+/// fires (at the end of input, all at once).
+#[derive(Default)]
+pub struct RemindEveryKey;
+
+impl KeyedProcessFunction for RemindEveryKey {
+    type In = u64;
+    type Out = String;
+    fn process_element(&mut self, _: u64, ctx: &Context<'_>, _: &mut Collector<'_, String>) -> Result<()> {
+        ctx.register_event_time_timer(1_000)
+    }
+    fn on_timer(&mut self, _: i64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
+        out.collect(&ctx.key_str().unwrap_or("?").to_owned())
+    }
+}
+
 weir_sdk::export_functions! {
+    "fan-out" => flat_map(FanOut),
+    "remind-every-key" => keyed_process(RemindEveryKey),
     "sleep" => map(Sleep),
     "print" => map(Print),
     "hoard-list" => keyed_process(HoardList),

@@ -96,6 +96,26 @@ impl Batch {
         Ok(())
     }
 
+    /// The records in consecutive batches of about `max_bytes` each (at
+    /// least one record each).
+    pub fn split(&self, max_bytes: usize) -> Result<Vec<Batch>, WireError> {
+        let mut parts = Vec::with_capacity(self.buf.len() / max_bytes.max(1) + 1);
+        let mut part = Batch::with_capacity(max_bytes.min(self.buf.len()));
+        for r in self.iter() {
+            part.push_ref(&r?);
+            if part.byte_len() >= max_bytes {
+                parts.push(std::mem::replace(
+                    &mut part,
+                    Batch::with_capacity(max_bytes.min(self.buf.len())),
+                ));
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+        Ok(parts)
+    }
+
     /// Checks the encoding and counts records of a buffer from elsewhere.
     pub fn from_bytes(buf: Vec<u8>) -> Result<Batch, WireError> {
         let mut len = 0;

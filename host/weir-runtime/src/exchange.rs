@@ -56,6 +56,18 @@ impl From<Failure> for Stop {
     }
 }
 
+impl From<weir_state::StateError> for Stop {
+    fn from(e: weir_state::StateError) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+impl From<weir_wasm::CallError> for Stop {
+    fn from(e: weir_wasm::CallError) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
 /// Sends, waiting while the channel is full (backpressure) unless the job is
 /// cancelled.
 pub(crate) fn send(out: &Outbox, mut env: Envelope, ctl: &Control) -> Result<(), Stop> {
@@ -132,16 +144,16 @@ impl EdgeWriter {
         match self.exchange {
             Exchange::Forward => {
                 let t = self.subtask;
-                self.append(t, batch)?;
+                self.append(t, batch, ctl)?;
             }
             Exchange::Rebalance => {
                 let t = self.next % self.targets.len();
                 self.next = self.next.wrapping_add(1);
-                self.append(t, batch)?;
+                self.append(t, batch, ctl)?;
             }
             Exchange::Broadcast => {
                 for t in 0..self.targets.len() {
-                    self.append(t, batch)?;
+                    self.append(t, batch, ctl)?;
                 }
             }
             Exchange::KeyBy => {
@@ -172,13 +184,18 @@ impl EdgeWriter {
         Ok(())
     }
 
-    fn append(&mut self, t: usize, batch: &Batch) -> Result<(), Failure> {
-        if self.buffers[t].is_empty() {
+    /// Appends `batch` to target `t`'s buffer, sending full buffers on the
+    /// way, so no message is much bigger than the flush size.
+    fn append(&mut self, t: usize, batch: &Batch, ctl: &Control) -> Result<(), Stop> {
+        if self.buffers[t].is_empty() && batch.byte_len() <= 2 * self.flush_bytes {
             self.buffers[t] = batch.clone();
-        } else {
-            for r in batch.iter() {
-                let r = r.map_err(|e| Failure::user(format!("corrupt batch: {e}")))?;
-                self.buffers[t].push_ref(&r);
+            return Ok(());
+        }
+        for r in batch.iter() {
+            let r = r.map_err(|e| Failure::user(format!("corrupt batch: {e}")))?;
+            self.buffers[t].push_ref(&r);
+            if self.buffers[t].byte_len() >= self.flush_bytes {
+                self.send_buffer(t, ctl)?;
             }
         }
         Ok(())

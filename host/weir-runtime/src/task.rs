@@ -6,7 +6,7 @@ use crate::control::{Barrier, Control, OpAck, TaskEvent, TaskId};
 use crate::exchange::{EdgeWriter, Envelope, Inbox, Msg, Stop, receive};
 use crate::failure::{Failure, JobFailure};
 use crate::metrics::NodeCounters;
-use crate::operators::{Operator, SnapshotCtx};
+use crate::operators::{Emitter, Operator, SnapshotCtx};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -399,12 +399,7 @@ impl SubTask {
     fn advance(&mut self, wm: i64, send: bool) -> Result<(), Stop> {
         self.watermark = wm;
         for i in 0..self.steps.len() {
-            self.current = i;
-            let mut out = Outputs::default();
-            if let Some(op) = &mut self.steps[i].op {
-                op.on_watermark(wm, &mut out)?;
-            }
-            self.route_produced(i, out)?;
+            self.with_op(i, |op, out| op.on_watermark(wm, out))?;
         }
         if send {
             let ctl = self.ctl.clone();
@@ -430,12 +425,7 @@ impl SubTask {
         }
         let now = self.clock.now_ms();
         for i in 0..self.steps.len() {
-            self.current = i;
-            let mut out = Outputs::default();
-            if let Some(op) = &mut self.steps[i].op {
-                op.on_processing_time(now, &mut out)?;
-            }
-            self.route_produced(i, out)?;
+            self.with_op(i, |op, out| op.on_processing_time(now, out))?;
         }
         Ok(())
     }
@@ -449,37 +439,42 @@ impl SubTask {
         Ok(())
     }
 
-    /// Runs `batch` through the steps from `start` on.
-    fn process_from(&mut self, start: usize, batch: Batch) -> Result<(), Stop> {
-        let mut cur = batch;
-        for i in start..self.steps.len() {
+    /// Runs `batch` through step `i` (and, as it produces, the steps after
+    /// it).
+    fn process_from(&mut self, i: usize, batch: Batch) -> Result<(), Stop> {
+        let node = self.steps[i].node;
+        self.counters[node].add_in(self.subtask, batch.len());
+        if self.ctl.has_fault()
+            && self
+                .ctl
+                .fault_due(&self.node_ids[node], self.counters[node].total_in())
+        {
             self.current = i;
-            let node = self.steps[i].node;
-            self.counters[node].add_in(self.subtask, cur.len());
-            if self.ctl.has_fault()
-                && self
-                    .ctl
-                    .fault_due(&self.node_ids[node], self.counters[node].total_in())
-            {
-                return Err(Failure::internal("injected fault").into());
-            }
-            let mut out = Outputs::default();
-            if let Some(op) = &mut self.steps[i].op {
-                op.process(&cur, &mut out)?;
-            }
-            let produced = out.main.len() + out.side.iter().map(|(_, b)| b.len()).sum::<usize>();
-            self.counters[node].add_out(self.subtask, produced);
-            let main = std::mem::take(&mut out.main);
-            self.route_side(i, out)?;
-            if i + 1 == self.steps.len() {
-                for w in &mut self.steps[i].routes.main {
-                    w.write(&main, &self.ctl)?;
-                }
-                return Ok(());
-            }
-            cur = main;
+            return Err(Failure::internal("injected fault").into());
         }
-        Ok(())
+        self.with_op(i, |op, out| op.process(&batch, out))
+    }
+
+    /// Runs `f` on step `i`'s operator with an emitter that routes what it
+    /// produces as it goes: side outputs out of the chain, the main output
+    /// to the next step or out.
+    fn with_op(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut dyn Operator, &mut Emitter<'_>) -> Result<(), Stop>,
+    ) -> Result<(), Stop> {
+        let Some(mut op) = self.steps[i].op.take() else {
+            return Ok(());
+        };
+        self.current = i;
+        let flush = self.batch_bytes;
+        let result = {
+            let mut downstream = |out: Outputs| self.route_produced(i, out);
+            let mut out = Emitter::new(flush, &mut downstream);
+            f(op.as_mut(), &mut out).and_then(|()| out.pass_on())
+        };
+        self.steps[i].op = Some(op);
+        result
     }
 
     /// Counts and routes what step `i` produced outside of `process`
@@ -493,12 +488,22 @@ impl SubTask {
         self.route(i, out)
     }
 
-    /// Routes what step `i` produced: side outputs out, main onward.
+    /// Routes what step `i` produced: side outputs out, main onward (to
+    /// the next step in batches of at most twice the batch size).
     fn route(&mut self, i: usize, mut out: Outputs) -> Result<(), Stop> {
         let main = std::mem::take(&mut out.main);
         self.route_side(i, out)?;
         if i + 1 < self.steps.len() {
-            self.process_from(i + 1, main)
+            if main.is_empty() {
+                return Ok(());
+            }
+            if main.byte_len() <= 2 * self.batch_bytes {
+                return self.process_from(i + 1, main);
+            }
+            for part in main.split(self.batch_bytes).map_err(crate::operators::bad)? {
+                self.process_from(i + 1, part)?;
+            }
+            Ok(())
         } else {
             for w in &mut self.steps[i].routes.main {
                 w.write(&main, &self.ctl)?;
@@ -548,12 +553,7 @@ impl SubTask {
             self.advance(i64::MAX, false)?;
         }
         for i in 0..self.steps.len() {
-            self.current = i;
-            let mut out = Outputs::default();
-            if let Some(op) = &mut self.steps[i].op {
-                op.finish(&mut out)?;
-            }
-            self.route_produced(i, out)?;
+            self.with_op(i, |op, out| op.finish(out))?;
         }
         let ctl = self.ctl.clone();
         for w in self.writers() {

@@ -1,20 +1,28 @@
 //! Keyed Wasm functions (reduce, aggregate, keyed process) with their keyed
 //! state and timers.
 
-use super::{OpState, Operator, SnapshotCtx, bad, operator_states, restore_keyed, snapshot_keyed};
+use super::sizing::CallSizer;
+use super::{
+    Emitter, OpState, Operator, SnapshotCtx, bad, operator_states, restore_keyed, snapshot_keyed,
+};
 use crate::clock::Clock;
+use crate::exchange::Stop;
 use crate::failure::Failure;
 use foldhash::HashMap;
 use std::sync::Arc;
+use weir_core::Batch;
 use weir_core::keygroup::key_group;
-use weir_core::{Batch, Outputs};
 use weir_state::{StateKind, TimerService};
 use weir_wasm::{CallError, FunctionInstance, KeyedScope, StateBinding};
 use weir_wire::{Entries, Entry, GroupWriter, domain};
 
-/// Rounds of timer firing in one go before the job is failed: a function
-/// whose timers keep registering due timers would otherwise never yield.
-const MAX_TIMER_ROUNDS: usize = 10_000;
+/// Timers fired per call.
+const TIMERS_PER_CALL: usize = 4096;
+
+/// Timers registered while firing that are due at once, beyond those due
+/// when the firing began, before the job is failed: a function whose timers
+/// keep registering due timers would otherwise never yield.
+const MAX_REFIRED_TIMERS: usize = 1_000_000;
 
 /// A keyed function in Wasm. Its keyed state lives in the backend held by
 /// the instance's store; its timers here.
@@ -30,6 +38,14 @@ pub(crate) struct WasmKeyed {
     scratch: Vec<u8>,
     /// (sub-task, parallelism), for restoring operator state.
     position: (u32, u32),
+    sizer: CallSizer,
+}
+
+/// Which export a keyed call goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyedCall {
+    Records,
+    Timers,
 }
 
 /// One item of a keyed call: key, timestamp, value.
@@ -53,6 +69,7 @@ impl WasmKeyed {
             buffer: Vec::new(),
             scratch: Vec::new(),
             position,
+            sizer: CallSizer::default(),
         }
     }
 
@@ -134,8 +151,29 @@ impl WasmKeyed {
         Ok(())
     }
 
+    /// Calls the function on `items` (grouped by key; records or timers)
+    /// and applies its result.
+    fn call(
+        &mut self,
+        items: &[Item<'_>],
+        call: KeyedCall,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), Stop> {
+        let now = self.clock.now_ms();
+        self.build_groups(items, now)?;
+        let result = match call {
+            KeyedCall::Records => self.instance.process_batch(&self.buffer, self.watermark, now),
+            KeyedCall::Timers => self.instance.fire_timers(&self.buffer, self.watermark, now),
+        }
+        .map_err(Failure::from)?;
+        self.sizer.observe(self.buffer.len(), result.len());
+        self.apply(&result, out)?;
+        out.pass_on_if_full()
+    }
+
     /// Applies a result buffer: outputs, value-state mutations, timers.
-    fn apply(&mut self, result: &[u8], out: &mut Outputs) -> Result<(), Failure> {
+    fn apply(&mut self, result: &[u8], out: &mut Emitter<'_>) -> Result<(), Failure> {
+        let (mut state_bytes, mut timers) = (0usize, 0u64);
         let KeyedScope {
             backend,
             bindings,
@@ -151,6 +189,7 @@ impl WasmKeyed {
                 Entry::Main(r) => out.main.push_ref(&r),
                 Entry::Side { output, record } => out.side(output).push_ref(&record),
                 Entry::ValueSet { slot, state, value } => {
+                    state_bytes += value.len();
                     let (kg, key, b) = resolve(bindings, slots, keys, slot, state)?;
                     match b.ttl {
                         Some(_) => {
@@ -166,6 +205,7 @@ impl WasmKeyed {
                     backend.value_delete(kg, b.id, key)?;
                 }
                 Entry::TimerRegister { slot, domain, time } => {
+                    timers += 1;
                     let (kg, key) = slot_key(slots, keys, slot)?;
                     self.timers.register(domain, time, kg, key);
                 }
@@ -175,38 +215,49 @@ impl WasmKeyed {
                 }
             }
         }
+        // Budgets are checked after applying: what a call did is bounded
+        // by its result, which is bounded by its own budget.
+        self.instance.charge_state(state_bytes)?;
+        for _ in 0..timers {
+            self.instance.charge_timer()?;
+        }
         Ok(())
     }
 
-    /// Fires the timers of `timer_domain` due at `upto`, in time order,
-    /// including timers the callbacks register that are already due.
-    fn fire(&mut self, timer_domain: u8, upto: i64, out: &mut Outputs) -> Result<(), Failure> {
+    /// Fires the timers of `timer_domain` due at `upto`, in time order and
+    /// a call's worth at a time, including timers the callbacks register
+    /// that are already due.
+    fn fire(&mut self, timer_domain: u8, upto: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         let tag: &[u8] = if timer_domain == domain::EVENT_TIME {
             &[domain::EVENT_TIME]
         } else {
             &[domain::PROCESSING_TIME]
         };
-        for _ in 0..MAX_TIMER_ROUNDS {
-            let due = self.timers.pop_due(timer_domain, upto);
+        let limit = self
+            .timers
+            .len(timer_domain)
+            .saturating_add(MAX_REFIRED_TIMERS);
+        let mut fired = 0usize;
+        loop {
+            let due = self.timers.pop_due_upto(timer_domain, upto, TIMERS_PER_CALL);
             if due.is_empty() {
                 return Ok(());
             }
+            fired += due.len();
+            if fired > limit {
+                return Err(Failure::user(format!(
+                    "timers kept registering timers that are due at once ({MAX_REFIRED_TIMERS} more than were due)"
+                ))
+                .into());
+            }
             let items: Vec<Item<'_>> = due.iter().map(|(t, _, k)| (&k[..], *t, tag)).collect();
-            let now = self.clock.now_ms();
-            self.build_groups(&items, now)?;
-            let result = self
-                .instance
-                .fire_timers(&self.buffer, self.watermark, now)?;
-            self.apply(&result, out)?;
+            self.call(&items, KeyedCall::Timers, out)?;
         }
-        Err(Failure::user(format!(
-            "timers kept registering due timers for {MAX_TIMER_ROUNDS} rounds"
-        )))
     }
 }
 
 impl Operator for WasmKeyed {
-    fn process(&mut self, input: &Batch, out: &mut Outputs) -> Result<(), Failure> {
+    fn process(&mut self, input: &Batch, out: &mut Emitter<'_>) -> Result<(), Stop> {
         if input.is_empty() {
             return Ok(());
         }
@@ -215,15 +266,24 @@ impl Operator for WasmKeyed {
             let r = r.map_err(bad)?;
             items.push((r.key, r.ts, r.value));
         }
-        let now = self.clock.now_ms();
-        self.build_groups(&items, now)?;
-        let result = self
-            .instance
-            .process_batch(&self.buffer, self.watermark, now)?;
-        self.apply(&result, out)
+        if input.byte_len() <= self.sizer.input_bytes() {
+            return self.call(&items, KeyedCall::Records, out);
+        }
+        let mut start = 0;
+        while start < items.len() {
+            let budget = self.sizer.input_bytes();
+            let (mut end, mut bytes) = (start, 0);
+            while end < items.len() && (end == start || bytes < budget) {
+                bytes += items[end].0.len() + items[end].2.len() + 16;
+                end += 1;
+            }
+            self.call(&items[start..end], KeyedCall::Records, out)?;
+            start = end;
+        }
+        Ok(())
     }
 
-    fn on_watermark(&mut self, watermark: i64, out: &mut Outputs) -> Result<(), Failure> {
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         self.watermark = watermark;
         self.fire(domain::EVENT_TIME, watermark, out)
     }
@@ -232,7 +292,7 @@ impl Operator for WasmKeyed {
         self.timers.len(domain::PROCESSING_TIME) > 0
     }
 
-    fn on_processing_time(&mut self, now: i64, out: &mut Outputs) -> Result<(), Failure> {
+    fn on_processing_time(&mut self, now: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         if self.timers.len(domain::PROCESSING_TIME) == 0 {
             return Ok(());
         }

@@ -1,19 +1,23 @@
 //! Host-side operators: Wasm transforms, Wasm keyed functions and sinks.
 
+mod emit;
 mod keyed;
 mod sink;
+mod sizing;
 mod transform;
 mod window;
 
+pub(crate) use emit::Emitter;
 pub(crate) use keyed::WasmKeyed;
 pub(crate) use sink::SinkOperator;
 pub(crate) use transform::WasmTransform;
 pub(crate) use window::WasmWindow;
 
+use crate::exchange::Stop;
 use crate::failure::Failure;
 use std::path::Path;
 use weir_checkpoint::{CheckpointKind, KeyedPart, OperatorSnapshot, SinkState};
-use weir_core::{Batch, Outputs};
+use weir_core::Batch;
 use weir_state::{DeferredSnapshot, KeyedStateBackend, NativeCheckpoint, TimerEntry, TimerService};
 use weir_wasm::CallError;
 
@@ -99,13 +103,14 @@ pub(crate) fn restore_keyed(
     }
     Ok(())
 }
-/// One step of a chain.
+/// One step of a chain. What an operator produces goes into an
+/// [`Emitter`], which passes it on downstream a batch at a time.
 pub(crate) trait Operator: Send {
-    /// Processes a batch, appending to `out`.
-    fn process(&mut self, input: &Batch, out: &mut Outputs) -> Result<(), Failure>;
+    /// Processes a batch.
+    fn process(&mut self, input: &Batch, out: &mut Emitter<'_>) -> Result<(), Stop>;
     /// Called when the operator's event-time watermark advances (to
     /// `i64::MAX` at the end of input).
-    fn on_watermark(&mut self, _watermark: i64, _out: &mut Outputs) -> Result<(), Failure> {
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Emitter<'_>) -> Result<(), Stop> {
         Ok(())
     }
     /// Whether the operator has processing-time work pending (then
@@ -115,11 +120,11 @@ pub(crate) trait Operator: Send {
     }
     /// Called as processing time passes (every few milliseconds while the
     /// sub-task runs).
-    fn on_processing_time(&mut self, _now: i64, _out: &mut Outputs) -> Result<(), Failure> {
+    fn on_processing_time(&mut self, _now: i64, _out: &mut Emitter<'_>) -> Result<(), Stop> {
         Ok(())
     }
     /// Called once at the end of input.
-    fn finish(&mut self, _out: &mut Outputs) -> Result<(), Failure> {
+    fn finish(&mut self, _out: &mut Emitter<'_>) -> Result<(), Stop> {
         Ok(())
     }
     /// Snapshots the operator's state (at a checkpoint barrier).

@@ -1,9 +1,10 @@
 //! A sink at the end of a chain.
 
-use super::{OpState, Operator, SnapshotCtx};
+use super::{Emitter, OpState, Operator, SnapshotCtx};
+use crate::exchange::Stop;
 use crate::failure::Failure;
 use weir_connectors::SinkWriter;
-use weir_core::{Batch, Outputs};
+use weir_core::Batch;
 
 /// Hands batches to a connector's writer.
 pub(crate) struct SinkOperator {
@@ -11,13 +12,13 @@ pub(crate) struct SinkOperator {
 }
 
 impl Operator for SinkOperator {
-    fn process(&mut self, input: &Batch, _out: &mut Outputs) -> Result<(), Failure> {
-        self.writer.write(input)?;
+    fn process(&mut self, input: &Batch, _out: &mut Emitter<'_>) -> Result<(), Stop> {
+        self.writer.write(input).map_err(Failure::from)?;
         Ok(())
     }
 
-    fn finish(&mut self, _out: &mut Outputs) -> Result<(), Failure> {
-        self.writer.finish()?;
+    fn finish(&mut self, _out: &mut Emitter<'_>) -> Result<(), Stop> {
+        self.writer.finish().map_err(Failure::from)?;
         Ok(())
     }
 

@@ -1,10 +1,12 @@
 //! Stateless Wasm functions: map, flat-map, filter.
 
-use super::{OpState, Operator, SnapshotCtx, bad, operator_states};
+use super::sizing::{CallSizer, frames_until};
+use super::{Emitter, OpState, Operator, SnapshotCtx, bad, operator_states};
 use crate::clock::Clock;
+use crate::exchange::Stop;
 use crate::failure::Failure;
 use std::sync::Arc;
-use weir_core::{Batch, Outputs};
+use weir_core::Batch;
 use weir_wasm::{CallError, FunctionInstance};
 use weir_wire::{Entries, Entry};
 
@@ -15,6 +17,7 @@ pub(crate) struct WasmTransform {
     watermark: i64,
     /// (sub-task, parallelism), for restoring operator state.
     position: (u32, u32),
+    sizer: CallSizer,
 }
 
 impl WasmTransform {
@@ -28,35 +31,49 @@ impl WasmTransform {
             clock,
             watermark: i64::MIN,
             position,
+            sizer: CallSizer::default(),
         }
     }
 }
 
-impl Operator for WasmTransform {
-    fn process(&mut self, input: &Batch, out: &mut Outputs) -> Result<(), Failure> {
-        if input.is_empty() {
-            return Ok(());
-        }
+impl WasmTransform {
+    /// Calls the function on `frames` (whole records) and emits its result.
+    fn call(&mut self, frames: &[u8], out: &mut Emitter<'_>) -> Result<(), Stop> {
         let now = self.clock.now_ms();
         let result = self
             .instance
-            .process_batch(input.bytes(), self.watermark, now)?;
+            .process_batch(frames, self.watermark, now)
+            .map_err(Failure::from)?;
+        self.sizer.observe(frames.len(), result.len());
         for e in Entries::new(&result) {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),
                 Entry::Side { output, record } => out.side(output).push_ref(&record),
                 _ => {
-                    return Err(CallError::BadResult(
+                    return Err(Failure::from(CallError::BadResult(
                         "a stateless function returned a state or timer operation".into(),
-                    )
+                    ))
                     .into());
                 }
             }
         }
+        out.pass_on_if_full()
+    }
+}
+
+impl Operator for WasmTransform {
+    fn process(&mut self, input: &Batch, out: &mut Emitter<'_>) -> Result<(), Stop> {
+        let frames = input.bytes();
+        let mut start = 0;
+        while start < frames.len() {
+            let end = frames_until(frames, start, self.sizer.input_bytes()).map_err(bad)?;
+            self.call(&frames[start..end], out)?;
+            start = end;
+        }
         Ok(())
     }
 
-    fn on_watermark(&mut self, watermark: i64, _out: &mut Outputs) -> Result<(), Failure> {
+    fn on_watermark(&mut self, watermark: i64, _out: &mut Emitter<'_>) -> Result<(), Stop> {
         self.watermark = watermark;
         Ok(())
     }

@@ -155,7 +155,7 @@ impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
             watermark: ctx.watermark,
             processing_time: ctx.processing_time,
         };
-        let mut out = Vec::with_capacity(input.len() * 2);
+        let mut out = Vec::with_capacity(input.len());
         op.process(&batch, &input, &mut out).map_err(to_wit)?;
         Ok(out)
     }
@@ -264,7 +264,7 @@ impl<R: Registry> KeyedHandle<R> {
             watermark: ctx.watermark,
             processing_time: ctx.processing_time,
         };
-        let mut out = Vec::with_capacity(input.len() * 2);
+        let mut out = Vec::with_capacity(input.len());
         let mut reader = GroupReader::new(input, value_ids.len());
         let mut slot = 0u32;
         loop {

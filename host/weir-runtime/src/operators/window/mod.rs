@@ -13,21 +13,26 @@
 
 mod sessions;
 
-use super::{OpState, Operator, SnapshotCtx, bad, restore_keyed, snapshot_keyed};
+use super::{Emitter, OpState, Operator, SnapshotCtx, bad, restore_keyed, snapshot_keyed};
 use crate::clock::Clock;
+use crate::exchange::Stop;
 use crate::failure::Failure;
 use foldhash::HashMap;
 use sessions::Session;
 use std::sync::Arc;
 use weir_core::keygroup::key_group;
 use weir_core::window::{LATE_OUTPUT, TimeWindow, WindowDef, WindowTime};
-use weir_core::{Batch, Outputs};
+use weir_core::Batch;
 use weir_state::{KeyedStateBackend, StateId, StateKind, TimerService};
 use weir_wasm::{CallError, FunctionInstance, WindowCall};
 use weir_wire::{Entries, Entry, NO_TIMESTAMP, WindowGroupWriter, domain};
 
-/// Largest input of one emit or merge call; bigger firings are split.
+/// Largest input of one accumulate, emit or merge call; bigger ones are
+/// split.
 const MAX_CALL_BYTES: usize = 256 * 1024;
+
+/// Window timers handled per round of firing.
+const TIMERS_PER_ROUND: usize = 4096;
 
 /// Backend state names (reserved: functions cannot declare `weir.*`).
 const ACC_STATE: &str = "weir.window.acc";
@@ -273,7 +278,7 @@ impl WasmWindow {
 
     /// Emits the windows of `self.slots` from their stored contents, in
     /// calls of bounded size.
-    fn emit_slots(&mut self, out: &mut Outputs) -> Result<(), Failure> {
+    fn emit_slots(&mut self, out: &mut Emitter<'_>) -> Result<(), Stop> {
         let slots = std::mem::take(&mut self.slots);
         let mut first = 0;
         while first < slots.slots.len() {
@@ -323,19 +328,21 @@ impl WasmWindow {
             let now = self.clock.now_ms();
             let result = self
                 .instance
-                .window(WindowCall::Emit, &self.buf, self.watermark, now)?;
+                .window(WindowCall::Emit, &self.buf, self.watermark, now)
+                .map_err(Failure::from)?;
             for e in Entries::new(&result) {
                 match e.map_err(bad)? {
                     Entry::Main(r) => out.main.push_ref(&r),
                     Entry::Side { output, record } => out.side(output).push_ref(&record),
                     _ => {
-                        return Err(CallError::BadResult(
+                        return Err(Failure::from(CallError::BadResult(
                             "a window function returned state operations when emitting".into(),
-                        )
+                        ))
                         .into());
                     }
                 }
             }
+            out.pass_on_if_full()?;
             first = last;
         }
         self.slots = slots;
@@ -424,20 +431,32 @@ impl WasmWindow {
         Ok(())
     }
 
-    /// Fires and clears the windows whose timers are due at `upto`.
-    fn fire(&mut self, upto: i64, out: &mut Outputs) -> Result<(), Failure> {
+    /// Fires and clears the windows whose timers are due at `upto`, a
+    /// round of timers at a time.
+    fn fire(&mut self, upto: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         let d = self.timer_domain();
-        let due = self.timers.pop_due(d, upto);
-        if due.is_empty() {
-            return Ok(());
+        loop {
+            let due = self.timers.pop_due_upto(d, upto, TIMERS_PER_ROUND);
+            if due.is_empty() {
+                return Ok(());
+            }
+            self.fire_round(&due, out)?;
         }
+    }
+
+    /// Fires and clears the windows of one round of due timers.
+    fn fire_round(
+        &mut self,
+        due: &[weir_state::Timer],
+        out: &mut Emitter<'_>,
+    ) -> Result<(), Stop> {
         let merging = self.def.assigner.is_merging();
         // Windows to clear after the emit: (timer, state window, window).
         let mut cleanups: Vec<(usize, TimeWindow, TimeWindow)> = Vec::new();
         self.slots.clear();
         for (n, (time, kg, ck)) in due.iter().enumerate() {
             let Some((key, actual)) = split_composite(ck) else {
-                return Err(Failure::internal("corrupt window timer"));
+                return Err(Failure::internal("corrupt window timer").into());
             };
             let state = if merging {
                 match self
@@ -487,7 +506,7 @@ impl WasmWindow {
 type Item<'a> = (&'a [u8], i64, &'a [u8]);
 
 impl Operator for WasmWindow {
-    fn process(&mut self, input: &Batch, out: &mut Outputs) -> Result<(), Failure> {
+    fn process(&mut self, input: &Batch, out: &mut Emitter<'_>) -> Result<(), Stop> {
         if input.is_empty() {
             return Ok(());
         }
@@ -507,7 +526,8 @@ impl Operator for WasmWindow {
                     return Err(Failure::user(format!(
                         "a record without an event timestamp reached an event-time window (key '{}'); give the source event_time",
                         String::from_utf8_lossy(r.key)
-                    )));
+                    ))
+                    .into());
                 }
                 r.ts
             } else {
@@ -620,10 +640,12 @@ impl Operator for WasmWindow {
             fill[g as usize] += 1;
         }
 
-        // Fold (or store) each group, noting windows that already fired.
+        // Fold (or store) each group, noting windows that already fired;
+        // accumulate calls are cut at MAX_CALL_BYTES (a record of a sliding
+        // window is folded into every window it belongs to).
         self.slots.clear();
         self.buf.clear();
-        let mut late_fire: Vec<(u16, usize, TimeWindow, TimeWindow)> = Vec::new();
+        let mut late_fire: Vec<(u16, Vec<u8>, TimeWindow, TimeWindow)> = Vec::new();
         for (g, &first) in firsts.iter().enumerate() {
             let (i, kg, state) = pairs[first];
             let key = items[i as usize].0;
@@ -637,15 +659,16 @@ impl Operator for WasmWindow {
             } else {
                 state
             };
-            let slot = self.slots.push(kg, key, state, actual);
             composite(&mut self.ck, key, state);
             let s = start[g] as usize;
             let members = &order[s..s + counts[g] as usize];
             if self.incremental {
+                self.slots.push(kg, key, state, actual);
                 self.scratch.clear();
                 let has = self
                     .backend
-                    .value_get_into(kg, self.acc, &self.ck, &mut self.scratch)?;
+                    .value_get_into(kg, self.acc, &self.ck, &mut self.scratch)
+                    .map_err(Failure::from)?;
                 let mut w = WindowGroupWriter::start(
                     &mut self.buf,
                     key,
@@ -667,27 +690,32 @@ impl Operator for WasmWindow {
                     self.scratch.clear();
                     weir_wire::put_record_frame_body(&mut self.scratch, ts, value);
                     self.backend
-                        .list_add(kg, self.contents, &self.ck, &self.scratch)?;
+                        .list_add(kg, self.contents, &self.ck, &self.scratch)
+                        .map_err(Failure::from)?;
                 }
                 if !merging {
                     self.set_timers(kg, key, state, true);
                 }
             }
             if self.event_time() && actual.max_timestamp() <= self.watermark {
-                late_fire.push((kg, slot, state, actual));
+                late_fire.push((kg, key.to_vec(), state, actual));
+            }
+            if self.incremental && self.buf.len() >= MAX_CALL_BYTES {
+                self.call_accumulators(WindowCall::Accumulate)?;
+                self.slots.clear();
+                self.buf.clear();
             }
         }
         if self.incremental && !self.slots.slots.is_empty() {
             self.call_accumulators(WindowCall::Accumulate)?;
         }
+        self.slots.clear();
         if !late_fire.is_empty() {
-            let keys: Vec<(u16, Vec<u8>, TimeWindow, TimeWindow)> = late_fire
-                .iter()
-                .map(|&(kg, slot, st, ac)| (kg, self.slots.key(slot).to_vec(), st, ac))
-                .collect();
-            self.slots.clear();
-            for (kg, key, st, ac) in &keys {
+            for (kg, key, st, ac) in &late_fire {
                 self.slots.push(*kg, key, *st, *ac);
+                if self.slots.keys.len() >= MAX_CALL_BYTES {
+                    self.emit_slots(out)?;
+                }
             }
             self.emit_slots(out)?;
         }
@@ -695,7 +723,7 @@ impl Operator for WasmWindow {
         Ok(())
     }
 
-    fn on_watermark(&mut self, watermark: i64, out: &mut Outputs) -> Result<(), Failure> {
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         self.watermark = watermark;
         if self.event_time() {
             self.fire(watermark, out)?;
@@ -707,7 +735,7 @@ impl Operator for WasmWindow {
         !self.event_time() && self.timers.len(domain::PROCESSING_TIME) > 0
     }
 
-    fn on_processing_time(&mut self, now: i64, out: &mut Outputs) -> Result<(), Failure> {
+    fn on_processing_time(&mut self, now: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         if self.event_time() || self.timers.len(domain::PROCESSING_TIME) == 0 {
             return Ok(());
         }
@@ -716,7 +744,7 @@ impl Operator for WasmWindow {
 
     /// At the end of input, processing-time windows fire too (event-time
     /// ones fired when the watermark went to +∞).
-    fn finish(&mut self, out: &mut Outputs) -> Result<(), Failure> {
+    fn finish(&mut self, out: &mut Emitter<'_>) -> Result<(), Stop> {
         if !self.event_time() {
             self.fire(i64::MAX, out)?;
         }
