@@ -3,6 +3,7 @@
 
 mod cache;
 mod connectors;
+mod dead_letter;
 mod event_time;
 mod grants;
 mod idleness;

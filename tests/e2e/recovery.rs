@@ -137,10 +137,7 @@ fn one_failed_checkpoint_too_many_restarts_the_job_exactly_once() {
     assert_eq!(sorted(&dir.join("out")), want);
 }
 
-#[test]
-fn a_failure_that_keeps_coming_exhausts_the_restart_strategy() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path();
+fn poison_job(dir: &std::path::Path) -> weir_core::JobGraph {
     std::fs::write(dir.join("in.txt"), "1\n2\nboom\n").expect("write");
     let text = format!(
         r#"
@@ -171,10 +168,44 @@ input = "parse"
 "#,
         component("hostile").display()
     );
-    let e = run(&job(&text, dir, &[], None)).expect_err("poison");
+    job(&text, dir, &[], None)
+}
+
+#[test]
+fn a_user_error_fails_the_job_without_restarts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let started = std::time::Instant::now();
+    let e = run(&poison_job(tmp.path())).expect_err("poison");
     let msg = e.to_string();
     assert!(
-        msg.contains("operator 'parse'") && msg.contains("no restarts left after 2"),
+        msg.contains("operator 'parse'") && msg.contains("the record said boom"),
+        "{msg}"
+    );
+    assert!(msg.contains("not restarted: a user error"), "{msg}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn a_failure_that_keeps_coming_exhausts_the_restart_strategy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut graph = poison_job(tmp.path());
+    std::fs::write(tmp.path().join("in.txt"), "1\n2\n3\n").expect("write");
+    graph.restart = weir_core::spec::RestartSpec::ExponentialBackoff {
+        attempts: 2,
+        initial_delay_ms: 1,
+        max_delay_ms: None,
+        multiplier: None,
+    };
+    let options = RunOptions {
+        fault: Some(Arc::new(InjectedFault::every_attempt("parse", 1))),
+        ..RunOptions::default()
+    };
+    let e = run_job(&graph, &runtime(), &options).expect_err("keeps failing");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("operator 'parse'")
+            && msg.contains("injected fault")
+            && msg.contains("no restarts left after 2"),
         "{msg}"
     );
 }

@@ -98,6 +98,26 @@ impl MapFunction for FailOnBad {
     }
 }
 
+/// Refuses numbers divisible by 7 (with an error), passes the others:
+/// a function that fails on some records, deterministically.
+#[derive(Default)]
+pub struct RefuseSevens;
+
+impl MapFunction for RefuseSevens {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, _: &Context<'_>) -> Result<String> {
+        let n: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| Error::msg(format!("'{v}' is not a number")))?;
+        if n % 7 == 0 {
+            return Err(Error::msg(format!("{n} is a multiple of 7")));
+        }
+        Ok(v)
+    }
+}
+
 /// Takes about a millisecond per record (a slow consumer for backpressure
 /// tests).
 #[derive(Default)]
@@ -250,6 +270,7 @@ impl KeyedProcessFunction for RemindEveryKey {
 
 weir_sdk::export_functions! {
     "fan-out" => flat_map(FanOut),
+    "refuse-sevens" => map(RefuseSevens),
     "remind-every-key" => keyed_process(RemindEveryKey),
     "sleep" => map(Sleep),
     "print" => map(Print),

@@ -91,12 +91,15 @@ impl Lcg {
     }
 }
 
-fn run_args(job: &Path, out: &Path, chk: &Path, backend: &str) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "run".into(),
-        job.display().to_string(),
-        "--output".into(),
-        out.display().to_string(),
+/// `weir run` of `job` writing each of `outputs` (job parameters) to the
+/// directory of that name under `dir`, restoring when a checkpoint exists.
+fn run_args(job: &Path, dir: &Path, outputs: &[&str], chk: &Path, backend: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec!["run".into(), job.display().to_string()];
+    for o in outputs {
+        a.push(format!("--{o}"));
+        a.push(dir.join(o).display().to_string());
+    }
+    a.extend([
         "--checkpoint-interval".into(),
         "1s".into(),
         "--checkpoint-dir".into(),
@@ -104,7 +107,7 @@ fn run_args(job: &Path, out: &Path, chk: &Path, backend: &str) -> Vec<String> {
         "--state-backend".into(),
         backend.into(),
         "--quiet".into(),
-    ];
+    ]);
     if has_checkpoint(chk) {
         a.push("--restore".into());
         a.push(chk.display().to_string());
@@ -112,27 +115,110 @@ fn run_args(job: &Path, out: &Path, chk: &Path, backend: &str) -> Vec<String> {
     a
 }
 
-fn kill_and_resume(backend: &str, seed: u64) {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path();
-    let job = job(dir);
+/// A child process, killed if the test ends before it does.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `job` once without failures into `reference/<output>`, then kills
+/// it with SIGKILL 20 times at random moments, resuming each time with
+/// `--restore`, and lets the last run finish into `<output>`; returns, per
+/// output, the reference's and the killed runs' committed lines (sorted).
+fn kill_and_resume(
+    dir: &Path,
+    job: &Path,
+    outputs: &[&str],
+    backend: &str,
+    seed: u64,
+) -> Vec<(Vec<String>, Vec<String>)> {
     let weir = env!("CARGO_BIN_EXE_weir");
     let runtime_dir = dir.join("run");
 
     // The failure-free run.
     let reference = dir.join("reference");
+    let mut args = vec![
+        "run".to_owned(),
+        job.display().to_string(),
+        "--quiet".into(),
+    ];
+    for o in outputs {
+        args.push(format!("--{o}"));
+        args.push(reference.join(o).display().to_string());
+    }
     let o = Command::new(weir)
-        .args(["run", &job.display().to_string(), "--quiet", "--output"])
-        .arg(&reference)
+        .args(&args)
         .env("WEIR_RUNTIME_DIR", &runtime_dir)
         .output()
         .expect("weir runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let want = committed_lines(&reference);
-    // WordCount's own invariant, independent of the job: each word's
-    // updates are (w,1), (w,2), ... (w,n).
+
+    // Killed at random moments, resumed each time.
+    let chk = dir.join("chk");
+    let mut rng = Lcg(seed);
+    let mut kills = 0;
+    let started = Instant::now();
+    while kills < 20 {
+        let mut child = Running(
+            Command::new(weir)
+                .args(run_args(job, dir, outputs, &chk, backend))
+                .env("WEIR_RUNTIME_DIR", &runtime_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("weir starts"),
+        );
+        let wait = Duration::from_millis(400 + rng.next(2000));
+        std::thread::sleep(wait);
+        match child.0.try_wait().expect("status") {
+            Some(status) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.0.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                assert!(status.success(), "{err}");
+                panic!("the job finished after {kills} kills: make it longer");
+            }
+            None => {
+                child.0.kill().expect("SIGKILL");
+                let _ = child.0.wait();
+                kills += 1;
+            }
+        }
+    }
+    // The last run goes to the end.
+    let o = Command::new(weir)
+        .args(run_args(job, dir, outputs, &chk, backend))
+        .env("WEIR_RUNTIME_DIR", &runtime_dir)
+        .output()
+        .expect("weir runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("{backend}: {kills} kills in {:.0?}", started.elapsed());
+    outputs
+        .iter()
+        .map(|o| {
+            let out = dir.join(o);
+            // No uncommitted leftovers once the job finished.
+            let hidden: Vec<_> = std::fs::read_dir(&out)
+                .expect("out")
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+                .collect();
+            assert!(hidden.is_empty(), "uncommitted files left: {hidden:?}");
+            (committed_lines(&reference.join(o)), committed_lines(&out))
+        })
+        .collect()
+}
+
+/// WordCount's own invariant, independent of the job: each word's updates
+/// are (w,1), (w,2), ... (w,n).
+fn check_word_counts(lines: &[String]) {
     let mut per_word: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for l in &want {
+    for l in lines {
         let inner = l.trim_start_matches('(').trim_end_matches(')');
         let (w, c) = inner.rsplit_once(',').expect("(word,count)");
         per_word
@@ -147,76 +233,112 @@ fn kill_and_resume(backend: &str, seed: u64) {
             "word {w}: {counts:?}"
         );
     }
+}
+
+fn wordcount_exactly_once(backend: &str, seed: u64) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = job(tmp.path());
+    let [(want, got)] = &kill_and_resume(tmp.path(), &job, &["output"], backend, seed)[..] else {
+        panic!("one output");
+    };
+    check_word_counts(want);
     assert!(
         want.len() > 1_000_000,
         "a long enough job: {} updates",
         want.len()
     );
-
-    // Killed at random moments, resumed each time.
-    let out = dir.join("out");
-    let chk = dir.join("chk");
-    let mut rng = Lcg(seed);
-    let mut kills = 0;
-    let started = Instant::now();
-    while kills < 20 {
-        let mut child = Command::new(weir)
-            .args(run_args(&job, &out, &chk, backend))
-            .env("WEIR_RUNTIME_DIR", &runtime_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("weir starts");
-        let wait = Duration::from_millis(400 + rng.next(2000));
-        std::thread::sleep(wait);
-        match child.try_wait().expect("status") {
-            Some(status) => {
-                let o = child.wait_with_output().expect("output");
-                assert!(status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-                panic!("the job finished after {kills} kills: make it longer");
-            }
-            None => {
-                child.kill().expect("SIGKILL");
-                let _ = child.wait();
-                kills += 1;
-            }
-        }
-    }
-    // The last run goes to the end.
-    let o = Command::new(weir)
-        .args(run_args(&job, &out, &chk, backend))
-        .env("WEIR_RUNTIME_DIR", &runtime_dir)
-        .output()
-        .expect("weir runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let got = committed_lines(&out);
     assert_eq!(
         got.len(),
         want.len(),
-        "{backend}: {} committed updates, the failure-free run has {} ({kills} kills in {:.0?})",
+        "{backend}: {} committed updates, the failure-free run has {}",
         got.len(),
-        want.len(),
-        started.elapsed()
+        want.len()
     );
     assert!(
         got == want,
         "{backend}: committed output differs from the failure-free run"
     );
-    // No uncommitted leftovers once the job finished.
-    let hidden: Vec<_> = std::fs::read_dir(&out)
-        .expect("out")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(hidden.is_empty(), "uncommitted files left: {hidden:?}");
 }
 
 #[test]
 fn sigkill_twenty_times_memory_backend_output_is_exactly_once() {
-    kill_and_resume("memory", 7);
+    wordcount_exactly_once("memory", 7);
 }
 
 #[test]
 fn sigkill_twenty_times_rocksdb_backend_output_is_exactly_once() {
-    kill_and_resume("rocksdb", 11);
+    wordcount_exactly_once("rocksdb", 11);
+}
+
+/// Numbers 0..300000 at 10,000 a second; multiples of 7 fail the function
+/// and go to the dead-letter sink.
+#[test]
+fn sigkill_twenty_times_dead_letters_are_exactly_once_too() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let component = root().join("functions-examples/target/wasm32-wasip2/release/hostile.wasm");
+    let text = format!(
+        r#"
+name = "sevens"
+parallelism = 2
+[parameters]
+output = "out"
+rejected = "rejected"
+[components]
+h = "{}"
+[[sources]]
+id = "numbers"
+kind = "datagen"
+generator = "sequence"
+count = 300000
+rate = 10000.0
+[[operators]]
+id = "check"
+component = "h"
+function = "refuse-sevens"
+kind = "map"
+input = "numbers"
+on_error = "dead-letter"
+[[sinks]]
+id = "out"
+kind = "file"
+path = "${{output}}"
+input = "check"
+[[sinks]]
+id = "rejected"
+kind = "file"
+path = "${{rejected}}"
+input = {{ from = "check", output = "dead-letter" }}
+"#,
+        component.display()
+    );
+    let job = dir.join("sevens.toml");
+    std::fs::write(&job, text).expect("job file");
+    let results = kill_and_resume(dir, &job, &["output", "rejected"], "memory", 5);
+    let [(want_out, got_out), (want_bad, got_bad)] = &results[..] else {
+        panic!("two outputs");
+    };
+    // Independently: every number once, in the output or rejected.
+    let mut expect_out: Vec<String> = (0..300_000u64)
+        .filter(|n| n % 7 != 0)
+        .map(|n| n.to_string())
+        .collect();
+    expect_out.sort();
+    assert_eq!(want_out, &expect_out);
+    assert_eq!(got_out, &expect_out, "the output is exactly once");
+    let mut rejected: Vec<u64> = got_bad
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a dead letter");
+            assert_eq!(v["operator"], "check");
+            v["value"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("value")
+        })
+        .collect();
+    rejected.sort_unstable();
+    let expect_bad: Vec<u64> = (0..300_000u64).filter(|n| n % 7 == 0).collect();
+    assert_eq!(rejected, expect_bad, "every dead letter exactly once");
+    assert_eq!(want_bad.len(), got_bad.len());
 }

@@ -22,7 +22,7 @@ use crate::error::JobError;
 use crate::graph::{JobGraph, Overrides};
 use crate::spec::{
     DatagenSpec, DiscardSinkSpec, EdgeSpec, Exchange, FileSinkSpec, FileSourceSpec, FunctionKind,
-    Generator, InputRef, Inputs, JobSpec, MalformedPolicy, OperatorSpec, PrintSinkSpec,
+    Generator, InputRef, Inputs, JobSpec, MalformedPolicy, OnError, OperatorSpec, PrintSinkSpec,
     RecordFormat, SinkSpec, SourceSpec,
 };
 use std::path::{Path, PathBuf};
@@ -211,7 +211,17 @@ impl JobBuilder {
             input: input.into(),
             parallelism: None,
             window: None,
+            on_error: OnError::Fail,
         });
+        self
+    }
+
+    /// Sets what records the operator `id` fails on do to the job
+    /// (`on_error`).
+    pub fn on_error(mut self, id: &str, policy: OnError) -> Self {
+        if let Some(o) = self.spec.operators.iter_mut().find(|o| o.id == id) {
+            o.on_error = policy;
+        }
         self
     }
 
@@ -234,6 +244,7 @@ impl JobBuilder {
             input: input.into(),
             parallelism: None,
             window: Some(window),
+            on_error: OnError::Fail,
         });
         self
     }

@@ -162,6 +162,8 @@ pub struct OperatorNode {
     pub kind: FunctionKind,
     /// The window the function runs on, if any.
     pub window: Option<crate::window::WindowDef>,
+    /// What a record the function fails on does to the job.
+    pub on_error: crate::spec::OnError,
 }
 
 /// How a record's key is found on a `key-by` edge.

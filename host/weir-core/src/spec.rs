@@ -347,7 +347,30 @@ pub struct OperatorSpec {
     /// process-window).
     #[serde(default)]
     pub window: Option<crate::window::WindowSpec>,
+    /// What a record the function fails on does to the job.
+    #[serde(default)]
+    pub on_error: OnError,
 }
+
+/// What a record an operator cannot process does to the job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Fail the job (a user error: it is not restarted).
+    #[default]
+    Fail,
+    /// Send the record, with the operator and the error, to the
+    /// operator's `dead-letter` side output and go on.
+    DeadLetter,
+}
+
+/// The side output of records an operator set aside (`on_error =
+/// "dead-letter"`).
+pub const DEAD_LETTER_OUTPUT: &str = "dead-letter";
+
+/// The side output of lines a file source could not read
+/// (`on_malformed = "dead-letter"`).
+pub const MALFORMED_OUTPUT: &str = "malformed";
 
 /// A function of a component, named outside `[[operators]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

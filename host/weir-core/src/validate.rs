@@ -157,6 +157,7 @@ impl Validator {
                     function: o.function.clone(),
                     kind: o.kind,
                     window,
+                    on_error: o.on_error,
                 }),
             });
         }
@@ -445,6 +446,44 @@ impl Validator {
         root.join(path).to_string_lossy().into_owned()
     }
 
+    /// Checks a side output an input names, as far as the job file tells:
+    /// the host's own side outputs need their settings; a function's own
+    /// are checked against what it declares when its component is loaded.
+    fn side_output(&mut self, from: &Node, name: &str, what: &str, from_id: &str) {
+        use crate::spec::{
+            DEAD_LETTER_OUTPUT, MALFORMED_OUTPUT, MalformedPolicy, OnError, SourceSpec,
+        };
+        match &from.kind {
+            NodeKind::Source(SourceSpec::File(f)) => {
+                if name != MALFORMED_OUTPUT {
+                    self.problem(format!(
+                        "{what}: source '{from_id}' has no side output '{name}' (a file source has '{MALFORMED_OUTPUT}')"
+                    ));
+                } else if f.on_malformed != MalformedPolicy::DeadLetter {
+                    self.problem(format!(
+                        "{what}: source '{from_id}' sends nothing to '{MALFORMED_OUTPUT}' unless it sets on_malformed = \"dead-letter\""
+                    ));
+                }
+            }
+            NodeKind::Source(_) => {
+                self.problem(format!("{what}: source '{from_id}' has no side outputs"))
+            }
+            NodeKind::Operator(o) if name == DEAD_LETTER_OUTPUT => {
+                if o.on_error != OnError::DeadLetter {
+                    self.problem(format!(
+                        "{what}: operator '{from_id}' sends nothing to '{DEAD_LETTER_OUTPUT}' unless it sets on_error = \"dead-letter\""
+                    ));
+                }
+            }
+            NodeKind::Operator(o) if name == crate::window::LATE_OUTPUT && o.window.is_none() => {
+                self.problem(format!(
+                    "{what}: operator '{from_id}' has no side output '{name}': only window operators send late records there"
+                ));
+            }
+            _ => {}
+        }
+    }
+
     fn check_ids(&mut self, nodes: &[Node]) {
         let mut seen = HashMap::new();
         for n in nodes {
@@ -503,6 +542,9 @@ impl Validator {
                         "{what}: input '{from_id}' is a sink, which has no output"
                     ));
                     continue;
+                }
+                if let Some(name) = &output {
+                    self.side_output(&nodes[from], name, &what, from_id);
                 }
                 let up = nodes[from].parallelism;
                 let keyed = matches!(&node.kind, NodeKind::Operator(o) if o.kind.is_keyed());

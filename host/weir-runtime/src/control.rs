@@ -104,7 +104,7 @@ impl Control {
         self.fault.as_ref().is_some_and(|f| {
             f.operator == operator
                 && records >= f.after_records
-                && !f.fired.swap(true, Ordering::SeqCst)
+                && (!f.fired.swap(true, Ordering::SeqCst) || f.every_attempt)
         })
     }
 

@@ -3,6 +3,7 @@
 
 use crate::control::Control;
 use crate::failure::Failure;
+use crate::operators::{DeadLetters, Rejected};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use std::time::Duration;
 use weir_core::Batch;
@@ -27,6 +28,10 @@ pub(crate) enum Msg {
     /// A checkpoint barrier: everything before it belongs to the
     /// checkpoint, everything after to the next.
     Barrier(crate::control::Barrier),
+    /// Records the sender could not route to the receiving operator (no
+    /// key field), as dead letters for that operator's `dead-letter` side
+    /// output.
+    DeadLetters(Batch),
     /// The sender has no more records.
     End,
 }
@@ -109,6 +114,9 @@ pub(crate) struct EdgeWriter {
     next: usize,
     max_parallelism: u32,
     flush_bytes: usize,
+    /// When the receiving operator sets failed records aside: records
+    /// without their key field go to it as dead letters.
+    dead_letters: Option<String>,
 }
 
 impl EdgeWriter {
@@ -133,7 +141,15 @@ impl EdgeWriter {
             next: subtask as usize,
             max_parallelism,
             flush_bytes,
+            dead_letters: None,
         }
+    }
+
+    /// Records without their key field become dead letters of the
+    /// receiving operator `operator` instead of failing the job.
+    pub(crate) fn with_dead_letters(mut self, operator: &str) -> Self {
+        self.dead_letters = Some(operator.to_owned());
+        self
     }
 
     /// Routes a batch into the per-target buffers, sending full ones.
@@ -158,6 +174,7 @@ impl EdgeWriter {
             }
             Exchange::KeyBy => {
                 let p = self.targets.len() as u32;
+                let mut rejected = Vec::new();
                 for r in batch.iter() {
                     let r = r.map_err(|e| Failure::user(format!("corrupt batch: {e}")))?;
                     match &self.key {
@@ -166,13 +183,47 @@ impl EdgeWriter {
                             let t = subtask_for_key_group(kg, self.max_parallelism, p);
                             self.buffers[t as usize].push_ref(&r);
                         }
-                        KeySelector::JsonField(path) => {
-                            let key = json_key(r.value, path)?;
-                            let kg = key_group(&key, self.max_parallelism);
-                            let t = subtask_for_key_group(kg, self.max_parallelism, p);
-                            self.buffers[t as usize].push(r.ts, &key, r.value);
-                        }
+                        KeySelector::JsonField(path) => match json_key(r.value, path) {
+                            Ok(key) => {
+                                let kg = key_group(&key, self.max_parallelism);
+                                let t = subtask_for_key_group(kg, self.max_parallelism, p);
+                                self.buffers[t as usize].push(r.ts, &key, r.value);
+                            }
+                            Err(f) => match &self.dead_letters {
+                                Some(_) => rejected.push((r, f.message)),
+                                None => return Err(f.into()),
+                            },
+                        },
                     }
+                }
+                if let (false, Some(operator)) = (rejected.is_empty(), &self.dead_letters) {
+                    // They go to one receiver, after the records before them.
+                    let t = self.subtask % self.targets.len();
+                    let dl = DeadLetters {
+                        operator: operator.clone(),
+                        subtask: t as u32,
+                    };
+                    let mut letters = Batch::default();
+                    for (r, message) in &rejected {
+                        let rej = Rejected {
+                            ts: r.ts,
+                            key: r.key,
+                            value: r.value,
+                            timer: false,
+                        };
+                        dl.push(&mut letters, "rejected", message, &rej);
+                    }
+                    if !self.buffers[t].is_empty() {
+                        self.send_buffer(t, ctl)?;
+                    }
+                    send(
+                        &self.targets[t],
+                        Envelope {
+                            channel: self.channel,
+                            msg: Msg::DeadLetters(letters),
+                        },
+                        ctl,
+                    )?;
                 }
             }
         }

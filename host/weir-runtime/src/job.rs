@@ -27,23 +27,37 @@ use weir_wasm::Runtime;
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// A failure injected into a running job, for testing recovery: the
-/// operator fails once after it has received `after_records` records.
+/// operator fails (an internal error, which restarts the job) once after it
+/// has received `after_records` records, or in every attempt.
 #[derive(Debug)]
 pub struct InjectedFault {
     /// The operator (node id) that fails.
     pub operator: String,
-    /// Records it receives (over all its sub-tasks) before failing.
+    /// Records it receives (over all its sub-tasks, in an attempt) before
+    /// failing.
     pub after_records: u64,
+    /// Fails in every attempt, not only once.
+    pub every_attempt: bool,
     pub(crate) fired: AtomicBool,
 }
 
 impl InjectedFault {
-    /// A fault for `operator` after `after_records` records.
+    /// A fault for `operator` after `after_records` records, once.
     pub fn new(operator: &str, after_records: u64) -> Self {
         InjectedFault {
             operator: operator.to_owned(),
             after_records,
+            every_attempt: false,
             fired: AtomicBool::new(false),
+        }
+    }
+
+    /// A fault for `operator` after `after_records` records of every
+    /// attempt.
+    pub fn every_attempt(operator: &str, after_records: u64) -> Self {
+        InjectedFault {
+            every_attempt: true,
+            ..InjectedFault::new(operator, after_records)
         }
     }
 
@@ -178,6 +192,18 @@ pub fn run_job(
             Attempt::Fatal(f) => return Err(f),
             Attempt::Failed(f) => {
                 if cancelled(options) {
+                    return Err(f);
+                }
+                if f.domain == ErrorDomain::User {
+                    // The job or its functions are at fault: the same input
+                    // would fail the same way after a restart.
+                    let mut f = f;
+                    if !matches!(graph.restart, weir_core::spec::RestartSpec::None) {
+                        f.message = format!(
+                            "{} (not restarted: a user error fails the same way again; `on_error = \"dead-letter\"` sets failing records aside)",
+                            f.message
+                        );
+                    }
                     return Err(f);
                 }
                 let Some(wait) = restarts.on_failure(Instant::now()) else {
@@ -477,7 +503,7 @@ fn spawn_all(
                         .ok_or_else(|| {
                             JobFailure::job(ErrorDomain::Internal, "edge without a chain input")
                         })?;
-                    let writer = EdgeWriter::new(
+                    let mut writer = EdgeWriter::new(
                         e.exchange,
                         e.key.clone(),
                         senders[to_chain].clone(),
@@ -486,6 +512,11 @@ fn spawn_all(
                         graph.max_parallelism,
                         options.batch_bytes,
                     );
+                    if let NodeKind::Operator(o) = &graph.nodes[e.to].kind
+                        && o.on_error == weir_core::spec::OnError::DeadLetter
+                    {
+                        writer = writer.with_dead_letters(&graph.nodes[e.to].id);
+                    }
                     match &e.output {
                         None => routes.main.push(writer),
                         Some(name) => match routes.side.iter_mut().find(|(n, _)| n == name) {

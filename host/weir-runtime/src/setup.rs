@@ -5,7 +5,9 @@
 use crate::checkpoint::RestorePlan;
 use crate::clock::Clock;
 use crate::failure::{Failure, JobFailure};
-use crate::operators::{Operator, SinkOperator, WasmKeyed, WasmTransform, WasmWindow};
+use crate::operators::{
+    DeadLetters, Operator, Outcomes, SinkOperator, WasmKeyed, WasmTransform, WasmWindow,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use weir_connectors::{
 };
 use weir_core::graph::{NodeKind, OperatorNode};
 use weir_core::keygroup::key_group_range;
-use weir_core::spec::{FunctionKind, SinkSpec, SourceFallback, SourceSpec, StateBackendKind};
+use weir_core::spec::{
+    FunctionKind, OnError, SinkSpec, SourceFallback, SourceSpec, StateBackendKind,
+};
 use weir_core::{Batch, ErrorDomain, JobGraph, Outputs};
 use weir_state::{KeyedStateBackend, MemoryBackend};
 use weir_wasm::{FunctionInstance, InstanceConfig, LoadedComponent, Runtime, TaskInfo};
@@ -81,6 +85,7 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
                     .map_err(|e| node_failure(graph, i, e))?;
                 c.check_function(&op.function, op.kind)
                     .map_err(|m| node_failure(graph, i, Failure::user(m)))?;
+                check_side_outputs(graph, i, op, &c)?;
                 components.insert(i, c);
             }
             NodeKind::Source(SourceSpec::File(f)) if !f.path.is_empty() => {
@@ -107,6 +112,44 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
         assigners,
         splits,
     })
+}
+
+/// Checks that every side output a job routes from operator `node` is one
+/// its function declares (or one the host makes: `late`, `dead-letter`).
+fn check_side_outputs(
+    graph: &JobGraph,
+    node: usize,
+    op: &OperatorNode,
+    component: &LoadedComponent,
+) -> Result<(), JobFailure> {
+    let declared = component
+        .function(&op.function)
+        .map(|f| f.side_outputs.as_slice())
+        .unwrap_or_default();
+    for (_, e) in graph.outputs_of(node) {
+        let Some(name) = &e.output else { continue };
+        let host_made = name == weir_core::spec::DEAD_LETTER_OUTPUT
+            || (name == weir_core::window::LATE_OUTPUT && op.window.is_some());
+        if host_made || declared.contains(name) {
+            continue;
+        }
+        return Err(node_failure(
+            graph,
+            node,
+            Failure::user(format!(
+                "'{}' reads side output '{name}', which function '{}' of {} does not declare (it declares: {}); nothing would ever arrive",
+                graph.nodes[e.to].id,
+                op.function,
+                component.path(),
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                }
+            )),
+        ));
+    }
+    Ok(())
 }
 
 /// A source's timestamp assigner: a guest function called on each batch a
@@ -260,6 +303,16 @@ fn open_function(
     let n = &graph.nodes[node];
     let task = task_info(graph, node, s);
     let config = instance_config(graph, &op.component, local);
+    let outcomes = Outcomes::new(
+        component
+            .function(&op.function)
+            .map(|f| f.side_outputs.clone())
+            .unwrap_or_default(),
+        (op.on_error == OnError::DeadLetter).then(|| DeadLetters {
+            operator: n.id.clone(),
+            subtask: s,
+        }),
+    );
     if let Some(def) = op.window {
         let range = key_group_range(s, graph.max_parallelism, n.parallelism);
         let backend = make_backend(local, &n.id, s, range, restore)?;
@@ -272,6 +325,7 @@ fn open_function(
             backend,
             graph.max_parallelism,
             clock,
+            outcomes,
         )?))
     } else if op.kind.is_keyed() {
         let range = key_group_range(s, graph.max_parallelism, n.parallelism);
@@ -283,6 +337,7 @@ fn open_function(
             graph.max_parallelism,
             clock,
             (s, n.parallelism),
+            outcomes,
         )))
     } else {
         let instance =
@@ -291,6 +346,7 @@ fn open_function(
             instance,
             clock,
             (s, n.parallelism),
+            outcomes,
         )))
     }
 }

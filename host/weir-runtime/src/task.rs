@@ -250,6 +250,13 @@ impl SubTask {
                             self.process_from(0, batch)?;
                             self.flush()?;
                         }
+                        Msg::DeadLetters(letters) => {
+                            // The head operator's own dead letters.
+                            let mut out = Outputs::default();
+                            *out.side(weir_core::spec::DEAD_LETTER_OUTPUT) = letters;
+                            self.route_produced(0, out)?;
+                            self.flush()?;
+                        }
                         Msg::Watermark(wm) => {
                             let ch = &mut chans[ci];
                             ch.idle = false;
@@ -500,7 +507,10 @@ impl SubTask {
             if main.byte_len() <= 2 * self.batch_bytes {
                 return self.process_from(i + 1, main);
             }
-            for part in main.split(self.batch_bytes).map_err(crate::operators::bad)? {
+            for part in main
+                .split(self.batch_bytes)
+                .map_err(crate::operators::bad)?
+            {
                 self.process_from(i + 1, part)?;
             }
             Ok(())

@@ -207,7 +207,11 @@ mod tests {
         }
         assert_eq!(seen.len(), 13);
         assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "time order");
-        let mut keys: Vec<_> = seen.iter().filter(|(t, _)| *t == 5).map(|(_, k)| k.clone()).collect();
+        let mut keys: Vec<_> = seen
+            .iter()
+            .filter(|(t, _)| *t == 5)
+            .map(|(_, k)| k.clone())
+            .collect();
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), 10, "every timer once");

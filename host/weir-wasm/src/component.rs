@@ -15,6 +15,8 @@ pub struct FunctionInfo {
     pub name: String,
     /// Kind.
     pub kind: FunctionKind,
+    /// The side outputs it declares.
+    pub side_outputs: Vec<String>,
 }
 
 impl FunctionInfo {
@@ -22,6 +24,7 @@ impl FunctionInfo {
         FunctionInfo {
             name: f.name,
             kind: kind(f.kind),
+            side_outputs: f.side_outputs,
         }
     }
 }
@@ -97,6 +100,11 @@ impl LoadedComponent {
     /// The component's path, for messages.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The function called `name`, if the component has it.
+    pub fn function(&self, name: &str) -> Option<&FunctionInfo> {
+        self.functions.iter().find(|f| f.name == name)
     }
 
     /// Checks that `name` exists with `kind`, with a message naming what

@@ -289,10 +289,22 @@ pub(crate) fn list_functions(
     } else {
         return Err(LoadError::WrongWorld {
             path: component.path.clone(),
-            message: "it exports none of weir:function/transform@0.1.0, keyed@0.1.0 or window@0.1.0 (with weir:function/registry@0.1.0); build it against the WIT package in wit/ with the Weir SDK".into(),
+            message: format!(
+                "it exports none of weir:function/transform@{v}, keyed@{v} or window@{v} (with weir:function/registry@{v}); build it against the WIT package in wit/ with the Weir SDK",
+                v = crate::WIT_VERSION
+            ),
         });
     };
-    Ok(infos.into_iter().map(FunctionInfo::from_wit).collect())
+    let infos: Vec<FunctionInfo> = infos.into_iter().map(FunctionInfo::from_wit).collect();
+    for f in &infos {
+        budget::check_side_outputs(&config.budgets, f.side_outputs.len()).map_err(|e| {
+            LoadError::Guest {
+                path: component.path.clone(),
+                message: format!("function '{}': {e}", f.name),
+            }
+        })?;
+    }
+    Ok(infos)
 }
 
 impl FunctionInstance {
@@ -315,7 +327,10 @@ impl FunctionInstance {
         let pre = component.transform.as_ref().ok_or_else(|| {
             wrong_world(
                 component,
-                "weir:function/transform@0.1.0 (stateless functions)",
+                &format!(
+                    "weir:function/transform@{} (stateless functions)",
+                    crate::WIT_VERSION
+                ),
             )
         })?;
         let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
@@ -341,10 +356,15 @@ impl FunctionInstance {
         config: InstanceConfig,
         backend: Box<dyn KeyedStateBackend>,
     ) -> Result<FunctionInstance, LoadError> {
-        let pre = component
-            .keyed
-            .as_ref()
-            .ok_or_else(|| wrong_world(component, "weir:function/keyed@0.1.0 (keyed functions)"))?;
+        let pre = component.keyed.as_ref().ok_or_else(|| {
+            wrong_world(
+                component,
+                &format!(
+                    "weir:function/keyed@{} (keyed functions)",
+                    crate::WIT_VERSION
+                ),
+            )
+        })?;
         let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
         let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;
         let api = b.weir_function_keyed().keyed_function();
@@ -403,7 +423,13 @@ impl FunctionInstance {
         config: InstanceConfig,
     ) -> Result<FunctionInstance, LoadError> {
         let pre = component.window.as_ref().ok_or_else(|| {
-            wrong_world(component, "weir:function/window@0.1.0 (window functions)")
+            wrong_world(
+                component,
+                &format!(
+                    "weir:function/window@{} (window functions)",
+                    crate::WIT_VERSION
+                ),
+            )
         })?;
         let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
         let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;

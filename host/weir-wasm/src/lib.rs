@@ -11,6 +11,9 @@
 //! limited) and the end of their standard error into trap messages; what
 //! the host holds for a guest per call is budgeted.
 
+/// The version of the `weir:function` WIT package this host speaks.
+pub const WIT_VERSION: &str = "0.2.0";
+
 mod bindings;
 mod budget;
 mod cache;

@@ -17,38 +17,36 @@ pub struct Collector<'a, T> {
 
 impl<T: Data> Collector<'_, T> {
     #[inline]
-    fn emit(&mut self, key: &[u8], ts: i64, value: &T) {
-        weir_wire::put_main_with(self.out, ts, key, |buf| value.encode(buf));
+    fn emit(&mut self, key: &[u8], ts: i64, value: &T) -> Result<()> {
+        weir_wire::try_put_main_with(self.out, ts, key, |buf| value.encode(buf))
     }
 
     /// Emits a record to the main output.
     pub fn collect(&mut self, value: &T) -> Result<()> {
         let key = self.key;
-        self.emit(key, self.ts, value);
-        Ok(())
+        self.emit(key, self.ts, value)
     }
 
     /// Emits a record with a new key (what a downstream `key_by` uses).
     pub fn collect_keyed(&mut self, key: &[u8], value: &T) -> Result<()> {
-        self.emit(key, self.ts, value);
-        Ok(())
+        self.emit(key, self.ts, value)
     }
 
     /// Emits a record with a new event timestamp (ms).
     pub fn collect_with_timestamp(&mut self, ts: i64, value: &T) -> Result<()> {
         let key = self.key;
-        self.emit(key, ts, value);
-        Ok(())
+        self.emit(key, ts, value)
     }
 
-    /// Emits a record to the side output `output`. A job routes it with
+    /// Emits a record to the side output `output`, which the function
+    /// declares in `SIDE_OUTPUTS`. A job routes it with
     /// `input = { from = "<operator>", output = "<name>" }`.
     pub fn side_output<S: Data>(&mut self, output: &str, value: &S) -> Result<()> {
         if output.len() > u16::MAX as usize {
             return Err(crate::Error::msg("side output name too long"));
         }
         self.scratch.clear();
-        value.encode(self.scratch);
+        value.encode(self.scratch)?;
         weir_wire::put_side(self.out, output, self.ts, self.key, self.scratch);
         Ok(())
     }

@@ -9,8 +9,10 @@ use serde::{Serialize, de::DeserializeOwned};
 /// `bool` (little-endian fixed width), `()` (empty). Wrap other types in
 /// [`Json`] or [`Bin`].
 pub trait Data: Sized {
-    /// Appends the encoding of `self` to `out`.
-    fn encode(&self, out: &mut Vec<u8>);
+    /// Appends the encoding of `self` to `out`; a value that cannot be
+    /// encoded is an error (never a placeholder), and what was appended
+    /// before the error is discarded by the caller.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error>;
     /// Reads a value from its encoding.
     fn decode(bytes: &[u8]) -> Result<Self, Error>;
     /// Names the encoding, for state compatibility checks: state written
@@ -24,8 +26,9 @@ impl Data for String {
     fn codec() -> String {
         "string".into()
     }
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(self.as_bytes());
+        Ok(())
     }
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         std::str::from_utf8(bytes)
@@ -35,8 +38,9 @@ impl Data for String {
 }
 
 impl Data for Vec<u8> {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(self);
+        Ok(())
     }
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         Ok(bytes.to_vec())
@@ -47,7 +51,9 @@ impl Data for () {
     fn codec() -> String {
         "unit".into()
     }
-    fn encode(&self, _: &mut Vec<u8>) {}
+    fn encode(&self, _: &mut Vec<u8>) -> Result<(), Error> {
+        Ok(())
+    }
     fn decode(_: &[u8]) -> Result<Self, Error> {
         Ok(())
     }
@@ -57,8 +63,9 @@ impl Data for bool {
     fn codec() -> String {
         "bool".into()
     }
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.push(u8::from(*self));
+        Ok(())
     }
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         match bytes {
@@ -76,8 +83,9 @@ macro_rules! fixed_width {
                 stringify!($t).into()
             }
             #[inline]
-            fn encode(&self, out: &mut Vec<u8>) {
+            fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
                 out.extend_from_slice(&self.to_le_bytes());
+                Ok(())
             }
             #[inline]
             fn decode(bytes: &[u8]) -> Result<Self, Error> {
@@ -104,12 +112,10 @@ impl<T: Serialize + DeserializeOwned> Data for Json<T> {
     fn codec() -> String {
         "json".into()
     }
-    fn encode(&self, out: &mut Vec<u8>) {
-        // Serialising plain data into a Vec cannot fail; a type whose
-        // `Serialize` fails (e.g. a map with non-string keys) writes `null`.
-        if serde_json::to_writer(&mut *out, &self.0).is_err() {
-            out.extend_from_slice(b"null");
-        }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        // Fails for types JSON cannot express (a map with non-string keys).
+        serde_json::to_writer(&mut *out, &self.0)
+            .map_err(|e| Error::msg(format!("cannot encode the value as JSON: {e}")))
     }
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         serde_json::from_slice(bytes)
@@ -127,10 +133,11 @@ impl<T: Serialize + DeserializeOwned> Data for Bin<T> {
     fn codec() -> String {
         "bin".into()
     }
-    fn encode(&self, out: &mut Vec<u8>) {
-        if let Ok(bytes) = postcard::to_allocvec(&self.0) {
-            out.extend_from_slice(&bytes);
-        }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let bytes = postcard::to_allocvec(&self.0)
+            .map_err(|e| Error::msg(format!("cannot encode the value in binary: {e}")))?;
+        out.extend_from_slice(&bytes);
+        Ok(())
     }
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         postcard::from_bytes(bytes)
@@ -145,8 +152,20 @@ mod tests {
 
     fn round<T: Data + PartialEq + std::fmt::Debug>(v: T) {
         let mut b = Vec::new();
-        v.encode(&mut b);
+        v.encode(&mut b).expect("encodes");
         assert_eq!(T::decode(&b).expect("decodes"), v);
+    }
+
+    #[test]
+    fn a_value_json_cannot_hold_is_an_error_not_null() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(vec![1u8, 2], 3u32);
+        let mut b = Vec::new();
+        let e = Json(m).encode(&mut b).expect_err("non-string keys");
+        assert!(
+            e.message().contains("cannot encode the value as JSON"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub trait FlatMapFunction: Default + 'static {
     type In: Data;
     /// Output type.
     type Out: Data;
+    /// The side outputs this function emits to with
+    /// [`Collector::side_output`]: a job can route only declared ones, and
+    /// emitting to an undeclared one fails the call.
+    const SIDE_OUTPUTS: &'static [&'static str] = &[];
     /// Called once per instance before the first record.
     fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
         Ok(())
@@ -139,6 +143,10 @@ pub trait KeyedProcessFunction: Default + 'static {
     type In: Data;
     /// Output type.
     type Out: Data;
+    /// The side outputs this function emits to with
+    /// [`Collector::side_output`]: a job can route only declared ones, and
+    /// emitting to an undeclared one fails the call.
+    const SIDE_OUTPUTS: &'static [&'static str] = &[];
     /// Called once per instance before the first record; declare state here.
     fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
         Ok(())
@@ -205,6 +213,10 @@ pub trait ProcessWindowFunction: Default + 'static {
     type In: Data;
     /// Output type.
     type Out: Data;
+    /// The side outputs this function emits to with
+    /// [`Collector::side_output`]: a job can route only declared ones, and
+    /// emitting to an undeclared one fails the call.
+    const SIDE_OUTPUTS: &'static [&'static str] = &[];
     /// Called once per instance before the first window.
     fn open(&mut self, _ctx: &mut OpenContext<'_>) -> Result<()> {
         Ok(())

@@ -62,7 +62,7 @@ mod state;
 #[doc(hidden)]
 pub mod rt;
 
-/// Bindings generated from the WIT package (`weir:function@0.1.0`).
+/// Bindings generated from the WIT package (`weir:function@0.2.0`).
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {

@@ -132,11 +132,24 @@ impl<T: Data> ValueState<T> {
     pub fn set(&self, value: &T) -> Result<()> {
         with_scope(|s| {
             let i = self.index(s)?;
+            // Encode after the old value, which stays if encoding fails.
+            let was_set = s.values[i].is_some();
             let buf = s.values[i].get_or_insert_with(Vec::new);
-            buf.clear();
-            value.encode(buf);
-            s.dirty[i] = true;
-            Ok(())
+            let old = buf.len();
+            match value.encode(buf) {
+                Ok(()) => {
+                    buf.drain(..old);
+                    s.dirty[i] = true;
+                    Ok(())
+                }
+                Err(e) => {
+                    buf.truncate(old);
+                    if !was_set {
+                        s.values[i] = None;
+                    }
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -178,7 +191,7 @@ impl<T: Data> ListState<T> {
     pub fn add(&self, value: &T) -> Result<()> {
         let slot = current_slot()?;
         let mut b = Vec::new();
-        value.encode(&mut b);
+        value.encode(&mut b)?;
         crate::rt::host::list_add(self.id, slot, &b);
         Ok(())
     }
@@ -190,10 +203,9 @@ impl<T: Data> ListState<T> {
             .iter()
             .map(|v| {
                 let mut b = Vec::new();
-                v.encode(&mut b);
-                b
+                v.encode(&mut b).map(|()| b)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         crate::rt::host::list_update(self.id, slot, &encoded);
         Ok(())
     }
@@ -220,16 +232,16 @@ impl<K: Data, V: Data> MapState<K, V> {
         }
     }
 
-    fn encode_key(key: &K) -> Vec<u8> {
+    fn encode_key(key: &K) -> Result<Vec<u8>> {
         let mut b = Vec::new();
-        key.encode(&mut b);
-        b
+        key.encode(&mut b)?;
+        Ok(b)
     }
 
     /// The value under `key` for the current key.
     pub fn get(&self, key: &K) -> Result<Option<V>> {
         let slot = current_slot()?;
-        crate::rt::host::map_get(self.id, slot, &Self::encode_key(key))
+        crate::rt::host::map_get(self.id, slot, &Self::encode_key(key)?)
             .as_deref()
             .map(V::decode)
             .transpose()
@@ -238,22 +250,22 @@ impl<K: Data, V: Data> MapState<K, V> {
     /// Whether `key` is present for the current key.
     pub fn contains(&self, key: &K) -> Result<bool> {
         let slot = current_slot()?;
-        Ok(crate::rt::host::map_get(self.id, slot, &Self::encode_key(key)).is_some())
+        Ok(crate::rt::host::map_get(self.id, slot, &Self::encode_key(key)?).is_some())
     }
 
     /// Sets the value under `key` for the current key.
     pub fn put(&self, key: &K, value: &V) -> Result<()> {
         let slot = current_slot()?;
         let mut v = Vec::new();
-        value.encode(&mut v);
-        crate::rt::host::map_put(self.id, slot, &Self::encode_key(key), &v);
+        value.encode(&mut v)?;
+        crate::rt::host::map_put(self.id, slot, &Self::encode_key(key)?, &v);
         Ok(())
     }
 
     /// Removes `key` for the current key.
     pub fn remove(&self, key: &K) -> Result<()> {
         let slot = current_slot()?;
-        crate::rt::host::map_remove(self.id, slot, &Self::encode_key(key));
+        crate::rt::host::map_remove(self.id, slot, &Self::encode_key(key)?);
         Ok(())
     }
 

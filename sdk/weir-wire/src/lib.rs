@@ -12,8 +12,8 @@ mod writer;
 pub use reader::{Entries, Entry, GroupReader, Reader, RecordRef, Records};
 pub use window::{WindowGroup, WindowGroupReader, WindowGroupWriter};
 pub use writer::{
-    GroupWriter, put_main, put_main_with, put_record, put_record_frame_body, put_side, put_timer,
-    put_value_clear, put_value_set,
+    GroupWriter, put_failed, put_main, put_main_with, put_record, put_record_frame_body, put_side,
+    put_timer, put_value_clear, put_value_set, try_put_main_with,
 };
 
 /// The timestamp of a record that has none.
@@ -36,6 +36,16 @@ pub mod tag {
     pub const TIMER_REGISTER: u8 = 4;
     /// A timer deleted for one key slot.
     pub const TIMER_DELETE: u8 = 5;
+    /// A record the function failed on (it went on with the others).
+    pub const RECORD_FAILED: u8 = 6;
+}
+
+/// Why a function failed on a record (in a `RECORD_FAILED` entry).
+pub mod failure {
+    /// The function's own logic returned an error.
+    pub const USER: u8 = 0;
+    /// The record (or its state) could not be decoded.
+    pub const DECODE: u8 = 1;
 }
 
 /// Timer domains.

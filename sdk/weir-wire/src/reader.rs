@@ -200,6 +200,19 @@ pub enum Entry<'a> {
         /// The timer's time, ms.
         time: i64,
     },
+    /// The function failed on one record and went on with the others.
+    Failed {
+        /// Key group (or window group) index within the batch; 0 for
+        /// transforms.
+        slot: u32,
+        /// The record's index within the group (within the batch for
+        /// transforms).
+        index: u32,
+        /// `failure::USER` or `failure::DECODE`.
+        kind: u8,
+        /// What went wrong.
+        message: &'a str,
+    },
 }
 
 /// Iterates the entries of a result buffer.
@@ -253,6 +266,27 @@ impl<'a> Entries<'a> {
                     Entry::TimerRegister { slot, domain, time }
                 } else {
                     Entry::TimerDelete { slot, domain, time }
+                })
+            }
+            tag::RECORD_FAILED => {
+                let slot = r.u32()?;
+                let index = r.u32()?;
+                let kind = r.u8()?;
+                if kind > crate::failure::DECODE {
+                    return Err(WireError {
+                        offset: at,
+                        what: "a known failure kind",
+                    });
+                }
+                let message = std::str::from_utf8(r.bytes()?).map_err(|_| WireError {
+                    offset: at,
+                    what: "a UTF-8 failure message",
+                })?;
+                Ok(Entry::Failed {
+                    slot,
+                    index,
+                    kind,
+                    message,
                 })
             }
             _ => Err(WireError {

@@ -173,3 +173,22 @@ fn window_groups_round_trip() {
     // Truncated input is an error, never a panic.
     assert!(WindowGroupReader::new(&buf[..10]).next_group().is_err());
 }
+
+#[test]
+fn failed_record_entries_round_trip_and_reject_bad_kinds() {
+    let mut buf = Vec::new();
+    put_failed(&mut buf, 2, 7, failure::DECODE, "not a number: 'x'");
+    let got: Vec<_> = Entries::new(&buf).collect::<Result<_, _>>().expect("valid");
+    assert_eq!(
+        got,
+        vec![Entry::Failed {
+            slot: 2,
+            index: 7,
+            kind: failure::DECODE,
+            message: "not a number: 'x'"
+        }]
+    );
+    buf[9] = 9;
+    let r: Result<Vec<_>, _> = Entries::new(&buf).collect();
+    assert_eq!(r.expect_err("bad kind").what, "a known failure kind");
+}

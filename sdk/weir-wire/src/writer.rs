@@ -45,6 +45,30 @@ pub fn put_main_with(buf: &mut Vec<u8>, ts: i64, key: &[u8], encode: impl FnOnce
     buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
 }
 
+/// Appends a main-output record entry whose value `encode` writes straight
+/// into the buffer; when `encode` fails, the buffer is left as it was.
+#[inline]
+pub fn try_put_main_with<E>(
+    buf: &mut Vec<u8>,
+    ts: i64,
+    key: &[u8],
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mark = buf.len();
+    buf.push(tag::MAIN);
+    buf.extend_from_slice(&ts.to_le_bytes());
+    put_bytes(buf, key);
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    if let Err(e) = encode(buf) {
+        buf.truncate(mark);
+        return Err(e);
+    }
+    let n = (buf.len() - at - 4) as u32;
+    buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
+    Ok(())
+}
+
 /// Appends a side-output record entry to a result buffer.
 #[inline]
 pub fn put_side(buf: &mut Vec<u8>, output: &str, ts: i64, key: &[u8], value: &[u8]) {
@@ -79,6 +103,18 @@ pub fn put_timer(buf: &mut Vec<u8>, op: u8, slot: u32, domain: u8, time: i64) {
     buf.extend_from_slice(&slot.to_le_bytes());
     buf.push(domain);
     buf.extend_from_slice(&time.to_le_bytes());
+}
+
+/// Appends a failed-record entry: the function failed on record `index` of
+/// slot `slot` (for transforms slot 0 and the record's position in the
+/// batch) with `kind` (`failure::USER` or `failure::DECODE`).
+#[inline]
+pub fn put_failed(buf: &mut Vec<u8>, slot: u32, index: u32, kind: u8, message: &str) {
+    buf.push(tag::RECORD_FAILED);
+    buf.extend_from_slice(&slot.to_le_bytes());
+    buf.extend_from_slice(&index.to_le_bytes());
+    buf.push(kind);
+    put_bytes(buf, message.as_bytes());
 }
 
 /// Writes one key group of a keyed batch: the key, the current value of each

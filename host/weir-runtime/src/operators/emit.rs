@@ -27,7 +27,13 @@ impl<'a> Emitter<'a> {
     }
 
     fn bytes(&self) -> usize {
-        self.out.main.byte_len() + self.out.side.iter().map(|(_, b)| b.byte_len()).sum::<usize>()
+        self.out.main.byte_len()
+            + self
+                .out
+                .side
+                .iter()
+                .map(|(_, b)| b.byte_len())
+                .sum::<usize>()
     }
 
     /// Passes what was produced on once it is a batch's worth (operators

@@ -3,7 +3,8 @@
 
 use super::sizing::CallSizer;
 use super::{
-    Emitter, OpState, Operator, SnapshotCtx, bad, operator_states, restore_keyed, snapshot_keyed,
+    Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, operator_states,
+    restore_keyed, snapshot_keyed,
 };
 use crate::clock::Clock;
 use crate::exchange::Stop;
@@ -39,6 +40,31 @@ pub(crate) struct WasmKeyed {
     /// (sub-task, parallelism), for restoring operator state.
     position: (u32, u32),
     sizer: CallSizer,
+    outcomes: Outcomes,
+    /// Where the items of the last call went: group `g` holds items
+    /// `order[start[g]..start[g] + counts[g]]`.
+    layout: Layout,
+}
+
+/// The grouping of the last call's items.
+#[derive(Default)]
+struct Layout {
+    start: Vec<u32>,
+    counts: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl Layout {
+    /// The item index of record `index` of group `slot`, if there is one.
+    fn item(&self, slot: u32, index: u32) -> Option<usize> {
+        let (slot, index) = (slot as usize, index as usize);
+        let count = *self.counts.get(slot)? as usize;
+        if index >= count {
+            return None;
+        }
+        let at = *self.start.get(slot)? as usize + index;
+        self.order.get(at).map(|&i| i as usize)
+    }
 }
 
 /// Which export a keyed call goes to.
@@ -57,6 +83,7 @@ impl WasmKeyed {
         max_parallelism: u32,
         clock: Arc<dyn Clock>,
         position: (u32, u32),
+        outcomes: Outcomes,
     ) -> Self {
         let value_states = value_state_ids(&instance);
         WasmKeyed {
@@ -70,6 +97,8 @@ impl WasmKeyed {
             scratch: Vec::new(),
             position,
             sizer: CallSizer::default(),
+            outcomes,
+            layout: Layout::default(),
         }
     }
 
@@ -92,18 +121,26 @@ impl WasmKeyed {
             group_of.push(g);
         }
         // Counting sort of items by group.
-        let mut start: Vec<u32> = Vec::with_capacity(counts.len());
+        let Layout {
+            start,
+            counts: kept_counts,
+            order,
+        } = &mut self.layout;
+        start.clear();
         let mut acc = 0;
         for c in &counts {
             start.push(acc);
             acc += c;
         }
-        let mut order: Vec<u32> = vec![0; items.len()];
+        order.clear();
+        order.resize(items.len(), 0);
         let mut fill = start.clone();
         for (i, &g) in group_of.iter().enumerate() {
             order[fill[g as usize] as usize] = i as u32;
             fill[g as usize] += 1;
         }
+        *kept_counts = counts;
+        let (start, counts, order) = (&self.layout.start, &self.layout.counts, &self.layout.order);
 
         let scope = self
             .instance
@@ -162,17 +199,26 @@ impl WasmKeyed {
         let now = self.clock.now_ms();
         self.build_groups(items, now)?;
         let result = match call {
-            KeyedCall::Records => self.instance.process_batch(&self.buffer, self.watermark, now),
+            KeyedCall::Records => self
+                .instance
+                .process_batch(&self.buffer, self.watermark, now),
             KeyedCall::Timers => self.instance.fire_timers(&self.buffer, self.watermark, now),
         }
         .map_err(Failure::from)?;
         self.sizer.observe(self.buffer.len(), result.len());
-        self.apply(&result, out)?;
+        self.apply(&result, items, call, out)?;
         out.pass_on_if_full()
     }
 
-    /// Applies a result buffer: outputs, value-state mutations, timers.
-    fn apply(&mut self, result: &[u8], out: &mut Emitter<'_>) -> Result<(), Failure> {
+    /// Applies a result buffer: outputs, value-state mutations, timers,
+    /// failed records (of `items`, grouped as `self.layout` says).
+    fn apply(
+        &mut self,
+        result: &[u8],
+        items: &[Item<'_>],
+        call: KeyedCall,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), Failure> {
         let (mut state_bytes, mut timers) = (0usize, 0u64);
         let KeyedScope {
             backend,
@@ -187,7 +233,33 @@ impl WasmKeyed {
         for e in Entries::new(result) {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),
-                Entry::Side { output, record } => out.side(output).push_ref(&record),
+                Entry::Side { output, record } => {
+                    self.outcomes.check_side(output)?;
+                    out.side(output).push_ref(&record);
+                }
+                Entry::Failed {
+                    slot,
+                    index,
+                    kind,
+                    message,
+                } => {
+                    let (key, ts, value) = self
+                        .layout
+                        .item(slot, index)
+                        .and_then(|i| items.get(i).copied())
+                        .ok_or_else(|| {
+                            Failure::from(CallError::BadResult(format!(
+                                "the function reported a failure on record {index} of key slot {slot}, which the batch does not have"
+                            )))
+                        })?;
+                    let rejected = Rejected {
+                        ts,
+                        key,
+                        value,
+                        timer: call == KeyedCall::Timers,
+                    };
+                    self.outcomes.failed(out, kind, message, &rejected)?;
+                }
                 Entry::ValueSet { slot, state, value } => {
                     state_bytes += value.len();
                     let (kg, key, b) = resolve(bindings, slots, keys, slot, state)?;
@@ -239,7 +311,9 @@ impl WasmKeyed {
             .saturating_add(MAX_REFIRED_TIMERS);
         let mut fired = 0usize;
         loop {
-            let due = self.timers.pop_due_upto(timer_domain, upto, TIMERS_PER_CALL);
+            let due = self
+                .timers
+                .pop_due_upto(timer_domain, upto, TIMERS_PER_CALL);
             if due.is_empty() {
                 return Ok(());
             }

@@ -2,6 +2,7 @@
 
 mod emit;
 mod keyed;
+mod outcome;
 mod sink;
 mod sizing;
 mod transform;
@@ -9,6 +10,7 @@ mod window;
 
 pub(crate) use emit::Emitter;
 pub(crate) use keyed::WasmKeyed;
+pub(crate) use outcome::{DeadLetters, Outcomes, Rejected};
 pub(crate) use sink::SinkOperator;
 pub(crate) use transform::WasmTransform;
 pub(crate) use window::WasmWindow;

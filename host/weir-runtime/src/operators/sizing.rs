@@ -74,7 +74,10 @@ mod tests {
             tokenizer.observe(tokenizer.input_bytes(), tokenizer.input_bytes() * 3);
             calls += 1;
         }
-        assert!(calls <= 8, "a 3x function reaches whole batches after {calls} calls");
+        assert!(
+            calls <= 8,
+            "a 3x function reaches whole batches after {calls} calls"
+        );
         let mut quiet = CallSizer::default();
         for _ in 0..50 {
             quiet.observe(64 << 10, 32 << 10);
@@ -91,7 +94,10 @@ mod tests {
         let frame = buf.len() / 10;
         assert_eq!(frames_until(&buf, 0, 1).expect("ok"), frame);
         assert_eq!(frames_until(&buf, 0, frame * 3).expect("ok"), frame * 3);
-        assert_eq!(frames_until(&buf, frame, frame * 3 + 1).expect("ok"), frame * 5);
+        assert_eq!(
+            frames_until(&buf, frame, frame * 3 + 1).expect("ok"),
+            frame * 5
+        );
         assert_eq!(frames_until(&buf, 0, 1 << 20).expect("ok"), buf.len());
     }
 }

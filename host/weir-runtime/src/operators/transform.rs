@@ -1,14 +1,14 @@
 //! Stateless Wasm functions: map, flat-map, filter.
 
 use super::sizing::{CallSizer, frames_until};
-use super::{Emitter, OpState, Operator, SnapshotCtx, bad, operator_states};
+use super::{Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, operator_states};
 use crate::clock::Clock;
 use crate::exchange::Stop;
 use crate::failure::Failure;
 use std::sync::Arc;
 use weir_core::Batch;
 use weir_wasm::{CallError, FunctionInstance};
-use weir_wire::{Entries, Entry};
+use weir_wire::{Entries, Entry, Records};
 
 /// A map, flat-map or filter in Wasm.
 pub(crate) struct WasmTransform {
@@ -18,6 +18,7 @@ pub(crate) struct WasmTransform {
     /// (sub-task, parallelism), for restoring operator state.
     position: (u32, u32),
     sizer: CallSizer,
+    outcomes: Outcomes,
 }
 
 impl WasmTransform {
@@ -25,6 +26,7 @@ impl WasmTransform {
         instance: FunctionInstance,
         clock: Arc<dyn Clock>,
         position: (u32, u32),
+        outcomes: Outcomes,
     ) -> Self {
         WasmTransform {
             instance,
@@ -32,6 +34,7 @@ impl WasmTransform {
             watermark: i64::MIN,
             position,
             sizer: CallSizer::default(),
+            outcomes,
         }
     }
 }
@@ -45,10 +48,42 @@ impl WasmTransform {
             .process_batch(frames, self.watermark, now)
             .map_err(Failure::from)?;
         self.sizer.observe(frames.len(), result.len());
+        // Offsets of the input's records, made when a record failed.
+        let mut starts: Option<Vec<usize>> = None;
         for e in Entries::new(&result) {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),
-                Entry::Side { output, record } => out.side(output).push_ref(&record),
+                Entry::Side { output, record } => {
+                    self.outcomes.check_side(output)?;
+                    out.side(output).push_ref(&record);
+                }
+                Entry::Failed {
+                    index,
+                    kind,
+                    message,
+                    ..
+                } => {
+                    let starts = match &mut starts {
+                        Some(s) => s,
+                        None => starts.insert(record_starts(frames)?),
+                    };
+                    let r = starts
+                        .get(index as usize)
+                        .and_then(|&at| Records::new(&frames[at..]).next())
+                        .ok_or_else(|| {
+                            Failure::from(CallError::BadResult(format!(
+                                "the function reported a failure on record {index}, which the batch does not have"
+                            )))
+                        })?
+                        .map_err(bad)?;
+                    let rejected = Rejected {
+                        ts: r.ts,
+                        key: r.key,
+                        value: r.value,
+                        timer: false,
+                    };
+                    self.outcomes.failed(out, kind, message, &rejected)?;
+                }
                 _ => {
                     return Err(Failure::from(CallError::BadResult(
                         "a stateless function returned a state or timer operation".into(),
@@ -59,6 +94,17 @@ impl WasmTransform {
         }
         out.pass_on_if_full()
     }
+}
+
+/// The offset of every record of `frames`.
+fn record_starts(frames: &[u8]) -> Result<Vec<usize>, Failure> {
+    let mut at = 0;
+    let mut starts = Vec::new();
+    for r in Records::new(frames) {
+        starts.push(at);
+        at += r.map_err(bad)?.frame.len();
+    }
+    Ok(starts)
 }
 
 impl Operator for WasmTransform {

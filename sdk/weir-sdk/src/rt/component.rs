@@ -89,6 +89,7 @@ impl<R: Registry> registry::Guest for Component<R> {
             .map(|e| FunctionInfo {
                 name: e.name.to_owned(),
                 kind: e.kind,
+                side_outputs: e.side_outputs.iter().map(|s| (*s).to_owned()).collect(),
             })
             .collect()
     }
@@ -296,6 +297,7 @@ impl<R: Registry> KeyedHandle<R> {
             };
             SCOPE.with(|s| s.borrow_mut().active = true);
             let group = Group {
+                slot,
                 key,
                 records,
                 reader: &mut reader,

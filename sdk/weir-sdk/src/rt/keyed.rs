@@ -1,7 +1,7 @@
 //! Batch drivers for keyed functions: one key group at a time, with the
 //! group's value states in the thread's [`Scope`](crate::state::Scope).
 
-use super::transform::{Batch, at_record};
+use super::transform::{Batch, failed};
 use crate::state::SCOPE;
 use crate::{
     AggregateFunction, Collector, Data, Error, KeyedProcessFunction, OpenContext, ReduceFunction,
@@ -12,6 +12,8 @@ use weir_wire::GroupReader;
 
 /// One key group handed to a keyed function.
 pub(crate) struct Group<'a, 'b> {
+    /// The group's position in the batch.
+    pub(crate) slot: u32,
     pub(crate) key: &'a [u8],
     pub(crate) records: u32,
     pub(crate) reader: &'b mut GroupReader<'a>,
@@ -76,7 +78,8 @@ fn write_acc(bytes: &[u8]) {
     })
 }
 
-pub(crate) struct Reduce<F>(pub(crate) F);
+/// A reduce function, and a spare buffer for encoding its value.
+pub(crate) struct Reduce<F>(pub(crate) F, pub(crate) Vec<u8>);
 
 impl<F: ReduceFunction> KeyedOp for Reduce<F> {
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
@@ -84,6 +87,8 @@ impl<F: ReduceFunction> KeyedOp for Reduce<F> {
         self.0.open(ctx)
     }
 
+    /// Reduces each record into the key's value; a record the function
+    /// fails on is reported and leaves the value as it was.
     fn process_group(
         &mut self,
         _batch: &Batch<'_>,
@@ -92,26 +97,49 @@ impl<F: ReduceFunction> KeyedOp for Reduce<F> {
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         let mut acc = read_acc::<F::T>()?;
+        // Whether `scratch` holds the encoding of `acc`.
+        let mut encoded = false;
         for i in 0..group.records as usize {
             let (ts, v) = group.reader.record().map_err(wire)?;
-            let value = F::T::decode(v).map_err(|e| at_record(i, e))?;
-            let next = match acc.take() {
-                None => value,
-                Some(a) => self.0.reduce(a, value).map_err(|e| at_record(i, e))?,
-            };
-            scratch.clear();
-            next.encode(scratch);
-            weir_wire::put_main(out, ts, group.key, scratch);
-            acc = Some(next);
+            let spare = &mut self.1;
+            let step = F::T::decode(v).and_then(|value| {
+                let next = match acc.take() {
+                    None => value,
+                    Some(a) => self.0.reduce(a, value)?,
+                };
+                spare.clear();
+                next.encode(spare)?;
+                Ok(next)
+            });
+            match step {
+                Ok(next) => {
+                    std::mem::swap(scratch, &mut self.1);
+                    encoded = true;
+                    weir_wire::put_main(out, ts, group.key, scratch);
+                    acc = Some(next);
+                }
+                Err(e) => {
+                    failed(out, group.slot, i, &e);
+                    if acc.is_none() {
+                        // The function consumed the value: take it back.
+                        acc = if encoded {
+                            Some(F::T::decode(scratch)?)
+                        } else {
+                            read_acc::<F::T>()?
+                        };
+                    }
+                }
+            }
         }
-        if acc.is_some() {
+        if encoded {
             write_acc(scratch);
         }
         Ok(())
     }
 }
 
-pub(crate) struct Aggregate<F>(pub(crate) F);
+/// An aggregate function, and a spare buffer for encoding its accumulator.
+pub(crate) struct Aggregate<F>(pub(crate) F, pub(crate) Vec<u8>);
 
 impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
@@ -119,6 +147,8 @@ impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
         self.0.open(ctx)
     }
 
+    /// Adds each record to the key's accumulator; a record the function
+    /// fails on is reported and leaves the accumulator as it was.
     fn process_group(
         &mut self,
         _batch: &Batch<'_>,
@@ -127,19 +157,49 @@ impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         let mut acc = match read_acc::<F::Acc>()? {
-            Some(acc) => acc,
-            None => self.0.create_accumulator()?,
+            Some(acc) => Some(acc),
+            None => Some(self.0.create_accumulator()?),
         };
+        // The encoding of `acc` after the last record that succeeded.
+        let mut encoded = false;
         for i in 0..group.records as usize {
             let (ts, v) = group.reader.record().map_err(wire)?;
-            let value = F::In::decode(v).map_err(|e| at_record(i, e))?;
-            acc = self.0.add(value, acc).map_err(|e| at_record(i, e))?;
-            let result = self.0.get_result(&acc).map_err(|e| at_record(i, e))?;
-            weir_wire::put_main_with(out, ts, group.key, |buf| result.encode(buf));
+            let mark = out.len();
+            let spare = &mut self.1;
+            let step = F::In::decode(v).and_then(|value| {
+                let current = acc.take().ok_or_else(|| Error::msg("no accumulator"))?;
+                let next = self.0.add(value, current)?;
+                let result = self.0.get_result(&next)?;
+                weir_wire::try_put_main_with(out, ts, group.key, |buf| result.encode(buf))?;
+                spare.clear();
+                next.encode(spare)?;
+                Ok(next)
+            });
+            match step {
+                Ok(next) => {
+                    std::mem::swap(scratch, &mut self.1);
+                    encoded = true;
+                    acc = Some(next);
+                }
+                Err(e) => {
+                    out.truncate(mark);
+                    failed(out, group.slot, i, &e);
+                    if acc.is_none() {
+                        acc = Some(if encoded {
+                            F::Acc::decode(scratch)?
+                        } else {
+                            match read_acc::<F::Acc>()? {
+                                Some(a) => a,
+                                None => self.0.create_accumulator()?,
+                            }
+                        });
+                    }
+                }
+            }
         }
-        scratch.clear();
-        acc.encode(scratch);
-        write_acc(scratch);
+        if encoded {
+            write_acc(scratch);
+        }
         Ok(())
     }
 }
@@ -162,18 +222,23 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
     ) -> Result<()> {
         for i in 0..group.records as usize {
             let (ts, v) = group.reader.record().map_err(wire)?;
-            let value = F::In::decode(v).map_err(|e| at_record(i, e))?;
-            let ctx = batch.context(group.key, ts);
-            let mut collector = Collector {
-                out,
-                scratch,
-                key: group.key,
-                ts,
-                _t: PhantomData,
-            };
-            self.0
-                .process_element(value, &ctx, &mut collector)
-                .map_err(|e| at_record(i, e))?;
+            let mark = out.len();
+            let done = F::In::decode(v).and_then(|value| {
+                let ctx = batch.context(group.key, ts);
+                let mut collector = Collector {
+                    out: &mut *out,
+                    scratch: &mut *scratch,
+                    key: group.key,
+                    ts,
+                    _t: PhantomData,
+                };
+                self.0.process_element(value, &ctx, &mut collector)
+            });
+            if let Err(e) = done {
+                // Its outputs go; state it changed before failing stays.
+                out.truncate(mark);
+                failed(out, group.slot, i, &e);
+            }
         }
         Ok(())
     }
@@ -185,7 +250,7 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         let mut scratch = Vec::new();
-        for _ in 0..group.records {
+        for i in 0..group.records as usize {
             let (time, d) = group.reader.record().map_err(wire)?;
             let domain = match d {
                 [weir_wire::domain::EVENT_TIME] => TimeDomain::EventTime,
@@ -194,14 +259,18 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
             };
             let mut ctx = batch.context(group.key, time);
             ctx.domain = Some(domain);
+            let mark = out.len();
             let mut collector = Collector {
-                out,
+                out: &mut *out,
                 scratch: &mut scratch,
                 key: group.key,
                 ts: time,
                 _t: PhantomData,
             };
-            self.0.on_timer(time, &ctx, &mut collector)?;
+            if let Err(e) = self.0.on_timer(time, &ctx, &mut collector) {
+                out.truncate(mark);
+                failed(out, group.slot, i, &e);
+            }
         }
         Ok(())
     }

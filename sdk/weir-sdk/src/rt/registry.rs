@@ -26,6 +26,7 @@ pub(crate) struct Factories {
 pub struct Entry {
     pub(crate) name: &'static str,
     pub(crate) kind: FunctionKind,
+    pub(crate) side_outputs: &'static [&'static str],
     pub(crate) factories: Factories,
 }
 
@@ -38,6 +39,7 @@ impl Entry {
         Entry {
             name,
             kind,
+            side_outputs: &[],
             factories: Factories {
                 transform: Some(make),
                 ..Factories::default()
@@ -54,9 +56,12 @@ impl Entry {
 
     /// A [`FlatMapFunction`].
     pub fn flat_map<F: FlatMapFunction>(name: &'static str) -> Self {
-        Self::transform(name, FunctionKind::FlatMap, || {
-            Box::new(transform::FlatMap(F::default()))
-        })
+        Entry {
+            side_outputs: F::SIDE_OUTPUTS,
+            ..Self::transform(name, FunctionKind::FlatMap, || {
+                Box::new(transform::FlatMap(F::default()))
+            })
+        }
     }
 
     /// A [`FilterFunction`].
@@ -78,8 +83,9 @@ impl Entry {
         Entry {
             name,
             kind: FunctionKind::Reduce,
+            side_outputs: &[],
             factories: Factories {
-                keyed: Some(|| Box::new(keyed::Reduce(F::default()))),
+                keyed: Some(|| Box::new(keyed::Reduce(F::default(), Vec::new()))),
                 window: Some(|| Box::new(window::ReduceWindow(F::default()))),
                 ..Factories::default()
             },
@@ -91,8 +97,9 @@ impl Entry {
         Entry {
             name,
             kind: FunctionKind::Aggregate,
+            side_outputs: &[],
             factories: Factories {
-                keyed: Some(|| Box::new(keyed::Aggregate(F::default()))),
+                keyed: Some(|| Box::new(keyed::Aggregate(F::default(), Vec::new()))),
                 window: Some(|| Box::new(window::AggregateWindow(F::default()))),
                 ..Factories::default()
             },
@@ -104,6 +111,7 @@ impl Entry {
         Entry {
             name,
             kind: FunctionKind::KeyedProcess,
+            side_outputs: F::SIDE_OUTPUTS,
             factories: Factories {
                 keyed: Some(|| Box::new(keyed::Process(F::default()))),
                 ..Factories::default()
@@ -116,6 +124,7 @@ impl Entry {
         Entry {
             name,
             kind: FunctionKind::ProcessWindow,
+            side_outputs: F::SIDE_OUTPUTS,
             factories: Factories {
                 window: Some(|| Box::new(window::ProcessWindow(F::default()))),
                 ..Factories::default()
@@ -133,6 +142,7 @@ impl Entry {
         Entry {
             name,
             kind: FunctionKind::Aggregate,
+            side_outputs: P::SIDE_OUTPUTS,
             factories: Factories {
                 window: Some(|| {
                     Box::new(window::Then(
@@ -155,6 +165,7 @@ impl Entry {
         Entry {
             name,
             kind: FunctionKind::Reduce,
+            side_outputs: P::SIDE_OUTPUTS,
             factories: Factories {
                 window: Some(|| {
                     Box::new(window::Then(

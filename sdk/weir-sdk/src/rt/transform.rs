@@ -63,6 +63,18 @@ fn wire(e: weir_wire::WireError) -> Error {
     Error::decode(e)
 }
 
+/// Reports that the function failed on record `index` of `slot`: the
+/// host fails the job or sets the record aside, as the job says; either
+/// way the batch goes on. What the record produced before the error was
+/// removed by the caller.
+pub(crate) fn failed(out: &mut Vec<u8>, slot: u32, index: usize, e: &Error) {
+    let kind = match e.kind {
+        crate::error::ErrorKind::User => weir_wire::failure::USER,
+        crate::error::ErrorKind::Decode => weir_wire::failure::DECODE,
+    };
+    weir_wire::put_failed(out, slot, index as u32, kind, &e.message);
+}
+
 pub(crate) struct Map<F>(pub(crate) F);
 pub(crate) struct FlatMap<F>(pub(crate) F);
 pub(crate) struct Filter<F>(pub(crate) F);
@@ -78,10 +90,14 @@ impl<F: MapFunction> TransformOp for Map<F> {
     fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
-            let value = F::In::decode(r.value).map_err(|e| at_record(i, e))?;
-            let ctx = batch.context(r.key, r.ts);
-            let result = self.0.map(value, &ctx).map_err(|e| at_record(i, e))?;
-            weir_wire::put_main_with(out, r.ts, r.key, |buf| result.encode(buf));
+            let mapped = F::In::decode(r.value).and_then(|value| {
+                let ctx = batch.context(r.key, r.ts);
+                let result = self.0.map(value, &ctx)?;
+                weir_wire::try_put_main_with(out, r.ts, r.key, |buf| result.encode(buf))
+            });
+            if let Err(e) = mapped {
+                failed(out, 0, i, &e);
+            }
         }
         Ok(())
     }
@@ -98,18 +114,22 @@ impl<F: FlatMapFunction> TransformOp for FlatMap<F> {
         let mut scratch = Vec::new();
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
-            let value = F::In::decode(r.value).map_err(|e| at_record(i, e))?;
-            let ctx = batch.context(r.key, r.ts);
-            let mut collector = Collector {
-                out,
-                scratch: &mut scratch,
-                key: r.key,
-                ts: r.ts,
-                _t: PhantomData,
-            };
-            self.0
-                .flat_map(value, &ctx, &mut collector)
-                .map_err(|e| at_record(i, e))?;
+            let mark = out.len();
+            let done = F::In::decode(r.value).and_then(|value| {
+                let ctx = batch.context(r.key, r.ts);
+                let mut collector = Collector {
+                    out: &mut *out,
+                    scratch: &mut scratch,
+                    key: r.key,
+                    ts: r.ts,
+                    _t: PhantomData,
+                };
+                self.0.flat_map(value, &ctx, &mut collector)
+            });
+            if let Err(e) = done {
+                out.truncate(mark);
+                failed(out, 0, i, &e);
+            }
         }
         Ok(())
     }
@@ -125,10 +145,14 @@ impl<F: FilterFunction> TransformOp for Filter<F> {
     fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
-            let value = F::T::decode(r.value).map_err(|e| at_record(i, e))?;
-            let ctx = batch.context(r.key, r.ts);
-            if self.0.filter(&value, &ctx).map_err(|e| at_record(i, e))? {
-                weir_wire::put_main(out, r.ts, r.key, r.value);
+            let keep = F::T::decode(r.value).and_then(|value| {
+                let ctx = batch.context(r.key, r.ts);
+                self.0.filter(&value, &ctx)
+            });
+            match keep {
+                Ok(true) => weir_wire::put_main(out, r.ts, r.key, r.value),
+                Ok(false) => {}
+                Err(e) => failed(out, 0, i, &e),
             }
         }
         Ok(())

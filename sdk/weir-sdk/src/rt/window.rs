@@ -139,7 +139,7 @@ impl<F: ReduceFunction> WindowOp for ReduceWindow<F> {
         acc: &mut Vec<u8>,
     ) -> Result<()> {
         if let Some(a) = reduce_into(&mut self.0, group, reader)? {
-            a.encode(acc);
+            a.encode(acc)?;
         }
         Ok(())
     }
@@ -182,8 +182,7 @@ impl<F: AggregateFunction> WindowOp for AggregateWindow<F> {
         reader: &mut WindowGroupReader<'_>,
         acc: &mut Vec<u8>,
     ) -> Result<()> {
-        aggregate_into(&mut self.0, group, reader, false)?.encode(acc);
-        Ok(())
+        aggregate_into(&mut self.0, group, reader, false)?.encode(acc)
     }
 
     fn merge(
@@ -192,8 +191,7 @@ impl<F: AggregateFunction> WindowOp for AggregateWindow<F> {
         reader: &mut WindowGroupReader<'_>,
         acc: &mut Vec<u8>,
     ) -> Result<()> {
-        aggregate_into(&mut self.0, group, reader, true)?.encode(acc);
-        Ok(())
+        aggregate_into(&mut self.0, group, reader, true)?.encode(acc)
     }
 
     fn emit(
@@ -206,7 +204,7 @@ impl<F: AggregateFunction> WindowOp for AggregateWindow<F> {
         skip_records(group, reader)?;
         if let Some(bytes) = group.acc {
             let result = self.0.get_result(&F::Acc::decode(bytes)?)?;
-            weir_wire::put_main_with(out, group.end - 1, group.key, |b| result.encode(b));
+            weir_wire::try_put_main_with(out, group.end - 1, group.key, |b| result.encode(b))?;
         }
         Ok(())
     }

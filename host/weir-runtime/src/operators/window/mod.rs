@@ -13,16 +13,18 @@
 
 mod sessions;
 
-use super::{Emitter, OpState, Operator, SnapshotCtx, bad, restore_keyed, snapshot_keyed};
+use super::{
+    Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, restore_keyed, snapshot_keyed,
+};
 use crate::clock::Clock;
 use crate::exchange::Stop;
 use crate::failure::Failure;
 use foldhash::HashMap;
 use sessions::Session;
 use std::sync::Arc;
+use weir_core::Batch;
 use weir_core::keygroup::key_group;
 use weir_core::window::{LATE_OUTPUT, TimeWindow, WindowDef, WindowTime};
-use weir_core::Batch;
 use weir_state::{KeyedStateBackend, StateId, StateKind, TimerService};
 use weir_wasm::{CallError, FunctionInstance, WindowCall};
 use weir_wire::{Entries, Entry, NO_TIMESTAMP, WindowGroupWriter, domain};
@@ -140,6 +142,7 @@ pub(crate) struct WasmWindow {
     scratch: Vec<u8>,
     assigned: Vec<TimeWindow>,
     slots: Slots,
+    outcomes: Outcomes,
 }
 
 impl WasmWindow {
@@ -150,6 +153,7 @@ impl WasmWindow {
         mut backend: Box<dyn KeyedStateBackend>,
         max_parallelism: u32,
         clock: Arc<dyn Clock>,
+        outcomes: Outcomes,
     ) -> Result<Self, Failure> {
         let acc = backend.register(ACC_STATE, StateKind::Value)?;
         let contents = backend.register(CONTENTS_STATE, StateKind::List)?;
@@ -171,6 +175,7 @@ impl WasmWindow {
             scratch: Vec::new(),
             assigned: Vec::new(),
             slots: Slots::default(),
+            outcomes,
         })
     }
 
@@ -333,7 +338,13 @@ impl WasmWindow {
             for e in Entries::new(&result) {
                 match e.map_err(bad)? {
                     Entry::Main(r) => out.main.push_ref(&r),
-                    Entry::Side { output, record } => out.side(output).push_ref(&record),
+                    Entry::Side { output, record } => {
+                        self.outcomes.check_side(output)?;
+                        out.side(output).push_ref(&record);
+                    }
+                    Entry::Failed { message, .. } => {
+                        return Err(Failure::from(CallError::Function(message.to_owned())).into());
+                    }
                     _ => {
                         return Err(Failure::from(CallError::BadResult(
                             "a window function returned state operations when emitting".into(),
@@ -445,11 +456,7 @@ impl WasmWindow {
     }
 
     /// Fires and clears the windows of one round of due timers.
-    fn fire_round(
-        &mut self,
-        due: &[weir_state::Timer],
-        out: &mut Emitter<'_>,
-    ) -> Result<(), Stop> {
+    fn fire_round(&mut self, due: &[weir_state::Timer], out: &mut Emitter<'_>) -> Result<(), Stop> {
         let merging = self.def.assigner.is_merging();
         // Windows to clear after the emit: (timer, state window, window).
         let mut cleanups: Vec<(usize, TimeWindow, TimeWindow)> = Vec::new();
@@ -523,11 +530,18 @@ impl Operator for WasmWindow {
             let r = r.map_err(bad)?;
             let ts = if event {
                 if r.ts == NO_TIMESTAMP {
-                    return Err(Failure::user(format!(
+                    let message = format!(
                         "a record without an event timestamp reached an event-time window (key '{}'); give the source event_time",
                         String::from_utf8_lossy(r.key)
-                    ))
-                    .into());
+                    );
+                    let rejected = Rejected {
+                        ts: r.ts,
+                        key: r.key,
+                        value: r.value,
+                        timer: false,
+                    };
+                    self.outcomes.rejected(out, message, &rejected)?;
+                    continue;
                 }
                 r.ts
             } else {
