@@ -110,7 +110,25 @@ enum Command {
     },
 }
 
+/// Keeps freed heap memory for reuse instead of handing it back to the
+/// kernel at every free: batches and guest results are large, short-lived
+/// buffers, and glibc's default trimming made every batch fault its pages
+/// back in (8x the page faults and ~15 % of WordCount's time).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: `mallopt` only sets an allocator parameter; it is called once,
+    // before any other thread exists, with a valid parameter and value.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")

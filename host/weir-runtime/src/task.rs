@@ -496,7 +496,7 @@ impl SubTask {
     }
 
     /// Routes what step `i` produced: side outputs out, main onward (to
-    /// the next step in batches of at most twice the batch size).
+    /// the next step in batches of at most 16 times the batch size).
     fn route(&mut self, i: usize, mut out: Outputs) -> Result<(), Stop> {
         let main = std::mem::take(&mut out.main);
         self.route_side(i, out)?;
@@ -504,7 +504,9 @@ impl SubTask {
             if main.is_empty() {
                 return Ok(());
             }
-            if main.byte_len() <= 2 * self.batch_bytes {
+            // Operators size their own calls; only very large outputs
+            // (a big window firing) are cut here.
+            if main.byte_len() <= 16 * self.batch_bytes {
                 return self.process_from(i + 1, main);
             }
             for part in main

@@ -225,12 +225,20 @@ impl<'a> Entries<'a> {
         Entries(Reader::new(buf))
     }
 
+    /// The next entry: records (the common case) inline, the rest apart.
     #[inline]
     fn entry(&mut self) -> Result<Entry<'a>, WireError> {
+        let at = self.0.offset();
+        match self.0.u8()? {
+            tag::MAIN => Ok(Entry::Main(self.0.record()?)),
+            t => self.other_entry(t, at),
+        }
+    }
+
+    #[inline(never)]
+    fn other_entry(&mut self, t: u8, at: usize) -> Result<Entry<'a>, WireError> {
         let r = &mut self.0;
-        let at = r.offset();
-        match r.u8()? {
-            tag::MAIN => Ok(Entry::Main(r.record()?)),
+        match t {
             tag::SIDE => {
                 let n = r.u16()? as usize;
                 let name = r.take(n, "a side output name")?;
