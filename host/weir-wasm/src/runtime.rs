@@ -46,6 +46,11 @@ impl Runtime {
             .epoch_interruption(true)
             .max_wasm_stack(1 << 20)
             .parallel_compilation(true);
+        // `WEIR_GUEST_PERFMAP=1` names guest functions for `perf` (in
+        // /tmp/perf-<pid>.map), to profile guest code.
+        if std::env::var_os("WEIR_GUEST_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)

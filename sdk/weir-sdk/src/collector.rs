@@ -16,18 +16,20 @@ pub struct Collector<'a, T> {
 }
 
 impl<T: Data> Collector<'_, T> {
-    #[inline]
+    #[inline(always)]
     fn emit(&mut self, key: &[u8], ts: i64, value: &T) -> Result<()> {
         weir_wire::try_put_main_with(self.out, ts, key, |buf| value.encode(buf))
     }
 
     /// Emits a record to the main output.
+    #[inline]
     pub fn collect(&mut self, value: &T) -> Result<()> {
         let key = self.key;
         self.emit(key, self.ts, value)
     }
 
     /// Emits a record with a new key (what a downstream `key_by` uses).
+    #[inline]
     pub fn collect_keyed(&mut self, key: &[u8], value: &T) -> Result<()> {
         self.emit(key, self.ts, value)
     }

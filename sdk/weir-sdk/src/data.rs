@@ -26,6 +26,7 @@ impl Data for String {
     fn codec() -> String {
         "string".into()
     }
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(self.as_bytes());
         Ok(())
@@ -38,6 +39,7 @@ impl Data for String {
 }
 
 impl Data for Vec<u8> {
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(self);
         Ok(())

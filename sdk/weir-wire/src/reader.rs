@@ -226,7 +226,7 @@ impl<'a> Entries<'a> {
     }
 
     /// The next entry: records (the common case) inline, the rest apart.
-    #[inline]
+    #[inline(always)]
     fn entry(&mut self) -> Result<Entry<'a>, WireError> {
         let at = self.0.offset();
         match self.0.u8()? {

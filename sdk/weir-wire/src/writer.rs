@@ -47,7 +47,7 @@ pub fn put_main_with(buf: &mut Vec<u8>, ts: i64, key: &[u8], encode: impl FnOnce
 
 /// Appends a main-output record entry whose value `encode` writes straight
 /// into the buffer; when `encode` fails, the buffer is left as it was.
-#[inline]
+#[inline(always)]
 pub fn try_put_main_with<E>(
     buf: &mut Vec<u8>,
     ts: i64,
