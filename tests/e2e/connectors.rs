@@ -182,3 +182,38 @@ input = "tokenize"
     assert!(!outputs[1].is_empty());
     assert_eq!(outputs[1], outputs[2]);
 }
+
+#[test]
+fn a_fresh_run_refuses_an_output_directory_with_earlier_output() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let graph = weir_core::JobGraph::load(
+        &root().join("functions-examples/wordcount/wordcount.toml"),
+        &weir_core::graph::Overrides {
+            parameters: vec![("output".into(), out.to_string_lossy().into_owned())],
+            ..Default::default()
+        },
+    )
+    .expect("valid");
+    run(&graph).expect("the first run");
+    let first = output_lines(&out);
+    assert!(!first.is_empty());
+    std::fs::write(out.join("notes.txt"), "mine").expect("write");
+    let e = run(&graph).expect_err("refused").to_string();
+    assert!(
+        e.contains("is not empty (notes.txt, part-0-0.txt)") && e.contains("--overwrite"),
+        "{e}"
+    );
+    assert_eq!(output_lines(&out), first, "nothing was touched");
+    let overwrite = weir_runtime::RunOptions {
+        overwrite: true,
+        ..weir_runtime::RunOptions::default()
+    };
+    weir_runtime::run_job(&graph, &runtime(), &overwrite).expect("replaces");
+    assert_eq!(output_lines(&out), first);
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).expect("kept"),
+        "mine",
+        "--overwrite replaces part files only"
+    );
+}

@@ -171,8 +171,13 @@ fn other_jobs_go_on_while_a_hostile_one_fails() {
         },
     )
     .expect("valid");
+    let again = weir_runtime::RunOptions {
+        overwrite: true,
+        ..weir_runtime::RunOptions::default()
+    };
     for _ in 0..3 {
-        run(&wc).expect("the good job runs while the hostile one spins");
+        weir_runtime::run_job(&wc, &runtime(), &again)
+            .expect("the good job runs while the hostile one spins");
     }
     let total: usize = output_lines(&out).len();
     assert_eq!(

@@ -30,7 +30,9 @@ enum Command {
     ///   --state-backend memory|rocksdb,
     ///   --restore <checkpoint dir> (resume after a crash: its latest
     ///   complete checkpoint), --from-savepoint <path>,
-    ///   --allow-non-restored-state, --savepoint-dir <dir>.
+    ///   --allow-non-restored-state, --savepoint-dir <dir>,
+    ///   --overwrite (a fresh run replaces earlier part files in its output
+    ///   directories; without it, it refuses to start).
     /// Example:
     ///   weir run functions-examples/wordcount/wordcount.toml --input book.txt --output out/
     Run {

@@ -28,6 +28,8 @@ pub struct Trailing {
     pub allow_non_restored_state: bool,
     /// `--savepoint-dir <dir>`: where savepoints go by default.
     pub savepoint_dir: Option<PathBuf>,
+    /// `--overwrite`: a fresh run may replace earlier part files.
+    pub overwrite: bool,
 }
 
 /// Parses a duration: `1500ms`, `2s`, `1.5s`, `3m`, or plain milliseconds.
@@ -69,6 +71,11 @@ pub fn parse(args: &[String]) -> Result<Trailing> {
         }
         if name == "allow-non-restored-state" {
             t.allow_non_restored_state = true;
+            i += 1;
+            continue;
+        }
+        if name == "overwrite" {
+            t.overwrite = true;
             i += 1;
             continue;
         }

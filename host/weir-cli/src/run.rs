@@ -44,6 +44,7 @@ pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -
     let mut options = RunOptions {
         restore: t.restore.clone().or(t.from_savepoint.clone()),
         allow_non_restored_state: t.allow_non_restored_state,
+        overwrite: t.overwrite,
         ..RunOptions::default()
     };
     let handle = Arc::new(JobHandle::default());

@@ -49,9 +49,27 @@ fn parse_part(name: &str) -> Option<(u32, u64)> {
     Some((s.parse().ok()?, n.parse().ok()?))
 }
 
+/// The visible files of `dir` (output a fresh run would replace or mix
+/// with), if it exists.
+pub fn visible_files(dir: &Path) -> Result<Vec<String>, ConnectorError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("cannot list", dir)(e)),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Creates the output directory and removes the part files of an earlier
-/// run (committed or not), so that a fresh run starts clean. Called once
-/// per job before the writers start, when not restoring.
+/// run (committed or not), so that a fresh run starts clean. Called before
+/// the writers start, when not restoring (the job refused to start unless
+/// the directory was empty or `--overwrite` was given).
 pub fn prepare_output_dir(dir: &Path) -> Result<(), ConnectorError> {
     std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     for entry in std::fs::read_dir(dir)

@@ -15,7 +15,9 @@ mod watermarks;
 
 pub use datagen::DatagenReader;
 pub use error::ConnectorError;
-pub use file_sink::{FileSink, clean_for_restore, commit, part_name, prepare_output_dir};
+pub use file_sink::{
+    FileSink, clean_for_restore, commit, part_name, prepare_output_dir, visible_files,
+};
 pub use file_source::{FileOrder, FileReader, FileSplit, TimestampAssigner, plan_splits};
 pub use sinks::{DiscardSink, PrintSink};
 pub use watermarks::{MIN_WATERMARK, WatermarkTracker};

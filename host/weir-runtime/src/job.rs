@@ -97,6 +97,9 @@ pub struct RunOptions {
     /// Checkpoint ids whose writing fails as a full disk would (tests of
     /// failed checkpoints).
     pub failing_checkpoints: Vec<u64>,
+    /// A fresh run may replace the part files an earlier run left in a
+    /// file sink's directory (otherwise it refuses to start).
+    pub overwrite: bool,
 }
 
 impl Default for RunOptions {
@@ -114,6 +117,7 @@ impl Default for RunOptions {
             work_dir: None,
             fault: None,
             failing_checkpoints: Vec::new(),
+            overwrite: false,
         }
     }
 }
@@ -146,6 +150,9 @@ pub fn run_job(
         }
         None => None,
     };
+    if initial.is_none() && !options.overwrite {
+        refuse_earlier_output(graph)?;
+    }
     let store = match &graph.checkpointing {
         Some(c) => Some(
             CheckpointStore::open(&c.dir, c.retain)
@@ -236,6 +243,41 @@ pub fn run_job(
             }
         }
     }
+}
+
+/// A fresh run would replace what an earlier run committed: refuses,
+/// naming the directory and the ways on.
+fn refuse_earlier_output(graph: &JobGraph) -> Result<(), JobFailure> {
+    for node in &graph.nodes {
+        let NodeKind::Sink(weir_core::spec::SinkSpec::File(f)) = &node.kind else {
+            continue;
+        };
+        if f.path.is_empty() {
+            continue;
+        }
+        let files = weir_connectors::visible_files(std::path::Path::new(&f.path))
+            .map_err(|e| JobFailure::job(e.domain(), e.to_string()))?;
+        if files.is_empty() {
+            continue;
+        }
+        let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+        return Err(JobFailure {
+            operator: Some(node.id.clone()),
+            subtask: None,
+            domain: ErrorDomain::User,
+            message: format!(
+                "the output directory {} is not empty ({}{}); a fresh run would mix with or replace it: pass --overwrite to replace earlier part files, --restore <checkpoint dir> to continue the run that wrote them, or choose another --output",
+                f.path,
+                shown.join(", "),
+                if files.len() > 3 {
+                    format!(" and {} more", files.len() - 3)
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+    Ok(())
 }
 
 enum WorkDir {

@@ -269,6 +269,8 @@ fn check_late_data(assign: Assign, func: Func, lateness: i64) {
             },
             RunOptions {
                 batch_bytes: 1,
+                // The same directories at each parallelism.
+                overwrite: true,
                 ..RunOptions::default()
             },
         );
