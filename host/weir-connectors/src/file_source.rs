@@ -145,6 +145,95 @@ struct OpenSplit {
     /// Offset of the next line.
     pos: u64,
     end: u64,
+    /// The 1-based number of the line read last, once known: counted from
+    /// the file's start when the split begins there, else found (once) when
+    /// a message needs it.
+    line_no: Option<u64>,
+}
+
+/// Default longest line (`max_line_bytes`).
+pub const DEFAULT_MAX_LINE: usize = 8 << 20;
+
+/// Bytes of an over-long line kept in its dead letter.
+const LINE_PREVIEW: usize = 1024;
+
+/// How a file source reads its lines.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Text or JSON lines.
+    pub format: RecordFormat,
+    /// What malformed (unparsable or over-long) lines do.
+    pub on_malformed: MalformedPolicy,
+    /// Event time, if records get timestamps.
+    pub event_time: Option<EventTimeSpec>,
+    /// Longest line kept; longer ones are malformed.
+    pub max_line_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: RecordFormat::Text,
+            on_malformed: MalformedPolicy::Fail,
+            event_time: None,
+            max_line_bytes: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// The options a job's file source sets.
+    pub fn of(spec: &weir_core::spec::FileSourceSpec) -> Self {
+        ReadOptions {
+            format: spec.format,
+            on_malformed: spec.on_malformed,
+            event_time: spec.event_time.clone(),
+            max_line_bytes: spec.max_line_bytes.map_or(DEFAULT_MAX_LINE, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
+        }
+    }
+}
+
+/// Reads one line into `line`, keeping at most `max` bytes of it; returns
+/// the bytes consumed (the whole line, with its newline) and whether the
+/// line was longer than `max`.
+fn read_line_capped(
+    r: &mut BufReader<File>,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut long = false;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((consumed, long));
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        // The newline is kept (push_line strips it) unless the line is cut.
+        let room = (max + 1).saturating_sub(line.len());
+        if take > room {
+            long = true;
+        }
+        line.extend_from_slice(&buf[..take.min(room)]);
+        r.consume(take);
+        consumed += take;
+        if done {
+            let body = if line.ends_with(b"\n") {
+                line.len() - 1
+            } else {
+                line.len()
+            };
+            if body > max {
+                long = true;
+            }
+            return Ok((consumed, long));
+        }
+    }
 }
 
 /// Splits read one after another, and the one being read.
@@ -178,6 +267,9 @@ pub struct FileReader {
     format: RecordFormat,
     policy: MalformedPolicy,
     line: Vec<u8>,
+    /// Length of the line read last, when it was longer than the cap.
+    long_line: Option<usize>,
+    max_line: usize,
     event_time: Option<EventTimeSpec>,
     watermarks: Option<WatermarkTracker>,
     assigner: Option<Box<dyn TimestampAssigner>>,
@@ -192,12 +284,13 @@ pub struct FileReader {
 impl FileReader {
     /// A reader of `splits`; with `event_time`, records get timestamps and
     /// the reader tracks a watermark per file.
-    pub fn new(
-        splits: Vec<FileSplit>,
-        format: RecordFormat,
-        policy: MalformedPolicy,
-        event_time: Option<EventTimeSpec>,
-    ) -> Self {
+    pub fn new(splits: Vec<FileSplit>, options: ReadOptions) -> Self {
+        let ReadOptions {
+            format,
+            on_malformed: policy,
+            event_time,
+            max_line_bytes,
+        } = options;
         let watermarks = event_time.as_ref().map(|e| {
             WatermarkTracker::new(
                 splits.iter().map(|s| s.path.as_path()),
@@ -228,6 +321,8 @@ impl FileReader {
             format,
             policy,
             line: Vec::with_capacity(256),
+            long_line: None,
+            max_line: max_line_bytes,
             event_time,
             watermarks,
             assigner: None,
@@ -265,6 +360,7 @@ impl FileReader {
         let file = File::open(&split.path).map_err(io("cannot read", &split.path))?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let mut pos = split.start;
+        let line_no = (split.start == 0 && split.position == 0).then_some(0);
         if split.position > split.start {
             // Resumed: the position is the start of a line.
             reader
@@ -289,6 +385,7 @@ impl FileReader {
             start: split.start,
             pos,
             end: split.end,
+            line_no,
         })
     }
 
@@ -316,13 +413,13 @@ impl FileReader {
             };
             if split.pos < split.end {
                 self.line.clear();
-                let n = split
-                    .reader
-                    .read_until(b'\n', &mut self.line)
+                let (n, long) = read_line_capped(&mut split.reader, &mut self.line, self.max_line)
                     .map_err(io("cannot read", &split.path))?;
                 if n > 0 {
                     let at = split.pos;
                     split.pos += n as u64;
+                    split.line_no = split.line_no.map(|l| l + 1);
+                    self.long_line = long.then_some(n);
                     return Ok(Some((split.serial, at)));
                 }
             }
@@ -335,6 +432,56 @@ impl FileReader {
         }
     }
 
+    /// The file name and 1-based number of the line just read, which
+    /// started at `line_start` (found once per split when not counted).
+    fn where_is(&mut self, line_start: u64) -> Result<(String, u64), ConnectorError> {
+        let Some(split) = self.lanes.front_mut().and_then(|l| l.current.as_mut()) else {
+            return Err(ConnectorError::Corrupt("no split for a line".into()));
+        };
+        let n = match split.line_no {
+            Some(n) => n,
+            None => {
+                let n = line_number(&split.path, line_start);
+                split.line_no = Some(n);
+                n
+            }
+        };
+        Ok((split.name.clone(), n))
+    }
+
+    /// A line that cannot become a record: fails the job, or goes to the
+    /// `malformed` side output as `{"file", "line", "error", "text"}`.
+    fn malformed(
+        &mut self,
+        out: &mut Outputs,
+        line_start: u64,
+        error: String,
+        text: &[u8],
+    ) -> Result<(), ConnectorError> {
+        let (file, line) = self.where_is(line_start)?;
+        match self.policy {
+            MalformedPolicy::Fail => Err(ConnectorError::Malformed {
+                file,
+                line,
+                message: error,
+            }),
+            MalformedPolicy::DeadLetter => {
+                let dead = serde_json::json!({
+                    "file": file,
+                    "line": line,
+                    "error": error,
+                    "text": String::from_utf8_lossy(text),
+                });
+                out.side(weir_core::spec::MALFORMED_OUTPUT).push(
+                    NO_TIMESTAMP,
+                    &[],
+                    dead.to_string().as_bytes(),
+                );
+                Ok(())
+            }
+        }
+    }
+
     /// Turns the line just read into a record (or a dead letter) stamped
     /// `ingestion`.
     fn push_line(
@@ -343,6 +490,15 @@ impl FileReader {
         line_start: u64,
         ingestion: i64,
     ) -> Result<(), ConnectorError> {
+        if let Some(len) = self.long_line {
+            let error = format!(
+                "the line is {len} bytes long, more than the source's max_line_bytes = {}",
+                self.max_line
+            );
+            let keep = self.line.len().min(LINE_PREVIEW).min(self.max_line);
+            let preview = self.line[..keep].to_vec();
+            return self.malformed(out, line_start, error, &preview);
+        }
         let mut text = &self.line[..];
         if let Some(t) = text.strip_suffix(b"\n") {
             text = t;
@@ -374,34 +530,8 @@ impl FileReader {
                 match parsed {
                     Ok(ts) => out.main.push(ts, &[], text),
                     Err(e) => {
-                        let Some(split) = self.lanes.front().and_then(|l| l.current.as_ref())
-                        else {
-                            return Err(ConnectorError::Corrupt("no split for a line".into()));
-                        };
-                        let name = split.name.clone();
-                        let line = line_number(&split.path, line_start);
-                        match self.policy {
-                            MalformedPolicy::Fail => {
-                                return Err(ConnectorError::Malformed {
-                                    file: name,
-                                    line,
-                                    message: e,
-                                });
-                            }
-                            MalformedPolicy::DeadLetter => {
-                                let dead = serde_json::json!({
-                                    "file": name,
-                                    "line": line,
-                                    "error": e,
-                                    "text": String::from_utf8_lossy(text),
-                                });
-                                out.side("malformed").push(
-                                    NO_TIMESTAMP,
-                                    &[],
-                                    dead.to_string().as_bytes(),
-                                );
-                            }
-                        }
+                        let text = text.to_vec();
+                        return self.malformed(out, line_start, e, &text);
                     }
                 }
             }
@@ -456,8 +586,9 @@ impl FileReader {
     }
 }
 
-/// 1-based line number of the line starting at `offset` (slow path, only
-/// for error reports).
+/// 1-based line number of the line starting at `offset`: counts the
+/// newlines before it, once per split (only for reports of malformed
+/// lines).
 fn line_number(path: &Path, offset: u64) -> u64 {
     let Ok(file) = File::open(path) else { return 0 };
     let mut newlines = 0u64;
@@ -570,7 +701,7 @@ mod tests {
     use super::*;
 
     fn read_all(splits: Vec<FileSplit>) -> Vec<String> {
-        let mut r = FileReader::new(splits, RecordFormat::Text, MalformedPolicy::Fail, None);
+        let mut r = FileReader::new(splits, ReadOptions::default());
         let mut lines = Vec::new();
         loop {
             let mut out = Outputs::default();
@@ -582,6 +713,73 @@ mod tests {
                 return lines;
             }
         }
+    }
+
+    fn read_with(
+        splits: Vec<FileSplit>,
+        options: ReadOptions,
+    ) -> Result<(Vec<String>, Vec<String>), ConnectorError> {
+        let mut r = FileReader::new(splits, options);
+        let (mut lines, mut malformed) = (Vec::new(), Vec::new());
+        loop {
+            let mut out = Outputs::default();
+            let status = r.poll(&mut out, 64)?;
+            for rec in out.main.iter() {
+                lines.push(String::from_utf8_lossy(rec.expect("frame").value).into_owned());
+            }
+            for (_, b) in &out.side {
+                for rec in b.iter() {
+                    malformed.push(String::from_utf8_lossy(rec.expect("frame").value).into_owned());
+                }
+            }
+            if status == SourceStatus::Finished {
+                return Ok((lines, malformed));
+            }
+        }
+    }
+
+    #[test]
+    fn over_long_lines_fail_or_go_aside_with_their_line_numbers() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("f.txt");
+        let long = "x".repeat(5000);
+        std::fs::write(&path, format!("short\n{long}\nfits-10-b\n{long}")).expect("write");
+        let whole = |start: u64| FileSplit {
+            path: path.clone(),
+            start,
+            end: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            position: start,
+        };
+        let options = |policy| ReadOptions {
+            on_malformed: policy,
+            max_line_bytes: 10,
+            ..ReadOptions::default()
+        };
+        let e = read_with(vec![whole(0)], options(MalformedPolicy::Fail)).expect_err("too long");
+        assert!(
+            e.to_string().contains(":2")
+                && e.to_string()
+                    .contains("5001 bytes long, more than the source's max_line_bytes = 10"),
+            "{e}"
+        );
+        let (lines, bad) =
+            read_with(vec![whole(0)], options(MalformedPolicy::DeadLetter)).expect("reads");
+        assert_eq!(lines, vec!["short", "fits-10-b"]);
+        assert_eq!(bad.len(), 2);
+        let first: serde_json::Value = serde_json::from_str(&bad[0]).expect("json");
+        assert_eq!(first["line"], 2);
+        assert_eq!(
+            first["text"].as_str().map(str::len),
+            Some(10),
+            "the kept prefix"
+        );
+        let second: serde_json::Value = serde_json::from_str(&bad[1]).expect("json");
+        assert_eq!(second["line"], 4);
+        // A split starting mid-file finds its line numbers once.
+        let (_, bad) =
+            read_with(vec![whole(8)], options(MalformedPolicy::DeadLetter)).expect("reads");
+        let only: serde_json::Value = serde_json::from_str(&bad[0]).expect("json");
+        assert_eq!(only["line"], 4, "{bad:?}");
     }
 
     #[test]
@@ -622,8 +820,7 @@ mod tests {
                 end: len,
                 position: 0,
             };
-            let mut r =
-                FileReader::new(vec![split], RecordFormat::Text, MalformedPolicy::Fail, None);
+            let mut r = FileReader::new(vec![split], ReadOptions::default());
             let mut got = Vec::new();
             while got.len() < stop {
                 let mut out = Outputs::default();

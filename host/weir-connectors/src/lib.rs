@@ -18,7 +18,9 @@ pub use error::ConnectorError;
 pub use file_sink::{
     FileSink, clean_for_restore, commit, part_name, prepare_output_dir, visible_files,
 };
-pub use file_source::{FileOrder, FileReader, FileSplit, TimestampAssigner, plan_splits};
+pub use file_source::{
+    DEFAULT_MAX_LINE, FileOrder, FileReader, FileSplit, ReadOptions, TimestampAssigner, plan_splits,
+};
 pub use sinks::{DiscardSink, PrintSink};
 pub use watermarks::{MIN_WATERMARK, WatermarkTracker};
 

@@ -176,6 +176,7 @@ impl JobBuilder {
             path: path.as_ref().to_string_lossy().into_owned(),
             format,
             fallback: None,
+            max_line_bytes: None,
             on_malformed: MalformedPolicy::Fail,
             event_time: None,
         }))

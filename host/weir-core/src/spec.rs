@@ -222,9 +222,13 @@ pub struct FileSourceSpec {
     /// What to read when `path` is empty.
     #[serde(default)]
     pub fallback: Option<SourceFallback>,
-    /// What to do with a line that is not valid JSON (json format).
+    /// What to do with a line that is not valid JSON (json format) or
+    /// longer than `max_line_bytes`.
     #[serde(default)]
     pub on_malformed: MalformedPolicy,
+    /// Longest line read, bytes (default 8 MiB): a longer one is malformed.
+    #[serde(default)]
+    pub max_line_bytes: Option<u64>,
     /// Event timestamps and watermarks; absent: records carry no timestamp.
     #[serde(default)]
     pub event_time: Option<EventTimeSpec>,

@@ -361,6 +361,9 @@ impl Validator {
         match &mut s {
             SourceSpec::File(f) => {
                 let path = substitute(&f.path, params, &what, &mut self.problems);
+                if f.max_line_bytes == Some(0) {
+                    self.problem(format!("{what}: max_line_bytes must be at least 1"));
+                }
                 if f.event_time
                     .as_ref()
                     .is_some_and(|e| e.field.is_some() && e.assigner.is_some())

@@ -427,8 +427,7 @@ pub(crate) fn source_reader(
             };
             match (splits, f.fallback) {
                 (Some(mine), _) => {
-                    let reader =
-                        FileReader::new(mine, f.format, f.on_malformed, f.event_time.clone());
+                    let reader = FileReader::new(mine, weir_connectors::ReadOptions::of(f));
                     match (
                         f.event_time.as_ref().and_then(|e| e.assigner.as_ref()),
                         prepared.assigners.get(&node),

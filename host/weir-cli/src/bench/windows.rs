@@ -74,6 +74,7 @@ fn window_job(component: &Path, dir: &Path) -> Result<JobGraph> {
             path: dir.to_string_lossy().into_owned(),
             format: RecordFormat::Text,
             fallback: None,
+            max_line_bytes: None,
             on_malformed: MalformedPolicy::Fail,
             event_time: Some(EventTimeSpec {
                 field: None,
