@@ -411,3 +411,76 @@ input = "fan-out"
     let summary = run(&graph).expect("the fan-out runs");
     assert_eq!(records_in(&summary, "out"), 3_000_000);
 }
+
+/// A component written without the SDK breaks the result format and the
+/// state calls in every way: each breakage fails its job with a clear
+/// error naming the operator, and the host lives on.
+#[test]
+fn a_component_breaking_the_format_gets_clear_errors() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "garbage",
+            "map",
+            "malformed result: malformed batch at byte 0: a known entry tag",
+        ),
+        ("huge-length", "map", "length-prefixed bytes"),
+        (
+            "truncated",
+            "map",
+            "the function returned a malformed result",
+        ),
+        (
+            "undeclared-side-output",
+            "map",
+            "emitted to side output 'secret', which it does not declare (it declares: declared)",
+        ),
+        ("bad-utf8-side-output", "map", "a UTF-8 side output name"),
+        (
+            "failure-out-of-range",
+            "map",
+            "reported a failure on record 1000000, which the batch does not have",
+        ),
+        (
+            "bad-state-id",
+            "keyed-process",
+            "value-state write to undeclared or non-value state 99",
+        ),
+        ("bad-slot", "keyed-process", "unknown key slot 1000000"),
+        (
+            "host-bad-slot",
+            "keyed-process",
+            "key slot 999 is not part of the current batch",
+        ),
+        (
+            "host-bad-state",
+            "keyed-process",
+            "state id 42 was never declared",
+        ),
+        (
+            "host-wrong-kind",
+            "keyed-process",
+            "is a List state, used as Map",
+        ),
+        (
+            "timer-flood",
+            "keyed-process",
+            "registered more than 100000 timers in one call (budget: sandbox.max_timers_per_call = 100000)",
+        ),
+        (
+            "too-many-states",
+            "keyed-process",
+            "declares 100 keyed states (budget: sandbox.max_states = 64)",
+        ),
+    ];
+    for (function, kind, want) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let graph = hostile_job(dir.path(), &component("hostile_raw"), function, kind, 1);
+        let e = run(&graph)
+            .expect_err("a broken function fails its job")
+            .to_string();
+        assert!(
+            e.contains("operator 'evil'") && e.contains(want),
+            "{function}: {e}"
+        );
+    }
+}

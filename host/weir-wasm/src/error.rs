@@ -73,6 +73,8 @@ pub enum TrapCause {
     Panic(String),
     /// A host call on the guest's behalf went over a budget.
     Budget(crate::BudgetExceeded),
+    /// A host call refused what the guest asked of it.
+    HostCall(String),
     /// Any other trap.
     Other(String),
 }
@@ -100,6 +102,7 @@ impl std::fmt::Display for TrapCause {
             }
             TrapCause::Panic(m) => write!(f, "the function panicked: {m}"),
             TrapCause::Budget(b) => write!(f, "{b}"),
+            TrapCause::HostCall(m) => write!(f, "the function misused a host call: {m}"),
             TrapCause::Other(m) => write!(f, "the function trapped: {m}"),
         }
     }

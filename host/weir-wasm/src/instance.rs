@@ -672,7 +672,9 @@ fn cause(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig)
             TrapCause::Panic(panic_message(&store.data().log.stderr.tail()))
         }
         Some(t) => TrapCause::Other(t.to_string()),
-        None => TrapCause::Other(format!("{e:#}")),
+        // A host call refused what the guest asked (a slot or state id it
+        // does not have): the refusal is the message, not the backtrace.
+        None => TrapCause::HostCall(e.root_cause().to_string()),
     }
 }
 
