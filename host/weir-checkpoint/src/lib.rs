@@ -20,4 +20,4 @@ pub use model::{
     CheckpointKind, FileSplitState, KeyedPart, Metadata, OperatorMeta, OperatorSnapshot,
     PendingFile, RocksDbFiles, SinkState, SnapshotFile, SourceState,
 };
-pub use storage::{CheckpointStore, Loaded, checkpoint_dir_name};
+pub use storage::{CheckpointStore, Loaded, check_snapshot_paths, checkpoint_dir_name};

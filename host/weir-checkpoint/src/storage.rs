@@ -3,7 +3,7 @@
 
 use crate::error::{CheckpointError, io};
 use crate::files::{read_snapshot_file, write_file_durably};
-use crate::model::{Metadata, OperatorSnapshot, SnapshotFile};
+use crate::model::{KeyedPart, Metadata, OperatorSnapshot, SnapshotFile};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,66 @@ pub struct Loaded {
     pub metadata: Metadata,
     /// Every operator sub-task snapshot.
     pub snapshots: Vec<OperatorSnapshot>,
+}
+
+/// Whether `name` is one plain file name (no directories, no `..`).
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// Whether `path` stays inside the directory it is relative to.
+fn inner_path(path: &str) -> bool {
+    !path.is_empty() && !path.starts_with('/') && path.split('/').all(plain_name)
+}
+
+fn unsafe_path(path: &Path, what: &str, name: &str) -> CheckpointError {
+    CheckpointError::Corrupt {
+        path: path.to_owned(),
+        message: format!("{what} '{name}' leaves its directory"),
+    }
+}
+
+impl Metadata {
+    /// Parses a `_metadata` file (`path` names it in errors), refusing one
+    /// whose file names would reach outside the checkpoint.
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Metadata, CheckpointError> {
+        let m: Metadata = serde_json::from_slice(bytes).map_err(|e| CheckpointError::Corrupt {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if let Some(f) = m.files.iter().find(|f| !plain_name(&f.file)) {
+            return Err(unsafe_path(path, "snapshot file", &f.file));
+        }
+        if let Some(s) = m.shared.iter().find(|s| !inner_path(s)) {
+            return Err(unsafe_path(path, "shared file", s));
+        }
+        Ok(m)
+    }
+}
+
+/// Refuses a snapshot whose file names would reach outside the
+/// directories they belong to.
+pub fn check_snapshot_paths(s: &OperatorSnapshot, path: &Path) -> Result<(), CheckpointError> {
+    if let Some(KeyedPart::RocksDb(r)) = &s.keyed {
+        if !plain_name(&r.private_dir) {
+            return Err(unsafe_path(path, "private directory", &r.private_dir));
+        }
+        if let Some(n) = r.private.iter().find(|n| !plain_name(n)) {
+            return Err(unsafe_path(path, "private file", n));
+        }
+        if let Some(n) = r.shared.iter().find(|n| !inner_path(n)) {
+            return Err(unsafe_path(path, "shared file", n));
+        }
+    }
+    if let Some(sink) = &s.sink
+        && let Some(p) = sink
+            .pending
+            .iter()
+            .find(|p| !plain_name(&p.pending) || !plain_name(&p.committed))
+    {
+        return Err(unsafe_path(path, "part file", &p.pending));
+    }
+    Ok(())
 }
 
 /// A job's checkpoint directory.
@@ -147,11 +207,7 @@ impl CheckpointStore {
     pub fn load(dir: &Path) -> Result<Loaded, CheckpointError> {
         let mpath = dir.join(METADATA);
         let text = std::fs::read(&mpath).map_err(io("cannot read", &mpath))?;
-        let metadata: Metadata =
-            serde_json::from_slice(&text).map_err(|e| CheckpointError::Corrupt {
-                path: mpath.clone(),
-                message: e.to_string(),
-            })?;
+        let metadata = Metadata::from_json(&text, &mpath)?;
         let mut snapshots = Vec::with_capacity(metadata.files.len());
         for f in &metadata.files {
             let path = dir.join(&f.file);
@@ -165,6 +221,7 @@ impl CheckpointStore {
                     ),
                 });
             }
+            check_snapshot_paths(&s, &path)?;
             snapshots.push(s);
         }
         Ok(Loaded {
@@ -415,5 +472,27 @@ mod tests {
                 .id,
             1
         );
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn names_that_leave_their_directory_are_refused() {
+        for ok in ["op-count-0.snap", "a.b", "..x"] {
+            assert!(plain_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\\b"] {
+            assert!(!plain_name(bad), "{bad}");
+        }
+        assert!(inner_path("instance-1/000012.sst"));
+        for bad in ["/abs", "a/../../b", "..", "a//b", ""] {
+            assert!(!inner_path(bad), "{bad}");
+        }
+        let text = br#"{"format":1,"job":"j","id":1,"kind":"checkpoint","triggered_ms":0,"duration_ms":0,"backend":"memory","max_parallelism":128,"operators":[],"files":[{"operator":"o","subtask":0,"file":"../../etc/passwd","bytes":1}],"bytes":0,"job_finished":false}"#;
+        let e = Metadata::from_json(text, Path::new("_metadata")).expect_err("unsafe");
+        assert!(e.to_string().contains("leaves its directory"), "{e}");
     }
 }

@@ -6,12 +6,13 @@
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufReader;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use weir_control::{JobControl, Request, Response, Status};
 use weir_runtime::JobHandle;
 
 /// Where running jobs register: `$WEIR_RUNTIME_DIR`, else
@@ -44,27 +45,38 @@ pub struct JobInfo {
     pub savepoint_dir: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-enum Request {
-    Status,
-    Savepoint { dir: Option<String>, stop: bool },
-    Cancel,
+/// The job's side of the protocol: its handle and default savepoint
+/// directory.
+struct Served {
+    handle: Arc<JobHandle>,
+    default_dir: PathBuf,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Response {
-    ok: bool,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    source_records: u64,
-    #[serde(default)]
-    checkpoints: u64,
-    #[serde(default)]
-    restarts: u32,
+impl JobControl for Served {
+    fn status(&self) -> Status {
+        let s = self.handle.status();
+        Status {
+            source_records: s.source_records,
+            checkpoints: s.checkpoints.completed,
+            restarts: s.restarts,
+        }
+    }
+
+    fn cancel(&self) {
+        self.handle.cancel();
+    }
+
+    fn savepoint(&self, dir: Option<PathBuf>, stop: bool) -> Result<PathBuf, String> {
+        let dir = dir.unwrap_or_else(|| self.default_dir.clone());
+        match self
+            .handle
+            .savepoint(dir, stop)
+            .recv_timeout(Duration::from_secs(600))
+        {
+            Ok(r) => r,
+            Err(_) => Err("the job ended before the savepoint completed".into()),
+        }
+    }
 }
 
 /// A job's registration; removed when dropped.
@@ -156,12 +168,17 @@ fn serve(
     default_dir: PathBuf,
     stop: Arc<AtomicBool>,
 ) {
+    let served = Served {
+        handle,
+        default_dir,
+    };
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);
-                if let Err(e) = answer(stream, &handle, &default_dir) {
-                    tracing::warn!("control request failed: {e:#}");
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                if let Err(e) = weir_control::serve_one(BufReader::new(&stream), &stream, &served) {
+                    tracing::warn!("control request failed: {e}");
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -175,58 +192,6 @@ fn serve(
     }
 }
 
-fn answer(stream: UnixStream, handle: &JobHandle, default_dir: &Path) -> Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
-    let response = match serde_json::from_str::<Request>(&line) {
-        Err(e) => Response {
-            error: Some(format!("bad request: {e}")),
-            ..Response::default()
-        },
-        Ok(Request::Status) => {
-            let s = handle.status();
-            Response {
-                ok: true,
-                source_records: s.source_records,
-                checkpoints: s.checkpoints.completed,
-                restarts: s.restarts,
-                ..Response::default()
-            }
-        }
-        Ok(Request::Cancel) => {
-            handle.cancel();
-            Response {
-                ok: true,
-                ..Response::default()
-            }
-        }
-        Ok(Request::Savepoint { dir, stop }) => {
-            let dir = dir.map_or_else(|| default_dir.to_owned(), PathBuf::from);
-            let rx = handle.savepoint(dir, stop);
-            match rx.recv_timeout(Duration::from_secs(600)) {
-                Ok(Ok(path)) => Response {
-                    ok: true,
-                    path: Some(path.display().to_string()),
-                    ..Response::default()
-                },
-                Ok(Err(e)) => Response {
-                    error: Some(e),
-                    ..Response::default()
-                },
-                Err(_) => Response {
-                    error: Some("the job ended before the savepoint completed".into()),
-                    ..Response::default()
-                },
-            }
-        }
-    };
-    let mut w = &stream;
-    w.write_all(&serde_json::to_vec(&response)?)?;
-    w.write_all(b"\n")?;
-    Ok(())
-}
-
 fn request(id: &str, req: &Request) -> Result<Response> {
     let sock = runtime_dir().join(format!("{id}.sock"));
     if !sock.exists() {
@@ -234,12 +199,8 @@ fn request(id: &str, req: &Request) -> Result<Response> {
     }
     let stream = UnixStream::connect(&sock)
         .with_context(|| format!("job '{id}' does not answer (it may have ended)"))?;
-    let mut w = &stream;
-    w.write_all(&serde_json::to_vec(req)?)?;
-    w.write_all(b"\n")?;
-    let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
-    let r: Response = serde_json::from_str(&line).context("reading the job's answer")?;
+    let r =
+        weir_control::call(&stream, BufReader::new(&stream), req).map_err(anyhow::Error::msg)?;
     if !r.ok {
         bail!("{}", r.error.unwrap_or_else(|| "the job refused".into()));
     }
