@@ -17,6 +17,7 @@ mod clock;
 mod control;
 mod exchange;
 mod failure;
+mod gate;
 mod handle;
 mod job;
 mod metrics;

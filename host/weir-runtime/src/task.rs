@@ -3,11 +3,11 @@
 
 use crate::clock::Clock;
 use crate::control::{Barrier, Control, OpAck, TaskEvent, TaskId};
-use crate::exchange::{EdgeWriter, Envelope, Inbox, Msg, Stop, receive};
+use crate::exchange::{EdgeWriter, Inbox, Stop, receive};
 use crate::failure::{Failure, JobFailure};
+use crate::gate::{InputGate, Step as GateStep, UnknownChannel};
 use crate::metrics::NodeCounters;
 use crate::operators::{Emitter, Operator, SnapshotCtx};
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use weir_checkpoint::{CheckpointKind, OperatorSnapshot};
@@ -20,18 +20,6 @@ pub(crate) enum Head {
     Source(Box<dyn SourceReader>),
     /// Upstream sub-tasks, sending on these channels.
     Inbox { inbox: Inbox, channels: Vec<u32> },
-}
-
-/// What a receiver knows about one input channel.
-struct Channel {
-    id: u32,
-    watermark: i64,
-    idle: bool,
-    ended: bool,
-    /// A barrier arrived on this channel and others' are awaited: its
-    /// later messages wait in `held` (barrier alignment).
-    aligned: bool,
-    held: VecDeque<Msg>,
 }
 
 /// Where one node's outputs go beyond the chain.
@@ -203,23 +191,10 @@ impl SubTask {
                 self.report_finished(Some(reader.as_ref()))
             }
             Head::Inbox { inbox, channels } => {
-                let mut chans: Vec<Channel> = channels
-                    .iter()
-                    .map(|&id| Channel {
-                        id,
-                        watermark: i64::MIN,
-                        idle: false,
-                        ended: false,
-                        aligned: false,
-                        held: VecDeque::new(),
-                    })
-                    .collect();
-                // Messages released after an alignment, processed before
-                // new ones.
-                let mut released: VecDeque<Envelope> = VecDeque::new();
-                let mut aligning: Option<Barrier> = None;
-                while chans.iter().any(|c| !c.ended) {
-                    let env = match released.pop_front() {
+                let mut gate = InputGate::new(&channels);
+                let mut steps = Vec::new();
+                while !gate.all_ended() {
+                    let env = match gate.next_released() {
                         Some(e) => e,
                         None => {
                             let received = receive(&inbox, &self.ctl)?;
@@ -233,74 +208,48 @@ impl SubTask {
                             }
                         }
                     };
-                    let Some(ci) = chans.iter().position(|c| c.id == env.channel) else {
-                        return Err(Failure::internal(format!(
-                            "message on unexpected channel {}",
-                            env.channel
-                        ))
-                        .into());
-                    };
-                    if chans[ci].aligned {
-                        chans[ci].held.push_back(env.msg);
-                        continue;
-                    }
-                    match env.msg {
-                        Msg::Data(batch) => {
-                            chans[ci].idle = false;
-                            self.process_from(0, batch)?;
-                            self.flush()?;
-                        }
-                        Msg::DeadLetters(letters) => {
-                            // The head operator's own dead letters.
-                            let mut out = Outputs::default();
-                            *out.side(weir_core::spec::DEAD_LETTER_OUTPUT) = letters;
-                            self.route_produced(0, out)?;
-                            self.flush()?;
-                        }
-                        Msg::Watermark(wm) => {
-                            let ch = &mut chans[ci];
-                            ch.idle = false;
-                            ch.watermark = ch.watermark.max(wm);
-                            self.input_watermark(&chans)?;
-                        }
-                        Msg::Idle => {
-                            chans[ci].idle = true;
-                            self.input_watermark(&chans)?;
-                        }
-                        Msg::Barrier(b) => {
-                            if b.id > self.last_barrier {
-                                aligning = Some(match aligning {
-                                    Some(a) if a.id >= b.id => a,
-                                    _ => b,
-                                });
-                                chans[ci].aligned = true;
-                            }
-                        }
-                        Msg::End => {
-                            chans[ci].ended = true;
-                            if chans.iter().any(|c| !c.ended) {
-                                self.input_watermark(&chans)?;
-                            }
-                        }
-                    }
-                    // Aligned: every live channel delivered the barrier
-                    // (ended channels never will, and need not).
-                    if let Some(b) = aligning
-                        && chans.iter().all(|c| c.ended || c.aligned)
-                    {
-                        aligning = None;
-                        self.checkpoint(b, None)?;
-                        for c in &mut chans {
-                            c.aligned = false;
-                            let id = c.id;
-                            released
-                                .extend(c.held.drain(..).map(|msg| Envelope { channel: id, msg }));
-                        }
+                    gate.accept(env, &mut steps).map_err(|UnknownChannel(c)| {
+                        Failure::internal(format!("message on unexpected channel {c}"))
+                    })?;
+                    for step in steps.drain(..) {
+                        self.act(step)?;
                     }
                 }
                 self.finish()?;
                 self.report_finished(None)
             }
+        }
+    }
+
+    /// Does what the input gate says.
+    fn act(&mut self, step: GateStep) -> Result<(), Stop> {
+        match step {
+            GateStep::Records(batch) => {
+                self.process_from(0, batch)?;
+                self.flush()
+            }
+            GateStep::DeadLetters(letters) => {
+                // The head operator's own dead letters.
+                let mut out = Outputs::default();
+                *out.side(weir_core::spec::DEAD_LETTER_OUTPUT) = letters;
+                self.route_produced(0, out)?;
+                self.flush()
+            }
+            GateStep::Watermark(wm) => {
+                if wm > self.watermark {
+                    self.idle_sent = false;
+                    self.advance(wm, wm < i64::MAX)?;
+                }
+                Ok(())
+            }
+            GateStep::Idle => {
+                if self.idle_sent {
+                    Ok(())
+                } else {
+                    self.send_idle()
+                }
+            }
+            GateStep::Aligned(b) => self.checkpoint(b, None),
         }
     }
 
@@ -372,31 +321,6 @@ impl SubTask {
             task: self.task,
             ops,
         });
-        Ok(())
-    }
-
-    /// Recomputes the watermark from the input channels: the minimum over
-    /// live, active channels (ended channels count as +∞; idle ones are
-    /// skipped unless every live channel is idle, which idles this task).
-    fn input_watermark(&mut self, chans: &[Channel]) -> Result<(), Stop> {
-        let live: Vec<&Channel> = chans.iter().filter(|c| !c.ended).collect();
-        if !live.is_empty() && live.iter().all(|c| c.idle) {
-            return if self.idle_sent {
-                Ok(())
-            } else {
-                self.send_idle()
-            };
-        }
-        let wm = live
-            .iter()
-            .filter(|c| !c.idle)
-            .map(|c| c.watermark)
-            .min()
-            .unwrap_or(i64::MAX);
-        if wm > self.watermark {
-            self.idle_sent = false;
-            self.advance(wm, wm < i64::MAX)?;
-        }
         Ok(())
     }
 

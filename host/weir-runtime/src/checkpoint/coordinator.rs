@@ -589,3 +589,6 @@ fn write_op(
     f.files.push(file);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
