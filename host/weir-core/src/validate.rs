@@ -471,12 +471,12 @@ impl Validator {
             NodeKind::Source(_) => {
                 self.problem(format!("{what}: source '{from_id}' has no side outputs"))
             }
-            NodeKind::Operator(o) if name == DEAD_LETTER_OUTPUT => {
-                if o.on_error != OnError::DeadLetter {
-                    self.problem(format!(
-                        "{what}: operator '{from_id}' sends nothing to '{DEAD_LETTER_OUTPUT}' unless it sets on_error = \"dead-letter\""
-                    ));
-                }
+            NodeKind::Operator(o)
+                if name == DEAD_LETTER_OUTPUT && o.on_error != OnError::DeadLetter =>
+            {
+                self.problem(format!(
+                    "{what}: operator '{from_id}' sends nothing to '{DEAD_LETTER_OUTPUT}' unless it sets on_error = \"dead-letter\""
+                ));
             }
             NodeKind::Operator(o) if name == crate::window::LATE_OUTPUT && o.window.is_none() => {
                 self.problem(format!(

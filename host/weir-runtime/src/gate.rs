@@ -242,7 +242,12 @@ mod tests {
     /// steps as a sub-task would; returns the records in processing order
     /// and, per aligned barrier, how many records of each channel had been
     /// processed when it aligned.
-    fn drive(rng: &mut Rng, scripts: Vec<Vec<Msg>>) -> (Vec<(u32, u32)>, Vec<(u64, Vec<u32>)>) {
+    /// The records processed, as (channel, number), in order.
+    type Processed = Vec<(u32, u32)>;
+    /// Per aligned barrier: its id and the records processed per channel.
+    type Cuts = Vec<(u64, Vec<u32>)>;
+
+    fn drive(rng: &mut Rng, scripts: Vec<Vec<Msg>>) -> (Processed, Cuts) {
         let n = scripts.len();
         let mut queues: Vec<VecDeque<Msg>> = scripts.into_iter().map(VecDeque::from).collect();
         let ids: Vec<u32> = (0..n as u32).collect();
