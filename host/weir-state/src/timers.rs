@@ -74,39 +74,6 @@ impl TimerService {
         due
     }
 
-    /// Removes and returns at most `max` of the timers with time ≤ `upto`,
-    /// earliest first (the rest of a time's timers stay for the next call).
-    pub fn pop_due_upto(&mut self, domain: u8, upto: i64, max: usize) -> Vec<Timer> {
-        let Some(d) = self.domain(domain) else {
-            return Vec::new();
-        };
-        let mut due = Vec::new();
-        while due.len() < max {
-            let Some(mut entry) = d.buckets.first_entry() else {
-                break;
-            };
-            let time = *entry.key();
-            if time > upto {
-                break;
-            }
-            let room = max - due.len();
-            if entry.get().len() <= room {
-                let bucket = entry.remove();
-                d.len -= bucket.len();
-                due.extend(bucket.into_iter().map(|(kg, key)| (time, kg, key)));
-            } else {
-                let bucket = entry.get_mut();
-                let taken: Vec<(u16, Box<[u8]>)> = bucket.iter().take(room).cloned().collect();
-                for t in &taken {
-                    bucket.remove(t);
-                }
-                d.len -= taken.len();
-                due.extend(taken.into_iter().map(|(kg, key)| (time, kg, key)));
-            }
-        }
-        due
-    }
-
     /// The earliest pending time in a domain.
     pub fn next_time(&self, domain: u8) -> Option<i64> {
         self.domains
@@ -184,39 +151,6 @@ mod tests {
         assert_eq!(t.pop_due(0, i64::MAX).len(), 1);
         assert_eq!(t.len(1), 1, "domains are separate");
         assert!(!t.is_empty());
-    }
-
-    #[test]
-    fn due_timers_come_in_chunks_in_time_order() {
-        let mut t = TimerService::default();
-        for k in 0..10u32 {
-            t.register(0, 5, 0, &k.to_le_bytes());
-        }
-        for k in 0..3u32 {
-            t.register(0, 2, 0, &k.to_le_bytes());
-        }
-        t.register(0, 9, 0, b"late");
-        let mut seen = Vec::new();
-        loop {
-            let chunk = t.pop_due_upto(0, 8, 4);
-            if chunk.is_empty() {
-                break;
-            }
-            assert!(chunk.len() <= 4);
-            seen.extend(chunk.into_iter().map(|(time, _, k)| (time, k)));
-        }
-        assert_eq!(seen.len(), 13);
-        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "time order");
-        let mut keys: Vec<_> = seen
-            .iter()
-            .filter(|(t, _)| *t == 5)
-            .map(|(_, k)| k.clone())
-            .collect();
-        keys.sort();
-        keys.dedup();
-        assert_eq!(keys.len(), 10, "every timer once");
-        assert_eq!(t.len(0), 1);
-        assert_eq!(t.next_time(0), Some(9));
     }
 
     #[test]

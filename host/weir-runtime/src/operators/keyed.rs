@@ -311,9 +311,9 @@ impl WasmKeyed {
             .saturating_add(MAX_REFIRED_TIMERS);
         let mut fired = 0usize;
         loop {
-            let due = self
-                .timers
-                .pop_due_upto(timer_domain, upto, TIMERS_PER_CALL);
+            // Every timer due now; those the callbacks register that are
+            // due already come in the next round.
+            let due = self.timers.pop_due(timer_domain, upto);
             if due.is_empty() {
                 return Ok(());
             }
@@ -324,8 +324,11 @@ impl WasmKeyed {
                 ))
                 .into());
             }
-            let items: Vec<Item<'_>> = due.iter().map(|(t, _, k)| (&k[..], *t, tag)).collect();
-            self.call(&items, KeyedCall::Timers, out)?;
+            for chunk in due.chunks(TIMERS_PER_CALL) {
+                let items: Vec<Item<'_>> =
+                    chunk.iter().map(|(t, _, k)| (&k[..], *t, tag)).collect();
+                self.call(&items, KeyedCall::Timers, out)?;
+            }
         }
     }
 }

@@ -446,13 +446,11 @@ impl WasmWindow {
     /// round of timers at a time.
     fn fire(&mut self, upto: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         let d = self.timer_domain();
-        loop {
-            let due = self.timers.pop_due_upto(d, upto, TIMERS_PER_ROUND);
-            if due.is_empty() {
-                return Ok(());
-            }
-            self.fire_round(&due, out)?;
+        let due = self.timers.pop_due(d, upto);
+        for round in due.chunks(TIMERS_PER_ROUND) {
+            self.fire_round(round, out)?;
         }
+        Ok(())
     }
 
     /// Fires and clears the windows of one round of due timers.
