@@ -178,14 +178,16 @@ input = "count"
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
 
-    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "slow.toml", "--quiet"])
-        .env("WEIR_RUNTIME_DIR", &rt)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("weir starts");
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", "slow.toml", "--quiet"])
+            .env("WEIR_RUNTIME_DIR", &rt)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("weir starts"),
+    );
     // It appears in the list.
     let mut id = None;
     for _ in 0..100 {
@@ -208,7 +210,7 @@ input = "count"
     assert!(o.status.success(), "{err}");
     let stopped = PathBuf::from(out.trim());
     assert!(stopped.join("_metadata").is_file(), "{out}");
-    let run_out = child.wait_with_output().expect("the job ends");
+    let run_out = child.wait_with_output();
     assert!(
         run_out.status.success(),
         "{}",
@@ -251,6 +253,27 @@ input = "count"
 
 /// A child process, killed if the test ends before it does.
 struct Running(std::process::Child);
+
+impl Running {
+    /// Waits for the child and collects what it wrote.
+    fn wait_with_output(&mut self) -> Output {
+        use std::io::Read;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_end(&mut stdout);
+        }
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_end(&mut stderr);
+        }
+        let status = self.0.wait().expect("the job ends");
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {

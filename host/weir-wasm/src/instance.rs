@@ -255,10 +255,14 @@ impl<'a> Opening<'a> {
     }
 }
 
-fn wrong_world(component: &LoadedComponent, what: &str) -> LoadError {
+/// The component lacks the export `interface` (for `what` functions).
+fn wrong_world(component: &LoadedComponent, interface: &str, what: &str) -> LoadError {
     LoadError::WrongWorld {
         path: component.path.clone(),
-        message: format!("it does not export {what}"),
+        message: format!(
+            "it does not export weir:function/{interface}@{} ({what} functions)",
+            crate::WIT_VERSION
+        ),
     }
 }
 
@@ -324,15 +328,10 @@ impl FunctionInstance {
         task: &TaskInfo,
         config: InstanceConfig,
     ) -> Result<FunctionInstance, LoadError> {
-        let pre = component.transform.as_ref().ok_or_else(|| {
-            wrong_world(
-                component,
-                &format!(
-                    "weir:function/transform@{} (stateless functions)",
-                    crate::WIT_VERSION
-                ),
-            )
-        })?;
+        let pre = component
+            .transform
+            .as_ref()
+            .ok_or_else(|| wrong_world(component, "transform", "stateless"))?;
         let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
         let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;
         let what = format!("opening '{name}'");
@@ -356,15 +355,10 @@ impl FunctionInstance {
         config: InstanceConfig,
         backend: Box<dyn KeyedStateBackend>,
     ) -> Result<FunctionInstance, LoadError> {
-        let pre = component.keyed.as_ref().ok_or_else(|| {
-            wrong_world(
-                component,
-                &format!(
-                    "weir:function/keyed@{} (keyed functions)",
-                    crate::WIT_VERSION
-                ),
-            )
-        })?;
+        let pre = component
+            .keyed
+            .as_ref()
+            .ok_or_else(|| wrong_world(component, "keyed", "keyed"))?;
         let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
         let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;
         let api = b.weir_function_keyed().keyed_function();
@@ -422,15 +416,10 @@ impl FunctionInstance {
         task: &TaskInfo,
         config: InstanceConfig,
     ) -> Result<FunctionInstance, LoadError> {
-        let pre = component.window.as_ref().ok_or_else(|| {
-            wrong_world(
-                component,
-                &format!(
-                    "weir:function/window@{} (window functions)",
-                    crate::WIT_VERSION
-                ),
-            )
-        })?;
+        let pre = component
+            .window
+            .as_ref()
+            .ok_or_else(|| wrong_world(component, "window", "window"))?;
         let mut o = Opening::new(rt, component, &config, Self::log(task, &config))?;
         let b = o.step("instantiating", async |s| pre.instantiate_async(s).await)?;
         let what = format!("opening '{name}'");
