@@ -44,8 +44,86 @@ pub(crate) struct Envelope {
 
 /// The sending side of one channel.
 pub(crate) type Outbox = Sender<Envelope>;
-/// The receiving side of a sub-task's input.
-pub(crate) type Inbox = Receiver<Envelope>;
+
+/// One input channel of a sub-task: a bounded queue fed by one upstream
+/// sub-task. A channel the sub-task does not read from (aligned on a
+/// barrier) fills up and holds its sender back: backpressure per channel.
+pub(crate) struct InChannel {
+    pub(crate) id: u32,
+    pub(crate) rx: Receiver<Envelope>,
+}
+
+/// The receiving side of a sub-task's input: its channels.
+pub(crate) struct Inbox {
+    channels: Vec<InChannel>,
+}
+
+impl Inbox {
+    /// An inbox over `channels`.
+    pub(crate) fn new(channels: Vec<InChannel>) -> Self {
+        Inbox { channels }
+    }
+
+    /// The channel ids.
+    pub(crate) fn ids(&self) -> Vec<u32> {
+        self.channels.iter().map(|c| c.id).collect()
+    }
+
+    /// Receives from one of the channels `open` lets through, waiting up
+    /// to a short poll interval; `None` when nothing came.
+    pub(crate) fn receive(
+        &self,
+        open: impl Fn(u32) -> bool,
+        ctl: &Control,
+    ) -> Result<Option<Envelope>, Stop> {
+        let mut first = 0;
+        let mut n = 0;
+        for (i, c) in self.channels.iter().enumerate() {
+            if open(c.id) {
+                if n == 0 {
+                    first = i;
+                }
+                n += 1;
+            }
+        }
+        let timed_out = || {
+            if ctl.cancelled() {
+                Err(Stop::Cancelled)
+            } else {
+                Ok(None)
+            }
+        };
+        match n {
+            0 => {
+                std::thread::sleep(POLL);
+                timed_out()
+            }
+            // The common case of one live channel needs no select.
+            1 => match self.channels[first].rx.recv_timeout(POLL) {
+                Ok(e) => Ok(Some(e)),
+                Err(RecvTimeoutError::Timeout) => timed_out(),
+                Err(RecvTimeoutError::Disconnected) => Err(Stop::Cancelled),
+            },
+            _ => {
+                let mut sel = crossbeam_channel::Select::new();
+                let mut index = Vec::with_capacity(n);
+                for (i, c) in self.channels.iter().enumerate() {
+                    if open(c.id) {
+                        sel.recv(&c.rx);
+                        index.push(i);
+                    }
+                }
+                match sel.select_timeout(POLL) {
+                    Ok(op) => {
+                        let c = &self.channels[index[op.index()]];
+                        op.recv(&c.rx).map(Some).map_err(|_| Stop::Cancelled)
+                    }
+                    Err(_) => timed_out(),
+                }
+            }
+        }
+    }
+}
 
 /// Why a sub-task stops without a failure of its own.
 pub(crate) enum Stop {
@@ -87,16 +165,6 @@ pub(crate) fn send(out: &Outbox, mut env: Envelope, ctl: &Control) -> Result<(),
             }
             Err(SendTimeoutError::Disconnected(_)) => return Err(Stop::Cancelled),
         }
-    }
-}
-
-/// Receives, waiting up to a short poll interval; `None` when nothing came.
-pub(crate) fn receive(inbox: &Inbox, ctl: &Control) -> Result<Option<Envelope>, Stop> {
-    match inbox.recv_timeout(POLL) {
-        Ok(e) => Ok(Some(e)),
-        Err(RecvTimeoutError::Timeout) if ctl.cancelled() => Err(Stop::Cancelled),
-        Err(RecvTimeoutError::Timeout) => Ok(None),
-        Err(RecvTimeoutError::Disconnected) => Err(Stop::Cancelled),
     }
 }
 
@@ -158,10 +226,8 @@ impl EdgeWriter {
             return Ok(());
         }
         match self.exchange {
-            Exchange::Forward => {
-                let t = self.subtask;
-                self.append(t, batch, ctl)?;
-            }
+            // A forward edge has one target: the peer sub-task.
+            Exchange::Forward => self.append(0, batch, ctl)?,
             Exchange::Rebalance => {
                 let t = self.next % self.targets.len();
                 self.next = self.next.wrapping_add(1);
@@ -278,11 +344,7 @@ impl EdgeWriter {
     /// sender (after the records, on the same channels, so order holds).
     fn broadcast(&mut self, msg: impl Fn() -> Msg, ctl: &Control) -> Result<(), Stop> {
         self.flush(ctl)?;
-        let targets = match self.exchange {
-            Exchange::Forward => self.subtask..self.subtask + 1,
-            _ => 0..self.targets.len(),
-        };
-        for t in targets {
+        for t in 0..self.targets.len() {
             send(
                 &self.targets[t],
                 Envelope {

@@ -1,13 +1,14 @@
 //! The input side of a sub-task fed by upstream sub-tasks, free of I/O: per
 //! channel it tracks the watermark, idleness and end of input, aligns
-//! checkpoint barriers (a channel that delivered the barrier waits until
-//! every live channel has), and says what the sub-task should do with each
-//! message. The sub-task loop (`task.rs`) feeds it messages and acts on the
-//! steps; the model tests below feed it random interleavings.
+//! checkpoint barriers (a channel that delivered the barrier is closed until
+//! every live channel has: the sub-task stops reading it, so it fills up and
+//! holds its sender back, Flink's blocking alignment), and says what the
+//! sub-task should do with each message. The sub-task loop (`task.rs`)
+//! feeds it messages from its open channels and acts on the steps; the model
+//! tests below feed it random interleavings.
 
 use crate::control::Barrier;
 use crate::exchange::{Envelope, Msg};
-use std::collections::VecDeque;
 use weir_core::Batch;
 
 /// What a receiver knows about one input channel.
@@ -16,10 +17,9 @@ struct Channel {
     watermark: i64,
     idle: bool,
     ended: bool,
-    /// A barrier arrived on this channel and others' are awaited: its
-    /// later messages wait in `held` (barrier alignment).
+    /// A barrier arrived on this channel and others' are awaited: the
+    /// channel is closed until they arrive (barrier alignment).
     aligned: bool,
-    held: VecDeque<Msg>,
 }
 
 /// What the sub-task does next.
@@ -36,19 +36,18 @@ pub(crate) enum Step {
     /// Every live channel is idle.
     Idle,
     /// Every live channel delivered this barrier: snapshot now, then go
-    /// on (the held messages come next).
+    /// on (every live channel is open again).
     Aligned(Barrier),
 }
 
-/// A message on a channel the gate does not know.
+/// A message the gate cannot take: on a channel it does not know, or on
+/// one it closed.
 #[derive(Debug)]
 pub(crate) struct UnknownChannel(pub(crate) u32);
 
 /// The channels of one sub-task's input.
 pub(crate) struct InputGate {
     chans: Vec<Channel>,
-    /// Messages released after an alignment, processed before new ones.
-    released: VecDeque<Envelope>,
     aligning: Option<Barrier>,
     /// The last barrier aligned.
     last_barrier: u64,
@@ -66,10 +65,8 @@ impl InputGate {
                     idle: false,
                     ended: false,
                     aligned: false,
-                    held: VecDeque::new(),
                 })
                 .collect(),
-            released: VecDeque::new(),
             aligning: None,
             last_barrier: 0,
         }
@@ -80,10 +77,13 @@ impl InputGate {
         self.chans.iter().all(|c| c.ended)
     }
 
-    /// A message held back during an alignment and now due, if any
-    /// (taken before new messages from the inbox).
-    pub(crate) fn next_released(&mut self) -> Option<Envelope> {
-        self.released.pop_front()
+    /// Whether the sub-task may read channel `id` now: not while it waits
+    /// for the other channels' barrier, nor after its end.
+    pub(crate) fn is_open(&self, id: u32) -> bool {
+        self.chans
+            .iter()
+            .find(|c| c.id == id)
+            .is_some_and(|c| !c.aligned && !c.ended)
     }
 
     /// The input watermark after a change: idle when every live channel is.
@@ -113,9 +113,8 @@ impl InputGate {
             .iter()
             .position(|c| c.id == env.channel)
             .ok_or(UnknownChannel(env.channel))?;
-        if self.chans[ci].aligned {
-            self.chans[ci].held.push_back(env.msg);
-            return Ok(());
+        if self.chans[ci].aligned || self.chans[ci].ended {
+            return Err(UnknownChannel(env.channel));
         }
         match env.msg {
             Msg::Data(batch) => {
@@ -161,9 +160,6 @@ impl InputGate {
             steps.push(Step::Aligned(b));
             for c in &mut self.chans {
                 c.aligned = false;
-                let id = c.id;
-                self.released
-                    .extend(c.held.drain(..).map(|msg| Envelope { channel: id, msg }));
             }
         }
         Ok(())
@@ -176,6 +172,7 @@ mod tests {
     //! checked against what must hold whatever the interleaving.
 
     use super::*;
+    use std::collections::VecDeque;
     use weir_checkpoint::CheckpointKind;
 
     /// A small deterministic generator.
@@ -257,21 +254,19 @@ mod tests {
         let mut snapshots = Vec::new();
         let mut steps = Vec::new();
         while !gate.all_ended() {
-            let env = match gate.next_released() {
-                Some(e) => e,
-                None => {
-                    let open: Vec<usize> = (0..n).filter(|&c| !queues[c].is_empty()).collect();
-                    assert!(
-                        !open.is_empty(),
-                        "the gate waits for a message nobody will send"
-                    );
-                    let c = open[rng.below(open.len() as u64) as usize];
-                    let msg = queues[c].pop_front().expect("non-empty");
-                    Envelope {
-                        channel: c as u32,
-                        msg,
-                    }
-                }
+            // The sub-task reads only open channels.
+            let open: Vec<usize> = (0..n)
+                .filter(|&c| gate.is_open(c as u32) && !queues[c].is_empty())
+                .collect();
+            assert!(
+                !open.is_empty(),
+                "the gate waits for a message nobody will send"
+            );
+            let c = open[rng.below(open.len() as u64) as usize];
+            let msg = queues[c].pop_front().expect("non-empty");
+            let env = Envelope {
+                channel: c as u32,
+                msg,
             };
             gate.accept(env, &mut steps).expect("known channel");
             for s in steps.drain(..) {
@@ -432,9 +427,25 @@ mod tests {
             .collect();
         assert_eq!(aligned, vec![2]);
         // Channel 0's barrier 2 comes later and is old news.
+        assert!(gate.is_open(0) && gate.is_open(1));
         send(&mut gate, &mut steps, 0, Msg::Barrier(barrier(2)));
         send(&mut gate, &mut steps, 0, Msg::Data(record(0, 0)));
         assert!(matches!(steps.as_slice(), [Step::Records(_)]), "{steps:?}");
+
+        // While a barrier aligns, its channel is closed.
+        steps.clear();
+        send(&mut gate, &mut steps, 0, Msg::Barrier(barrier(3)));
+        assert!(!gate.is_open(0) && gate.is_open(1));
+        let closed = gate.accept(
+            Envelope {
+                channel: 0,
+                msg: Msg::End,
+            },
+            &mut steps,
+        );
+        assert!(closed.is_err(), "a closed channel takes nothing");
+        send(&mut gate, &mut steps, 1, Msg::Barrier(barrier(3)));
+        assert!(gate.is_open(0) && gate.is_open(1));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::checkpoint::{CheckpointStats, Coordinator, JobFacts, RestorePlan};
 use crate::clock::{Clock, SystemClock};
 use crate::control::{Control, TaskEvent};
-use crate::exchange::{EdgeWriter, Envelope};
+use crate::exchange::{EdgeWriter, Envelope, InChannel, Inbox};
 use crate::failure::JobFailure;
 use crate::handle::{JobHandle, JobStatus};
 use crate::metrics::{JobSummary, NodeCounters, NodeSummary, Progress};
@@ -13,6 +13,7 @@ use crate::restart::Restarts;
 use crate::setup::{Local, build_step, prepare, prepare_sinks, source_reader};
 use crate::task::{Head, Routes, Step, SubTask};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -355,15 +356,21 @@ fn run_attempt(
     );
     let node_ids: Arc<Vec<String>> = Arc::new(graph.nodes.iter().map(|n| n.id.clone()).collect());
 
-    // One bounded inbox per chain sub-task.
-    let mut senders: Vec<Vec<Sender<Envelope>>> = Vec::new();
+    // One bounded queue per input channel of every chain sub-task.
+    let mut senders: HashMap<(usize, u32, u32), Sender<Envelope>> = HashMap::new();
     let mut inboxes = Vec::new();
-    for chain in &plan.chains {
-        let (tx, rx): (Vec<_>, Vec<_>) = (0..chain.parallelism)
-            .map(|_| bounded(options.channel_capacity))
-            .unzip();
-        senders.push(tx);
-        inboxes.push(rx.into_iter().map(Some).collect::<Vec<_>>());
+    for (c, chain) in plan.chains.iter().enumerate() {
+        let mut per_subtask = Vec::new();
+        for s in 0..chain.parallelism {
+            let mut channels = Vec::new();
+            for id in chain.inputs.iter().flat_map(|i| i.channels_for(s)) {
+                let (tx, rx) = bounded(options.channel_capacity);
+                senders.insert((c, s, id), tx);
+                channels.push(InChannel { id, rx });
+            }
+            per_subtask.push(Some(Inbox::new(channels)));
+        }
+        inboxes.push(per_subtask);
     }
 
     let setup = Setup {
@@ -378,7 +385,7 @@ fn run_attempt(
         local: &local,
         restore: restore.clone(),
     };
-    let handles = match spawn_all(&setup, &mut senders, &mut inboxes) {
+    let handles = match spawn_all(&setup, &senders, &mut inboxes) {
         Ok(h) => h,
         Err(f) => {
             ctl.cancel();
@@ -523,8 +530,8 @@ struct Setup<'a> {
 /// Starts one thread per chain sub-task.
 fn spawn_all(
     su: &Setup<'_>,
-    senders: &mut [Vec<Sender<Envelope>>],
-    inboxes: &mut [Vec<Option<crate::exchange::Inbox>>],
+    senders: &HashMap<(usize, u32, u32), Sender<Envelope>>,
+    inboxes: &mut [Vec<Option<Inbox>>],
 ) -> Result<Vec<std::thread::JoinHandle<()>>, JobFailure> {
     let (graph, plan, options) = (su.graph, su.plan, su.options);
     let mut handles = Vec::new();
@@ -545,11 +552,32 @@ fn spawn_all(
                         .ok_or_else(|| {
                             JobFailure::job(ErrorDomain::Internal, "edge without a chain input")
                         })?;
+                    // This sub-task's channel at each receiver (the peer
+                    // only, for a forward edge).
+                    let channel = input.channel_offset + s;
+                    let receivers: Vec<u32> = match e.exchange {
+                        weir_core::spec::Exchange::Forward => vec![s],
+                        _ => (0..plan.chains[to_chain].parallelism).collect(),
+                    };
+                    let targets = receivers
+                        .iter()
+                        .map(|&t| {
+                            senders
+                                .get(&(to_chain, t, channel))
+                                .cloned()
+                                .ok_or_else(|| {
+                                    JobFailure::job(
+                                        ErrorDomain::Internal,
+                                        "a channel without a queue",
+                                    )
+                                })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
                     let mut writer = EdgeWriter::new(
                         e.exchange,
                         e.key.clone(),
-                        senders[to_chain].clone(),
-                        input.channel_offset + s,
+                        targets,
+                        channel,
                         s,
                         graph.max_parallelism,
                         options.batch_bytes,
@@ -570,32 +598,26 @@ fn spawn_all(
                 steps.push((node, routes));
             }
             let head_node = chain.nodes[0];
-            let head = match &graph.nodes[head_node].kind {
-                NodeKind::Source(_) => Head::Source(
-                    source_reader(
-                        graph,
-                        su.rt,
-                        head_node,
-                        &su.prepared,
-                        s,
-                        chain.parallelism,
-                        &options.clock,
-                        su.local,
-                        su.restore.as_deref(),
-                    )
-                    .map_err(|f| crate::setup::node_failure(graph, head_node, f))?,
-                ),
-                _ => Head::Inbox {
-                    inbox: inboxes[c][s as usize].take().ok_or_else(|| {
+            let head =
+                match &graph.nodes[head_node].kind {
+                    NodeKind::Source(_) => Head::Source(
+                        source_reader(
+                            graph,
+                            su.rt,
+                            head_node,
+                            &su.prepared,
+                            s,
+                            chain.parallelism,
+                            &options.clock,
+                            su.local,
+                            su.restore.as_deref(),
+                        )
+                        .map_err(|f| crate::setup::node_failure(graph, head_node, f))?,
+                    ),
+                    _ => Head::Inbox(inboxes[c][s as usize].take().ok_or_else(|| {
                         JobFailure::job(ErrorDomain::Internal, "inbox taken twice")
-                    })?,
-                    channels: chain
-                        .inputs
-                        .iter()
-                        .flat_map(|i| i.channels_for(s))
-                        .collect(),
-                },
-            };
+                    })?),
+                };
             let graph = graph.clone();
             let rt = su.rt.clone();
             let prepared = su.prepared.clone();

@@ -3,7 +3,7 @@
 
 use crate::clock::Clock;
 use crate::control::{Barrier, Control, OpAck, TaskEvent, TaskId};
-use crate::exchange::{EdgeWriter, Inbox, Stop, receive};
+use crate::exchange::{EdgeWriter, Inbox, Stop};
 use crate::failure::{Failure, JobFailure};
 use crate::gate::{InputGate, Step as GateStep, UnknownChannel};
 use crate::metrics::NodeCounters;
@@ -18,8 +18,8 @@ use weir_core::{Batch, Outputs};
 pub(crate) enum Head {
     /// A source reader (the chain starts with a source node).
     Source(Box<dyn SourceReader>),
-    /// Upstream sub-tasks, sending on these channels.
-    Inbox { inbox: Inbox, channels: Vec<u32> },
+    /// Upstream sub-tasks, each sending on its own channel.
+    Inbox(Inbox),
 }
 
 /// Where one node's outputs go beyond the chain.
@@ -135,13 +135,7 @@ impl SubTask {
     }
 
     fn run_inner(&mut self) -> Result<(), Stop> {
-        let head = std::mem::replace(
-            &mut self.head,
-            Head::Inbox {
-                inbox: crossbeam_channel::never(),
-                channels: Vec::new(),
-            },
-        );
+        let head = std::mem::replace(&mut self.head, Head::Inbox(Inbox::new(Vec::new())));
         match head {
             Head::Source(mut reader) => {
                 let mut last_data = std::time::Instant::now();
@@ -190,23 +184,18 @@ impl SubTask {
                 self.finish()?;
                 self.report_finished(Some(reader.as_ref()))
             }
-            Head::Inbox { inbox, channels } => {
-                let mut gate = InputGate::new(&channels);
+            Head::Inbox(inbox) => {
+                let mut gate = InputGate::new(&inbox.ids());
                 let mut steps = Vec::new();
                 while !gate.all_ended() {
-                    let env = match gate.next_released() {
-                        Some(e) => e,
-                        None => {
-                            let received = receive(&inbox, &self.ctl)?;
-                            self.tick()?;
-                            match received {
-                                Some(e) => e,
-                                None => {
-                                    self.flush()?;
-                                    continue;
-                                }
-                            }
-                        }
+                    // Channels aligned on a barrier are not read: they fill
+                    // up and hold their senders back until the barrier
+                    // aligns everywhere.
+                    let received = inbox.receive(|c| gate.is_open(c), &self.ctl)?;
+                    self.tick()?;
+                    let Some(env) = received else {
+                        self.flush()?;
+                        continue;
                     };
                     gate.accept(env, &mut steps).map_err(|UnknownChannel(c)| {
                         Failure::internal(format!("message on unexpected channel {c}"))
