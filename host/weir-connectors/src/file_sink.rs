@@ -154,7 +154,10 @@ pub struct FileSink {
     two_phase: bool,
     next_part: u64,
     current: Option<Open>,
-    pending: Vec<PendingFile>,
+    /// Closed part files not committed yet, with the checkpoint that first
+    /// covered each (`u64::MAX`: closed at the end of input). A failed
+    /// checkpoint's files stay here for the next one.
+    pending: Vec<(u64, PendingFile)>,
 }
 
 impl FileSink {
@@ -197,8 +200,9 @@ impl FileSink {
             .ok_or_else(|| ConnectorError::Corrupt("no open part file".into()))
     }
 
-    /// Flushes and closes the open part file as pending.
-    fn close(&mut self) -> Result<(), ConnectorError> {
+    /// Flushes and closes the open part file as pending, covered by
+    /// `checkpoint`.
+    fn close(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
         let Some(mut open) = self.current.take() else {
             return Ok(());
         };
@@ -211,19 +215,32 @@ impl FileSink {
         let pending = format!(".{committed}.pending");
         let to = self.dir.join(&pending);
         std::fs::rename(&open.path, &to).map_err(io("cannot close", &open.path))?;
-        self.pending.push(PendingFile { pending, committed });
+        self.pending
+            .push((checkpoint, PendingFile { pending, committed }));
         Ok(())
     }
 
-    /// At a checkpoint: closes the open file; the state lists every file
-    /// the checkpoint will commit.
-    pub fn snapshot(&mut self) -> Result<SinkState, ConnectorError> {
-        self.close()?;
+    /// At checkpoint `checkpoint`: closes the open file; the state lists
+    /// every file not committed yet (this checkpoint's, and those of
+    /// earlier ones that failed), which the checkpoint commits when it
+    /// completes.
+    pub fn snapshot(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
+        self.close(checkpoint)?;
         Ok(SinkState {
             dir: self.dir.display().to_string(),
             next_part: self.next_part,
-            pending: std::mem::take(&mut self.pending),
+            pending: self.pending.iter().map(|(_, p)| p.clone()).collect(),
         })
+    }
+
+    /// Checkpoint `checkpoint` completed: commits the files it covers.
+    pub fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(c, _)| *c <= checkpoint);
+        self.pending = later;
+        let due: Vec<PendingFile> = due.into_iter().map(|(_, p)| p).collect();
+        commit(&self.dir, &due)
     }
 
     /// Removes the open file (the job is cancelled; its records are not
@@ -252,16 +269,23 @@ impl SinkWriter for FileSink {
     }
 
     fn finish(&mut self) -> Result<(), ConnectorError> {
-        self.close()?;
+        self.close(u64::MAX)?;
         if !self.two_phase {
-            let pending = std::mem::take(&mut self.pending);
+            let pending: Vec<PendingFile> = std::mem::take(&mut self.pending)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
             commit(&self.dir, &pending)?;
         }
         Ok(())
     }
 
-    fn snapshot(&mut self) -> Result<Option<SinkState>, ConnectorError> {
-        FileSink::snapshot(self).map(Some)
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Option<SinkState>, ConnectorError> {
+        FileSink::snapshot(self, checkpoint).map(Some)
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        FileSink::notify_checkpoint_complete(self, checkpoint)
     }
 
     fn abort(&mut self) {
@@ -298,18 +322,24 @@ mod tests {
         prepare_output_dir(dir).expect("prepare");
         let mut s = FileSink::new(dir, 0, RecordFormat::Text, true, 0);
         s.write(&batch(&["a", "b"])).expect("write");
-        let first = s.snapshot().expect("snapshot");
+        let first = s.snapshot(1).expect("snapshot");
         assert_eq!(first.pending.len(), 1);
-        assert!(
-            s.snapshot().expect("empty").pending.is_empty(),
-            "no empty parts"
+        assert_eq!(
+            s.snapshot(2).expect("no new part").pending,
+            first.pending,
+            "an uncommitted part is listed until a checkpoint commits it"
         );
         s.write(&batch(&["c"])).expect("write");
-        let second = s.snapshot().expect("snapshot");
+        let third = s.snapshot(3).expect("snapshot");
+        assert_eq!(
+            third.pending.len(),
+            2,
+            "checkpoint 1's part and the new one"
+        );
         s.write(&batch(&["d"]))
             .expect("write after the last checkpoint");
-        // Checkpoint 1 completes; checkpoint 2 does not (the process dies).
-        commit(dir, &first.pending).expect("commit");
+        // Checkpoint 1 completes; checkpoint 3 does not (the process dies).
+        s.notify_checkpoint_complete(1).expect("commit");
         commit(dir, &first.pending).expect("commit twice is fine");
         assert_eq!(visible(dir).len(), 3, "{:?}", visible(dir));
         clean_for_restore(dir, |st| (st == 0).then_some(first.next_part)).expect("clean");
@@ -319,8 +349,23 @@ mod tests {
             "a\nb\n"
         );
         assert!(
-            commit(dir, &second.pending).is_err(),
+            commit(dir, &third.pending[1..]).is_err(),
             "its file was removed"
         );
+    }
+
+    #[test]
+    fn a_failed_checkpoints_parts_are_committed_by_the_next() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path();
+        let mut s = FileSink::new(dir, 0, RecordFormat::Text, true, 0);
+        s.write(&batch(&["a"])).expect("write");
+        s.snapshot(1).expect("checkpoint 1, which fails");
+        s.write(&batch(&["b"])).expect("write");
+        let second = s.snapshot(2).expect("checkpoint 2");
+        assert_eq!(second.pending.len(), 2);
+        s.notify_checkpoint_complete(2).expect("commits both");
+        assert_eq!(visible(dir), vec!["part-0-0.txt", "part-0-1.txt"]);
+        assert!(s.snapshot(3).expect("nothing left").pending.is_empty());
     }
 }

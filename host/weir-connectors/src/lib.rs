@@ -77,10 +77,18 @@ pub trait SinkWriter: Send {
     fn write(&mut self, batch: &weir_core::Batch) -> Result<(), ConnectorError>;
     /// Flushes and closes at the end of input.
     fn finish(&mut self) -> Result<(), ConnectorError>;
-    /// At a checkpoint: what the checkpoint commits when it completes
-    /// (transactional sinks only).
-    fn snapshot(&mut self) -> Result<Option<weir_checkpoint::SinkState>, ConnectorError> {
+    /// At checkpoint `checkpoint`: what is not committed yet, which that
+    /// checkpoint commits when it completes (transactional sinks only).
+    fn snapshot(
+        &mut self,
+        _checkpoint: u64,
+    ) -> Result<Option<weir_checkpoint::SinkState>, ConnectorError> {
         Ok(None)
+    }
+    /// Checkpoint `checkpoint` completed: commit what it covers (the
+    /// second phase of the two-phase commit).
+    fn notify_checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), ConnectorError> {
+        Ok(())
     }
     /// The job was cancelled: drop uncommitted output.
     fn abort(&mut self) {}

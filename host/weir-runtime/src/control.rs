@@ -70,6 +70,8 @@ pub(crate) struct Control {
     setup_failed: AtomicBool,
     barrier_id: AtomicU64,
     barrier: Mutex<Option<Barrier>>,
+    /// The latest completed checkpoint (0: none yet).
+    completed: AtomicU64,
     events: Option<Sender<TaskEvent>>,
     fault: Option<std::sync::Arc<crate::job::InjectedFault>>,
 }
@@ -87,6 +89,7 @@ impl Control {
             setup_failed: AtomicBool::new(false),
             barrier_id: AtomicU64::new(0),
             barrier: Mutex::new(None),
+            completed: AtomicU64::new(0),
             events,
             fault,
         }
@@ -164,6 +167,18 @@ impl Control {
             return None;
         }
         self.barrier.lock().ok().and_then(|b| *b)
+    }
+
+    /// Checkpoint `id` completed: sub-tasks tell their operators.
+    pub(crate) fn notify_complete(&self, id: u64) {
+        self.completed.fetch_max(id, Ordering::AcqRel);
+    }
+
+    /// The latest completed checkpoint, if newer than `seen`.
+    #[inline]
+    pub(crate) fn completed_after(&self, seen: u64) -> Option<u64> {
+        let c = self.completed.load(Ordering::Acquire);
+        (c > seen).then_some(c)
     }
 
     /// Reports to the coordinator (nothing without checkpoints).

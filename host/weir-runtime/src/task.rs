@@ -59,6 +59,8 @@ pub(crate) struct SubTask {
     task: TaskId,
     /// The last barrier this sub-task passed.
     last_barrier: u64,
+    /// The last completed checkpoint its operators heard of.
+    last_notified: u64,
     /// Where backends stage their own checkpoint files.
     staging: PathBuf,
     /// Whether backends may checkpoint in their own (incremental) format.
@@ -87,6 +89,7 @@ impl SubTask {
         SubTask {
             task,
             last_barrier: 0,
+            last_notified: 0,
             staging,
             native_checkpoints,
             subtask,
@@ -146,6 +149,7 @@ impl SubTask {
                     if let Some(b) = self.ctl.barrier_after(self.last_barrier) {
                         self.checkpoint(b, Some(reader.as_ref()))?;
                     }
+                    self.notify_completed()?;
                     self.current = 0;
                     let mut out = Outputs::default();
                     let status = reader
@@ -193,6 +197,7 @@ impl SubTask {
                     // aligns everywhere.
                     let received = inbox.receive(|c| gate.is_open(c), &self.ctl)?;
                     self.tick()?;
+                    self.notify_completed()?;
                     let Some(env) = received else {
                         self.flush()?;
                         continue;
@@ -208,6 +213,22 @@ impl SubTask {
                 self.report_finished(None)
             }
         }
+    }
+
+    /// Tells the operators of a newly completed checkpoint (sinks commit
+    /// what it covers).
+    fn notify_completed(&mut self) -> Result<(), Stop> {
+        let Some(id) = self.ctl.completed_after(self.last_notified) else {
+            return Ok(());
+        };
+        self.last_notified = id;
+        for i in 0..self.steps.len() {
+            self.current = i;
+            if let Some(op) = &mut self.steps[i].op {
+                op.notify_checkpoint_complete(id)?;
+            }
+        }
+        Ok(())
     }
 
     /// Does what the input gate says.
@@ -283,6 +304,11 @@ impl SubTask {
                         kind,
                         native: self.native_checkpoints && !finished,
                         staging: &staging.join(format!("{}-{}", self.node_ids[node], self.subtask)),
+                        checkpoint: if finished {
+                            u64::MAX
+                        } else {
+                            self.last_barrier
+                        },
                     };
                     let st = op.snapshot(&ctx)?;
                     snapshot.keyed = st.keyed;

@@ -2,7 +2,6 @@
 //! collects the sub-tasks' snapshots, writes them, completes checkpoints
 //! (metadata last), commits sink output and prunes old checkpoints.
 
-use super::carried::Carried;
 use crate::control::{Barrier, Control, OpAck, TaskEvent, TaskId};
 use crate::failure::JobFailure;
 use std::collections::{HashMap, HashSet};
@@ -77,8 +76,6 @@ pub(crate) struct Coordinator {
     failures: u32,
     /// Failed checkpoints whose acknowledgements may still come.
     aborted: HashSet<u64>,
-    /// Sink output of failed checkpoints, for the next one.
-    carried: Carried,
     /// Checkpoint ids whose writing fails on purpose (tests).
     failing: Vec<u64>,
     next_trigger: Instant,
@@ -129,7 +126,6 @@ impl Coordinator {
             tolerable,
             failures: 0,
             aborted: HashSet::new(),
-            carried: Carried::default(),
             failing,
             next_trigger: Instant::now() + interval.unwrap_or(Duration::from_secs(3600)),
             next_id,
@@ -224,15 +220,13 @@ impl Coordinator {
     }
 
     /// A checkpoint or savepoint failed (it could not be written, or it
-    /// expired). Its directory goes; the sink output handed to it is
-    /// carried into the next one; acknowledgements still on their way are
-    /// dropped. A failed savepoint is reported to whoever asked and the job
-    /// goes on; a failed checkpoint fails the attempt (the job restarts from
-    /// the latest complete one) unless `tolerable_failures` allow it.
+    /// expired). Its directory goes; acknowledgements still on their way
+    /// are dropped (sinks keep the output handed to it, and hand it to the
+    /// next checkpoint). A failed savepoint is reported to whoever asked and
+    /// the job goes on; a failed checkpoint fails the attempt (the job
+    /// restarts from the latest complete one) unless `tolerable_failures`
+    /// allow it.
     fn fail(&mut self, f: InFlight, e: JobFailure) -> Result<(), JobFailure> {
-        for s in &f.sinks {
-            self.carried.keep(s);
-        }
         self.aborted.insert(f.barrier.id);
         let _ = std::fs::remove_dir_all(&f.dir);
         if let Some(req) = f.savepoint {
@@ -292,7 +286,6 @@ impl Coordinator {
             TaskEvent::Ack { id, task, ops } => {
                 if self.aborted.contains(&id) {
                     for op in ops {
-                        self.carried.keep(&op.snapshot);
                         if let Some(n) = op.native {
                             let _ = std::fs::remove_dir_all(&n.dir);
                         }
@@ -312,9 +305,7 @@ impl Coordinator {
                 };
                 for op in ops {
                     if result.is_ok() {
-                        result = write_op(f, op, shared.as_deref(), &self.carried);
-                    } else if op.snapshot.sink.is_some() {
-                        self.carried.keep(&op.snapshot);
+                        result = write_op(f, op, shared.as_deref());
                     }
                 }
                 match result {
@@ -366,9 +357,7 @@ impl Coordinator {
                 && let Some(snaps) = self.finished.get(t)
             {
                 for s in snaps {
-                    if let Err(e) =
-                        write_op(&mut f, OpAck::complete(s.clone()), None, &self.carried)
-                    {
+                    if let Err(e) = write_op(&mut f, OpAck::complete(s.clone()), None) {
                         return self.fail(f, e);
                     }
                 }
@@ -406,15 +395,20 @@ impl Coordinator {
                 failure(format!("cannot complete checkpoint {}: {e}", meta.id)),
             );
         }
-        // The checkpoint is durable: its output (and what failed
-        // checkpoints before it handed over) may become visible.
-        for s in &f.sinks {
-            if let Some(k) = &s.sink {
-                weir_connectors::commit(Path::new(&k.dir), &k.pending)
-                    .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
+        // The checkpoint is durable: its output may become visible. Running
+        // sinks commit it when they hear (the second phase); when no sink
+        // will hear any more (the job ended, or stops after this savepoint)
+        // the coordinator commits it here. Committing is idempotent.
+        let stopping = f.savepoint.as_ref().is_some_and(|r| r.stop);
+        if job_finished || stopping {
+            for s in &f.sinks {
+                if let Some(k) = &s.sink {
+                    weir_connectors::commit(Path::new(&k.dir), &k.pending)
+                        .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
+                }
             }
         }
-        self.carried.clear();
+        ctl.notify_complete(meta.id);
         match f.barrier.kind {
             CheckpointKind::Checkpoint => {
                 self.failures = 0;
@@ -490,7 +484,7 @@ impl Coordinator {
                     savepoint: None,
                 };
                 for s in snaps {
-                    write_op(&mut f, OpAck::complete(s), None, &self.carried)?;
+                    write_op(&mut f, OpAck::complete(s), None)?;
                 }
                 self.complete(f, true, ctl)
             }
@@ -501,10 +495,7 @@ impl Coordinator {
                             .map_err(|e| failure(e.to_string()))?;
                     }
                 }
-                // Output of failed savepoints.
-                self.carried
-                    .commit_all()
-                    .map_err(|e| failure(e.to_string()))
+                Ok(())
             }
         }
     }
@@ -512,12 +503,7 @@ impl Coordinator {
 
 /// Writes one operator snapshot into the in-flight checkpoint, copying a
 /// native backend checkpoint's new files first.
-fn write_op(
-    f: &mut InFlight,
-    mut op: OpAck,
-    shared_root: Option<&Path>,
-    carried: &Carried,
-) -> Result<(), JobFailure> {
+fn write_op(f: &mut InFlight, mut op: OpAck, shared_root: Option<&Path>) -> Result<(), JobFailure> {
     op.materialize().map_err(|e| {
         failure(format!(
             "cannot snapshot the state of operator '{}' (sub-task {}): {e}",
@@ -573,7 +559,6 @@ fn write_op(
             states: n.states,
         }));
     }
-    carried.merge_into(&mut snapshot);
     if let Some(sink) = &snapshot.sink {
         let mut part =
             OperatorSnapshot::empty(&snapshot.operator, snapshot.subtask, snapshot.parallelism);

@@ -1,7 +1,6 @@
 //! Checkpoints and savepoints in the embedded runner: the coordinator,
 //! and restoring a job from a snapshot.
 
-mod carried;
 mod coordinator;
 mod restore;
 

@@ -45,6 +45,8 @@ pub(crate) struct SnapshotCtx<'a> {
     pub(crate) native: bool,
     /// Where a backend stages its own checkpoint files.
     pub(crate) staging: &'a Path,
+    /// The checkpoint's id.
+    pub(crate) checkpoint: u64,
 }
 
 /// The operator states a restored instance takes over: its own at the
@@ -136,6 +138,11 @@ pub(crate) trait Operator: Send {
     /// Restores state from the snapshots of this operator that concern
     /// this sub-task (before the first record).
     fn restore(&mut self, _from: &[&OperatorSnapshot]) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// Checkpoint `checkpoint` completed (every sub-task acknowledged it
+    /// and its metadata is written): commit what it covers.
+    fn notify_checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), Stop> {
         Ok(())
     }
     /// The job is cancelled: drop uncommitted work.

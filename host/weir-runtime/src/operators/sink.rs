@@ -22,11 +22,18 @@ impl Operator for SinkOperator {
         Ok(())
     }
 
-    fn snapshot(&mut self, _ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
+    fn snapshot(&mut self, ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
         Ok(OpState {
-            sink: self.writer.snapshot()?,
+            sink: self.writer.snapshot(ctx.checkpoint)?,
             ..OpState::default()
         })
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), Stop> {
+        self.writer
+            .notify_checkpoint_complete(checkpoint)
+            .map_err(Failure::from)?;
+        Ok(())
     }
 
     fn abort(&mut self) {
