@@ -2,7 +2,10 @@
 //! the sub-tasks (restored from the latest checkpoint after a failure),
 //! running them, and coordinating checkpoints until they finish.
 
-use crate::checkpoint::{CheckpointStats, Coordinator, JobFacts, RestorePlan};
+use crate::checkpoint::{
+    CheckpointPolicy, CheckpointStats, Command, Coordinator, JobFacts, Report, RestorePlan,
+    TaskHost,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::control::{Control, TaskEvent};
 use crate::exchange::{EdgeWriter, Envelope, InChannel, Inbox};
@@ -416,30 +419,32 @@ fn run_attempt(
             .flat_map(|(c, ch)| (0..ch.parallelism).map(move |s| (c, s)))
             .collect(),
     };
-    let mut coordinator = Coordinator::new(
-        facts,
-        store.cloned(),
-        graph.checkpointing.as_ref().map(|c| c.interval),
-        graph
+    let policy = CheckpointPolicy {
+        interval: graph.checkpointing.as_ref().map(|c| c.interval),
+        timeout: graph
             .checkpointing
             .as_ref()
             .map_or(weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT, |c| c.timeout),
-        graph
+        tolerable: graph
             .checkpointing
             .as_ref()
             .map_or(0, |c| c.tolerable_failures),
-        options.failing_checkpoints.clone(),
-        stats.clone(),
-    );
+    };
+    let mut coordinator = Coordinator::new(facts, store.cloned(), policy, stats.clone());
+    let mut tasks = LocalTasks {
+        ctl: ctl.clone(),
+        host: TaskHost::new(options.failing_checkpoints.clone()),
+        reports: Vec::new(),
+    };
     let coordinated = coordinate(
         graph,
-        &ctl,
         &counters,
         &handles,
         options,
         started,
         &events_rx,
         &mut coordinator,
+        &mut tasks,
         restarts,
     );
     if coordinated.is_err() {
@@ -454,9 +459,10 @@ fn run_attempt(
     // Reports sent while the threads wound down.
     let mut late = Ok(());
     for ev in events_rx.try_iter() {
-        if late.is_ok() {
-            late = coordinator.on_event(ev, &ctl);
-        }
+        tasks.host.on_event(ev, &mut tasks.reports);
+    }
+    if coordinated.is_ok() {
+        late = tasks.pump(&mut coordinator);
     }
     *stats = coordinator.stats.clone();
     if let Some(f) = ctl.take_failure() {
@@ -479,7 +485,7 @@ fn run_attempt(
         if cancelled(options) {
             return Attempt::Fatal(JobFailure::job(ErrorDomain::User, "the job was cancelled"));
         }
-        if let Err(f) = coordinator.finish_job(&ctl) {
+        if let Err(f) = tasks.finish(&mut coordinator) {
             return Attempt::Failed(f);
         }
         *stats = coordinator.stats.clone();
@@ -685,18 +691,89 @@ fn spawn_all(
     Ok(handles)
 }
 
+/// The sub-tasks of an attempt that run in this process, as the
+/// coordinator sees them: it carries out the coordinator's commands through
+/// the shared control and the checkpoint host, and collects the host's
+/// reports.
+struct LocalTasks {
+    ctl: Arc<Control>,
+    host: TaskHost,
+    reports: Vec<Report>,
+}
+
+impl LocalTasks {
+    fn run(&mut self, commands: Vec<Command>) {
+        for c in commands {
+            match c {
+                Command::Trigger { barrier, target } => {
+                    // The host learns where to write before any sub-task
+                    // can acknowledge.
+                    self.host.trigger(barrier.id, target, &mut self.reports);
+                    self.ctl.trigger(barrier);
+                }
+                Command::Abort(id) => self.host.abort(id),
+                Command::Completed(id) => {
+                    self.host.completed(id, &mut self.reports);
+                    self.ctl.notify_complete(id);
+                }
+                Command::Stop => self.ctl.cancel(),
+            }
+        }
+    }
+
+    /// Passes sub-task events to the host.
+    fn take_events(&mut self, events: &Receiver<TaskEvent>, wait: Duration) {
+        if let Ok(ev) = events.recv_timeout(wait) {
+            self.host.on_event(ev, &mut self.reports);
+            for ev in events.try_iter() {
+                self.host.on_event(ev, &mut self.reports);
+            }
+        }
+    }
+
+    /// Runs commands and reports back and forth until both are done.
+    fn pump(&mut self, coordinator: &mut Coordinator) -> Result<(), JobFailure> {
+        loop {
+            let commands = coordinator.take_commands();
+            let reports = std::mem::take(&mut self.reports);
+            if commands.is_empty() && reports.is_empty() {
+                return Ok(());
+            }
+            self.run(commands);
+            for r in reports {
+                coordinator.on_report(r)?;
+            }
+        }
+    }
+
+    /// Every sub-task finished: the final checkpoint (or commit).
+    fn finish(&mut self, coordinator: &mut Coordinator) -> Result<(), JobFailure> {
+        loop {
+            self.pump(coordinator)?;
+            if coordinator.finish_job()? {
+                return Ok(());
+            }
+            self.pump(coordinator)?;
+            // An earlier checkpoint still in flight: it completes with the
+            // final states, or expires.
+            coordinator.tick(false)?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
 /// Waits for the sub-tasks while coordinating checkpoints, serving
 /// savepoint requests, reporting progress and honouring cancellation.
 #[allow(clippy::too_many_arguments)]
 fn coordinate(
     graph: &JobGraph,
-    ctl: &Control,
     counters: &[NodeCounters],
     handles: &[std::thread::JoinHandle<()>],
     options: &RunOptions,
     started: Instant,
     events: &Receiver<TaskEvent>,
     coordinator: &mut Coordinator,
+    tasks: &mut LocalTasks,
     restarts: u32,
 ) -> Result<(), JobFailure> {
     let sources: Vec<usize> = graph
@@ -716,21 +793,18 @@ fn coordinate(
     let mut last_report = Instant::now();
     let mut last_count = 0u64;
     while !handles.iter().all(|h| h.is_finished()) {
-        if let Ok(ev) = events.recv_timeout(Duration::from_millis(20)) {
-            coordinator.on_event(ev, ctl)?;
-            for ev in events.try_iter() {
-                coordinator.on_event(ev, ctl)?;
-            }
-        }
+        tasks.take_events(events, Duration::from_millis(20));
+        tasks.pump(coordinator)?;
         if cancelled(options) {
-            ctl.cancel();
+            tasks.ctl.cancel();
         }
         if let Some(h) = &options.handle {
             for r in h.take_requests() {
                 coordinator.request_savepoint(r);
             }
         }
-        coordinator.tick(ctl)?;
+        coordinator.tick(tasks.ctl.cancelled())?;
+        tasks.pump(coordinator)?;
         let count: u64 = sources.iter().map(|&i| counters[i].total_out()).sum();
         if let Some(h) = &options.handle {
             h.set_status(JobStatus {

@@ -1,17 +1,35 @@
 //! The checkpoint coordinator: triggers checkpoints and savepoints,
-//! collects the sub-tasks' snapshots, writes them, completes checkpoints
-//! (metadata last), commits sink output and prunes old checkpoints.
+//! records what the sub-tasks wrote for them, completes checkpoints
+//! (metadata last), notifies the sub-tasks and prunes old checkpoints.
+//!
+//! It is sans-IO towards the sub-tasks: it takes their hosts' [`Report`]s
+//! and leaves [`Command`]s for whoever runs them (threads of this process,
+//! or workers of a cluster) to carry out.
 
-use crate::control::{Barrier, Control, OpAck, TaskEvent, TaskId};
+use crate::checkpoint::host::Report;
+use crate::checkpoint::persist::Target;
+use crate::control::{Barrier, TaskId};
 use crate::failure::JobFailure;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use weir_checkpoint::{
-    CheckpointKind, CheckpointStore, KeyedPart, Metadata, OperatorMeta, OperatorSnapshot,
-    RocksDbFiles, SnapshotFile, encode_snapshot,
+    CheckpointKind, CheckpointStore, Metadata, OperatorMeta, SinkState, SnapshotFile,
 };
 use weir_core::ErrorDomain;
+
+/// What the coordinator asks of the sub-tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// Take checkpoint `barrier.id`, writing into `target`.
+    Trigger { barrier: Barrier, target: Target },
+    /// Checkpoint `id` failed: drop what is still written for it.
+    Abort(u64),
+    /// Checkpoint `id` completed (sinks commit what it covers).
+    Completed(u64),
+    /// Stop every sub-task (a stop-with-savepoint is complete).
+    Stop,
+}
 
 /// A savepoint someone asked for.
 pub struct SavepointRequest {
@@ -46,12 +64,29 @@ struct InFlight {
     triggered_ms: i64,
     acked: HashSet<TaskId>,
     files: Vec<SnapshotFile>,
-    /// Sink sub-tasks' snapshots (their pending files), to commit when
-    /// the checkpoint completes or carry over when it fails.
-    sinks: Vec<OperatorSnapshot>,
+    /// File sinks' pending output, committed here when no sink will hear
+    /// that the checkpoint completed.
+    sinks: Vec<SinkState>,
     bytes: u64,
     shared: Vec<String>,
     savepoint: Option<SavepointRequest>,
+}
+
+impl InFlight {
+    fn new(barrier: Barrier, dir: PathBuf, savepoint: Option<SavepointRequest>) -> Self {
+        InFlight {
+            barrier,
+            dir,
+            started: Instant::now(),
+            triggered_ms: now_ms(),
+            acked: HashSet::new(),
+            files: Vec::new(),
+            sinks: Vec::new(),
+            bytes: 0,
+            shared: Vec::new(),
+            savepoint,
+        }
+    }
 }
 
 /// Static facts about the job the coordinator needs.
@@ -63,26 +98,39 @@ pub(crate) struct JobFacts {
     pub(crate) tasks: Vec<TaskId>,
 }
 
+/// How checkpoints of a job are taken.
+pub(crate) struct CheckpointPolicy {
+    /// Time between periodic checkpoints (none: savepoints only).
+    pub(crate) interval: Option<Duration>,
+    /// How long a checkpoint or savepoint may be in flight.
+    pub(crate) timeout: Duration,
+    /// Failed checkpoints in a row the job tolerates before it fails.
+    pub(crate) tolerable: u32,
+}
+
 /// Coordinates the checkpoints of one run of a job.
 pub(crate) struct Coordinator {
     facts: JobFacts,
     store: Option<CheckpointStore>,
-    interval: Option<Duration>,
-    /// How long a checkpoint or savepoint may be in flight.
-    timeout: Duration,
-    /// Failed checkpoints in a row the job tolerates before it fails.
-    tolerable: u32,
+    policy: CheckpointPolicy,
     /// Failed checkpoints since the last complete one.
     failures: u32,
-    /// Failed checkpoints whose acknowledgements may still come.
-    aborted: HashSet<u64>,
-    /// Checkpoint ids whose writing fails on purpose (tests).
-    failing: Vec<u64>,
     next_trigger: Instant,
     next_id: u64,
-    finished: HashMap<TaskId, Vec<OperatorSnapshot>>,
+    finished: HashSet<TaskId>,
     in_flight: Option<InFlight>,
     queued: Vec<SavepointRequest>,
+    commands: Vec<Command>,
+    /// Set once a stop was asked for: nothing more is triggered.
+    stopping: bool,
+    /// The final checkpoint, once every sub-task finished.
+    final_id: Option<u64>,
+    /// Whether the final checkpoint completed (or, without a store, the
+    /// last output was committed).
+    job_done: bool,
+    /// Finished file sinks' pending output (committed at the end of a job
+    /// without a checkpoint store).
+    finished_sinks: Vec<SinkState>,
     pub(crate) stats: CheckpointStats,
     /// Set when a stop-with-savepoint completed: its path.
     pub(crate) stopped_with: Option<PathBuf>,
@@ -96,22 +144,11 @@ fn now_ms() -> i64 {
     weir_connectors::now_ms()
 }
 
-/// Copies a file, as a hard link where the file system allows.
-fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
-    if std::fs::hard_link(from, to).is_ok() {
-        return Ok(0);
-    }
-    std::fs::copy(from, to)
-}
-
 impl Coordinator {
     pub(crate) fn new(
         facts: JobFacts,
         store: Option<CheckpointStore>,
-        interval: Option<Duration>,
-        timeout: Duration,
-        tolerable: u32,
-        failing: Vec<u64>,
+        policy: CheckpointPolicy,
         stats: CheckpointStats,
     ) -> Self {
         let next_id = store
@@ -121,20 +158,26 @@ impl Coordinator {
         Coordinator {
             facts,
             store,
-            interval,
-            timeout,
-            tolerable,
+            next_trigger: Instant::now() + policy.interval.unwrap_or(Duration::from_secs(3600)),
+            policy,
             failures: 0,
-            aborted: HashSet::new(),
-            failing,
-            next_trigger: Instant::now() + interval.unwrap_or(Duration::from_secs(3600)),
             next_id,
-            finished: HashMap::new(),
+            finished: HashSet::new(),
             in_flight: None,
             queued: Vec::new(),
+            commands: Vec::new(),
+            stopping: false,
+            final_id: None,
+            job_done: false,
+            finished_sinks: Vec::new(),
             stats,
             stopped_with: None,
         }
+    }
+
+    /// What the sub-tasks are to do next, oldest first.
+    pub(crate) fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.commands)
     }
 
     /// Takes a savepoint as soon as no checkpoint is in flight.
@@ -144,20 +187,18 @@ impl Coordinator {
 
     /// Whether every sub-task has finished.
     pub(crate) fn all_finished(&self) -> bool {
-        self.facts
-            .tasks
-            .iter()
-            .all(|t| self.finished.contains_key(t))
+        self.facts.tasks.iter().all(|t| self.finished.contains(t))
     }
 
-    /// Triggers a checkpoint or a queued savepoint when due.
-    pub(crate) fn tick(&mut self, ctl: &Control) -> Result<(), JobFailure> {
+    /// Triggers a checkpoint or a queued savepoint when due; `cancelled`
+    /// says the attempt is being torn down.
+    pub(crate) fn tick(&mut self, cancelled: bool) -> Result<(), JobFailure> {
         if let Some(f) = &self.in_flight
-            && f.started.elapsed() > self.timeout
+            && f.started.elapsed() > self.policy.timeout
         {
             self.expire()?;
         }
-        if self.in_flight.is_some() || self.all_finished() || ctl.cancelled() {
+        if self.in_flight.is_some() || self.all_finished() || cancelled || self.stopping {
             return Ok(());
         }
         if let Some(req) = (!self.queued.is_empty()).then(|| self.queued.remove(0)) {
@@ -171,10 +212,10 @@ impl Coordinator {
                     .send(Err(format!("cannot create {}: {e}", dir.display())));
                 return Ok(());
             }
-            self.start(ctl, CheckpointKind::Savepoint, dir, Some(req));
+            self.start(CheckpointKind::Savepoint, dir, Some(req));
             return Ok(());
         }
-        let (Some(interval), Some(store)) = (self.interval, &self.store) else {
+        let (Some(interval), Some(store)) = (self.policy.interval, &self.store) else {
             return Ok(());
         };
         if Instant::now() < self.next_trigger {
@@ -183,16 +224,21 @@ impl Coordinator {
         self.next_trigger = Instant::now() + interval;
         match store.begin(self.next_id) {
             Ok(dir) => {
-                self.start(ctl, CheckpointKind::Checkpoint, dir, None);
+                self.start(CheckpointKind::Checkpoint, dir, None);
                 Ok(())
             }
             Err(e) => {
-                let id = self.next_id;
-                self.next_id += 1;
-                self.stats.next_id = self.next_id;
+                let id = self.take_id();
                 self.count_failure(failure(format!("cannot start checkpoint {id}: {e}")))
             }
         }
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.next_id = self.next_id;
+        id
     }
 
     /// An in-flight checkpoint ran out of time: it fails (see `fail`).
@@ -204,7 +250,7 @@ impl Coordinator {
             .facts
             .tasks
             .iter()
-            .filter(|t| !f.acked.contains(t) && !self.finished.contains_key(t))
+            .filter(|t| !f.acked.contains(t))
             .count();
         let what = match f.barrier.kind {
             CheckpointKind::Checkpoint => "checkpoint",
@@ -213,7 +259,7 @@ impl Coordinator {
         let message = format!(
             "{what} {} expired after {} ms: {waiting} of {} sub-tasks had not acknowledged it (backpressure or a slow operator; raise [checkpointing] timeout_ms)",
             f.barrier.id,
-            self.timeout.as_millis(),
+            self.policy.timeout.as_millis(),
             self.facts.tasks.len()
         );
         self.fail(f, failure(message))
@@ -227,7 +273,7 @@ impl Coordinator {
     /// restarts from the latest complete one) unless `tolerable_failures`
     /// allow it.
     fn fail(&mut self, f: InFlight, e: JobFailure) -> Result<(), JobFailure> {
-        self.aborted.insert(f.barrier.id);
+        self.commands.push(Command::Abort(f.barrier.id));
         let _ = std::fs::remove_dir_all(&f.dir);
         if let Some(req) = f.savepoint {
             tracing::warn!("{e}");
@@ -240,140 +286,91 @@ impl Coordinator {
     /// Counts a failed checkpoint against the tolerated ones.
     fn count_failure(&mut self, e: JobFailure) -> Result<(), JobFailure> {
         self.failures += 1;
-        if self.failures > self.tolerable {
+        if self.failures > self.policy.tolerable {
             return Err(e);
         }
         tracing::warn!(
             "{e} (tolerated: {} of {} failed checkpoints in a row)",
             self.failures,
-            self.tolerable
+            self.policy.tolerable
         );
         Ok(())
     }
 
-    fn start(
-        &mut self,
-        ctl: &Control,
-        kind: CheckpointKind,
-        dir: PathBuf,
-        savepoint: Option<SavepointRequest>,
-    ) {
+    fn start(&mut self, kind: CheckpointKind, dir: PathBuf, savepoint: Option<SavepointRequest>) {
         let barrier = Barrier {
-            id: self.next_id,
+            id: self.take_id(),
             kind,
         };
-        self.next_id += 1;
-        self.stats.next_id = self.next_id;
         tracing::debug!("triggering {kind:?} {}", barrier.id);
-        self.in_flight = Some(InFlight {
+        self.commands.push(Command::Trigger {
             barrier,
-            dir,
-            started: Instant::now(),
-            triggered_ms: now_ms(),
-            acked: HashSet::new(),
-            files: Vec::new(),
-            sinks: Vec::new(),
-            bytes: 0,
-            shared: Vec::new(),
-            savepoint,
+            target: self.target(&dir),
         });
-        ctl.trigger(barrier);
+        self.in_flight = Some(InFlight::new(barrier, dir, savepoint));
     }
 
-    /// Handles a sub-task's report.
-    pub(crate) fn on_event(&mut self, ev: TaskEvent, ctl: &Control) -> Result<(), JobFailure> {
-        match ev {
-            TaskEvent::Ack { id, task, ops } => {
-                if self.aborted.contains(&id) {
-                    for op in ops {
-                        if let Some(n) = op.native {
-                            let _ = std::fs::remove_dir_all(&n.dir);
-                        }
-                    }
-                    return Ok(());
-                }
-                let shared = self.store.as_ref().map(CheckpointStore::shared_dir);
+    fn target(&self, dir: &Path) -> Target {
+        Target {
+            dir: dir.to_owned(),
+            shared_root: self.store.as_ref().map(CheckpointStore::shared_dir),
+        }
+    }
+
+    /// Handles a report of the sub-tasks' hosts.
+    pub(crate) fn on_report(&mut self, r: Report) -> Result<(), JobFailure> {
+        match r {
+            Report::Acked { id, task, ops } => {
                 let Some(f) = self.in_flight.as_mut().filter(|f| f.barrier.id == id) else {
                     return Ok(());
                 };
-                let mut result = if self.failing.contains(&id) {
-                    Err(failure(format!(
-                        "cannot write checkpoint {id}: injected failure"
-                    )))
-                } else {
-                    Ok(())
-                };
+                if !f.acked.insert(task) {
+                    return Ok(());
+                }
                 for op in ops {
-                    if result.is_ok() {
-                        result = write_op(f, op, shared.as_deref());
-                    }
-                }
-                match result {
-                    Ok(()) => {
-                        f.acked.insert(task);
-                    }
-                    Err(e) => {
-                        if let Some(f) = self.in_flight.take() {
-                            return self.fail(f, e);
-                        }
-                    }
+                    f.bytes += op.bytes;
+                    f.shared.extend(op.shared);
+                    f.files.push(op.file);
+                    f.sinks.extend(op.sink);
                 }
             }
-            TaskEvent::Finished { task, ops } => {
-                let mut snaps = Vec::with_capacity(ops.len());
-                for mut o in ops {
-                    o.materialize().map_err(|e| {
-                        failure(format!(
-                            "cannot snapshot the final state of operator '{}': {e}",
-                            o.snapshot.operator
-                        ))
-                    })?;
-                    snaps.push(o.snapshot);
+            Report::Declined { id, reason } => {
+                if self.in_flight.as_ref().is_some_and(|f| f.barrier.id == id)
+                    && let Some(f) = self.in_flight.take()
+                {
+                    return self.fail(f, failure(reason));
                 }
-                self.finished.insert(task, snaps);
+                return Ok(());
             }
+            Report::Finished { task, sinks } => {
+                if self.finished.insert(task) {
+                    self.finished_sinks.extend(sinks);
+                }
+            }
+            Report::Failed { reason } => return Err(failure(reason)),
         }
-        self.maybe_complete(ctl)
+        self.maybe_complete()
     }
 
-    fn maybe_complete(&mut self, ctl: &Control) -> Result<(), JobFailure> {
+    fn maybe_complete(&mut self) -> Result<(), JobFailure> {
         let Some(f) = &self.in_flight else {
             return Ok(());
         };
-        if !self
-            .facts
-            .tasks
-            .iter()
-            .all(|t| f.acked.contains(t) || self.finished.contains_key(t))
-        {
+        if !self.facts.tasks.iter().all(|t| f.acked.contains(t)) {
             return Ok(());
         }
-        let Some(mut f) = self.in_flight.take() else {
+        let Some(f) = self.in_flight.take() else {
             return Ok(());
         };
-        // Sub-tasks that finished stand in with their final state.
-        for t in &self.facts.tasks {
-            if !f.acked.contains(t)
-                && let Some(snaps) = self.finished.get(t)
-            {
-                for s in snaps {
-                    if let Err(e) = write_op(&mut f, OpAck::complete(s.clone()), None) {
-                        return self.fail(f, e);
-                    }
-                }
-            }
-        }
-        let job_finished = self.all_finished();
-        self.complete(f, job_finished, ctl)
+        let job_finished = self.final_id == Some(f.barrier.id);
+        self.complete(f, job_finished)
     }
 
-    fn complete(
-        &mut self,
-        f: InFlight,
-        job_finished: bool,
-        ctl: &Control,
-    ) -> Result<(), JobFailure> {
+    fn complete(&mut self, mut f: InFlight, job_finished: bool) -> Result<(), JobFailure> {
         let duration = f.started.elapsed();
+        // A stable order, whatever order the acknowledgements came in.
+        f.files
+            .sort_by(|a, b| (&a.operator, a.subtask).cmp(&(&b.operator, b.subtask)));
         let meta = Metadata {
             format: 1,
             job: self.facts.name.clone(),
@@ -401,17 +398,16 @@ impl Coordinator {
         // the coordinator commits it here. Committing is idempotent.
         let stopping = f.savepoint.as_ref().is_some_and(|r| r.stop);
         if job_finished || stopping {
-            for s in &f.sinks {
-                if let Some(k) = &s.sink {
-                    weir_connectors::commit(Path::new(&k.dir), &k.pending)
-                        .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
-                }
+            for k in &f.sinks {
+                weir_connectors::commit(Path::new(&k.dir), &k.pending)
+                    .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
             }
         }
-        ctl.notify_complete(meta.id);
+        self.commands.push(Command::Completed(meta.id));
         match f.barrier.kind {
             CheckpointKind::Checkpoint => {
                 self.failures = 0;
+                self.job_done |= job_finished;
                 self.stats.completed += 1;
                 self.stats.last_duration = Some(duration);
                 self.stats.last_bytes = meta.bytes;
@@ -433,7 +429,8 @@ impl Coordinator {
                 if let Some(req) = f.savepoint {
                     if req.stop {
                         self.stopped_with = Some(f.dir.clone());
-                        ctl.cancel();
+                        self.stopping = true;
+                        self.commands.push(Command::Stop);
                     }
                     let _ = req.reply.send(Ok(f.dir));
                 }
@@ -442,137 +439,39 @@ impl Coordinator {
         Ok(())
     }
 
-    /// The job ended: every sub-task finished. Writes a final checkpoint
-    /// (so that a restore finds nothing left to do) and commits the last
-    /// output.
-    pub(crate) fn finish_job(&mut self, ctl: &Control) -> Result<(), JobFailure> {
-        self.maybe_complete(ctl)?;
+    /// Every sub-task finished: with a checkpoint store, starts the final
+    /// checkpoint (the hosts acknowledge it with the final states, and
+    /// completing it commits the last output), so that a restore finds
+    /// nothing left to do; without one, commits the last output now.
+    /// `Ok(true)` once nothing is left to wait for.
+    pub(crate) fn finish_job(&mut self) -> Result<bool, JobFailure> {
         for req in self.queued.drain(..) {
             let _ = req
                 .reply
                 .send(Err("the job finished before the savepoint was taken".into()));
         }
-        let mut tasks: Vec<&TaskId> = self.finished.keys().collect();
-        tasks.sort();
-        let snaps: Vec<OperatorSnapshot> = tasks
-            .iter()
-            .filter_map(|t| self.finished.get(t))
-            .flatten()
-            .cloned()
-            .collect();
-        match &self.store {
-            Some(store) => {
-                let id = self.next_id;
-                self.next_id += 1;
-                self.stats.next_id = self.next_id;
-                let dir = store
-                    .begin(id)
-                    .map_err(|e| failure(format!("cannot write the final checkpoint: {e}")))?;
-                let mut f = InFlight {
-                    barrier: Barrier {
-                        id,
-                        kind: CheckpointKind::Checkpoint,
-                    },
-                    dir,
-                    started: Instant::now(),
-                    triggered_ms: now_ms(),
-                    acked: HashSet::new(),
-                    files: Vec::new(),
-                    sinks: Vec::new(),
-                    bytes: 0,
-                    shared: Vec::new(),
-                    savepoint: None,
-                };
-                for s in snaps {
-                    write_op(&mut f, OpAck::complete(s), None)?;
-                }
-                self.complete(f, true, ctl)
-            }
-            None => {
-                for s in &snaps {
-                    if let Some(sink) = &s.sink {
-                        weir_connectors::commit(Path::new(&sink.dir), &sink.pending)
-                            .map_err(|e| failure(e.to_string()))?;
-                    }
-                }
-                Ok(())
-            }
+        if self.job_done {
+            return Ok(true);
         }
-    }
-}
-
-/// Writes one operator snapshot into the in-flight checkpoint, copying a
-/// native backend checkpoint's new files first.
-fn write_op(f: &mut InFlight, mut op: OpAck, shared_root: Option<&Path>) -> Result<(), JobFailure> {
-    op.materialize().map_err(|e| {
-        failure(format!(
-            "cannot snapshot the state of operator '{}' (sub-task {}): {e}",
-            op.snapshot.operator,
-            op.snapshot.subtask + 1
-        ))
-    })?;
-    let OpAck {
-        mut snapshot,
-        native,
-        ..
-    } = op;
-    if let Some(n) = native {
-        let Some(shared_root) = shared_root else {
-            return Err(failure(
-                "a native state snapshot outside a checkpoint store",
-            ));
+        if self.in_flight.is_some() {
+            return Ok(false);
+        }
+        let Some(store) = &self.store else {
+            for k in &self.finished_sinks {
+                weir_connectors::commit(Path::new(&k.dir), &k.pending)
+                    .map_err(|e| failure(e.to_string()))?;
+            }
+            self.job_done = true;
+            return Ok(true);
         };
-        let private_dir = format!("rocksdb-{}-{}", snapshot.operator, snapshot.subtask);
-        let private = f.dir.join(&private_dir);
-        let own = shared_root.join(&n.instance);
-        std::fs::create_dir_all(&private)
-            .and_then(|_| std::fs::create_dir_all(&own))
-            .map_err(|e| failure(format!("cannot create checkpoint files: {e}")))?;
-        let mut shared = Vec::with_capacity(n.shared.len());
-        for file in &n.shared {
-            let rel = match &file.existing {
-                Some(rel) => rel.clone(),
-                None => {
-                    let rel = format!("{}/{}", n.instance, file.name);
-                    let to = shared_root.join(&rel);
-                    if !to.exists() {
-                        f.bytes += link_or_copy(&n.dir.join(&file.name), &to)
-                            .map_err(|e| failure(format!("cannot copy {}: {e}", file.name)))?
-                            .max(std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0));
-                    }
-                    rel
-                }
-            };
-            f.shared.push(rel.clone());
-            shared.push(rel);
-        }
-        for name in &n.private {
-            f.bytes += std::fs::copy(n.dir.join(name), private.join(name))
-                .map_err(|e| failure(format!("cannot copy {name}: {e}")))?;
-        }
-        let _ = std::fs::remove_dir_all(&n.dir);
-        snapshot.keyed = Some(KeyedPart::RocksDb(RocksDbFiles {
-            key_groups: n.key_groups,
-            shared,
-            private: n.private,
-            private_dir,
-            states: n.states,
-        }));
+        let id = self.next_id;
+        let dir = store
+            .begin(id)
+            .map_err(|e| failure(format!("cannot write the final checkpoint: {e}")))?;
+        self.final_id = Some(id);
+        self.start(CheckpointKind::Checkpoint, dir, None);
+        Ok(false)
     }
-    if let Some(sink) = &snapshot.sink {
-        let mut part =
-            OperatorSnapshot::empty(&snapshot.operator, snapshot.subtask, snapshot.parallelism);
-        part.sink = Some(sink.clone());
-        f.sinks.push(part);
-    }
-    let bytes = encode_snapshot(&snapshot)
-        .map_err(|e| failure(format!("cannot encode a snapshot: {e}")))?;
-    let file =
-        CheckpointStore::write_snapshot(&f.dir, &snapshot.operator, snapshot.subtask, &bytes)
-            .map_err(|e| failure(format!("cannot write checkpoint {}: {e}", f.barrier.id)))?;
-    f.bytes += file.bytes;
-    f.files.push(file);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
-//! The coordinator's state machine, driven with acknowledgements as
-//! sub-tasks would send them (no Wasm, no threads).
+//! The coordinator's state machine and the checkpoint host, driven with
+//! events as sub-tasks would send them (no Wasm, no threads).
 
 use super::*;
-use weir_checkpoint::{PendingFile, SinkState};
+use crate::checkpoint::TaskHost;
+use crate::control::{OpAck, TaskEvent};
+use weir_checkpoint::{OperatorSnapshot, PendingFile, SinkState};
 
 /// Two sub-tasks of one sink operator writing into `out`.
 struct Setup {
     _tmp: tempfile::TempDir,
     chk: PathBuf,
     out: PathBuf,
-    ctl: Control,
 }
 
 fn setup() -> Setup {
@@ -20,7 +21,6 @@ fn setup() -> Setup {
     Setup {
         chk,
         out,
-        ctl: Control::new(None, None),
         _tmp: tmp,
     }
 }
@@ -39,17 +39,104 @@ fn facts() -> JobFacts {
     }
 }
 
-fn coordinator(s: &Setup, timeout: Duration, tolerable: u32, failing: Vec<u64>) -> Coordinator {
-    let store = CheckpointStore::open(&s.chk, 3).expect("store");
-    Coordinator::new(
-        facts(),
-        Some(store),
-        Some(Duration::ZERO),
-        timeout,
-        tolerable,
-        failing,
-        CheckpointStats::default(),
-    )
+/// A coordinator and one host for both sub-tasks, with the commands
+/// carried out as a runner would.
+struct Rig {
+    c: Coordinator,
+    host: TaskHost,
+    /// Checkpoints the sub-tasks heard completed.
+    heard: Vec<u64>,
+    stopped: bool,
+}
+
+impl Rig {
+    fn new(s: &Setup, interval: Option<Duration>, timeout: Duration, tolerable: u32) -> Self {
+        Self::failing(s, interval, timeout, tolerable, Vec::new())
+    }
+
+    fn failing(
+        s: &Setup,
+        interval: Option<Duration>,
+        timeout: Duration,
+        tolerable: u32,
+        failing: Vec<u64>,
+    ) -> Self {
+        let store = CheckpointStore::open(&s.chk, 3).expect("store");
+        Rig {
+            c: Coordinator::new(
+                facts(),
+                Some(store),
+                CheckpointPolicy {
+                    interval,
+                    timeout,
+                    tolerable,
+                },
+                CheckpointStats::default(),
+            ),
+            host: TaskHost::new(failing),
+            heard: Vec::new(),
+            stopped: false,
+        }
+    }
+
+    fn pump(&mut self, mut reports: Vec<Report>) -> Result<(), JobFailure> {
+        loop {
+            let commands = self.c.take_commands();
+            if commands.is_empty() && reports.is_empty() {
+                return Ok(());
+            }
+            let mut next = Vec::new();
+            for cmd in commands {
+                match cmd {
+                    Command::Trigger { barrier, target } => {
+                        self.host.trigger(barrier.id, target, &mut next)
+                    }
+                    Command::Abort(id) => self.host.abort(id),
+                    Command::Completed(id) => {
+                        self.host.completed(id, &mut next);
+                        self.heard.push(id);
+                    }
+                    Command::Stop => self.stopped = true,
+                }
+            }
+            for r in reports {
+                self.c.on_report(r)?;
+            }
+            reports = next;
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), JobFailure> {
+        self.c.tick(false)?;
+        self.pump(Vec::new())
+    }
+
+    fn event(&mut self, ev: TaskEvent) -> Result<(), JobFailure> {
+        let mut reports = Vec::new();
+        self.host.on_event(ev, &mut reports);
+        self.pump(reports)
+    }
+
+    fn ack(&mut self, id: u64, subtask: u32, snap: OperatorSnapshot) -> Result<(), JobFailure> {
+        self.event(TaskEvent::Ack {
+            id,
+            task: (0, subtask),
+            ops: vec![OpAck::complete(snap)],
+        })
+    }
+
+    fn finished(&mut self, subtask: u32, snap: OperatorSnapshot) -> Result<(), JobFailure> {
+        self.event(TaskEvent::Finished {
+            task: (0, subtask),
+            ops: vec![OpAck::complete(snap)],
+        })
+    }
+
+    fn finish_job(&mut self) -> Result<bool, JobFailure> {
+        let done = self.c.finish_job()?;
+        self.pump(Vec::new())?;
+        Ok(done || self.c.finish_job()?)
+    }
 }
 
 /// A sink sub-task's snapshot holding one pending part file `name`.
@@ -71,14 +158,6 @@ fn sink_snapshot(s: &Setup, subtask: u32, name: Option<&str>) -> OperatorSnapsho
         pending,
     });
     snap
-}
-
-fn ack(id: u64, subtask: u32, snap: OperatorSnapshot) -> TaskEvent {
-    TaskEvent::Ack {
-        id,
-        task: (0, subtask),
-        ops: vec![OpAck::complete(snap)],
-    }
 }
 
 fn committed(s: &Setup) -> Vec<String> {
@@ -109,36 +188,6 @@ fn complete_ids(s: &Setup) -> Vec<u64> {
     ids
 }
 
-#[test]
-fn a_checkpoint_completes_once_every_sub_task_acknowledged_and_sinks_hear_of_it() {
-    let s = setup();
-    let mut c = coordinator(&s, Duration::from_secs(60), 0, Vec::new());
-    c.tick(&s.ctl).expect("triggers");
-    c.on_event(
-        ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt"))),
-        &s.ctl,
-    )
-    .expect("ack");
-    assert!(complete_ids(&s).is_empty(), "one of two acknowledged");
-    assert_eq!(s.ctl.completed_after(0), None);
-    c.on_event(
-        ack(1, 1, sink_snapshot(&s, 1, Some("part-1-0.txt"))),
-        &s.ctl,
-    )
-    .expect("ack");
-    assert_eq!(complete_ids(&s), vec![1]);
-    assert_eq!(s.ctl.completed_after(0), Some(1), "the sinks hear of it");
-    assert!(
-        committed(&s).is_empty(),
-        "running sinks commit when they hear, not the coordinator"
-    );
-    assert_eq!(c.stats.completed, 1);
-    // Acknowledgements of a checkpoint no longer in flight are ignored.
-    c.on_event(ack(1, 1, sink_snapshot(&s, 1, None)), &s.ctl)
-        .expect("a stale ack is harmless");
-    assert_eq!(c.stats.completed, 1);
-}
-
 /// The sink output a checkpoint holds.
 fn pending_in_latest(s: &Setup) -> Vec<String> {
     let loaded = CheckpointStore::latest(&s.chk).expect("loads");
@@ -152,73 +201,117 @@ fn pending_in_latest(s: &Setup) -> Vec<String> {
     v
 }
 
+const MINUTE: Duration = Duration::from_secs(60);
+
 #[test]
-fn finished_sub_tasks_stand_in_with_their_final_state() {
+fn a_checkpoint_completes_once_every_sub_task_acknowledged_and_sinks_hear_of_it() {
     let s = setup();
-    let mut c = coordinator(&s, Duration::from_secs(60), 0, Vec::new());
-    c.on_event(
-        TaskEvent::Finished {
-            task: (0, 1),
-            ops: vec![OpAck::complete(sink_snapshot(&s, 1, Some("part-1-0.txt")))],
-        },
-        &s.ctl,
-    )
-    .expect("finished");
-    c.tick(&s.ctl).expect("triggers");
-    c.on_event(ack(1, 0, sink_snapshot(&s, 0, None)), &s.ctl)
+    let mut r = Rig::new(&s, Some(Duration::ZERO), MINUTE, 0);
+    r.tick().expect("triggers");
+    r.ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt")))
         .expect("ack");
+    assert!(complete_ids(&s).is_empty(), "one of two acknowledged");
+    assert!(r.heard.is_empty());
+    r.ack(1, 1, sink_snapshot(&s, 1, Some("part-1-0.txt")))
+        .expect("ack");
+    assert_eq!(complete_ids(&s), vec![1]);
+    assert_eq!(r.heard, vec![1], "the sinks hear of it");
+    assert!(
+        committed(&s).is_empty(),
+        "running sinks commit when they hear, not the coordinator"
+    );
+    assert_eq!(r.c.stats.completed, 1);
+    assert_eq!(pending_in_latest(&s), vec!["part-0-0.txt", "part-1-0.txt"]);
+    // Acknowledgements of a checkpoint no longer in flight are ignored.
+    r.ack(1, 1, sink_snapshot(&s, 1, None))
+        .expect("a stale ack is harmless");
+    assert_eq!(r.c.stats.completed, 1);
+}
+
+#[test]
+fn finished_sub_tasks_stand_in_with_their_final_state_and_commit_when_it_completes() {
+    let s = setup();
+    let mut r = Rig::new(&s, Some(Duration::ZERO), MINUTE, 0);
+    r.finished(1, sink_snapshot(&s, 1, Some("part-1-0.txt")))
+        .expect("finished");
+    r.tick().expect("triggers");
+    r.ack(1, 0, sink_snapshot(&s, 0, None)).expect("ack");
     assert_eq!(
         complete_ids(&s),
         vec![1],
-        "complete without the finished one's ack"
+        "complete without the finished one's own ack"
     );
     let loaded = CheckpointStore::latest(&s.chk).expect("loads");
     let subtasks: Vec<u32> = loaded.snapshots.iter().map(|x| x.subtask).collect();
-    assert_eq!(subtasks.len(), 2, "{subtasks:?}");
+    assert_eq!(subtasks, vec![0, 1]);
     assert!(!loaded.metadata.job_finished);
     assert_eq!(pending_in_latest(&s), vec!["part-1-0.txt"]);
+    assert_eq!(
+        committed(&s),
+        vec!["part-1-0.txt"],
+        "a finished sink hears nothing any more: its host commits for it"
+    );
+}
+
+#[test]
+fn a_sub_task_finishing_during_a_checkpoint_acknowledges_with_its_final_state() {
+    let s = setup();
+    let mut r = Rig::new(&s, Some(Duration::ZERO), MINUTE, 0);
+    r.tick().expect("triggers");
+    r.ack(1, 0, sink_snapshot(&s, 0, None)).expect("ack");
+    // Sub-task 1 ends its input before the barrier reaches it.
+    r.finished(1, sink_snapshot(&s, 1, Some("part-1-0.txt")))
+        .expect("finished");
+    assert_eq!(complete_ids(&s), vec![1]);
+    assert_eq!(pending_in_latest(&s), vec!["part-1-0.txt"]);
+}
+
+#[test]
+fn an_acknowledgement_that_outruns_its_trigger_waits_for_it() {
+    let s = setup();
+    let mut r = Rig::new(&s, Some(Duration::ZERO), MINUTE, 0);
+    // In a cluster, a barrier from another process can reach a sub-task
+    // before this process hears the trigger.
+    r.ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt")))
+        .expect("early ack");
+    r.tick().expect("triggers 1");
+    r.ack(1, 1, sink_snapshot(&s, 1, None)).expect("ack");
+    assert_eq!(complete_ids(&s), vec![1]);
+    assert_eq!(pending_in_latest(&s), vec!["part-0-0.txt"]);
 }
 
 #[test]
 fn an_expired_checkpoint_fails_and_late_acknowledgements_are_dropped() {
     let s = setup();
-    let mut c = coordinator(&s, Duration::from_millis(1), 1, Vec::new());
-    c.tick(&s.ctl).expect("triggers 1");
-    c.on_event(
-        ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt"))),
-        &s.ctl,
-    )
-    .expect("ack");
+    let mut r = Rig::new(&s, Some(Duration::ZERO), Duration::from_millis(1), 1);
+    r.tick().expect("triggers 1");
+    r.ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt")))
+        .expect("ack");
     std::thread::sleep(Duration::from_millis(10));
-    c.tick(&s.ctl)
-        .expect("expires, within the tolerated failures");
+    r.tick().expect("expires, within the tolerated failures");
     assert!(complete_ids(&s).is_empty());
     assert!(
         !s.chk.join("chk-00000001").exists(),
         "the failed one's directory is gone"
     );
     // The other sub-task's acknowledgement comes after the expiry.
-    c.on_event(
-        ack(1, 1, sink_snapshot(&s, 1, Some("part-1-0.txt"))),
-        &s.ctl,
-    )
-    .expect("a late ack is dropped");
-    assert_eq!(s.ctl.completed_after(0), None);
+    r.ack(1, 1, sink_snapshot(&s, 1, Some("part-1-0.txt")))
+        .expect("a late ack is dropped");
+    assert!(r.heard.is_empty());
+    assert!(
+        !s.chk.join("chk-00000001").exists(),
+        "a late ack writes nothing"
+    );
     // Checkpoint 2 (acknowledged before any tick can expire it): the sinks
     // hand it what checkpoint 1 did not commit.
-    c.tick(&s.ctl).expect("triggers 2");
-    c.on_event(
-        ack(2, 0, sink_snapshot(&s, 0, Some("part-0-0.txt"))),
-        &s.ctl,
-    )
-    .expect("ack");
-    c.on_event(
-        ack(2, 1, sink_snapshot(&s, 1, Some("part-1-0.txt"))),
-        &s.ctl,
-    )
-    .expect("ack");
+    r.c.tick(false).expect("triggers 2");
+    r.pump(Vec::new()).expect("pump");
+    r.ack(2, 0, sink_snapshot(&s, 0, Some("part-0-0.txt")))
+        .expect("ack");
+    r.ack(2, 1, sink_snapshot(&s, 1, Some("part-1-0.txt")))
+        .expect("ack");
     assert_eq!(complete_ids(&s), vec![2]);
-    assert_eq!(s.ctl.completed_after(0), Some(2));
+    assert_eq!(r.heard, vec![2]);
     assert_eq!(
         pending_in_latest(&s),
         vec!["part-0-0.txt", "part-1-0.txt"],
@@ -229,76 +322,97 @@ fn an_expired_checkpoint_fails_and_late_acknowledgements_are_dropped() {
 #[test]
 fn failures_past_the_tolerated_ones_fail_the_attempt() {
     let s = setup();
-    let mut c = coordinator(&s, Duration::from_secs(60), 1, vec![1, 2]);
-    c.tick(&s.ctl).expect("triggers 1");
-    c.on_event(ack(1, 0, sink_snapshot(&s, 0, None)), &s.ctl)
+    let mut r = Rig::failing(&s, Some(Duration::ZERO), MINUTE, 1, vec![1, 2]);
+    r.tick().expect("triggers 1");
+    r.ack(1, 0, sink_snapshot(&s, 0, None))
         .expect("the first failure is tolerated");
-    c.tick(&s.ctl).expect("triggers 2");
-    let e = c
-        .on_event(ack(2, 0, sink_snapshot(&s, 0, None)), &s.ctl)
+    assert!(!s.chk.join("chk-00000001").exists());
+    r.tick().expect("triggers 2");
+    let e = r
+        .ack(2, 0, sink_snapshot(&s, 0, None))
         .expect_err("the second in a row is not");
     assert!(e.message.contains("cannot write checkpoint 2"), "{e}");
 }
 
 #[test]
-fn a_savepoint_answers_with_its_path_and_stop_cancels_the_job() {
+fn a_savepoint_answers_with_its_path_and_stop_stops_the_job() {
     let s = setup();
-    let mut c = Coordinator::new(
-        facts(),
-        Some(CheckpointStore::open(&s.chk, 3).expect("store")),
-        None,
-        Duration::from_secs(60),
-        0,
-        Vec::new(),
-        CheckpointStats::default(),
-    );
+    let mut r = Rig::new(&s, None, MINUTE, 0);
     let (reply, answer) = crossbeam_channel::bounded(1);
     let dir = s.chk.join("savepoints");
-    c.request_savepoint(SavepointRequest {
+    r.c.request_savepoint(SavepointRequest {
         dir: dir.clone(),
         stop: true,
         reply,
     });
-    c.tick(&s.ctl).expect("triggers the savepoint");
-    c.on_event(
-        ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt"))),
-        &s.ctl,
-    )
-    .expect("ack");
-    c.on_event(ack(1, 1, sink_snapshot(&s, 1, None)), &s.ctl)
+    r.tick().expect("triggers the savepoint");
+    r.ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt")))
         .expect("ack");
+    r.ack(1, 1, sink_snapshot(&s, 1, None)).expect("ack");
     let path = answer
         .try_recv()
         .expect("answered")
         .expect("the savepoint's path");
     assert!(path.starts_with(&dir) && path.join("_metadata").is_file());
-    assert!(s.ctl.cancelled(), "stop-with-savepoint stops the job");
-    assert_eq!(c.stopped_with.as_deref(), Some(path.as_path()));
+    assert!(r.stopped, "stop-with-savepoint stops the job");
+    assert_eq!(r.c.stopped_with.as_deref(), Some(path.as_path()));
     assert_eq!(committed(&s), vec!["part-0-0.txt"]);
-    assert_eq!(c.stats.completed, 0, "savepoints are not checkpoints");
+    assert_eq!(r.c.stats.completed, 0, "savepoints are not checkpoints");
+    r.tick().expect("nothing more");
+    assert!(
+        r.c.take_commands().is_empty(),
+        "nothing is triggered once stopping"
+    );
 }
 
 #[test]
 fn the_end_of_the_job_writes_a_final_checkpoint() {
     let s = setup();
-    let mut c = coordinator(&s, Duration::from_secs(60), 0, Vec::new());
+    let mut r = Rig::new(&s, Some(Duration::ZERO), MINUTE, 0);
     for sub in 0..2 {
         let name = format!("part-{sub}-0.txt");
-        c.on_event(
+        r.finished(sub, sink_snapshot(&s, sub, Some(&name)))
+            .expect("finished");
+    }
+    assert!(r.c.all_finished());
+    r.tick().expect("nothing to trigger once all finished");
+    assert!(complete_ids(&s).is_empty());
+    assert!(r.finish_job().expect("final checkpoint"), "done");
+    let loaded = CheckpointStore::latest(&s.chk).expect("loads");
+    assert!(loaded.metadata.job_finished);
+    assert_eq!(committed(&s), vec!["part-0-0.txt", "part-1-0.txt"]);
+}
+
+#[test]
+fn a_job_without_checkpoints_commits_its_output_at_the_end() {
+    let s = setup();
+    let mut c = Coordinator::new(
+        facts(),
+        None,
+        CheckpointPolicy {
+            interval: None,
+            timeout: MINUTE,
+            tolerable: 0,
+        },
+        CheckpointStats::default(),
+    );
+    let mut host = TaskHost::new(Vec::new());
+    let mut reports = Vec::new();
+    for sub in 0..2 {
+        let name = format!("part-{sub}-0.txt");
+        host.on_event(
             TaskEvent::Finished {
                 task: (0, sub),
                 ops: vec![OpAck::complete(sink_snapshot(&s, sub, Some(&name)))],
             },
-            &s.ctl,
-        )
-        .expect("finished");
+            &mut reports,
+        );
     }
-    assert!(c.all_finished());
-    c.tick(&s.ctl)
-        .expect("nothing to trigger once all finished");
-    assert!(complete_ids(&s).is_empty());
-    c.finish_job(&s.ctl).expect("final checkpoint");
-    let loaded = CheckpointStore::latest(&s.chk).expect("loads");
-    assert!(loaded.metadata.job_finished);
+    assert!(committed(&s).is_empty());
+    for rep in reports {
+        c.on_report(rep).expect("report");
+    }
+    assert!(c.finish_job().expect("commits"));
     assert_eq!(committed(&s), vec!["part-0-0.txt", "part-1-0.txt"]);
+    assert!(!s.chk.exists(), "no checkpoint is written");
 }

@@ -1,0 +1,233 @@
+//! The sub-tasks' side of checkpoints, for the sub-tasks of one process:
+//! it writes their snapshots into the checkpoint being taken and reports
+//! handles to the coordinator, and it stands in for finished sub-tasks with
+//! their final state. Sans-IO apart from the files it writes: the caller
+//! feeds it triggers and the sub-tasks' events, and forwards its reports.
+
+use crate::checkpoint::persist::{PersistedOp, Target, persist_op};
+use crate::control::{OpAck, TaskEvent, TaskId};
+use std::collections::{BTreeMap, HashSet};
+use weir_checkpoint::{OperatorSnapshot, SinkState};
+
+/// What the host tells the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// Sub-task `task` wrote its snapshots for checkpoint `id`.
+    Acked {
+        id: u64,
+        task: TaskId,
+        ops: Vec<PersistedOp>,
+    },
+    /// Checkpoint `id` could not be written here.
+    Declined { id: u64, reason: String },
+    /// Sub-task `task` finished its input; the host stands in for it from
+    /// now on. `sinks`: its file sinks' output not committed yet.
+    Finished { task: TaskId, sinks: Vec<SinkState> },
+    /// The final state of a finished sub-task could not be built: the
+    /// attempt fails.
+    Failed { reason: String },
+}
+
+/// A checkpoint being taken, as this host sees it.
+struct Taking {
+    target: Target,
+    acked: HashSet<TaskId>,
+}
+
+/// Checkpoint work of the sub-tasks of one process.
+pub(crate) struct TaskHost {
+    finished: BTreeMap<TaskId, Vec<OperatorSnapshot>>,
+    taking: BTreeMap<u64, Taking>,
+    /// The newest checkpoint triggered here: acknowledgements of older ones
+    /// that are no longer taken are stale, of newer ones early (a barrier
+    /// from another process can outrun the trigger).
+    latest: u64,
+    early: Vec<(u64, TaskId, Vec<OpAck>)>,
+    /// Checkpoint ids whose writing fails on purpose (tests).
+    failing: Vec<u64>,
+    /// Finished sub-tasks whose sinks' output is not committed yet: the
+    /// first checkpoint that holds their final state.
+    final_in: BTreeMap<TaskId, u64>,
+}
+
+impl TaskHost {
+    /// A host; writing checkpoints `failing` fails as a full disk would.
+    pub(crate) fn new(failing: Vec<u64>) -> Self {
+        TaskHost {
+            finished: BTreeMap::new(),
+            taking: BTreeMap::new(),
+            latest: 0,
+            early: Vec::new(),
+            failing,
+            final_in: BTreeMap::new(),
+        }
+    }
+
+    /// Checkpoint `id` starts, to be written into `target`: finished
+    /// sub-tasks acknowledge at once with their final state.
+    pub(crate) fn trigger(&mut self, id: u64, target: Target, out: &mut Vec<Report>) {
+        self.latest = self.latest.max(id);
+        self.taking.insert(
+            id,
+            Taking {
+                target,
+                acked: HashSet::new(),
+            },
+        );
+        let finished: Vec<(TaskId, Vec<OperatorSnapshot>)> =
+            self.finished.iter().map(|(t, s)| (*t, s.clone())).collect();
+        for (task, snaps) in finished {
+            let ops = snaps.into_iter().map(OpAck::complete).collect();
+            self.persist(id, task, ops, out);
+        }
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
+            .into_iter()
+            .partition(|(i, ..)| *i == id);
+        self.early = later;
+        for (id, task, ops) in now {
+            self.persist(id, task, ops, out);
+        }
+    }
+
+    /// Handles a sub-task's event.
+    pub(crate) fn on_event(&mut self, ev: TaskEvent, out: &mut Vec<Report>) {
+        match ev {
+            TaskEvent::Ack { id, task, ops } => {
+                if self.taking.contains_key(&id) {
+                    self.persist(id, task, ops, out);
+                } else if id > self.latest {
+                    self.early.push((id, task, ops));
+                } else {
+                    discard(ops);
+                }
+            }
+            TaskEvent::Finished { task, ops } => {
+                let mut snaps = Vec::with_capacity(ops.len());
+                for mut o in ops {
+                    if let Err(e) = o.materialize() {
+                        out.push(Report::Failed {
+                            reason: format!(
+                                "cannot snapshot the final state of operator '{}': {e}",
+                                o.snapshot.operator
+                            ),
+                        });
+                        return;
+                    }
+                    snaps.push(o.snapshot);
+                }
+                let sinks = snaps.iter().filter_map(|s| s.sink.clone()).collect();
+                self.finished.insert(task, snaps.clone());
+                out.push(Report::Finished { task, sinks });
+                let owed: Vec<u64> = self
+                    .taking
+                    .iter()
+                    .filter(|(_, t)| !t.acked.contains(&task))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in owed {
+                    let ops = snaps.iter().cloned().map(OpAck::complete).collect();
+                    self.persist(id, task, ops, out);
+                }
+            }
+        }
+    }
+
+    /// Checkpoint `id` failed: acknowledgements still to come are dropped.
+    pub(crate) fn abort(&mut self, id: u64) {
+        self.latest = self.latest.max(id);
+        self.taking.remove(&id);
+        for (_, _, ops) in self.drain_early(|i| i <= id) {
+            discard(ops);
+        }
+    }
+
+    /// Checkpoint `id` completed: nothing older is taken any more, and
+    /// finished sub-tasks whose final state it holds commit their sinks'
+    /// output (running ones commit when they hear of it themselves).
+    pub(crate) fn completed(&mut self, id: u64, out: &mut Vec<Report>) {
+        self.latest = self.latest.max(id);
+        self.taking.retain(|i, _| *i > id);
+        let due: Vec<TaskId> = self
+            .final_in
+            .iter()
+            .filter(|(_, first)| **first <= id)
+            .map(|(t, _)| *t)
+            .collect();
+        for task in due {
+            self.final_in.remove(&task);
+            let sinks = self.finished.get(&task).into_iter().flatten();
+            for k in sinks.filter_map(|s| s.sink.as_ref()) {
+                if let Err(e) = weir_connectors::commit(std::path::Path::new(&k.dir), &k.pending) {
+                    out.push(Report::Failed {
+                        reason: format!("checkpoint {id}: {e}"),
+                    });
+                }
+            }
+        }
+        for (_, _, ops) in self.drain_early(|i| i <= id) {
+            discard(ops);
+        }
+    }
+
+    fn drain_early(&mut self, pick: impl Fn(u64) -> bool) -> Vec<(u64, TaskId, Vec<OpAck>)> {
+        let (picked, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
+            .into_iter()
+            .partition(|(i, ..)| pick(*i));
+        self.early = kept;
+        picked
+    }
+
+    /// Writes `task`'s snapshots into checkpoint `id`; a failure declines
+    /// the checkpoint (and drops what else comes for it).
+    fn persist(&mut self, id: u64, task: TaskId, ops: Vec<OpAck>, out: &mut Vec<Report>) {
+        let Some(taking) = self.taking.get_mut(&id) else {
+            discard(ops);
+            return;
+        };
+        if !taking.acked.insert(task) {
+            discard(ops);
+            return;
+        }
+        let result = if self.failing.contains(&id) {
+            discard(ops);
+            Err(format!("cannot write checkpoint {id}: injected failure"))
+        } else {
+            let mut written = Vec::with_capacity(ops.len());
+            let mut ops = ops.into_iter();
+            let mut result = Ok(());
+            for op in ops.by_ref() {
+                match persist_op(&taking.target, op) {
+                    Ok(p) => written.push(p),
+                    Err(e) => {
+                        result = Err(format!("cannot write checkpoint {id}: {e}"));
+                        break;
+                    }
+                }
+            }
+            discard(ops.collect());
+            result.map(|()| written)
+        };
+        match result {
+            Ok(ops) => {
+                if self.finished.contains_key(&task) {
+                    self.final_in.entry(task).or_insert(id);
+                }
+                out.push(Report::Acked { id, task, ops })
+            }
+            Err(reason) => {
+                self.taking.remove(&id);
+                out.push(Report::Declined { id, reason });
+            }
+        }
+    }
+}
+
+/// Drops acknowledgements that will not be written, with the backend
+/// files staged for them.
+fn discard(ops: Vec<OpAck>) {
+    for op in ops {
+        if let Some(n) = op.native {
+            let _ = std::fs::remove_dir_all(&n.dir);
+        }
+    }
+}
