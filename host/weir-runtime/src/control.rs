@@ -11,13 +11,15 @@ use weir_state::NativeCheckpoint;
 
 /// A checkpoint barrier: its id and whether it is a savepoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Barrier {
-    pub(crate) id: u64,
-    pub(crate) kind: CheckpointKind,
+pub struct Barrier {
+    /// The checkpoint id.
+    pub id: u64,
+    /// Checkpoint or savepoint.
+    pub kind: CheckpointKind,
 }
 
 /// A sub-task: (chain, sub-task index).
-pub(crate) type TaskId = (usize, u32);
+pub type TaskId = (usize, u32);
 
 /// One operator's part of a sub-task's acknowledgement.
 pub(crate) struct OpAck {
@@ -146,6 +148,11 @@ impl Control {
     /// Whether a sub-task failed while it was set up.
     pub(crate) fn setup_failed(&self) -> bool {
         self.setup_failed.load(Ordering::SeqCst)
+    }
+
+    /// The first failure, if any, left in place.
+    pub(crate) fn peek_failure(&self) -> Option<JobFailure> {
+        self.failure.lock().ok().and_then(|s| s.clone())
     }
 
     /// The first failure, if any.

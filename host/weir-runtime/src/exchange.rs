@@ -51,6 +51,26 @@ pub(crate) type Outbox = Sender<Envelope>;
 pub(crate) struct InChannel {
     pub(crate) id: u32,
     pub(crate) rx: Receiver<Envelope>,
+    /// For a channel from another process: returns a credit to the sender
+    /// for each message taken.
+    pub(crate) credit: Option<std::sync::Arc<std::sync::OnceLock<crate::remote::CreditHook>>>,
+}
+
+impl InChannel {
+    /// A channel fed from this process.
+    pub(crate) fn local(id: u32, rx: Receiver<Envelope>) -> Self {
+        InChannel {
+            id,
+            rx,
+            credit: None,
+        }
+    }
+
+    fn took(&self) {
+        if let Some(hook) = self.credit.as_ref().and_then(|h| h.get()) {
+            hook();
+        }
+    }
 }
 
 /// The receiving side of a sub-task's input: its channels.
@@ -100,7 +120,10 @@ impl Inbox {
             }
             // The common case of one live channel needs no select.
             1 => match self.channels[first].rx.recv_timeout(POLL) {
-                Ok(e) => Ok(Some(e)),
+                Ok(e) => {
+                    self.channels[first].took();
+                    Ok(Some(e))
+                }
                 Err(RecvTimeoutError::Timeout) => timed_out(),
                 Err(RecvTimeoutError::Disconnected) => Err(Stop::Cancelled),
             },
@@ -116,7 +139,9 @@ impl Inbox {
                 match sel.select_timeout(POLL) {
                     Ok(op) => {
                         let c = &self.channels[index[op.index()]];
-                        op.recv(&c.rx).map(Some).map_err(|_| Stop::Cancelled)
+                        let env = op.recv(&c.rx).map_err(|_| Stop::Cancelled)?;
+                        c.took();
+                        Ok(Some(env))
                     }
                     Err(_) => timed_out(),
                 }

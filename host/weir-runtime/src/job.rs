@@ -3,21 +3,17 @@
 //! running them, and coordinating checkpoints until they finish.
 
 use crate::checkpoint::{
-    CheckpointPolicy, CheckpointStats, Command, Coordinator, JobFacts, Report, RestorePlan,
-    TaskHost,
+    CheckpointPolicy, CheckpointStats, Command, Coordinator, JobFacts, Report,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::control::{Control, TaskEvent};
-use crate::exchange::{EdgeWriter, Envelope, InChannel, Inbox};
+use crate::control::TaskId;
+use crate::deploy::{DeploySpec, Deployment, Ended, Restore, all_tasks};
 use crate::failure::JobFailure;
 use crate::handle::{JobHandle, JobStatus};
-use crate::metrics::{JobSummary, NodeCounters, NodeSummary, Progress};
+use crate::metrics::{JobSummary, NodeSummary, Progress};
 use crate::restart::Restarts;
-use crate::setup::{Local, build_step, prepare, prepare_sinks, source_reader};
-use crate::task::{Head, Routes, Step, SubTask};
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use std::collections::HashMap;
-use std::path::PathBuf;
+use crate::setup::prepare_sinks;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -147,6 +143,17 @@ pub fn run_job(
     rt: &Arc<Runtime>,
     options: &RunOptions,
 ) -> Result<JobSummary, JobFailure> {
+    run_job_on(graph, &mut LocalExecutor::new(rt.clone()), options)
+}
+
+/// Runs a job to completion with its sub-tasks where `exec` puts them:
+/// attempts under the restart strategy, each restored from the latest
+/// complete checkpoint, with this thread coordinating checkpoints.
+pub fn run_job_on(
+    graph: &JobGraph,
+    exec: &mut dyn Executor,
+    options: &RunOptions,
+) -> Result<JobSummary, JobFailure> {
     let started = Instant::now();
     let initial = match &options.restore {
         Some(path) => {
@@ -185,7 +192,7 @@ pub fn run_job(
         let attempt_dir = work.path().join(format!("attempt-{}", restarts.count()));
         let outcome = run_attempt(
             graph,
-            rt,
+            exec,
             options,
             restore.take(),
             store.as_ref(),
@@ -306,12 +313,159 @@ fn cancelled(options: &RunOptions) -> bool {
         || options.handle.as_ref().is_some_and(|h| h.cancelled())
 }
 
-/// One attempt: sets the sub-tasks up (restored from `restore`), runs them
-/// and coordinates checkpoints until they finish or one fails.
+/// What every sub-task of an attempt starts from.
+pub struct AttemptSpec<'a> {
+    /// The job.
+    pub graph: &'a JobGraph,
+    /// Batch sizes, queue capacities, the clock, test faults.
+    pub options: &'a RunOptions,
+    /// The attempt's number (0 first; one more per restart).
+    pub attempt: u32,
+    /// The snapshot the attempt restores.
+    pub restore: Option<&'a Restore>,
+    /// A local directory for the attempt (state backends, staged files).
+    pub work: &'a Path,
+    /// The checkpoint store's shared directory, if the job has a store.
+    pub store_shared: Option<PathBuf>,
+}
+
+/// Where the sub-tasks of a job's attempts run: threads of this process
+/// ([`LocalExecutor`]), or the workers of a cluster. The coordinator drives
+/// it with [`Command`]s and hears back through [`Report`]s.
+pub trait Executor {
+    /// Starts every sub-task of an attempt; a failure here is not retried.
+    fn start(&mut self, spec: &AttemptSpec<'_>) -> Result<(), JobFailure>;
+    /// Carries out a coordinator command on every sub-task it concerns.
+    fn command(&mut self, cmd: Command);
+    /// Reports from the sub-tasks, waiting up to `wait` when there are none.
+    fn reports(&mut self, wait: Duration) -> Vec<Report>;
+    /// Whether every sub-task has stopped (finished, failed or cancelled).
+    fn stopped(&mut self) -> bool;
+    /// Stops every sub-task.
+    fn cancel(&mut self);
+    /// Whether the attempt is being torn down (a failure or a cancel).
+    fn cancelled(&self) -> bool;
+    /// Waits until every sub-task stopped; how they ended.
+    fn wait(&mut self) -> Ended;
+    /// Records received and emitted per node in this attempt so far.
+    fn totals(&self) -> Vec<(u64, u64)>;
+}
+
+/// Runs every sub-task on threads of this process.
+pub struct LocalExecutor {
+    rt: Arc<Runtime>,
+    current: Option<Deployment>,
+}
+
+impl LocalExecutor {
+    /// An executor loading components into `rt`.
+    pub fn new(rt: Arc<Runtime>) -> Self {
+        LocalExecutor { rt, current: None }
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn start(&mut self, spec: &AttemptSpec<'_>) -> Result<(), JobFailure> {
+        self.current = None;
+        let d = Deployment::start(&DeploySpec {
+            graph: spec.graph,
+            rt: &self.rt,
+            options: spec.options,
+            tasks: None,
+            restore: spec.restore,
+            work: spec.work,
+            store_shared: spec.store_shared.clone(),
+        })?;
+        self.current = Some(d);
+        Ok(())
+    }
+
+    fn command(&mut self, cmd: Command) {
+        if let Some(d) = &mut self.current {
+            d.command(cmd);
+        }
+    }
+
+    fn reports(&mut self, wait: Duration) -> Vec<Report> {
+        match &mut self.current {
+            Some(d) => d.reports(wait),
+            None => Vec::new(),
+        }
+    }
+
+    fn stopped(&mut self) -> bool {
+        self.current.as_ref().is_none_or(Deployment::stopped)
+    }
+
+    fn cancel(&mut self) {
+        if let Some(d) = &self.current {
+            d.cancel();
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.current.as_ref().is_some_and(Deployment::cancelled)
+    }
+
+    fn wait(&mut self) -> Ended {
+        match &mut self.current {
+            Some(d) => d.wait(),
+            None => Ended {
+                failure: None,
+                setup_failed: false,
+                panicked: false,
+            },
+        }
+    }
+
+    fn totals(&self) -> Vec<(u64, u64)> {
+        self.current
+            .as_ref()
+            .map_or_else(Vec::new, Deployment::totals)
+    }
+}
+
+/// Runs the coordinator's commands and the sub-tasks' reports back and
+/// forth until neither has more.
+fn pump(exec: &mut dyn Executor, coordinator: &mut Coordinator) -> Result<(), JobFailure> {
+    loop {
+        let commands = coordinator.take_commands();
+        let reports = exec.reports(Duration::ZERO);
+        if commands.is_empty() && reports.is_empty() {
+            return Ok(());
+        }
+        for c in commands {
+            exec.command(c);
+        }
+        for r in reports {
+            coordinator.on_report(r)?;
+        }
+    }
+}
+
+/// Every sub-task finished: the final checkpoint (or commit).
+fn finish(exec: &mut dyn Executor, coordinator: &mut Coordinator) -> Result<(), JobFailure> {
+    loop {
+        pump(exec, coordinator)?;
+        if coordinator.finish_job()? {
+            return Ok(());
+        }
+        pump(exec, coordinator)?;
+        // A checkpoint still in flight completes with the final states (or
+        // expires); remote hosts answer the final one in their own time.
+        coordinator.tick(false)?;
+        for r in exec.reports(Duration::from_millis(5)) {
+            coordinator.on_report(r)?;
+        }
+    }
+}
+
+/// One attempt: restores, starts the sub-tasks and coordinates
+/// checkpoints until they finish or one fails.
 #[allow(clippy::too_many_arguments)]
 fn run_attempt(
     graph: &JobGraph,
-    rt: &Arc<Runtime>,
+    exec: &mut dyn Executor,
     options: &RunOptions,
     restore: Option<Loaded>,
     store: Option<&CheckpointStore>,
@@ -320,86 +474,102 @@ fn run_attempt(
     work: &std::path::Path,
 ) -> Attempt {
     let started = Instant::now();
-    let prepared = match prepare(graph, rt) {
-        Ok(p) => p,
-        Err(f) => return Attempt::Fatal(f),
-    };
     let restore = match restore
-        .map(|l| {
-            RestorePlan::new(
-                l,
-                graph,
-                graph.state_backend.name(),
-                options.allow_non_restored_state,
-            )
-        })
+        .map(|l| Restore::plan(l, graph, options.allow_non_restored_state))
         .transpose()
     {
-        Ok(r) => r.map(Arc::new),
+        Ok(r) => r,
         Err(f) => return Attempt::Fatal(f),
     };
-    if let Err(f) = prepare_sinks(graph, restore.as_deref()) {
+    if let Err(f) = prepare_sinks(graph, restore.as_ref().map(|r| r.plan.as_ref())) {
+        return Attempt::Fatal(f);
+    }
+    let spec = AttemptSpec {
+        graph,
+        options,
+        attempt: restarts,
+        restore: restore.as_ref(),
+        work,
+        store_shared: store.map(CheckpointStore::shared_dir),
+    };
+    if let Err(f) = exec.start(&spec) {
+        exec.cancel();
+        exec.wait();
         return Attempt::Fatal(f);
     }
     let plan = PhysicalPlan::new(graph);
-    let (events_tx, events_rx): (Sender<TaskEvent>, Receiver<TaskEvent>) = unbounded();
-    let ctl = Arc::new(Control::new(Some(events_tx), options.fault.clone()));
-    let local = Arc::new(Local {
-        backend: graph.state_backend,
-        dir: work.join("state"),
-        store_shared: store.map(CheckpointStore::shared_dir),
-        interrupt: ctl.cancel_flag(),
-    });
-    let counters: Arc<Vec<NodeCounters>> = Arc::new(
-        graph
-            .nodes
-            .iter()
-            .map(|n| NodeCounters::new(n.parallelism))
-            .collect(),
+    let mut coordinator = Coordinator::new(
+        job_facts(graph, all_tasks(&plan)),
+        store.cloned(),
+        policy(graph),
+        stats.clone(),
     );
-    let node_ids: Arc<Vec<String>> = Arc::new(graph.nodes.iter().map(|n| n.id.clone()).collect());
-
-    // One bounded queue per input channel of every chain sub-task.
-    let mut senders: HashMap<(usize, u32, u32), Sender<Envelope>> = HashMap::new();
-    let mut inboxes = Vec::new();
-    for (c, chain) in plan.chains.iter().enumerate() {
-        let mut per_subtask = Vec::new();
-        for s in 0..chain.parallelism {
-            let mut channels = Vec::new();
-            for id in chain.inputs.iter().flat_map(|i| i.channels_for(s)) {
-                let (tx, rx) = bounded(options.channel_capacity);
-                senders.insert((c, s, id), tx);
-                channels.push(InChannel { id, rx });
-            }
-            per_subtask.push(Some(Inbox::new(channels)));
-        }
-        inboxes.push(per_subtask);
+    let coordinated = coordinate(graph, exec, options, started, &mut coordinator, restarts);
+    if coordinated.is_err() {
+        // The coordinator failed (a checkpoint could not be written or
+        // expired): stop every sub-task before restarting.
+        exec.cancel();
     }
-
-    let setup = Setup {
-        graph,
-        rt,
-        options,
-        prepared: Arc::new(prepared),
-        plan: &plan,
-        ctl: &ctl,
-        counters: &counters,
-        node_ids: &node_ids,
-        local: &local,
-        restore: restore.clone(),
+    let ended = exec.wait();
+    // Reports sent while the sub-tasks wound down.
+    let late = match &coordinated {
+        Ok(()) => pump(exec, &mut coordinator),
+        Err(_) => Ok(()),
     };
-    let handles = match spawn_all(&setup, &senders, &mut inboxes) {
-        Ok(h) => h,
-        Err(f) => {
-            ctl.cancel();
+    *stats = coordinator.stats.clone();
+    if let Some(f) = ended.failure {
+        if ended.setup_failed {
             return Attempt::Fatal(f);
         }
-    };
-    // Only the writers hold senders now: a channel disconnects when every
-    // upstream sub-task is gone.
-    drop(senders);
+        return Attempt::Failed(f);
+    }
+    if let Err(f) = coordinated.and(late) {
+        return Attempt::Failed(f);
+    }
+    if ended.panicked {
+        return Attempt::Failed(JobFailure::job(
+            ErrorDomain::Internal,
+            "a sub-task thread panicked",
+        ));
+    }
+    let stopped = coordinator.stopped_with.clone();
+    if stopped.is_none() {
+        if cancelled(options) {
+            return Attempt::Fatal(JobFailure::job(ErrorDomain::User, "the job was cancelled"));
+        }
+        if let Err(f) = finish(exec, &mut coordinator) {
+            return Attempt::Failed(f);
+        }
+        *stats = coordinator.stats.clone();
+    }
+    let totals = exec.totals();
+    Attempt::Done(JobSummary {
+        name: graph.name.clone(),
+        duration: started.elapsed(),
+        nodes: graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let (records_in, records_out) = totals.get(i).copied().unwrap_or_default();
+                NodeSummary {
+                    id: n.id.clone(),
+                    kind: node_kind(&n.kind),
+                    parallelism: n.parallelism,
+                    records_in,
+                    records_out,
+                }
+            })
+            .collect(),
+        checkpoints: stats.clone(),
+        restarts,
+        stopped_with_savepoint: stopped,
+    })
+}
 
-    let facts = JobFacts {
+/// What the coordinator knows of a job.
+fn job_facts(graph: &JobGraph, tasks: Vec<TaskId>) -> JobFacts {
+    JobFacts {
         name: graph.name.clone(),
         max_parallelism: graph.max_parallelism,
         backend: graph.state_backend.name(),
@@ -412,106 +582,21 @@ fn run_attempt(
                 kind: node_kind(&n.kind),
             })
             .collect(),
-        tasks: plan
-            .chains
-            .iter()
-            .enumerate()
-            .flat_map(|(c, ch)| (0..ch.parallelism).map(move |s| (c, s)))
-            .collect(),
-    };
-    let policy = CheckpointPolicy {
-        interval: graph.checkpointing.as_ref().map(|c| c.interval),
-        timeout: graph
-            .checkpointing
-            .as_ref()
-            .map_or(weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT, |c| c.timeout),
-        tolerable: graph
-            .checkpointing
-            .as_ref()
-            .map_or(0, |c| c.tolerable_failures),
-    };
-    let mut coordinator = Coordinator::new(facts, store.cloned(), policy, stats.clone());
-    let mut tasks = LocalTasks {
-        ctl: ctl.clone(),
-        host: TaskHost::new(options.failing_checkpoints.clone()),
-        reports: Vec::new(),
-    };
-    let coordinated = coordinate(
-        graph,
-        &counters,
-        &handles,
-        options,
-        started,
-        &events_rx,
-        &mut coordinator,
-        &mut tasks,
-        restarts,
-    );
-    if coordinated.is_err() {
-        // The coordinator failed (a checkpoint could not be written or
-        // expired): stop every sub-task before restarting.
-        ctl.cancel();
+        tasks,
     }
-    let mut panicked = false;
-    for h in handles {
-        panicked |= h.join().is_err();
-    }
-    // Reports sent while the threads wound down.
-    let mut late = Ok(());
-    for ev in events_rx.try_iter() {
-        tasks.host.on_event(ev, &mut tasks.reports);
-    }
-    if coordinated.is_ok() {
-        late = tasks.pump(&mut coordinator);
-    }
-    *stats = coordinator.stats.clone();
-    if let Some(f) = ctl.take_failure() {
-        if ctl.setup_failed() {
-            return Attempt::Fatal(f);
-        }
-        return Attempt::Failed(f);
-    }
-    if let Err(f) = coordinated.and(late) {
-        return Attempt::Failed(f);
-    }
-    if panicked {
-        return Attempt::Failed(JobFailure::job(
-            ErrorDomain::Internal,
-            "a sub-task thread panicked",
-        ));
-    }
-    let stopped = coordinator.stopped_with.clone();
-    if stopped.is_none() {
-        if cancelled(options) {
-            return Attempt::Fatal(JobFailure::job(ErrorDomain::User, "the job was cancelled"));
-        }
-        if let Err(f) = tasks.finish(&mut coordinator) {
-            return Attempt::Failed(f);
-        }
-        *stats = coordinator.stats.clone();
-    }
-    Attempt::Done(JobSummary {
-        name: graph.name.clone(),
-        duration: started.elapsed(),
-        nodes: graph
-            .nodes
-            .iter()
-            .zip(counters.iter())
-            .map(|(n, c)| NodeSummary {
-                id: n.id.clone(),
-                kind: node_kind(&n.kind),
-                parallelism: n.parallelism,
-                records_in: c.total_in(),
-                records_out: c.total_out(),
-            })
-            .collect(),
-        checkpoints: stats.clone(),
-        restarts,
-        stopped_with_savepoint: stopped,
-    })
 }
 
-fn node_kind(kind: &NodeKind) -> String {
+fn policy(graph: &JobGraph) -> CheckpointPolicy {
+    let c = graph.checkpointing.as_ref();
+    CheckpointPolicy {
+        interval: c.map(|c| c.interval),
+        timeout: c.map_or(weir_core::graph::DEFAULT_CHECKPOINT_TIMEOUT, |c| c.timeout),
+        tolerable: c.map_or(0, |c| c.tolerable_failures),
+    }
+}
+
+/// What a node is, in words: "source", "sink" or its function kind.
+pub fn node_kind(kind: &NodeKind) -> String {
     match kind {
         NodeKind::Source(_) => "source".into(),
         NodeKind::Sink(_) => "sink".into(),
@@ -519,293 +604,49 @@ fn node_kind(kind: &NodeKind) -> String {
     }
 }
 
-/// What every sub-task of an attempt is built from.
-struct Setup<'a> {
-    graph: &'a JobGraph,
-    rt: &'a Arc<Runtime>,
-    options: &'a RunOptions,
-    prepared: Arc<crate::setup::Prepared>,
-    plan: &'a PhysicalPlan,
-    ctl: &'a Arc<Control>,
-    counters: &'a Arc<Vec<NodeCounters>>,
-    node_ids: &'a Arc<Vec<String>>,
-    local: &'a Arc<Local>,
-    restore: Option<Arc<RestorePlan>>,
-}
-
-/// Starts one thread per chain sub-task.
-fn spawn_all(
-    su: &Setup<'_>,
-    senders: &HashMap<(usize, u32, u32), Sender<Envelope>>,
-    inboxes: &mut [Vec<Option<Inbox>>],
-) -> Result<Vec<std::thread::JoinHandle<()>>, JobFailure> {
-    let (graph, plan, options) = (su.graph, su.plan, su.options);
-    let mut handles = Vec::new();
-    for (c, chain) in plan.chains.iter().enumerate() {
-        for s in 0..chain.parallelism {
-            let mut steps = Vec::new();
-            for &node in &chain.nodes {
-                let mut routes = Routes::default();
-                for (ei, e) in graph.outputs_of(node) {
-                    if plan.is_chained(graph, ei) {
-                        continue;
-                    }
-                    let to_chain = plan.chain_of[e.to];
-                    let input = plan.chains[to_chain]
-                        .inputs
-                        .iter()
-                        .find(|i| i.edge == ei)
-                        .ok_or_else(|| {
-                            JobFailure::job(ErrorDomain::Internal, "edge without a chain input")
-                        })?;
-                    // This sub-task's channel at each receiver (the peer
-                    // only, for a forward edge).
-                    let channel = input.channel_offset + s;
-                    let receivers: Vec<u32> = match e.exchange {
-                        weir_core::spec::Exchange::Forward => vec![s],
-                        _ => (0..plan.chains[to_chain].parallelism).collect(),
-                    };
-                    let targets = receivers
-                        .iter()
-                        .map(|&t| {
-                            senders
-                                .get(&(to_chain, t, channel))
-                                .cloned()
-                                .ok_or_else(|| {
-                                    JobFailure::job(
-                                        ErrorDomain::Internal,
-                                        "a channel without a queue",
-                                    )
-                                })
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let mut writer = EdgeWriter::new(
-                        e.exchange,
-                        e.key.clone(),
-                        targets,
-                        channel,
-                        s,
-                        graph.max_parallelism,
-                        options.batch_bytes,
-                    );
-                    if let NodeKind::Operator(o) = &graph.nodes[e.to].kind
-                        && o.on_error == weir_core::spec::OnError::DeadLetter
-                    {
-                        writer = writer.with_dead_letters(&graph.nodes[e.to].id);
-                    }
-                    match &e.output {
-                        None => routes.main.push(writer),
-                        Some(name) => match routes.side.iter_mut().find(|(n, _)| n == name) {
-                            Some((_, ws)) => ws.push(writer),
-                            None => routes.side.push((name.clone(), vec![writer])),
-                        },
-                    }
-                }
-                steps.push((node, routes));
-            }
-            let head_node = chain.nodes[0];
-            let head =
-                match &graph.nodes[head_node].kind {
-                    NodeKind::Source(_) => Head::Source(
-                        source_reader(
-                            graph,
-                            su.rt,
-                            head_node,
-                            &su.prepared,
-                            s,
-                            chain.parallelism,
-                            &options.clock,
-                            su.local,
-                            su.restore.as_deref(),
-                        )
-                        .map_err(|f| crate::setup::node_failure(graph, head_node, f))?,
-                    ),
-                    _ => Head::Inbox(inboxes[c][s as usize].take().ok_or_else(|| {
-                        JobFailure::job(ErrorDomain::Internal, "inbox taken twice")
-                    })?),
-                };
-            let graph = graph.clone();
-            let rt = su.rt.clone();
-            let prepared = su.prepared.clone();
-            let ctl = su.ctl.clone();
-            let counters = su.counters.clone();
-            let node_ids = su.node_ids.clone();
-            let batch_bytes = options.batch_bytes;
-            let clock = options.clock.clone();
-            let local = su.local.clone();
-            let restore = su.restore.clone();
-            let parallelism = chain.parallelism;
-            let name = format!("weir-{}-{s}", graph.nodes[head_node].id);
-            let handle = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || {
-                    let mut built = Vec::new();
-                    for (node, routes) in steps {
-                        let op = build_step(
-                            &graph,
-                            &rt,
-                            &prepared,
-                            node,
-                            s,
-                            parallelism,
-                            clock.clone(),
-                            &local,
-                            restore.as_deref(),
-                        );
-                        match op {
-                            Ok(op) => built.push(Step { node, op, routes }),
-                            Err(f) => {
-                                ctl.fail_setup(JobFailure {
-                                    operator: Some(graph.nodes[node].id.clone()),
-                                    subtask: Some((s, parallelism)),
-                                    domain: f.domain,
-                                    message: f.message,
-                                });
-                                return;
-                            }
-                        }
-                    }
-                    drop(restore);
-                    SubTask::new(
-                        s,
-                        parallelism,
-                        node_ids,
-                        head,
-                        built,
-                        counters,
-                        ctl,
-                        batch_bytes,
-                        clock,
-                        (c, s),
-                        local.dir.join("staging"),
-                        local.backend != weir_core::spec::StateBackendKind::Memory,
-                    )
-                    .run();
-                })
-                .map_err(|e| {
-                    JobFailure::job(ErrorDomain::External, format!("cannot start a thread: {e}"))
-                })?;
-            handles.push(handle);
-        }
-    }
-    Ok(handles)
-}
-
-/// The sub-tasks of an attempt that run in this process, as the
-/// coordinator sees them: it carries out the coordinator's commands through
-/// the shared control and the checkpoint host, and collects the host's
-/// reports.
-struct LocalTasks {
-    ctl: Arc<Control>,
-    host: TaskHost,
-    reports: Vec<Report>,
-}
-
-impl LocalTasks {
-    fn run(&mut self, commands: Vec<Command>) {
-        for c in commands {
-            match c {
-                Command::Trigger { barrier, target } => {
-                    // The host learns where to write before any sub-task
-                    // can acknowledge.
-                    self.host.trigger(barrier.id, target, &mut self.reports);
-                    self.ctl.trigger(barrier);
-                }
-                Command::Abort(id) => self.host.abort(id),
-                Command::Completed(id) => {
-                    self.host.completed(id, &mut self.reports);
-                    self.ctl.notify_complete(id);
-                }
-                Command::Stop => self.ctl.cancel(),
-            }
-        }
-    }
-
-    /// Passes sub-task events to the host.
-    fn take_events(&mut self, events: &Receiver<TaskEvent>, wait: Duration) {
-        if let Ok(ev) = events.recv_timeout(wait) {
-            self.host.on_event(ev, &mut self.reports);
-            for ev in events.try_iter() {
-                self.host.on_event(ev, &mut self.reports);
-            }
-        }
-    }
-
-    /// Runs commands and reports back and forth until both are done.
-    fn pump(&mut self, coordinator: &mut Coordinator) -> Result<(), JobFailure> {
-        loop {
-            let commands = coordinator.take_commands();
-            let reports = std::mem::take(&mut self.reports);
-            if commands.is_empty() && reports.is_empty() {
-                return Ok(());
-            }
-            self.run(commands);
-            for r in reports {
-                coordinator.on_report(r)?;
-            }
-        }
-    }
-
-    /// Every sub-task finished: the final checkpoint (or commit).
-    fn finish(&mut self, coordinator: &mut Coordinator) -> Result<(), JobFailure> {
-        loop {
-            self.pump(coordinator)?;
-            if coordinator.finish_job()? {
-                return Ok(());
-            }
-            self.pump(coordinator)?;
-            // An earlier checkpoint still in flight: it completes with the
-            // final states, or expires.
-            coordinator.tick(false)?;
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
 /// Waits for the sub-tasks while coordinating checkpoints, serving
 /// savepoint requests, reporting progress and honouring cancellation.
-#[allow(clippy::too_many_arguments)]
 fn coordinate(
     graph: &JobGraph,
-    counters: &[NodeCounters],
-    handles: &[std::thread::JoinHandle<()>],
+    exec: &mut dyn Executor,
     options: &RunOptions,
     started: Instant,
-    events: &Receiver<TaskEvent>,
     coordinator: &mut Coordinator,
-    tasks: &mut LocalTasks,
     restarts: u32,
 ) -> Result<(), JobFailure> {
-    let sources: Vec<usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.kind, NodeKind::Source(_)))
-        .map(|(i, _)| i)
-        .collect();
-    let sinks: Vec<usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.kind, NodeKind::Sink(_)))
-        .map(|(i, _)| i)
-        .collect();
+    let of_kind = |pick: fn(&NodeKind) -> bool| -> Vec<usize> {
+        graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| pick(&n.kind))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let sources = of_kind(|k| matches!(k, NodeKind::Source(_)));
+    let sinks = of_kind(|k| matches!(k, NodeKind::Sink(_)));
     let mut last_report = Instant::now();
     let mut last_count = 0u64;
-    while !handles.iter().all(|h| h.is_finished()) {
-        tasks.take_events(events, Duration::from_millis(20));
-        tasks.pump(coordinator)?;
+    while !exec.stopped() {
+        for r in exec.reports(Duration::from_millis(20)) {
+            coordinator.on_report(r)?;
+        }
+        pump(exec, coordinator)?;
         if cancelled(options) {
-            tasks.ctl.cancel();
+            exec.cancel();
         }
         if let Some(h) = &options.handle {
             for r in h.take_requests() {
                 coordinator.request_savepoint(r);
             }
         }
-        coordinator.tick(tasks.ctl.cancelled())?;
-        tasks.pump(coordinator)?;
-        let count: u64 = sources.iter().map(|&i| counters[i].total_out()).sum();
+        coordinator.tick(exec.cancelled())?;
+        pump(exec, coordinator)?;
+        let totals = exec.totals();
+        let sum = |nodes: &[usize], pick: fn(&(u64, u64)) -> u64| -> u64 {
+            nodes.iter().filter_map(|&i| totals.get(i)).map(pick).sum()
+        };
+        let count = sum(&sources, |t| t.1);
         if let Some(h) = &options.handle {
             h.set_status(JobStatus {
                 source_records: count,
@@ -820,8 +661,8 @@ fn coordinate(
             cb(&Progress {
                 elapsed: started.elapsed(),
                 source_records: count,
-                records_per_second: (count - last_count) as f64 / secs,
-                sink_records: sinks.iter().map(|&i| counters[i].total_in()).sum(),
+                records_per_second: count.saturating_sub(last_count) as f64 / secs,
+                sink_records: sum(&sinks, |t| t.0),
                 checkpoints: coordinator.stats.clone(),
                 restarts,
             });

@@ -15,6 +15,7 @@
 mod checkpoint;
 mod clock;
 mod control;
+mod deploy;
 mod exchange;
 mod failure;
 mod gate;
@@ -22,14 +23,21 @@ mod handle;
 mod job;
 mod metrics;
 mod operators;
+mod remote;
 mod restart;
 mod setup;
 mod task;
 
-pub use checkpoint::{CheckpointStats, SavepointRequest};
+pub use checkpoint::{CheckpointStats, Command, PersistedOp, Report, SavepointRequest, Target};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use control::{Barrier, TaskId};
+pub use deploy::{DeploySpec, Deployment, Ended, Restore, all_channels, all_tasks};
 pub use failure::JobFailure;
 pub use handle::{JobHandle, JobStatus};
-pub use job::{InjectedFault, ProgressFn, RunOptions, run_job};
+pub use job::{
+    AttemptSpec, Executor, InjectedFault, LocalExecutor, ProgressFn, RunOptions, node_kind,
+    run_job, run_job_on,
+};
 pub use metrics::{JobSummary, NodeSummary, Progress, human_bytes};
+pub use remote::{ChannelKey, CreditHook, FrameError, InEnd, Next, OutEnd, is_end};
 pub use setup::sandbox_limits;

@@ -25,6 +25,15 @@ impl NodeCounters {
         self.records_out[subtask as usize].fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// (records in, records out) of each sub-task.
+    pub(crate) fn per_subtask(&self) -> Vec<(u64, u64)> {
+        self.records_in
+            .iter()
+            .zip(&self.records_out)
+            .map(|(i, o)| (i.load(Ordering::Relaxed), o.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     pub(crate) fn total_in(&self) -> u64 {
         self.records_in
             .iter()

@@ -20,9 +20,14 @@ use weir_core::ErrorDomain;
 
 /// What the coordinator asks of the sub-tasks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Command {
+pub enum Command {
     /// Take checkpoint `barrier.id`, writing into `target`.
-    Trigger { barrier: Barrier, target: Target },
+    Trigger {
+        /// The checkpoint's barrier.
+        barrier: Barrier,
+        /// Where its files go.
+        target: Target,
+    },
     /// Checkpoint `id` failed: drop what is still written for it.
     Abort(u64),
     /// Checkpoint `id` completed (sinks commit what it covers).

@@ -11,21 +11,37 @@ use weir_checkpoint::{OperatorSnapshot, SinkState};
 
 /// What the host tells the coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Report {
+pub enum Report {
     /// Sub-task `task` wrote its snapshots for checkpoint `id`.
     Acked {
+        /// The checkpoint.
         id: u64,
+        /// The sub-task.
         task: TaskId,
+        /// What it wrote, per operator of its chain.
         ops: Vec<PersistedOp>,
     },
     /// Checkpoint `id` could not be written here.
-    Declined { id: u64, reason: String },
+    Declined {
+        /// The checkpoint.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
     /// Sub-task `task` finished its input; the host stands in for it from
     /// now on. `sinks`: its file sinks' output not committed yet.
-    Finished { task: TaskId, sinks: Vec<SinkState> },
+    Finished {
+        /// The sub-task.
+        task: TaskId,
+        /// Its file sinks' output not committed yet.
+        sinks: Vec<SinkState>,
+    },
     /// The final state of a finished sub-task could not be built: the
     /// attempt fails.
-    Failed { reason: String },
+    Failed {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A checkpoint being taken, as this host sees it.

@@ -7,7 +7,9 @@ mod host;
 mod persist;
 mod restore;
 
-pub(crate) use coordinator::{CheckpointPolicy, Command, Coordinator, JobFacts};
-pub use coordinator::{CheckpointStats, SavepointRequest};
-pub(crate) use host::{Report, TaskHost};
+pub(crate) use coordinator::{CheckpointPolicy, Coordinator, JobFacts};
+pub use coordinator::{CheckpointStats, Command, SavepointRequest};
+pub use host::Report;
+pub(crate) use host::TaskHost;
+pub use persist::{PersistedOp, Target};
 pub(crate) use restore::RestorePlan;

@@ -12,27 +12,27 @@ use weir_checkpoint::{
 
 /// Where a checkpoint's files go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Target {
+pub struct Target {
     /// The checkpoint's (or savepoint's) directory.
-    pub(crate) dir: PathBuf,
+    pub dir: PathBuf,
     /// The store's directory of files shared between checkpoints (native
     /// RocksDB files); none outside a checkpoint store.
-    pub(crate) shared_root: Option<PathBuf>,
+    pub shared_root: Option<PathBuf>,
 }
 
 /// One operator sub-task's snapshot, written: what `_metadata` lists and
 /// what the checkpoint commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PersistedOp {
+pub struct PersistedOp {
     /// The snapshot file.
-    pub(crate) file: SnapshotFile,
+    pub file: SnapshotFile,
     /// Bytes written for it (the file, and backend files copied).
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// Shared files it references (relative to the shared directory).
-    pub(crate) shared: Vec<String>,
+    pub shared: Vec<String>,
     /// A file sink's pending output, committed when the checkpoint
     /// completes.
-    pub(crate) sink: Option<SinkState>,
+    pub sink: Option<SinkState>,
 }
 
 /// Copies a file, as a hard link where the file system allows; the bytes
