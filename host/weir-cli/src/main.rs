@@ -2,8 +2,9 @@
 
 mod bench;
 mod build;
+mod cluster;
 mod control;
-mod params;
+mod rest_client;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -77,12 +78,20 @@ enum Command {
         #[arg(long)]
         debug: bool,
     },
-    /// List the jobs running on this machine's embedded runners.
-    List,
+    /// List the jobs running on this machine's embedded runners (or, with
+    /// --coordinator, on a cluster).
+    List {
+        /// A cluster's REST URL (default: $WEIR_COORDINATOR if set).
+        #[arg(long)]
+        coordinator: Option<String>,
+    },
     /// Take a savepoint of a running job; prints its path.
     Savepoint {
         /// The job's id (from `weir list`).
         id: String,
+        /// A cluster's REST URL (default: $WEIR_COORDINATOR if set).
+        #[arg(long)]
+        coordinator: Option<String>,
         /// Directory to create the savepoint in (default: the job's
         /// --savepoint-dir, or savepoints/ in its checkpoint directory).
         #[arg(long)]
@@ -99,17 +108,148 @@ enum Command {
         /// Directory to create the savepoint in.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// A cluster's REST URL (default: $WEIR_COORDINATOR if set).
+        #[arg(long)]
+        coordinator: Option<String>,
     },
     /// Cancel a running job without a savepoint.
     Cancel {
         /// The job's id (from `weir list`).
         id: String,
+        /// A cluster's REST URL (default: $WEIR_COORDINATOR if set).
+        #[arg(long)]
+        coordinator: Option<String>,
+    },
+    /// Run a coordinator in the foreground (Flink's JobManager): the REST
+    /// API, the workers' registry, jobs and their checkpoints.
+    Coordinator {
+        /// Where the REST API listens.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        rest_addr: std::net::SocketAddr,
+        /// Where workers connect.
+        #[arg(long, default_value = "127.0.0.1:6123")]
+        rpc_addr: std::net::SocketAddr,
+        /// Its directory (bundles, default checkpoint storage).
+        #[arg(long, default_value = ".weir-coordinator")]
+        data_dir: PathBuf,
+    },
+    /// Run a worker in the foreground (Flink's TaskManager).
+    Worker {
+        /// The coordinator's RPC address (host:port).
+        #[arg(long)]
+        coordinator: String,
+        /// Sub-tasks of each chain it runs at once (default: its cores).
+        #[arg(long)]
+        slots: Option<u32>,
+        /// Its directory (bundles, state, staged checkpoint files).
+        #[arg(long, default_value = ".weir-worker")]
+        data_dir: PathBuf,
+        /// Where its services listen (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: std::net::SocketAddr,
+    },
+    /// Start, grow or stop a local cluster in the background.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+    /// Write a job file and its components into an application bundle
+    /// (a zip) for `POST /jars/upload`.
+    Package {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// The bundle to write (default: <job>.zip here).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Job parameters used to check the job: --name value ...
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PARAMS"
+        )]
+        params: Vec<String>,
+    },
+    /// Submit a job to a cluster: packages it, uploads what the coordinator
+    /// does not have yet, runs it and prints its id (the last line).
+    ///
+    /// Takes the runner options and job parameters of `weir run`; paths
+    /// among them are made absolute, since workers resolve them.
+    Submit {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// The cluster's REST URL (default: $WEIR_COORDINATOR, then
+        /// http://127.0.0.1:8081).
+        #[arg(long)]
+        coordinator: Option<String>,
+        /// Follow the job to its end; exit 0 only if it FINISHED.
+        #[arg(long)]
+        wait: bool,
+        /// Runner options and job parameters: --name value ...
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PARAMS"
+        )]
+        params: Vec<String>,
+    },
+    /// Store a component in the coordinator's registry; prints the
+    /// reference a job file names it by (`registry:<name>@<digest>`).
+    Upload {
+        /// The component (.wasm).
+        component: PathBuf,
+        /// Its name in the registry (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// The cluster's REST URL (default: $WEIR_COORDINATOR, then
+        /// http://127.0.0.1:8081).
+        #[arg(long)]
+        coordinator: Option<String>,
     },
     /// Measure a job against the same pipeline in plain native Rust.
     Bench {
         #[command(subcommand)]
         which: bench::Which,
     },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Start a coordinator and workers in the background; waits until all
+    /// registered and prints the REST URL (also in <dir>/rest-url).
+    Start {
+        /// Workers to start.
+        #[arg(long, default_value_t = 1)]
+        workers: u32,
+        /// Slots of each worker (default: its cores).
+        #[arg(long)]
+        slots: Option<u32>,
+        /// Directory for the processes' files and logs.
+        #[arg(long, default_value = ".weir-cluster")]
+        dir: PathBuf,
+        /// The REST port (0: any free port).
+        #[arg(long, default_value_t = 8081)]
+        rest_port: u16,
+    },
+    /// Start one more worker.
+    AddWorker {
+        /// The cluster's directory.
+        #[arg(long, default_value = ".weir-cluster")]
+        dir: PathBuf,
+        /// Its slots (default: its cores).
+        #[arg(long)]
+        slots: Option<u32>,
+    },
+    /// Stop every process of the cluster.
+    Stop {
+        /// The cluster's directory.
+        #[arg(long, default_value = ".weir-cluster")]
+        dir: PathBuf,
+    },
+}
+
+/// A cluster's REST URL, when one is named (flag or $WEIR_COORDINATOR).
+fn cluster_url(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| std::env::var("WEIR_COORDINATOR").ok())
 }
 
 /// Keeps freed heap memory for reuse instead of handing it back to the
@@ -155,10 +295,68 @@ fn main() -> ExitCode {
                 println!("{}", p.display());
             }
         }),
-        Command::List => control::list(),
-        Command::Savepoint { id, dir } => control::savepoint(&id, dir.as_deref(), false),
-        Command::Stop { id, dir, .. } => control::savepoint(&id, dir.as_deref(), true),
-        Command::Cancel { id } => control::cancel(&id),
+        Command::List { coordinator } => match cluster_url(coordinator) {
+            Some(url) => cluster::list(&url),
+            None => control::list(),
+        },
+        Command::Savepoint {
+            id,
+            dir,
+            coordinator,
+        } => match cluster_url(coordinator) {
+            Some(url) => cluster::savepoint(&url, &id, dir.as_deref(), false),
+            None => control::savepoint(&id, dir.as_deref(), false),
+        },
+        Command::Stop {
+            id,
+            dir,
+            coordinator,
+            ..
+        } => match cluster_url(coordinator) {
+            Some(url) => cluster::savepoint(&url, &id, dir.as_deref(), true),
+            None => control::savepoint(&id, dir.as_deref(), true),
+        },
+        Command::Cancel { id, coordinator } => match cluster_url(coordinator) {
+            Some(url) => cluster::cancel(&url, &id),
+            None => control::cancel(&id),
+        },
+        Command::Coordinator {
+            rest_addr,
+            rpc_addr,
+            data_dir,
+        } => cluster::coordinator(rest_addr, rpc_addr, &data_dir),
+        Command::Worker {
+            coordinator,
+            slots,
+            data_dir,
+            bind,
+        } => cluster::worker(&coordinator, slots, &data_dir, bind),
+        Command::Cluster { action } => match action {
+            ClusterAction::Start {
+                workers,
+                slots,
+                dir,
+                rest_port,
+            } => cluster::start(&dir, workers, slots, rest_port),
+            ClusterAction::AddWorker { dir, slots } => cluster::add_worker(&dir, slots),
+            ClusterAction::Stop { dir } => cluster::stop(&dir),
+        },
+        Command::Package {
+            job,
+            output,
+            params,
+        } => cluster::package(&job, output.as_deref(), &params),
+        Command::Submit {
+            job,
+            coordinator,
+            wait,
+            params,
+        } => cluster::submit(&job, coordinator.as_deref(), wait, &params),
+        Command::Upload {
+            component,
+            name,
+            coordinator,
+        } => cluster::upload(&component, name.as_deref(), coordinator.as_deref()),
         Command::Bench { which } => bench::run(which),
     };
     match result {

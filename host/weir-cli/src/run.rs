@@ -1,7 +1,6 @@
 //! `weir run` and `weir validate`.
 
 use crate::control::Registration;
-use crate::params;
 use anyhow::{Context, Result, bail};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -10,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use weir_core::JobGraph;
+use weir_core::args as params;
 use weir_core::graph::{NodeKind, Overrides};
 use weir_runtime::{JobHandle, RunOptions, human_bytes, run_job};
 use weir_wasm::Runtime;

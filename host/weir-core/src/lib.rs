@@ -5,6 +5,7 @@
 //! into a [`graph::JobGraph`], then turned into a [`plan::PhysicalPlan`]:
 //! chains of operators, each run as parallel sub-tasks.
 
+pub mod args;
 pub mod batch;
 pub mod builder;
 pub mod error;

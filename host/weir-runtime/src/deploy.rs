@@ -119,6 +119,23 @@ pub struct Ended {
     pub panicked: bool,
 }
 
+/// Fails a deployment from another thread.
+#[derive(Clone)]
+pub struct Failer {
+    ctl: Arc<Control>,
+}
+
+impl Failer {
+    /// Records `f` as the deployment's failure (the first one wins) and
+    /// stops its sub-tasks; nothing when it is stopping already (what
+    /// breaks then is a consequence, not the cause).
+    pub fn fail(&self, f: JobFailure) {
+        if !self.ctl.cancelled() {
+            self.ctl.fail(f);
+        }
+    }
+}
+
 /// The running sub-tasks of an attempt in this process.
 pub struct Deployment {
     ctl: Arc<Control>,
@@ -244,6 +261,14 @@ impl Deployment {
     /// Stops every sub-task (their running guest calls are interrupted).
     pub fn cancel(&self) {
         self.ctl.cancel();
+    }
+
+    /// A handle that fails this deployment from elsewhere (a transport
+    /// that lost a channel).
+    pub fn failer(&self) -> Failer {
+        Failer {
+            ctl: self.ctl.clone(),
+        }
     }
 
     /// Whether the deployment is being torn down (cancelled or failed).

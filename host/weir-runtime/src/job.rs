@@ -200,6 +200,7 @@ pub fn run_job_on(
             restarts.count(),
             &attempt_dir,
         );
+        exec.release();
         let _ = std::fs::remove_dir_all(&attempt_dir);
         match outcome {
             Attempt::Done(mut summary) => {
@@ -349,6 +350,9 @@ pub trait Executor {
     fn wait(&mut self) -> Ended;
     /// Records received and emitted per node in this attempt so far.
     fn totals(&self) -> Vec<(u64, u64)>;
+    /// The attempt is over (after its final checkpoint, or its failure):
+    /// what is left of it may go.
+    fn release(&mut self) {}
 }
 
 /// Runs every sub-task on threads of this process.
@@ -422,6 +426,10 @@ impl Executor for LocalExecutor {
         self.current
             .as_ref()
             .map_or_else(Vec::new, Deployment::totals)
+    }
+
+    fn release(&mut self) {
+        self.current = None;
     }
 }
 

@@ -31,7 +31,7 @@ mod task;
 pub use checkpoint::{CheckpointStats, Command, PersistedOp, Report, SavepointRequest, Target};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use control::{Barrier, TaskId};
-pub use deploy::{DeploySpec, Deployment, Ended, Restore, all_channels, all_tasks};
+pub use deploy::{DeploySpec, Deployment, Ended, Failer, Restore, all_channels, all_tasks};
 pub use failure::JobFailure;
 pub use handle::{JobHandle, JobStatus};
 pub use job::{

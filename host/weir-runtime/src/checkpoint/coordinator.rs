@@ -57,6 +57,12 @@ pub struct CheckpointStats {
     pub last_bytes: u64,
     /// Id of the last completed checkpoint.
     pub last_id: Option<u64>,
+    /// Checkpoints that failed (could not be written, or expired).
+    pub failed: u64,
+    /// Path of the last completed checkpoint.
+    pub last_path: Option<PathBuf>,
+    /// When the last completed one was triggered (ms since the epoch).
+    pub last_triggered_ms: i64,
     /// The id the next checkpoint takes: ids keep growing across restarts,
     /// even when failed checkpoints left no directory behind.
     pub(crate) next_id: u64,
@@ -291,6 +297,7 @@ impl Coordinator {
     /// Counts a failed checkpoint against the tolerated ones.
     fn count_failure(&mut self, e: JobFailure) -> Result<(), JobFailure> {
         self.failures += 1;
+        self.stats.failed += 1;
         if self.failures > self.policy.tolerable {
             return Err(e);
         }
@@ -417,6 +424,8 @@ impl Coordinator {
                 self.stats.last_duration = Some(duration);
                 self.stats.last_bytes = meta.bytes;
                 self.stats.last_id = Some(meta.id);
+                self.stats.last_path = Some(f.dir.clone());
+                self.stats.last_triggered_ms = meta.triggered_ms;
                 tracing::info!(
                     "checkpoint {} complete: {} bytes in {} ms",
                     meta.id,

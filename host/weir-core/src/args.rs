@@ -1,12 +1,23 @@
-//! Job parameters and runner options given after the job file.
+//! Job parameters and runner options given after the job file (on the
+//! command line, or as a REST request's `programArgsList`).
 
-use anyhow::{Result, bail};
+use crate::spec::StateBackendKind;
 use std::path::PathBuf;
 use std::time::Duration;
-use weir_core::spec::StateBackendKind;
+
+/// Arguments that cannot be read, with what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ArgsError(pub String);
+
+type Result<T> = std::result::Result<T, ArgsError>;
+
+macro_rules! bail {
+    ($($t:tt)*) => { return Err(ArgsError(format!($($t)*))) };
+}
 
 /// What followed the job file on the command line.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Trailing {
     /// `--name value` job parameters.
     pub params: Vec<(String, String)>,
@@ -39,9 +50,11 @@ pub fn duration(text: &str) -> Result<Duration> {
         Some(i) => (&t[..i], &t[i..]),
         None => (t, "ms"),
     };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("'{text}' is not a duration (write 500ms, 2s or 1m)"))?;
+    let v: f64 = num.parse().map_err(|_| {
+        ArgsError(format!(
+            "'{text}' is not a duration (write 500ms, 2s or 1m)"
+        ))
+    })?;
     let ms = match unit {
         "ms" => v,
         "s" => v * 1000.0,
@@ -92,10 +105,9 @@ pub fn parse(args: &[String]) -> Result<Trailing> {
         i += 1;
         match name.as_str() {
             "parallelism" => {
-                t.parallelism =
-                    Some(value.parse().map_err(|_| {
-                        anyhow::anyhow!("--parallelism needs a number, got '{value}'")
-                    })?)
+                t.parallelism = Some(value.parse().map_err(|_| {
+                    ArgsError(format!("--parallelism needs a number, got '{value}'"))
+                })?)
             }
             "checkpoint-interval" => t.checkpoint_interval = Some(duration(&value)?),
             "checkpoint-dir" => t.checkpoint_dir = Some(PathBuf::from(value)),
@@ -113,6 +125,19 @@ pub fn parse(args: &[String]) -> Result<Trailing> {
         }
     }
     Ok(t)
+}
+
+impl Trailing {
+    /// The overrides of the job file these arguments make.
+    pub fn overrides(&self) -> crate::graph::Overrides {
+        crate::graph::Overrides {
+            parameters: self.params.clone(),
+            parallelism: self.parallelism,
+            checkpoint_interval: self.checkpoint_interval,
+            checkpoint_dir: self.checkpoint_dir.clone(),
+            state_backend: self.state_backend,
+        }
+    }
 }
 
 #[cfg(test)]

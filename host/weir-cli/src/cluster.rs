@@ -1,0 +1,511 @@
+//! The cluster from the command line: `weir coordinator` and `weir worker`
+//! in the foreground, `weir cluster start | add-worker | stop` in the
+//! background, and `weir package | submit | upload` plus the cluster side
+//! of `list | savepoint | stop | cancel`.
+
+use crate::rest_client::{Rest, base_url};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use weir_cluster::coordinator::CoordinatorConfig;
+use weir_cluster::worker::WorkerConfig;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("weir-net")
+        .build()
+        .context("starting the network runtime")
+}
+
+/// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+/// `weir coordinator`: runs in the foreground; writes
+/// `<data-dir>/addresses.json` once it listens.
+pub fn coordinator(rest: SocketAddr, rpc: SocketAddr, data_dir: &Path) -> Result<()> {
+    let data_dir = std::path::absolute(data_dir)?;
+    let mut cfg = CoordinatorConfig::local(data_dir.clone());
+    cfg.rest = rest;
+    cfg.rpc = rpc;
+    if let Some(ms) = env_ms("WEIR_HEARTBEAT_TIMEOUT_MS") {
+        cfg.heartbeat_timeout = ms;
+    }
+    let rt = runtime()?;
+    let file = data_dir.join("addresses.json");
+    let _ = std::fs::remove_file(&file);
+    rt.block_on(weir_cluster::coordinator::run(
+        cfg,
+        move |a| {
+            let text = json!({"rest_url": a.rest_url, "rpc": a.rpc.to_string()}).to_string();
+            let tmp = file.with_extension("tmp");
+            if std::fs::write(&tmp, text)
+                .and_then(|()| std::fs::rename(&tmp, &file))
+                .is_err()
+            {
+                eprintln!("warning: cannot write {}", file.display());
+            }
+            eprintln!("coordinator: REST {} , RPC {}", a.rest_url, a.rpc);
+        },
+        stop_signal(),
+    ))?;
+    Ok(())
+}
+
+fn env_ms(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
+}
+
+/// `weir worker`: runs in the foreground.
+pub fn worker(
+    coordinator: &str,
+    slots: Option<u32>,
+    data_dir: &Path,
+    bind: SocketAddr,
+) -> Result<()> {
+    let slots =
+        slots.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let cfg = WorkerConfig {
+        coordinator: coordinator.to_owned(),
+        bind,
+        slots,
+        data_dir: std::path::absolute(data_dir)?,
+    };
+    runtime()?.block_on(weir_cluster::worker::run(cfg, stop_signal()))?;
+    Ok(())
+}
+
+/// Where `weir cluster` keeps its processes' files.
+struct ClusterDir {
+    dir: PathBuf,
+}
+
+impl ClusterDir {
+    fn new(dir: &Path) -> Result<Self> {
+        let dir = std::path::absolute(dir)?;
+        std::fs::create_dir_all(dir.join("log"))
+            .with_context(|| format!("creating {}", dir.display()))?;
+        Ok(ClusterDir { dir })
+    }
+
+    fn rpc(&self) -> Result<String> {
+        let text = std::fs::read_to_string(self.dir.join("coordinator/addresses.json"))
+            .with_context(|| format!("no running cluster in {}", self.dir.display()))?;
+        let v: Value = serde_json::from_str(&text)?;
+        v["rpc"]
+            .as_str()
+            .map(str::to_owned)
+            .context("addresses.json names no RPC address")
+    }
+
+    fn rest_url(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(self.dir.join("rest-url"))
+            .with_context(|| format!("no running cluster in {}", self.dir.display()))?
+            .trim()
+            .to_owned())
+    }
+
+    fn next_worker(&self) -> u32 {
+        (1..)
+            .find(|n| !self.dir.join(format!("worker-{n}.pid")).exists())
+            .unwrap_or(1)
+    }
+
+    /// Starts `weir <args>` in the background, logging to `log/<name>.log`.
+    fn spawn(&self, name: &str, args: &[String]) -> Result<u32> {
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe().context("finding the weir binary")?;
+        let log = std::fs::File::create(self.dir.join("log").join(format!("{name}.log")))?;
+        let child = std::process::Command::new(exe)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: a Ctrl-C at the terminal that started
+            // the cluster does not stop it.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let pid = child.id();
+        std::fs::write(self.dir.join(format!("{name}.pid")), pid.to_string())?;
+        Ok(pid)
+    }
+
+    fn start_worker(&self, slots: Option<u32>) -> Result<String> {
+        let n = self.next_worker();
+        let name = format!("worker-{n}");
+        let mut args = vec![
+            "worker".to_owned(),
+            "--coordinator".to_owned(),
+            self.rpc()?,
+            "--data-dir".to_owned(),
+            self.dir.join(&name).display().to_string(),
+        ];
+        if let Some(s) = slots {
+            args.extend(["--slots".to_owned(), s.to_string()]);
+        }
+        self.spawn(&name, &args)?;
+        Ok(name)
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> Result<bool>) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if ready()? {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!("{what} did not happen within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn taskmanagers(rest: &Rest) -> usize {
+    rest.get("/overview")
+        .ok()
+        .and_then(|v| v["taskmanagers"].as_u64())
+        .unwrap_or(0) as usize
+}
+
+/// `weir cluster start`.
+pub fn start(dir: &Path, workers: u32, slots: Option<u32>, rest_port: u16) -> Result<()> {
+    let d = ClusterDir::new(dir)?;
+    if d.dir.join("coordinator.pid").exists() {
+        bail!(
+            "a cluster is already started in {} (weir cluster stop --dir {})",
+            d.dir.display(),
+            dir.display()
+        );
+    }
+    let _ = std::fs::remove_file(d.dir.join("coordinator/addresses.json"));
+    d.spawn(
+        "coordinator",
+        &[
+            "coordinator".into(),
+            "--rest-addr".into(),
+            format!("127.0.0.1:{rest_port}"),
+            "--rpc-addr".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            d.dir.join("coordinator").display().to_string(),
+        ],
+    )?;
+    wait_for("the coordinator's start", Duration::from_secs(30), || {
+        Ok(d.dir.join("coordinator/addresses.json").is_file())
+    })?;
+    let text = std::fs::read_to_string(d.dir.join("coordinator/addresses.json"))?;
+    let v: Value = serde_json::from_str(&text)?;
+    let url = v["rest_url"].as_str().context("no REST URL")?.to_owned();
+    std::fs::write(d.dir.join("rest-url"), format!("{url}\n"))?;
+    for _ in 0..workers {
+        d.start_worker(slots)?;
+    }
+    let rest = Rest::new(&url);
+    wait_for(
+        "every worker's registration",
+        Duration::from_secs(60),
+        || Ok(taskmanagers(&rest) >= workers as usize),
+    )?;
+    println!("{url}");
+    Ok(())
+}
+
+/// `weir cluster add-worker`.
+pub fn add_worker(dir: &Path, slots: Option<u32>) -> Result<()> {
+    let d = ClusterDir::new(dir)?;
+    let rest = Rest::new(&d.rest_url()?);
+    let before = taskmanagers(&rest);
+    let name = d.start_worker(slots)?;
+    wait_for(
+        "the new worker's registration",
+        Duration::from_secs(60),
+        || Ok(taskmanagers(&rest) > before),
+    )?;
+    println!("{name}");
+    Ok(())
+}
+
+/// `weir cluster stop`: SIGTERM, then SIGKILL after 10 s.
+pub fn stop(dir: &Path) -> Result<()> {
+    let d = ClusterDir::new(dir)?;
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir(&d.dir)?.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "pid") {
+            if let Some(pid) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                pids.push(pid);
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    for &pid in &pids {
+        signal(pid, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    while pids.iter().any(|&p| alive(p)) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &pid in &pids {
+        if alive(pid) {
+            signal(pid, libc::SIGKILL);
+        }
+    }
+    let _ = std::fs::remove_file(d.dir.join("rest-url"));
+    eprintln!("stopped {} processes", pids.len());
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) with a pid this tool started and recorded; it
+    // touches no memory.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+#[allow(unsafe_code)]
+fn alive(pid: i32) -> bool {
+    // Reap it if it is our child; then probe with signal 0.
+    // SAFETY: waitpid with WNOHANG and kill with signal 0 only query the
+    // process table.
+    unsafe {
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, libc::WNOHANG);
+        libc::kill(pid, 0) == 0
+    }
+}
+
+/// Runner options whose values are paths: made absolute, since the
+/// coordinator and workers resolve them elsewhere.
+const PATH_OPTIONS: [&str; 4] = [
+    "--checkpoint-dir",
+    "--restore",
+    "--from-savepoint",
+    "--savepoint-dir",
+];
+
+/// The job parameters as workers should see them: path options, and the
+/// parameters the job uses in file paths (`paths`), absolute.
+fn absolute_args(args: &[String], paths: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        out.push(a.clone());
+        let takes_value = a.starts_with("--")
+            && !a.contains('=')
+            && !matches!(
+                a.as_str(),
+                "--quiet" | "--overwrite" | "--allow-non-restored-state"
+            );
+        if takes_value && let Some(v) = args.get(i + 1) {
+            let name = a.trim_start_matches("--");
+            let is_path = PATH_OPTIONS.contains(&a.as_str()) || paths.iter().any(|p| p == name);
+            out.push(absolute_value(v, is_path));
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn absolute_value(v: &str, is_path: bool) -> String {
+    let p = Path::new(v);
+    if !is_path || v.is_empty() || p.is_absolute() {
+        return v.to_owned();
+    }
+    std::path::absolute(p).map_or_else(|_| v.to_owned(), |a| a.display().to_string())
+}
+
+/// `weir package`: writes the bundle; its path.
+pub fn package(job: &Path, out: Option<&Path>, args: &[String]) -> Result<()> {
+    let t = weir_core::args::parse(args)?;
+    let bytes = weir_cluster::bundle::package(job, &t.overrides())?;
+    let out = out.map_or_else(
+        || {
+            PathBuf::from(format!(
+                "{}.zip",
+                job.file_stem()
+                    .map_or("job".into(), |s| s.to_string_lossy())
+            ))
+        },
+        Path::to_path_buf,
+    );
+    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    println!("{}", out.display());
+    Ok(())
+}
+
+/// Uploads the bundle unless the coordinator has it already; its jar id.
+fn upload_bundle(rest: &Rest, name: &str, bytes: &[u8]) -> Result<String> {
+    let digest = weir_cluster::blobs::sha256_hex(bytes);
+    let jars = rest.get("/jars")?;
+    if let Some(id) = jars["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|j| j["sha256"].as_str() == Some(&digest))
+        .and_then(|j| j["id"].as_str())
+    {
+        return Ok(id.to_owned());
+    }
+    let v = rest.upload("/jars/upload", "jarfile", name, bytes)?;
+    let file = v["filename"]
+        .as_str()
+        .context("the upload answer names no file")?;
+    Ok(file.rsplit('/').next().unwrap_or(file).to_owned())
+}
+
+/// `weir submit`.
+pub fn submit(job: &Path, coordinator: Option<&str>, wait: bool, params: &[String]) -> Result<()> {
+    let args = absolute_args(params, &weir_cluster::bundle::path_parameters(job)?);
+    let mut t = weir_core::args::parse(&args)?;
+    let parallelism = t.parallelism.take();
+    let bytes = weir_cluster::bundle::package(job, &t.overrides())?;
+    let rest = Rest::new(&base_url(coordinator));
+    let name = format!(
+        "{}.zip",
+        job.file_stem()
+            .map_or("job".into(), |s| s.to_string_lossy())
+    );
+    let jar = upload_bundle(&rest, &name, &bytes)?;
+    let mut body = json!({
+        "entryClass": job.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "programArgsList": args,
+    });
+    if let Some(p) = parallelism {
+        body["parallelism"] = json!(p);
+    }
+    let v = rest.post(&format!("/jars/{jar}/run"), &body)?;
+    let id = v["jobid"]
+        .as_str()
+        .context("the answer names no job id")?
+        .to_owned();
+    if wait {
+        follow(&rest, &id)?;
+    }
+    println!("{id}");
+    Ok(())
+}
+
+/// Follows a job to its end; an error unless it FINISHED.
+fn follow(rest: &Rest, id: &str) -> Result<()> {
+    let mut last = String::new();
+    loop {
+        let v = rest.get(&format!("/jobs/{id}"))?;
+        let state = v["state"].as_str().unwrap_or("UNKNOWN").to_owned();
+        if state != last {
+            eprintln!("job {id}: {state}");
+            last = state.clone();
+        }
+        match state.as_str() {
+            "FINISHED" => return Ok(()),
+            "FAILED" | "CANCELED" => {
+                let ex = rest.get(&format!("/jobs/{id}/exceptions"))?;
+                let cause = ex["root-exception"]
+                    .as_str()
+                    .unwrap_or("no exception recorded");
+                bail!("job {id} {state}: {cause}");
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// `weir upload`: prints the reference a job file can name.
+pub fn upload(component: &Path, name: Option<&str>, coordinator: Option<&str>) -> Result<()> {
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let name = name.map(str::to_owned).unwrap_or_else(|| {
+        component
+            .file_stem()
+            .map_or("component".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let rest = Rest::new(&base_url(coordinator));
+    let v = rest.post_bytes(&format!("/registry/{name}"), &bytes)?;
+    let digest = v["digest"].as_str().context("no digest")?;
+    println!("registry:{name}@{digest}");
+    Ok(())
+}
+
+/// `weir list --coordinator`.
+pub fn list(coordinator: &str) -> Result<()> {
+    let rest = Rest::new(coordinator);
+    let v = rest.get("/jobs/overview")?;
+    for j in v["jobs"].as_array().into_iter().flatten() {
+        println!(
+            "{}  {:<10}  {}",
+            j["jid"].as_str().unwrap_or(""),
+            j["state"].as_str().unwrap_or(""),
+            j["name"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+/// `weir savepoint | stop --coordinator`: prints the savepoint's path.
+pub fn savepoint(coordinator: &str, id: &str, dir: Option<&Path>, stop: bool) -> Result<()> {
+    let rest = Rest::new(coordinator);
+    let dir = dir.map(std::path::absolute).transpose()?;
+    let v = if stop {
+        rest.post(
+            &format!("/jobs/{id}/stop"),
+            &json!({"targetDirectory": dir, "drain": false}),
+        )?
+    } else {
+        rest.post(
+            &format!("/jobs/{id}/savepoints"),
+            &json!({"target-directory": dir, "cancel-job": false}),
+        )?
+    };
+    let rid = v["request-id"].as_str().context("no request id")?;
+    loop {
+        let s = rest.get(&format!("/jobs/{id}/savepoints/{rid}"))?;
+        if s["status"]["id"] == "COMPLETED" {
+            if let Some(loc) = s["operation"]["location"].as_str() {
+                println!("{}", loc.strip_prefix("file:").unwrap_or(loc));
+                return Ok(());
+            }
+            bail!(
+                "the savepoint failed: {}",
+                s["operation"]["failure-cause"]["stack-trace"]
+                    .as_str()
+                    .unwrap_or("unknown")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `weir cancel --coordinator`.
+pub fn cancel(coordinator: &str, id: &str) -> Result<()> {
+    Rest::new(coordinator).patch(&format!("/jobs/{id}?mode=cancel"))?;
+    println!("cancelled {id}");
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! A small client of the coordinator's REST API (Flink's shapes).
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// The coordinator's REST base URL: `--coordinator`, else
+/// `$WEIR_COORDINATOR`, else `http://127.0.0.1:8081`.
+pub fn base_url(given: Option<&str>) -> String {
+    given
+        .map(str::to_owned)
+        .or_else(|| std::env::var("WEIR_COORDINATOR").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8081".into())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// A REST client of one coordinator.
+pub struct Rest {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Rest {
+    /// A client of the coordinator at `base`.
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(120)))
+            .build()
+            .new_agent();
+        Rest {
+            base: base.to_owned(),
+            agent,
+        }
+    }
+
+    fn answer(
+        &self,
+        what: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value> {
+        let mut r =
+            r.with_context(|| format!("{what}: cannot reach the coordinator at {}", self.base))?;
+        let status = r.status();
+        let text = r
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .with_context(|| format!("{what}: reading the answer"))?;
+        let v: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).with_context(|| format!("{what}: not JSON: {text}"))?
+        };
+        if !status.is_success() {
+            let errors = v["errors"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or(text);
+            bail!("{what}: {status}: {errors}");
+        }
+        Ok(v)
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let r = self.agent.get(format!("{}{path}", self.base)).call();
+        self.answer(&format!("GET {path}"), r)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes());
+        self.answer(&format!("POST {path}"), r)
+    }
+
+    /// `POST path` with raw bytes.
+    pub fn post_bytes(&self, path: &str, bytes: &[u8]) -> Result<Value> {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes);
+        self.answer(&format!("POST {path}"), r)
+    }
+
+    /// `PATCH path`.
+    pub fn patch(&self, path: &str) -> Result<Value> {
+        let r = self
+            .agent
+            .patch(format!("{}{path}", self.base))
+            .send_empty();
+        self.answer(&format!("PATCH {path}"), r)
+    }
+
+    /// `POST path` with a file in multipart field `field`.
+    pub fn upload(&self, path: &str, field: &str, name: &str, bytes: &[u8]) -> Result<Value> {
+        let boundary = format!("weir-{}", weir_cluster::ids::random_id());
+        let mut body = Vec::with_capacity(bytes.len() + 256);
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/zip\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body[..]);
+        self.answer(&format!("POST {path}"), r)
+    }
+}

@@ -1,0 +1,777 @@
+//! The coordinator's REST API, on Flink's paths with Flink's JSON field
+//! names, so Flink's tools and clients work against it. Errors are
+//! `{"errors": [...]}` with a 4xx/5xx status.
+
+use crate::coordinator::{Cluster, JobEntry, JobState, SavepointOp, Submission};
+use crate::ids::{random_id, vertex_id};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use weir_core::plan::Chain;
+
+type Shared = Arc<Cluster>;
+
+/// What a failed request answers.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "errors": [self.message] }))).into_response()
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn ok(v: Value) -> Answer {
+    Ok(Json(v).into_response())
+}
+
+fn accepted(v: Value) -> Answer {
+    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+}
+
+/// The REST routes.
+pub(crate) fn router(cluster: Shared) -> Router {
+    Router::new()
+        .route("/config", get(config))
+        .route("/overview", get(overview))
+        .route("/taskmanagers", get(taskmanagers))
+        .route(
+            "/jars/upload",
+            post(upload).layer(DefaultBodyLimit::max(
+                crate::bundle::MAX_BUNDLE_BYTES as usize,
+            )),
+        )
+        .route("/jars", get(jars))
+        .route("/jars/{jarid}/run", post(run_jar))
+        .route("/jobs", get(jobs))
+        .route("/jobs/overview", get(jobs_overview))
+        .route("/jobs/{jid}", get(job).patch(cancel_job))
+        .route("/jobs/{jid}/vertices/{vid}", get(vertex))
+        .route("/jobs/{jid}/savepoints", post(trigger_savepoint))
+        .route("/jobs/{jid}/savepoints/{rid}", get(savepoint_status))
+        .route("/jobs/{jid}/stop", post(stop_job))
+        .route("/jobs/{jid}/checkpoints", get(checkpoints))
+        .route("/jobs/{jid}/exceptions", get(exceptions))
+        .route("/v1/overview", get(overview))
+        .route("/registry", get(registry_list))
+        .route("/registry/{name}", post(registry_put))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(errors_as_json))
+        .with_state(cluster)
+}
+
+/// Rejections of axum's extractors (a bad multipart body, a bad query)
+/// come as plain text: they are answered in Flink's error shape too.
+async fn errors_as_json(r: Response) -> Response {
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return r;
+    }
+    let text = match axum::body::to_bytes(r.into_body(), 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    let message = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    (status, Json(json!({ "errors": [message] }))).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(404, "Not found: no such REST endpoint")
+}
+
+fn version() -> String {
+    format!("weir-{}", env!("CARGO_PKG_VERSION"))
+}
+
+async fn config() -> Answer {
+    ok(json!({
+        "refresh-interval": 3000,
+        "timezone-name": "Coordinated Universal Time",
+        "timezone-offset": 0,
+        "flink-version": version(),
+        "flink-revision": version(),
+        "features": {"web-submit": true, "web-cancel": true, "web-rescale": false, "web-history": false},
+    }))
+}
+
+fn jobs_of(c: &Cluster) -> Vec<Arc<JobEntry>> {
+    c.jobs.lock().map(|j| j.clone()).unwrap_or_default()
+}
+
+async fn overview(State(c): State<Shared>) -> Answer {
+    let (total, free) = c.slots();
+    let jobs = jobs_of(&c);
+    let count = |s: JobState| jobs.iter().filter(|j| j.state() == s).count();
+    let running = jobs.iter().filter(|j| !j.state().is_terminal()).count();
+    ok(json!({
+        "taskmanagers": c.workers.lock().map_or(0, |w| w.len()),
+        "slots-total": total,
+        "slots-available": free,
+        "jobs-running": running,
+        "jobs-finished": count(JobState::Finished),
+        "jobs-cancelled": count(JobState::Canceled),
+        "jobs-failed": count(JobState::Failed),
+        "flink-version": version(),
+        "flink-commit": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn taskmanagers(State(c): State<Shared>) -> Answer {
+    let workers = c
+        .workers
+        .lock()
+        .map_err(|_| ApiError::new(500, "poisoned"))?;
+    let list: Vec<Value> = workers
+        .values()
+        .map(|w| {
+            json!({
+                "id": w.id,
+                "path": format!("grpc://{}", w.addr),
+                "dataPort": w.data_port,
+                "jmxPort": -1,
+                "timeSinceLastHeartbeat": crate::coordinator::jobs_now_ms() - w.last_beat.elapsed().as_millis() as i64,
+                "slotsNumber": w.slots,
+                "freeSlots": w.free_slots(),
+                "totalResource": {"cpuCores": f64::from(w.cpu_cores), "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+                "freeResource": {"cpuCores": 0.0, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+                "hardware": {"cpuCores": w.cpu_cores, "physicalMemory": w.physical_memory, "freeMemory": 0, "managedMemory": 0},
+                "memoryConfiguration": {"frameworkHeap": 0, "taskHeap": 0, "frameworkOffHeap": 0, "taskOffHeap": 0, "networkMemory": 0, "managedMemory": 0, "jvmMetaspace": 0, "jvmOverhead": 0, "totalFlinkMemory": 0, "totalProcessMemory": 0},
+            })
+        })
+        .collect();
+    ok(json!({ "taskmanagers": list }))
+}
+
+async fn upload(State(c): State<Shared>, mut form: Multipart) -> Answer {
+    let mut found = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(400, format!("bad multipart body: {e}")))?
+    {
+        if field.name() != Some("jarfile") {
+            continue;
+        }
+        let name = field
+            .file_name()
+            .map(|n| n.rsplit('/').next().unwrap_or(n).to_owned())
+            .unwrap_or_else(|| "job.zip".into());
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::new(400, format!("cannot read the upload: {e}")))?;
+        found = Some((name, bytes));
+    }
+    let (name, bytes) =
+        found.ok_or_else(|| ApiError::new(400, "no file in multipart field 'jarfile'"))?;
+    let cluster = c.clone();
+    let jar =
+        tokio::task::spawn_blocking(move || crate::coordinator::store_jar(&cluster, &name, &bytes))
+            .await
+            .map_err(|e| ApiError::new(500, e.to_string()))?
+            .map_err(|r| ApiError::new(r.status, r.message))?;
+    ok(json!({
+        "filename": c.cfg.data_dir.join("jars").join(&jar.id).display().to_string(),
+        "status": "success",
+    }))
+}
+
+async fn jars(State(c): State<Shared>) -> Answer {
+    let jars = c.jars.lock().map(|j| j.clone()).unwrap_or_default();
+    let address = c.rest_url.lock().map(|u| u.clone()).unwrap_or_default();
+    let files: Vec<Value> = jars
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.id,
+                "name": j.name,
+                "uploaded": j.uploaded_ms,
+                "sha256": j.digest,
+                "entry": j.entries.iter().map(|e| json!({"name": e, "description": null})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    ok(json!({ "address": address, "files": files }))
+}
+
+/// `POST /jars/:id/run`: the body (or the query) as Flink's
+/// `JarRunRequestBody`.
+async fn run_jar(
+    State(c): State<Shared>,
+    Path(jarid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Answer {
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(400, format!("the request body is not JSON: {e}")))?
+    };
+    let jar = c
+        .jars
+        .lock()
+        .ok()
+        .and_then(|j| j.iter().find(|j| j.id == jarid).cloned())
+        .ok_or_else(|| ApiError::new(404, format!("jar {jarid} not found")))?;
+    let args: Vec<String> = match body.get("programArgsList") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::new(400, "programArgsList holds strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::Null) | None => body
+            .get("programArgs")
+            .and_then(Value::as_str)
+            .or(q.get("programArg").map(String::as_str))
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        Some(_) => return Err(ApiError::new(400, "programArgsList is a list of strings")),
+    };
+    let parallelism = match body.get("parallelism").or(None) {
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .filter(|p| (1..=32768).contains(p))
+                .ok_or_else(|| ApiError::new(400, "parallelism is a number from 1"))?
+                as u32,
+        ),
+        Some(Value::Null) | None => match q.get("parallelism") {
+            Some(p) => Some(
+                p.parse()
+                    .map_err(|_| ApiError::new(400, "parallelism is a number from 1"))?,
+            ),
+            None => None,
+        },
+        Some(_) => return Err(ApiError::new(400, "parallelism is a number")),
+    };
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    let sub = Submission {
+        jar,
+        entry: text("entryClass").or(q.get("entry-class").cloned()),
+        args,
+        parallelism,
+        savepoint_path: text("savepointPath").or(q.get("savepointPath").cloned()),
+        allow_non_restored_state: body
+            .get("allowNonRestoredState")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    let cluster = c.clone();
+    let id = tokio::task::spawn_blocking(move || crate::coordinator::submit(&cluster, sub))
+        .await
+        .map_err(|e| ApiError::new(500, e.to_string()))?
+        .map_err(|r| ApiError::new(r.status, r.message))?;
+    ok(json!({ "jobid": id }))
+}
+
+fn find_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
+    c.job(jid)
+        .ok_or_else(|| ApiError::new(404, format!("Job {jid} not found")))
+}
+
+async fn jobs(State(c): State<Shared>) -> Answer {
+    let list: Vec<Value> = jobs_of(&c)
+        .iter()
+        .map(|j| json!({"id": j.id, "status": j.state().name()}))
+        .collect();
+    ok(json!({ "jobs": list }))
+}
+
+/// Counts of sub-task states, as Flink lists them.
+fn task_counts(state: &str, n: u32, upper: bool) -> Value {
+    let names = [
+        "CREATED",
+        "SCHEDULED",
+        "DEPLOYING",
+        "RUNNING",
+        "FINISHED",
+        "CANCELING",
+        "CANCELED",
+        "FAILED",
+        "RECONCILING",
+        "INITIALIZING",
+    ];
+    let mut m = serde_json::Map::new();
+    for name in names {
+        let v = if name == state { n } else { 0 };
+        let k = if upper {
+            name.to_owned()
+        } else {
+            name.to_lowercase()
+        };
+        m.insert(k, json!(v));
+    }
+    Value::Object(m)
+}
+
+/// What state the sub-tasks of a job in `state` are in.
+fn task_state(state: JobState) -> &'static str {
+    match state {
+        JobState::Created | JobState::Restarting => "CREATED",
+        JobState::Running => "RUNNING",
+        JobState::Finished => "FINISHED",
+        JobState::Failed => "FAILED",
+        JobState::Cancelling => "CANCELING",
+        JobState::Canceled => "CANCELED",
+    }
+}
+
+fn total_tasks(j: &JobEntry) -> u32 {
+    j.plan.chains.iter().map(|c| c.parallelism).sum()
+}
+
+fn duration_of(j: &JobEntry, end: i64) -> i64 {
+    let until = if end > 0 {
+        end
+    } else {
+        crate::coordinator::jobs_now_ms()
+    };
+    until - j.start_ms
+}
+
+async fn jobs_overview(State(c): State<Shared>) -> Answer {
+    let list: Vec<Value> = jobs_of(&c)
+        .iter()
+        .map(|j| {
+            let (state, end, modified) = j
+                .inner
+                .lock()
+                .map(|i| (i.state, i.end_ms, i.last_modification))
+                .unwrap_or((JobState::Failed, -1, 0));
+            let mut tasks = task_counts(task_state(state), total_tasks(j), false);
+            tasks["total"] = json!(total_tasks(j));
+            json!({
+                "jid": j.id, "name": j.name, "start-time": j.start_ms, "end-time": end,
+                "duration": duration_of(j, end), "state": state.name(),
+                "last-modification": modified, "tasks": tasks,
+            })
+        })
+        .collect();
+    ok(json!({ "jobs": list }))
+}
+
+/// A chain's vertex name, as Flink writes it ("a -> b").
+fn vertex_name(j: &JobEntry, chain: &Chain) -> String {
+    chain
+        .nodes
+        .iter()
+        .map(|&n| j.graph.nodes[n].id.as_str())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+fn chain_vertex_id(j: &JobEntry, chain: &Chain) -> String {
+    vertex_id(&vertex_name(j, chain))
+}
+
+/// Records in (at the chain's head) and out (of its last node), per
+/// sub-task of chain `c`, from the workers' latest reports.
+fn chain_counts(cluster: &Cluster, j: &JobEntry, c: usize) -> Vec<(u64, u64, Option<String>)> {
+    let chain = &j.plan.chains[c];
+    let (attempt, placements) = j
+        .inner
+        .lock()
+        .map(|i| (i.attempt, i.placements.clone()))
+        .unwrap_or_default();
+    let head = chain.nodes[0] as u32;
+    let last = chain.nodes[chain.nodes.len() - 1] as u32;
+    let mut out = vec![(0, 0, None); chain.parallelism as usize];
+    let ended = j.ended_counts.lock().map(|e| e.clone()).unwrap_or_default();
+    for (s, slot) in out.iter_mut().enumerate() {
+        slot.2 = placements.get(&(c, s as u32)).cloned();
+        if let Some((i, _)) = ended.get(&(head, s as u32)) {
+            slot.0 = *i;
+        }
+        if let Some((_, o)) = ended.get(&(last, s as u32)) {
+            slot.1 = *o;
+        }
+    }
+    if let Ok(workers) = cluster.workers.lock() {
+        for w in workers.values() {
+            let Some(st) = w.statuses.get(&(j.id.clone(), attempt)) else {
+                continue;
+            };
+            for ct in &st.counters {
+                let Some(slot) = out.get_mut(ct.subtask as usize) else {
+                    continue;
+                };
+                if ct.node == head {
+                    slot.0 = ct.records_in;
+                }
+                if ct.node == last {
+                    slot.1 = ct.records_out;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn metrics(read: u64, write: u64) -> Value {
+    json!({
+        "read-bytes": 0, "read-bytes-complete": true, "write-bytes": 0, "write-bytes-complete": true,
+        "read-records": read, "read-records-complete": true,
+        "write-records": write, "write-records-complete": true,
+        "accumulated-backpressured-time": 0, "accumulated-idle-time": 0, "accumulated-busy-time": 0.0,
+    })
+}
+
+async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
+    let j = find_job(&c, &jid)?;
+    let (state, end, timestamps) = j
+        .inner
+        .lock()
+        .map(|i| (i.state, i.end_ms, i.timestamps.clone()))
+        .map_err(|_| ApiError::new(500, "poisoned"))?;
+    let ts_state = task_state(state);
+    let mut vertices = Vec::new();
+    let mut nodes = Vec::new();
+    for (ci, chain) in j.plan.chains.iter().enumerate() {
+        let counts = chain_counts(&c, &j, ci);
+        let read: u64 = counts.iter().map(|x| x.0).sum();
+        let write: u64 = counts.iter().map(|x| x.1).sum();
+        let id = chain_vertex_id(&j, chain);
+        vertices.push(json!({
+            "id": id, "slotSharingGroupId": vertex_id("default"),
+            "name": vertex_name(&j, chain), "maxParallelism": j.graph.max_parallelism,
+            "parallelism": chain.parallelism, "status": ts_state,
+            "start-time": j.start_ms, "end-time": end, "duration": duration_of(&j, end),
+            "tasks": task_counts(ts_state, chain.parallelism, true),
+            "metrics": metrics(read, write),
+        }));
+        let inputs: Vec<Value> = chain
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(n, i)| {
+                let from = j.plan.chain_of[j.graph.edges[i.edge].from];
+                json!({
+                    "num": n, "id": chain_vertex_id(&j, &j.plan.chains[from]),
+                    "ship_strategy": match i.exchange {
+                        weir_core::spec::Exchange::KeyBy => "HASH",
+                        weir_core::spec::Exchange::Forward => "FORWARD",
+                        weir_core::spec::Exchange::Rebalance => "REBALANCE",
+                        weir_core::spec::Exchange::Broadcast => "BROADCAST",
+                    },
+                    "exchange": "pipelined_bounded",
+                })
+            })
+            .collect();
+        nodes.push(json!({
+            "id": id, "parallelism": chain.parallelism, "operator": "", "operator_strategy": "",
+            "description": vertex_name(&j, chain), "inputs": inputs, "optimizer_properties": {},
+        }));
+    }
+    let mut ts = serde_json::Map::new();
+    for name in [
+        "RECONCILING",
+        "INITIALIZING",
+        "CREATED",
+        "CANCELLING",
+        "RESTARTING",
+        "CANCELED",
+        "FAILED",
+        "FAILING",
+        "SUSPENDED",
+        "RUNNING",
+        "FINISHED",
+    ] {
+        let at = timestamps
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, t)| *t);
+        ts.insert(name.to_owned(), json!(at));
+    }
+    let total = total_tasks(&j);
+    ok(json!({
+        "jid": j.id, "name": j.name, "isStoppable": false, "state": state.name(),
+        "job-type": "STREAMING", "start-time": j.start_ms, "end-time": end,
+        "duration": duration_of(&j, end), "maxParallelism": j.graph.max_parallelism,
+        "now": crate::coordinator::jobs_now_ms(), "timestamps": ts, "vertices": vertices,
+        "status-counts": task_counts(ts_state, total, true),
+        "plan": {"jid": j.id, "name": j.name, "type": "STREAMING", "nodes": nodes},
+    }))
+}
+
+async fn vertex(State(c): State<Shared>, Path((jid, vid)): Path<(String, String)>) -> Answer {
+    let j = find_job(&c, &jid)?;
+    let (ci, chain) = j
+        .plan
+        .chains
+        .iter()
+        .enumerate()
+        .find(|(_, ch)| chain_vertex_id(&j, ch) == vid)
+        .ok_or_else(|| ApiError::new(404, format!("vertex {vid} not found in job {jid}")))?;
+    let (state, end, attempt) = j
+        .inner
+        .lock()
+        .map(|i| (i.state, i.end_ms, i.attempt))
+        .map_err(|_| ApiError::new(500, "poisoned"))?;
+    let addrs: HashMap<String, String> = c
+        .workers
+        .lock()
+        .map(|w| w.values().map(|w| (w.id.clone(), w.addr.clone())).collect())
+        .unwrap_or_default();
+    let subtasks: Vec<Value> = chain_counts(&c, &j, ci)
+        .into_iter()
+        .enumerate()
+        .map(|(s, (read, write, worker))| {
+            let worker = worker.unwrap_or_default();
+            let endpoint = addrs.get(&worker).cloned().unwrap_or_default();
+            let host = endpoint
+                .rsplit_once(':')
+                .map(|(h, _)| h.to_owned())
+                .unwrap_or_default();
+            json!({
+                "subtask": s, "status": task_state(state), "attempt": attempt,
+                "host": host, "endpoint": endpoint,
+                "start-time": j.start_ms, "end-time": end, "duration": duration_of(&j, end),
+                "metrics": metrics(read, write), "taskmanager-id": worker,
+                "start_time": j.start_ms,
+            })
+        })
+        .collect();
+    ok(json!({
+        "id": vid, "name": vertex_name(&j, chain), "parallelism": chain.parallelism,
+        "maxParallelism": j.graph.max_parallelism, "now": crate::coordinator::jobs_now_ms(),
+        "subtasks": subtasks,
+    }))
+}
+
+async fn cancel_job(
+    State(c): State<Shared>,
+    Path(jid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let j = find_job(&c, &jid)?;
+    match q.get("mode").map(String::as_str) {
+        None | Some("cancel") => {}
+        Some(m) => {
+            return Err(ApiError::new(
+                400,
+                format!("mode '{m}' is not supported (only cancel)"),
+            ));
+        }
+    }
+    if !j.state().is_terminal() {
+        j.set_state(JobState::Cancelling);
+        j.handle.cancel();
+    }
+    accepted(json!({}))
+}
+
+fn body_json(body: &axum::body::Bytes) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, format!("the request body is not JSON: {e}")))
+}
+
+fn running_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
+    let j = find_job(c, jid)?;
+    if j.state().is_terminal() {
+        return Err(ApiError::new(
+            409,
+            format!(
+                "job {jid} is {}: no savepoint can be taken",
+                j.state().name()
+            ),
+        ));
+    }
+    Ok(j)
+}
+
+async fn trigger_savepoint(
+    State(c): State<Shared>,
+    Path(jid): Path<String>,
+    body: axum::body::Bytes,
+) -> Answer {
+    let j = running_job(&c, &jid)?;
+    let b = body_json(&body)?;
+    let dir = b
+        .get("target-directory")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from);
+    let stop = b
+        .get("cancel-job")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let rid = crate::coordinator::savepoint(&j, dir, stop);
+    accepted(json!({ "request-id": rid }))
+}
+
+async fn stop_job(
+    State(c): State<Shared>,
+    Path(jid): Path<String>,
+    body: axum::body::Bytes,
+) -> Answer {
+    let j = running_job(&c, &jid)?;
+    let b = body_json(&body)?;
+    let dir = b
+        .get("targetDirectory")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from);
+    let rid = crate::coordinator::savepoint(&j, dir, true);
+    accepted(json!({ "request-id": rid }))
+}
+
+async fn savepoint_status(
+    State(c): State<Shared>,
+    Path((jid, rid)): Path<(String, String)>,
+) -> Answer {
+    let j = find_job(&c, &jid)?;
+    let op = j
+        .savepoints
+        .lock()
+        .ok()
+        .and_then(|o| o.get(&rid).cloned())
+        .ok_or_else(|| ApiError::new(404, format!("no savepoint request {rid} for job {jid}")))?;
+    ok(match op {
+        SavepointOp::InProgress => json!({"status": {"id": "IN_PROGRESS"}, "operation": null}),
+        SavepointOp::Completed(p) => json!({
+            "status": {"id": "COMPLETED"},
+            "operation": {"location": format!("file:{}", p.display())},
+        }),
+        SavepointOp::Failed(e) => json!({
+            "status": {"id": "COMPLETED"},
+            "operation": {"failure-cause": {"class": "weir.SavepointFailed", "stack-trace": e, "serialized-throwable": null}},
+        }),
+    })
+}
+
+async fn checkpoints(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
+    let j = find_job(&c, &jid)?;
+    let s = j.handle.status().checkpoints;
+    let tasks = total_tasks(&j);
+    let latest = s.last_id.map(|id| {
+        let ms = s.last_duration.map_or(0, |d| d.as_millis() as i64);
+        json!({
+            "className": "completed", "id": id, "status": "COMPLETED", "is_savepoint": false,
+            "savepointFormat": null, "trigger_timestamp": s.last_triggered_ms,
+            "latest_ack_timestamp": s.last_triggered_ms + ms,
+            "checkpointed_size": s.last_bytes, "state_size": s.last_bytes,
+            "end_to_end_duration": ms, "alignment_buffered": 0, "processed_data": 0,
+            "persisted_data": 0, "num_subtasks": tasks, "num_acknowledged_subtasks": tasks,
+            "checkpoint_type": "CHECKPOINT", "tasks": {},
+            "external_path": s.last_path.as_ref().map(|p| format!("file:{}", p.display())),
+            "discarded": false,
+        })
+    });
+    let dist = |v: u64| json!({"min": v, "max": v, "avg": v, "p50": v as f64, "p90": v as f64, "p95": v as f64, "p99": v as f64, "p999": v as f64});
+    ok(json!({
+        "counts": {"restored": 0, "total": s.completed + s.failed, "in_progress": 0, "completed": s.completed, "failed": s.failed},
+        "summary": {
+            "checkpointed_size": dist(s.last_bytes), "state_size": dist(s.last_bytes),
+            "end_to_end_duration": dist(s.last_duration.map_or(0, |d| d.as_millis() as u64)),
+            "alignment_buffered": dist(0), "processed_data": dist(0), "persisted_data": dist(0),
+        },
+        "latest": {"completed": latest.clone(), "savepoint": null, "failed": null, "restored": null},
+        "history": latest.into_iter().collect::<Vec<_>>(),
+    }))
+}
+
+async fn exceptions(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
+    let j = find_job(&c, &jid)?;
+    let list = j
+        .inner
+        .lock()
+        .map(|i| i.exceptions.clone())
+        .unwrap_or_default();
+    let entries: Vec<Value> = list
+        .iter()
+        .rev()
+        .map(|(ts, f)| {
+            json!({
+                "exceptionName": format!("weir.{}", match f.domain {
+                    weir_core::ErrorDomain::User => "UserError",
+                    weir_core::ErrorDomain::External => "ExternalError",
+                    weir_core::ErrorDomain::Internal => "InternalError",
+                }),
+                "stacktrace": f.to_string(), "timestamp": ts,
+                "taskName": f.operator, "location": null, "endpoint": null, "taskManagerId": null,
+                "failureLabels": {}, "concurrentExceptions": [],
+            })
+        })
+        .collect();
+    let root = list.last();
+    ok(json!({
+        "root-exception": root.map(|(_, f)| f.to_string()),
+        "timestamp": root.map(|(t, _)| t),
+        "all-exceptions": [],
+        "truncated": false,
+        "exceptionHistory": {"entries": entries, "truncated": false},
+    }))
+}
+
+async fn registry_list(State(c): State<Shared>) -> Answer {
+    let reg = c.registry.lock().map(|r| r.clone()).unwrap_or_default();
+    let list: Vec<Value> = reg
+        .iter()
+        .map(|(name, versions)| {
+            json!({"name": name, "versions": versions.iter().map(|(d, t)| json!({"digest": d, "uploaded": t})).collect::<Vec<_>>()})
+        })
+        .collect();
+    ok(json!({ "components": list }))
+}
+
+async fn registry_put(
+    State(c): State<Shared>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Answer {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ApiError::new(
+            400,
+            "a component name is letters, digits, - and _",
+        ));
+    }
+    if body.len() < 8 || &body[..4] != b"\0asm" {
+        return Err(ApiError::new(400, "not a WebAssembly component"));
+    }
+    let digest = c
+        .blobs
+        .put(&body)
+        .map_err(|e| ApiError::new(500, e.to_string()))?;
+    if let Ok(mut r) = c.registry.lock() {
+        let versions = r.entry(name.clone()).or_default();
+        if !versions.iter().any(|(d, _)| *d == digest) {
+            versions.push((digest.clone(), crate::coordinator::jobs_now_ms()));
+        }
+    }
+    ok(json!({"name": name, "digest": digest, "id": random_id()}))
+}
