@@ -2,6 +2,7 @@
 //! Build the example functions first (scripts/test does).
 
 mod cache;
+mod cluster;
 mod connectors;
 mod dead_letter;
 mod event_time;

@@ -11,6 +11,7 @@ pub mod convert;
 pub mod coordinator;
 pub mod data;
 pub mod ids;
+pub mod mini;
 mod rest;
 pub mod worker;
 

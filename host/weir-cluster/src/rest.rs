@@ -130,7 +130,7 @@ async fn overview(State(c): State<Shared>) -> Answer {
     let count = |s: JobState| jobs.iter().filter(|j| j.state() == s).count();
     let running = jobs.iter().filter(|j| !j.state().is_terminal()).count();
     ok(json!({
-        "taskmanagers": c.workers.lock().map_or(0, |w| w.len()),
+        "taskmanagers": c.ready_workers(),
         "slots-total": total,
         "slots-available": free,
         "jobs-running": running,
@@ -557,15 +557,66 @@ async fn vertex(State(c): State<Shared>, Path((jid, vid)): Path<(String, String)
                 "host": host, "endpoint": endpoint,
                 "start-time": j.start_ms, "end-time": end, "duration": duration_of(&j, end),
                 "metrics": metrics(read, write), "taskmanager-id": worker,
+                "status-duration": status_durations(task_state(state), |_| json!(0), json!(duration_of(&j, end))),
                 "start_time": j.start_ms,
             })
         })
         .collect();
+    let stat = |key: &str| -> Value {
+        let v: Vec<u64> = subtasks
+            .iter()
+            .map(|s| s["metrics"][key].as_u64().unwrap_or(0))
+            .collect();
+        aggregate(&v)
+    };
+    let aggregated = json!({
+        "metrics": {
+            "read-records": stat("read-records"), "write-records": stat("write-records"),
+            "read-bytes": stat("read-bytes"), "write-bytes": stat("write-bytes"),
+            "accumulated-backpressured-time": stat("accumulated-backpressured-time"),
+            "accumulated-idle-time": stat("accumulated-idle-time"),
+            "accumulated-busy-time": stat("accumulated-busy-time"),
+        },
+        "status-duration": status_durations(
+            task_state(state),
+            |_| aggregate(&vec![0; subtasks.len()]),
+            aggregate(&vec![duration_of(&j, end).max(0) as u64; subtasks.len()]),
+        ),
+    });
     ok(json!({
         "id": vid, "name": vertex_name(&j, chain), "parallelism": chain.parallelism,
         "maxParallelism": j.graph.max_parallelism, "now": crate::coordinator::jobs_now_ms(),
-        "subtasks": subtasks,
+        "subtasks": subtasks, "aggregated": aggregated,
     }))
+}
+
+/// Time spent in each sub-task state Flink lists: `now` for the current
+/// one (Weir does not time the short ones before it).
+fn status_durations(current: &str, before: impl Fn(&str) -> Value, now: Value) -> Value {
+    let mut m = serde_json::Map::new();
+    for name in ["CREATED", "SCHEDULED", "DEPLOYING", "INITIALIZING"] {
+        m.insert(name.to_owned(), before(name));
+    }
+    m.insert(current.to_owned(), now);
+    Value::Object(m)
+}
+
+/// Flink's aggregate of a metric over sub-tasks.
+fn aggregate(v: &[u64]) -> Value {
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let pick = |q: f64| -> u64 {
+        if s.is_empty() {
+            return 0;
+        }
+        s[((s.len() - 1) as f64 * q).round() as usize]
+    };
+    let sum: u64 = s.iter().sum();
+    json!({
+        "min": pick(0.0), "max": pick(1.0), "sum": sum,
+        "avg": if s.is_empty() { 0 } else { sum / s.len() as u64 },
+        "median": pick(0.5), "p25": pick(0.25), "p75": pick(0.75), "p95": pick(0.95),
+    })
 }
 
 async fn cancel_job(

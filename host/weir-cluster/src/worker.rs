@@ -195,6 +195,7 @@ async fn heartbeat(state: &Arc<State>, interval: Duration) -> Result<(), String>
                 worker_id: beats.id.clone(),
                 epoch: beats.epoch.load(Ordering::SeqCst),
                 attempts: statuses(&beats),
+                network_bytes_out: beats.outgoing.bytes_out.load(Ordering::Relaxed),
             };
             if tx.send(beat).await.is_err() {
                 return;

@@ -10,7 +10,8 @@ mod rpc;
 
 pub use executor::ClusterExecutor;
 pub(crate) use jobs::{
-    JobEntry, JobState, Refused, SavepointOp, Submission, now_ms as jobs_now_ms, savepoint, submit,
+    JobEntry, JobState, Refused, SavepointOp, Submission, cancel_all as cancel_jobs,
+    now_ms as jobs_now_ms, savepoint, submit,
 };
 
 use crate::blobs::Blobs;
@@ -67,10 +68,18 @@ pub(crate) struct WorkerEntry {
     pub(crate) client: pb::worker_client::WorkerClient<tonic::transport::Channel>,
     /// The latest status of each attempt it runs.
     pub(crate) statuses: HashMap<(String, u32), pb::AttemptStatus>,
+    /// Frame bytes it sent to other workers so far.
+    pub(crate) network_bytes_out: u64,
+    /// Set by its first heartbeat of this epoch: it knows the epoch, so
+    /// it accepts deployments.
+    pub(crate) ready: bool,
 }
 
 impl WorkerEntry {
     pub(crate) fn free_slots(&self) -> u32 {
+        if !self.ready {
+            return 0;
+        }
         self.slots.saturating_sub(self.used.values().sum())
     }
 }
@@ -127,10 +136,17 @@ impl Cluster {
     pub(crate) fn slots(&self) -> (u32, u32) {
         self.workers.lock().map_or((0, 0), |w| {
             (
-                w.values().map(|w| w.slots).sum(),
+                w.values().filter(|w| w.ready).map(|w| w.slots).sum(),
                 w.values().map(WorkerEntry::free_slots).sum(),
             )
         })
+    }
+
+    /// Workers ready to take sub-tasks.
+    pub(crate) fn ready_workers(&self) -> usize {
+        self.workers
+            .lock()
+            .map_or(0, |w| w.values().filter(|w| w.ready).count())
     }
 }
 
@@ -201,6 +217,16 @@ pub async fn run(
     ready: impl FnOnce(Addresses),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClusterError> {
+    run_with(cfg, |a, _| ready(a), shutdown).await
+}
+
+/// [`run`], also handing over the coordinator's state (in-process
+/// clusters use it).
+pub(crate) async fn run_with(
+    cfg: CoordinatorConfig,
+    ready: impl FnOnce(Addresses, Arc<Cluster>),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ClusterError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| ClusterError::Io(format!("{}: {e}", cfg.data_dir.display())))?;
     let blobs = Blobs::open(&cfg.data_dir.join("blobs"))
@@ -241,10 +267,13 @@ pub async fn run(
     let rest = axum::serve(rest_listener, crate::rest::router(cluster.clone()));
     let watchdog = rpc::watch_heartbeats(cluster.clone());
     tracing::info!("coordinator: REST http://{rest_addr}, RPC {rpc_addr}, epoch {epoch}");
-    ready(Addresses {
-        rest_url: format!("http://{rest_addr}"),
-        rpc: rpc_addr,
-    });
+    ready(
+        Addresses {
+            rest_url: format!("http://{rest_addr}"),
+            rpc: rpc_addr,
+        },
+        cluster.clone(),
+    );
     tokio::select! {
         r = rpc => r.map_err(|e| ClusterError::Io(format!("RPC server: {e}")))?,
         r = rest => r.map_err(|e| ClusterError::Io(format!("REST server: {e}")))?,

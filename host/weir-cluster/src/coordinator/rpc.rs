@@ -52,6 +52,8 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
             last_beat: Instant::now(),
             client,
             statuses: HashMap::new(),
+            network_bytes_out: 0,
+            ready: false,
         };
         tracing::info!(
             "worker {} registered from {} with {} slots",
@@ -163,6 +165,8 @@ fn on_beat(cluster: &Cluster, beat: &pb::Beat) -> bool {
         return false;
     };
     w.last_beat = Instant::now();
+    w.ready = true;
+    w.network_bytes_out = beat.network_bytes_out;
     w.statuses = beat
         .attempts
         .iter()
