@@ -1,6 +1,7 @@
 //! `weir bench`: a job against the same pipeline written as plain native
 //! Rust, measured in the same process run.
 
+mod cluster;
 mod state;
 mod windows;
 mod wordcount;
@@ -57,6 +58,25 @@ pub enum Which {
         #[arg(long, default_value = "target/bench-data")]
         data_dir: PathBuf,
     },
+    /// WordCount at parallelism 2 on two workers (in this process, gRPC
+    /// over loopback) against the embedded runner at parallelism 2.
+    Cluster {
+        /// Corpus size in MB.
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
+        /// Repetitions after a warm-up; the best of each side is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// The wordcount component.
+        #[arg(
+            long,
+            default_value = "functions-examples/target/wasm32-wasip2/release/wordcount.wasm"
+        )]
+        component: PathBuf,
+        /// Where generated corpora are kept between runs.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
+    },
     /// A keyed 1 s tumbling event-time window count over `<ts> <word>`
     /// events in four time-overlapping partitions, at parallelism 1.
     Windows {
@@ -94,6 +114,12 @@ pub fn run(which: Which) -> Result<()> {
             component,
             data_dir,
         } => windows::windows(events, runs.max(1), &component, &data_dir),
+        Which::Cluster {
+            size_mb,
+            runs,
+            component,
+            data_dir,
+        } => cluster::cluster(size_mb, runs.max(1), &component, &data_dir),
         Which::State {
             size_mb,
             copies,
