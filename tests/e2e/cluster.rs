@@ -504,3 +504,129 @@ fn the_rest_api_answers_in_flink_shapes() {
         problems.join("\n")
     );
 }
+
+/// WordCount with a `ValueState` over a rate-limited generator.
+fn stateful_job(dir: &Path) -> PathBuf {
+    let text = format!(
+        r#"
+name = "resumable"
+parallelism = 2
+[parameters]
+output = ""
+[components]
+wc = "{}"
+[[sources]]
+id = "lines"
+kind = "datagen"
+generator = "words"
+count = 40000
+rate = 8000.0
+seed = 7
+[[operators]]
+id = "tokenize"
+component = "wc"
+function = "tokenize"
+kind = "flat-map"
+input = "lines"
+[[operators]]
+id = "count"
+component = "wc"
+function = "count-with-state"
+kind = "keyed-process"
+input = {{ from = "tokenize", exchange = "key-by" }}
+[[sinks]]
+id = "out"
+kind = "file"
+path = "${{output}}"
+input = "count"
+"#,
+        component("wordcount").display()
+    );
+    write_job(dir, "resumable.toml", &text)
+}
+
+#[test]
+fn stop_with_savepoint_and_resume_at_another_parallelism_on_the_cluster_is_exactly_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = stateful_job(tmp.path());
+    let reference = tmp.path().join("reference");
+    let graph = weir_core::JobGraph::load(
+        &job,
+        &weir_core::graph::Overrides {
+            parameters: vec![("output".into(), reference.display().to_string())],
+            ..Default::default()
+        },
+    )
+    .expect("job");
+    run(&graph).expect("reference run");
+
+    let cluster = MiniCluster::start(&tmp.path().join("mini"), 2, 2).expect("cluster");
+    let u = cluster.rest_url.clone();
+    let out = tmp.path().join("out").display().to_string();
+    let id = cluster
+        .submit(&job, &s(&["--output", &out]))
+        .expect("submitted");
+    let started = Instant::now();
+    while !cluster.running(&id) && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let sp_dir = tmp.path().join("sp").display().to_string();
+    let (status, v) = call(
+        "POST",
+        &format!("{u}/jobs/{id}/stop"),
+        Some(&format!(
+            r#"{{"targetDirectory": "{sp_dir}", "drain": false}}"#
+        )),
+    );
+    assert_eq!(status, 202, "{v}");
+    let rid = v["request-id"].as_str().expect("request id").to_owned();
+    let savepoint = loop {
+        let (_, v) = call("GET", &format!("{u}/jobs/{id}/savepoints/{rid}"), None);
+        if v["status"]["id"] == "COMPLETED" {
+            let loc = v["operation"]["location"]
+                .as_str()
+                .unwrap_or_else(|| panic!("savepoint failed: {v}"));
+            break loc.trim_start_matches("file:").to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{v}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let first = cluster.wait(&id, Duration::from_secs(30)).expect("stops");
+    assert_eq!(
+        first.state, "FINISHED",
+        "a stopped job is FINISHED, as in Flink"
+    );
+    let partial = output_lines(Path::new(&out)).len();
+    let total = output_lines(&reference).len();
+    assert!(
+        partial > 0 && partial < total,
+        "stopped midway: {partial} of {total} updates"
+    );
+    let resumed = cluster
+        .submit(
+            &job,
+            &s(&[
+                "--output",
+                &out,
+                "--from-savepoint",
+                &savepoint,
+                "--parallelism",
+                "3",
+            ]),
+        )
+        .expect("resubmitted");
+    let second = cluster
+        .wait(&resumed, Duration::from_secs(120))
+        .expect("ends");
+    assert_eq!(second.state, "FINISHED", "{:?}", second.failures);
+    let mut got = output_lines(Path::new(&out));
+    got.sort();
+    let mut want = output_lines(&reference);
+    want.sort();
+    assert_eq!(got.len(), want.len(), "every update once over both runs");
+    assert!(
+        got == want,
+        "the updates differ from the uninterrupted run's"
+    );
+}

@@ -66,8 +66,8 @@ pub(super) fn cluster(size_mb: u64, runs: u32, component: &Path, data_dir: &Path
     std::fs::write(&job, job_text(&component, &corpus))?;
     let graph = JobGraph::load(&job, &Overrides::default())?;
     let rt = Runtime::new()?;
-    let mini = MiniCluster::start(&tmp.path().join("cluster"), 2, 1)
-        .context("starting the cluster")?;
+    let mini =
+        MiniCluster::start(&tmp.path().join("cluster"), 2, 1).context("starting the cluster")?;
 
     let mut embedded: Option<(Duration, u64)> = None;
     let mut clustered: Option<(Duration, u64)> = None;
@@ -87,7 +87,11 @@ pub(super) fn cluster(size_mb: u64, runs: u32, component: &Path, data_dir: &Path
             .map_err(|e| anyhow::anyhow!(e))?;
         let c = t.elapsed();
         if outcome.state != "FINISHED" {
-            bail!("the cluster run ended {}: {:?}", outcome.state, outcome.failures);
+            bail!(
+                "the cluster run ended {}: {:?}",
+                outcome.state,
+                outcome.failures
+            );
         }
         let sent = settled_bytes(&mini) - before;
         eprintln!(
@@ -113,8 +117,16 @@ pub(super) fn cluster(size_mb: u64, runs: u32, component: &Path, data_dir: &Path
         "Cluster WordCount benchmark: {:.1} MB corpus, {tokens} tokens, parallelism 2, best of {runs}",
         bytes as f64 / 1e6
     );
-    println!("  embedded runner (parallelism 2):         {:.3} s, {:.0} tokens/s", e.as_secs_f64(), tokens as f64 / e.as_secs_f64());
-    println!("  cluster, 2 workers x 1 slot (gRPC):      {:.3} s, {:.0} tokens/s", c.as_secs_f64(), tokens as f64 / c.as_secs_f64());
+    println!(
+        "  embedded runner (parallelism 2):         {:.3} s, {:.0} tokens/s",
+        e.as_secs_f64(),
+        tokens as f64 / e.as_secs_f64()
+    );
+    println!(
+        "  cluster, 2 workers x 1 slot (gRPC):      {:.3} s, {:.0} tokens/s",
+        c.as_secs_f64(),
+        tokens as f64 / c.as_secs_f64()
+    );
     println!(
         "  cluster / embedded throughput: {:.1} %",
         100.0 * e.as_secs_f64() / c.as_secs_f64()
