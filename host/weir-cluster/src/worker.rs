@@ -616,11 +616,12 @@ impl Driver {
     /// Sends reports to the coordinator, in order; whether it took them.
     fn send(&self, reports: Vec<pb::Report>) -> bool {
         let mut client = self.state.coordinator.clone();
-        let msg = pb::Reports {
+        let mut msg = tonic::Request::new(pb::Reports {
             attempt: Some(self.attempt.clone()),
             worker_id: self.state.id.clone(),
             reports,
-        };
+        });
+        msg.set_timeout(Duration::from_secs(30));
         self.state
             .handle
             .block_on(async move { client.report(msg).await })
