@@ -81,6 +81,7 @@ pub fn worker(
     slots: Option<u32>,
     data_dir: &Path,
     bind: SocketAddr,
+    advertise: Option<String>,
 ) -> Result<()> {
     let slots =
         slots.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
@@ -89,6 +90,7 @@ pub fn worker(
         bind,
         slots,
         data_dir: std::path::absolute(data_dir)?,
+        advertise,
     };
     runtime()?.block_on(weir_cluster::worker::run(cfg, stop_signal()))?;
     Ok(())
@@ -150,9 +152,12 @@ impl ClusterDir {
         Ok(pid)
     }
 
-    fn start_worker(&self, slots: Option<u32>) -> Result<String> {
+    /// Starts a worker; its name and the file that will name its id.
+    fn start_worker(&self, slots: Option<u32>) -> Result<(String, PathBuf)> {
         let n = self.next_worker();
         let name = format!("worker-{n}");
+        let id_file = self.dir.join(&name).join(weir_cluster::worker::ID_FILE);
+        let _ = std::fs::remove_file(&id_file);
         let mut args = vec![
             "worker".to_owned(),
             "--coordinator".to_owned(),
@@ -164,7 +169,7 @@ impl ClusterDir {
             args.extend(["--slots".to_owned(), s.to_string()]);
         }
         self.spawn(&name, &args)?;
-        Ok(name)
+        Ok((name, id_file))
     }
 }
 
@@ -181,11 +186,20 @@ fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> Result<boo
     }
 }
 
-fn taskmanagers(rest: &Rest) -> usize {
-    rest.get("/overview")
+/// Whether the worker whose id file is `id_file` has registered (and
+/// beat once).
+fn registered(rest: &Rest, id_file: &Path) -> bool {
+    let Ok(id) = std::fs::read_to_string(id_file) else {
+        return false;
+    };
+    rest.get("/taskmanagers")
         .ok()
-        .and_then(|v| v["taskmanagers"].as_u64())
-        .unwrap_or(0) as usize
+        .and_then(|v| {
+            v["taskmanagers"]
+                .as_array()
+                .map(|tms| tms.iter().any(|t| t["id"].as_str() == Some(id.trim())))
+        })
+        .unwrap_or(false)
 }
 
 /// `weir cluster start`.
@@ -218,14 +232,15 @@ pub fn start(dir: &Path, workers: u32, slots: Option<u32>, rest_port: u16) -> Re
     let v: Value = serde_json::from_str(&text)?;
     let url = v["rest_url"].as_str().context("no REST URL")?.to_owned();
     std::fs::write(d.dir.join("rest-url"), format!("{url}\n"))?;
+    let mut ids = Vec::new();
     for _ in 0..workers {
-        d.start_worker(slots)?;
+        ids.push(d.start_worker(slots)?.1);
     }
     let rest = Rest::new(&url);
     wait_for(
         "every worker's registration",
         Duration::from_secs(60),
-        || Ok(taskmanagers(&rest) >= workers as usize),
+        || Ok(ids.iter().all(|f| registered(&rest, f))),
     )?;
     println!("{url}");
     Ok(())
@@ -235,12 +250,11 @@ pub fn start(dir: &Path, workers: u32, slots: Option<u32>, rest_port: u16) -> Re
 pub fn add_worker(dir: &Path, slots: Option<u32>) -> Result<()> {
     let d = ClusterDir::new(dir)?;
     let rest = Rest::new(&d.rest_url()?);
-    let before = taskmanagers(&rest);
-    let name = d.start_worker(slots)?;
+    let (name, id_file) = d.start_worker(slots)?;
     wait_for(
         "the new worker's registration",
         Duration::from_secs(60),
-        || Ok(taskmanagers(&rest) > before),
+        || Ok(registered(&rest, &id_file)),
     )?;
     println!("{name}");
     Ok(())

@@ -147,6 +147,10 @@ enum Command {
         /// Where its services listen (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: std::net::SocketAddr,
+        /// The host name or address others reach it by (needed when
+        /// binding 0.0.0.0).
+        #[arg(long)]
+        advertise: Option<String>,
     },
     /// Start, grow or stop a local cluster in the background.
     Cluster {
@@ -330,7 +334,8 @@ fn main() -> ExitCode {
             slots,
             data_dir,
             bind,
-        } => cluster::worker(&coordinator, slots, &data_dir, bind),
+            advertise,
+        } => cluster::worker(&coordinator, slots, &data_dir, bind, advertise),
         Command::Cluster { action } => match action {
             ClusterAction::Start {
                 workers,

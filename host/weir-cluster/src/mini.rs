@@ -73,6 +73,7 @@ impl MiniCluster {
                 bind: ([127, 0, 0, 1], 0).into(),
                 slots,
                 data_dir: dir.join(format!("worker-{n}")),
+                advertise: None,
             };
             rt.spawn(async move {
                 if let Err(e) = worker::run(wcfg, async {

@@ -149,6 +149,7 @@ async fn taskmanagers(State(c): State<Shared>) -> Answer {
         .map_err(|_| ApiError::new(500, "poisoned"))?;
     let list: Vec<Value> = workers
         .values()
+        .filter(|w| w.ready)
         .map(|w| {
             json!({
                 "id": w.id,

@@ -34,7 +34,14 @@ pub struct WorkerConfig {
     pub slots: u32,
     /// Its local directory (bundles, state, staged checkpoint files).
     pub data_dir: PathBuf,
+    /// The host other processes reach it by (default: the bound address's;
+    /// set it when binding 0.0.0.0).
+    pub advertise: Option<String>,
 }
+
+/// The file in a worker's data directory that names its id (written at
+/// start, so tools can wait for exactly this worker's registration).
+pub const ID_FILE: &str = "worker-id";
 
 type AttemptKey = (String, u32);
 
@@ -87,10 +94,17 @@ pub async fn run(
         .map_err(|e| ClusterError::Config(format!("coordinator address: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .connect_lazy();
+    let id = random_id();
+    std::fs::write(cfg.data_dir.join(ID_FILE), &id)
+        .map_err(|e| ClusterError::Io(format!("{}: {e}", cfg.data_dir.display())))?;
+    let data_addr = match &cfg.advertise {
+        Some(host) => format!("{host}:{}", local.port()),
+        None => local.to_string(),
+    };
     let state = Arc::new(State {
-        id: random_id(),
+        id,
         epoch: AtomicU64::new(0),
-        data_addr: local.to_string(),
+        data_addr,
         rt,
         blobs,
         data_dir: cfg.data_dir.clone(),
