@@ -487,3 +487,85 @@ fn the_rest_api_answers_bad_requests_with_flink_errors_and_keeps_serving() {
     }
     assert_eq!(c.get("/overview")["taskmanagers"], 1, "still serving");
 }
+
+#[test]
+fn a_job_runs_a_component_uploaded_to_the_registry_by_name_and_by_digest() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = Cluster::start(tmp.path(), 1, 2);
+    let o = weir()
+        .arg("upload")
+        .arg(wordcount_wasm())
+        .args(["--name", "wc", "--coordinator", &c.url])
+        .output()
+        .expect("upload");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let digest = reference
+        .strip_prefix("registry:wc@")
+        .unwrap_or_else(|| panic!("{reference}"))
+        .to_owned();
+    assert_eq!(digest.len(), 64, "a sha256: {digest}");
+    let input = tmp.path().join("in.txt");
+    std::fs::write(&input, "to be or not to be\nthat is the question\n").expect("input");
+    let expected: BTreeMap<String, u64> = [
+        ("be", 2),
+        ("is", 1),
+        ("not", 1),
+        ("or", 1),
+        ("question", 1),
+        ("that", 1),
+        ("the", 1),
+        ("to", 2),
+    ]
+    .into_iter()
+    .map(|(w, n)| (w.to_owned(), n))
+    .collect();
+    for (i, name) in ["registry:wc".to_owned(), format!("registry:wc@{digest}")]
+        .iter()
+        .enumerate()
+    {
+        let text =
+            std::fs::read_to_string(root().join("functions-examples/wordcount/wordcount.toml"))
+                .expect("job")
+                .replace(
+                    "wordcount = \"../target/wasm32-wasip2/release/wordcount.wasm\"",
+                    &format!("wordcount = \"{name}\""),
+                );
+        assert!(
+            text.contains(name.as_str()),
+            "the job file names the registry"
+        );
+        let job = tmp.path().join(format!("registry-{i}.toml"));
+        std::fs::write(&job, text).expect("job file");
+        let out = tmp.path().join(format!("out-{i}"));
+        let o = submit(
+            &c,
+            &job,
+            &[
+                "--input",
+                &input.display().to_string(),
+                "--output",
+                &out.display().to_string(),
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(final_counts(&committed_lines(&out)), expected, "{name}");
+    }
+    // An unknown name is refused when submitted, naming the fix.
+    let text = std::fs::read_to_string(root().join("functions-examples/wordcount/wordcount.toml"))
+        .expect("job")
+        .replace(
+            "wordcount = \"../target/wasm32-wasip2/release/wordcount.wasm\"",
+            "wordcount = \"registry:nothing\"",
+        );
+    let job = tmp.path().join("unknown.toml");
+    std::fs::write(&job, text).expect("job file");
+    let o = submit(&c, &job, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("weir upload"), "{err}");
+}
