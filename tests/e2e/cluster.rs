@@ -630,3 +630,30 @@ fn stop_with_savepoint_and_resume_at_another_parallelism_on_the_cluster_is_exact
         "the updates differ from the uninterrupted run's"
     );
 }
+
+#[test]
+fn a_job_without_enough_slots_waits_and_says_why() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cluster = MiniCluster::start(&tmp.path().join("mini"), 1, 1).expect("cluster");
+    let job = slow_job(tmp.path(), 1000, None, "slow");
+    let id = cluster.submit(&job, &[]).expect("submitted");
+    let u = cluster.rest_url.clone();
+    let started = Instant::now();
+    let message = loop {
+        let (_, v) = call("GET", &format!("{u}/jobs/{id}"), None);
+        if let Some(m) = v["status-message"].as_str() {
+            assert_eq!(v["state"], "CREATED", "{v}");
+            break m.to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{v}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        message.contains("waiting for 2 free slots (1 free of 1)"),
+        "{message}"
+    );
+    let (status, _) = call("PATCH", &format!("{u}/jobs/{id}?mode=cancel"), None);
+    assert_eq!(status, 202);
+    let outcome = cluster.wait(&id, Duration::from_secs(10)).expect("ends");
+    assert_eq!(outcome.state, "CANCELED");
+}

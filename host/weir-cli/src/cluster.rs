@@ -433,11 +433,16 @@ fn follow(rest: &Rest, id: &str) -> Result<()> {
     let mut last = String::new();
     loop {
         let v = rest.get(&format!("/jobs/{id}"))?;
-        let state = v["state"].as_str().unwrap_or("UNKNOWN").to_owned();
-        if state != last {
-            eprintln!("job {id}: {state}");
-            last = state.clone();
+        let mut state = v["state"].as_str().unwrap_or("UNKNOWN").to_owned();
+        let shown = match v["status-message"].as_str() {
+            Some(m) => format!("{state} ({m})"),
+            None => state.clone(),
+        };
+        if shown != last {
+            eprintln!("job {id}: {shown}");
+            last = shown;
         }
+        state.make_ascii_uppercase();
         match state.as_str() {
             "FINISHED" => return Ok(()),
             "FAILED" | "CANCELED" => {

@@ -448,10 +448,10 @@ fn metrics(read: u64, write: u64) -> Value {
 
 async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
     let j = find_job(&c, &jid)?;
-    let (state, end, timestamps) = j
+    let (state, end, timestamps, waiting) = j
         .inner
         .lock()
-        .map(|i| (i.state, i.end_ms, i.timestamps.clone()))
+        .map(|i| (i.state, i.end_ms, i.timestamps.clone(), i.waiting.clone()))
         .map_err(|_| ApiError::new(500, "poisoned"))?;
     let ts_state = task_state(state);
     let mut vertices = Vec::new();
@@ -521,6 +521,8 @@ async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
         "now": crate::coordinator::jobs_now_ms(), "timestamps": ts, "vertices": vertices,
         "status-counts": task_counts(ts_state, total, true),
         "plan": {"jid": j.id, "name": j.name, "type": "STREAMING", "nodes": nodes},
+        // Weir's own: why a job is not running yet.
+        "status-message": waiting,
     }))
 }
 
