@@ -3,7 +3,7 @@
 //! ignores messages of stale attempts and epochs, holds a source back when
 //! a consumer on another worker is slow, and answers REST requests in the
 //! shapes of a real Flink 1.20.3 (the golden files in
-//! ../shared/reference/flink-rest/).
+//! tests/golden/flink-rest/).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -341,7 +341,7 @@ fn same_shape(flink: &Value, ours: &Value, at: &str, problems: &mut Vec<String>)
 }
 
 fn golden(name: &str) -> Value {
-    let path = root().join("../shared/reference/flink-rest").join(name);
+    let path = root().join("tests/golden/flink-rest").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("golden JSON")
 }
