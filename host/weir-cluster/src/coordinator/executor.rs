@@ -11,10 +11,12 @@ use weir_core::ErrorDomain;
 use weir_proto::v1 as pb;
 use weir_runtime::{AttemptSpec, Command, Ended, Executor, JobFailure, Report, TaskId, all_tasks};
 
+type WorkerClient = pb::worker_client::WorkerClient<tonic::transport::Channel>;
+
 /// One worker of the current attempt.
 struct Deployed {
     addr: String,
-    client: pb::worker_client::WorkerClient<tonic::transport::Channel>,
+    client: WorkerClient,
     /// Its sub-tasks all ended (or it is gone).
     stopped: bool,
 }
@@ -70,6 +72,23 @@ impl ClusterExecutor {
         self.cancel_workers();
     }
 
+    /// Calls every worker in `clients` at once (answers are not needed:
+    /// a worker that cannot be reached is noticed as lost) and waits.
+    fn call_each<F, Fut>(&self, clients: Vec<WorkerClient>, call: F)
+    where
+        F: Fn(WorkerClient) -> Fut,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.cluster.handle.block_on(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for c in clients {
+                set.spawn(call(c));
+            }
+            while set.join_next().await.is_some() {}
+        });
+    }
+
     fn cancel_workers(&mut self) {
         let attempt = self.pb_attempt();
         let clients: Vec<_> = self
@@ -78,13 +97,9 @@ impl ClusterExecutor {
             .filter(|d| !d.stopped)
             .map(|d| d.client.clone())
             .collect();
-        self.cluster.handle.block_on(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for mut c in clients {
-                let a = attempt.clone();
-                set.spawn(async move { c.cancel(a).await });
-            }
-            while set.join_next().await.is_some() {}
+        self.call_each(clients, |mut c| {
+            let a = attempt.clone();
+            async move { c.cancel(a).await }
         });
     }
 
@@ -390,16 +405,12 @@ impl Executor for ClusterExecutor {
         if let Command::Stop = cmd {
             self.cancelled = true;
         }
-        self.cluster.handle.block_on(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for mut client in clients {
-                let req = pb::CommandRequest {
-                    attempt: Some(attempt.clone()),
-                    c: Some(c.clone()),
-                };
-                set.spawn(async move { client.command(req).await });
-            }
-            while set.join_next().await.is_some() {}
+        self.call_each(clients, |mut client| {
+            let req = pb::CommandRequest {
+                attempt: Some(attempt.clone()),
+                c: Some(c.clone()),
+            };
+            async move { client.command(req).await }
         });
     }
 
@@ -469,13 +480,9 @@ impl Executor for ClusterExecutor {
     fn release(&mut self) {
         let attempt = self.pb_attempt();
         let clients: Vec<_> = self.deployed.values().map(|d| d.client.clone()).collect();
-        self.cluster.handle.block_on(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for mut c in clients {
-                let a = attempt.clone();
-                set.spawn(async move { c.release(a).await });
-            }
-            while set.join_next().await.is_some() {}
+        self.call_each(clients, |mut c| {
+            let a = attempt.clone();
+            async move { c.release(a).await }
         });
         self.deployed.clear();
         self.final_counts.clear();

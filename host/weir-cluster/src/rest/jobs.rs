@@ -1,305 +1,21 @@
-//! The coordinator's REST API, on Flink's paths with Flink's JSON field
-//! names, so Flink's tools and clients work against it. Errors are
-//! `{"errors": [...]}` with a 4xx/5xx status.
+//! The jobs part of the REST API: lists, details, vertices, cancel,
+//! savepoints and stop, checkpoints, exceptions.
 
-use crate::coordinator::{Cluster, JobEntry, JobState, SavepointOp, Submission};
-use crate::ids::{random_id, vertex_id};
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use super::{Answer, ApiError, Shared, accepted, jobs_of, ok};
+use crate::coordinator::{Cluster, JobEntry, JobState, SavepointOp};
+use crate::ids::vertex_id;
+use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use weir_core::plan::Chain;
-
-type Shared = Arc<Cluster>;
-
-/// What a failed request answers.
-pub(crate) struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: u16, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "errors": [self.message] }))).into_response()
-    }
-}
-
-type Answer = Result<Response, ApiError>;
-
-fn ok(v: Value) -> Answer {
-    Ok(Json(v).into_response())
-}
-
-fn accepted(v: Value) -> Answer {
-    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
-}
-
-/// The REST routes.
-pub(crate) fn router(cluster: Shared) -> Router {
-    Router::new()
-        .route("/config", get(config))
-        .route("/overview", get(overview))
-        .route("/taskmanagers", get(taskmanagers))
-        .route(
-            "/jars/upload",
-            post(upload).layer(DefaultBodyLimit::max(
-                crate::bundle::MAX_BUNDLE_BYTES as usize,
-            )),
-        )
-        .route("/jars", get(jars))
-        .route("/jars/{jarid}/run", post(run_jar))
-        .route("/jobs", get(jobs))
-        .route("/jobs/overview", get(jobs_overview))
-        .route("/jobs/{jid}", get(job).patch(cancel_job))
-        .route("/jobs/{jid}/vertices/{vid}", get(vertex))
-        .route("/jobs/{jid}/savepoints", post(trigger_savepoint))
-        .route("/jobs/{jid}/savepoints/{rid}", get(savepoint_status))
-        .route("/jobs/{jid}/stop", post(stop_job))
-        .route("/jobs/{jid}/checkpoints", get(checkpoints))
-        .route("/jobs/{jid}/exceptions", get(exceptions))
-        .route("/v1/overview", get(overview))
-        .route("/registry", get(registry_list))
-        .route("/registry/{name}", post(registry_put))
-        .fallback(not_found)
-        .layer(axum::middleware::map_response(errors_as_json))
-        .with_state(cluster)
-}
-
-/// Rejections of axum's extractors (a bad multipart body, a bad query)
-/// come as plain text: they are answered in Flink's error shape too.
-async fn errors_as_json(r: Response) -> Response {
-    let status = r.status();
-    let is_json = r
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return r;
-    }
-    let text = match axum::body::to_bytes(r.into_body(), 64 * 1024).await {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => e.to_string(),
-    };
-    let message = if text.trim().is_empty() {
-        status.canonical_reason().unwrap_or("error").to_owned()
-    } else {
-        text
-    };
-    (status, Json(json!({ "errors": [message] }))).into_response()
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(404, "Not found: no such REST endpoint")
-}
-
-fn version() -> String {
-    format!("weir-{}", env!("CARGO_PKG_VERSION"))
-}
-
-async fn config() -> Answer {
-    ok(json!({
-        "refresh-interval": 3000,
-        "timezone-name": "Coordinated Universal Time",
-        "timezone-offset": 0,
-        "flink-version": version(),
-        "flink-revision": version(),
-        "features": {"web-submit": true, "web-cancel": true, "web-rescale": false, "web-history": false},
-    }))
-}
-
-fn jobs_of(c: &Cluster) -> Vec<Arc<JobEntry>> {
-    c.jobs.lock().map(|j| j.clone()).unwrap_or_default()
-}
-
-async fn overview(State(c): State<Shared>) -> Answer {
-    let (total, free) = c.slots();
-    let jobs = jobs_of(&c);
-    let count = |s: JobState| jobs.iter().filter(|j| j.state() == s).count();
-    let running = jobs.iter().filter(|j| !j.state().is_terminal()).count();
-    ok(json!({
-        "taskmanagers": c.ready_workers(),
-        "slots-total": total,
-        "slots-available": free,
-        "jobs-running": running,
-        "jobs-finished": count(JobState::Finished),
-        "jobs-cancelled": count(JobState::Canceled),
-        "jobs-failed": count(JobState::Failed),
-        "flink-version": version(),
-        "flink-commit": env!("CARGO_PKG_VERSION"),
-    }))
-}
-
-async fn taskmanagers(State(c): State<Shared>) -> Answer {
-    let workers = c
-        .workers
-        .lock()
-        .map_err(|_| ApiError::new(500, "poisoned"))?;
-    let list: Vec<Value> = workers
-        .values()
-        .filter(|w| w.ready)
-        .map(|w| {
-            json!({
-                "id": w.id,
-                "path": format!("grpc://{}", w.addr),
-                "dataPort": w.data_port,
-                "jmxPort": -1,
-                "timeSinceLastHeartbeat": crate::coordinator::jobs_now_ms() - w.last_beat.elapsed().as_millis() as i64,
-                "slotsNumber": w.slots,
-                "freeSlots": w.free_slots(),
-                "totalResource": {"cpuCores": f64::from(w.cpu_cores), "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
-                "freeResource": {"cpuCores": 0.0, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
-                "hardware": {"cpuCores": w.cpu_cores, "physicalMemory": w.physical_memory, "freeMemory": 0, "managedMemory": 0},
-                "memoryConfiguration": {"frameworkHeap": 0, "taskHeap": 0, "frameworkOffHeap": 0, "taskOffHeap": 0, "networkMemory": 0, "managedMemory": 0, "jvmMetaspace": 0, "jvmOverhead": 0, "totalFlinkMemory": 0, "totalProcessMemory": 0},
-            })
-        })
-        .collect();
-    ok(json!({ "taskmanagers": list }))
-}
-
-async fn upload(State(c): State<Shared>, mut form: Multipart) -> Answer {
-    let mut found = None;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| ApiError::new(400, format!("bad multipart body: {e}")))?
-    {
-        if field.name() != Some("jarfile") {
-            continue;
-        }
-        let name = field
-            .file_name()
-            .map(|n| n.rsplit('/').next().unwrap_or(n).to_owned())
-            .unwrap_or_else(|| "job.zip".into());
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| ApiError::new(400, format!("cannot read the upload: {e}")))?;
-        found = Some((name, bytes));
-    }
-    let (name, bytes) =
-        found.ok_or_else(|| ApiError::new(400, "no file in multipart field 'jarfile'"))?;
-    let cluster = c.clone();
-    let jar =
-        tokio::task::spawn_blocking(move || crate::coordinator::store_jar(&cluster, &name, &bytes))
-            .await
-            .map_err(|e| ApiError::new(500, e.to_string()))?
-            .map_err(|r| ApiError::new(r.status, r.message))?;
-    ok(json!({
-        "filename": c.cfg.data_dir.join("jars").join(&jar.id).display().to_string(),
-        "status": "success",
-    }))
-}
-
-async fn jars(State(c): State<Shared>) -> Answer {
-    let jars = c.jars.lock().map(|j| j.clone()).unwrap_or_default();
-    let address = c.rest_url.lock().map(|u| u.clone()).unwrap_or_default();
-    let files: Vec<Value> = jars
-        .iter()
-        .map(|j| {
-            json!({
-                "id": j.id,
-                "name": j.name,
-                "uploaded": j.uploaded_ms,
-                "sha256": j.digest,
-                "entry": j.entries.iter().map(|e| json!({"name": e, "description": null})).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    ok(json!({ "address": address, "files": files }))
-}
-
-/// `POST /jars/:id/run`: the body (or the query) as Flink's
-/// `JarRunRequestBody`.
-async fn run_jar(
-    State(c): State<Shared>,
-    Path(jarid): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    body: axum::body::Bytes,
-) -> Answer {
-    let body: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(400, format!("the request body is not JSON: {e}")))?
-    };
-    let jar = c
-        .jars
-        .lock()
-        .ok()
-        .and_then(|j| j.iter().find(|j| j.id == jarid).cloned())
-        .ok_or_else(|| ApiError::new(404, format!("jar {jarid} not found")))?;
-    let args: Vec<String> = match body.get("programArgsList") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ApiError::new(400, "programArgsList holds strings"))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(Value::Null) | None => body
-            .get("programArgs")
-            .and_then(Value::as_str)
-            .or(q.get("programArg").map(String::as_str))
-            .map(|s| s.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        Some(_) => return Err(ApiError::new(400, "programArgsList is a list of strings")),
-    };
-    let parallelism = match body.get("parallelism").or(None) {
-        Some(Value::Number(n)) => Some(
-            n.as_u64()
-                .filter(|p| (1..=32768).contains(p))
-                .ok_or_else(|| ApiError::new(400, "parallelism is a number from 1"))?
-                as u32,
-        ),
-        Some(Value::Null) | None => match q.get("parallelism") {
-            Some(p) => Some(
-                p.parse()
-                    .map_err(|_| ApiError::new(400, "parallelism is a number from 1"))?,
-            ),
-            None => None,
-        },
-        Some(_) => return Err(ApiError::new(400, "parallelism is a number")),
-    };
-    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
-    let sub = Submission {
-        jar,
-        entry: text("entryClass").or(q.get("entry-class").cloned()),
-        args,
-        parallelism,
-        savepoint_path: text("savepointPath").or(q.get("savepointPath").cloned()),
-        allow_non_restored_state: body
-            .get("allowNonRestoredState")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    };
-    let cluster = c.clone();
-    let id = tokio::task::spawn_blocking(move || crate::coordinator::submit(&cluster, sub))
-        .await
-        .map_err(|e| ApiError::new(500, e.to_string()))?
-        .map_err(|r| ApiError::new(r.status, r.message))?;
-    ok(json!({ "jobid": id }))
-}
 
 fn find_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
     c.job(jid)
         .ok_or_else(|| ApiError::new(404, format!("Job {jid} not found")))
 }
 
-async fn jobs(State(c): State<Shared>) -> Answer {
+pub(super) async fn jobs(State(c): State<Shared>) -> Answer {
     let list: Vec<Value> = jobs_of(&c)
         .iter()
         .map(|j| json!({"id": j.id, "status": j.state().name()}))
@@ -359,7 +75,7 @@ fn duration_of(j: &JobEntry, end: i64) -> i64 {
     until - j.start_ms
 }
 
-async fn jobs_overview(State(c): State<Shared>) -> Answer {
+pub(super) async fn jobs_overview(State(c): State<Shared>) -> Answer {
     let list: Vec<Value> = jobs_of(&c)
         .iter()
         .map(|j| {
@@ -446,7 +162,7 @@ fn metrics(read: u64, write: u64) -> Value {
     })
 }
 
-async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
+pub(super) async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
     let j = find_job(&c, &jid)?;
     let (state, end, timestamps, waiting) = j
         .inner
@@ -526,7 +242,10 @@ async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
     }))
 }
 
-async fn vertex(State(c): State<Shared>, Path((jid, vid)): Path<(String, String)>) -> Answer {
+pub(super) async fn vertex(
+    State(c): State<Shared>,
+    Path((jid, vid)): Path<(String, String)>,
+) -> Answer {
     let j = find_job(&c, &jid)?;
     let (ci, chain) = j
         .plan
@@ -622,7 +341,7 @@ fn aggregate(v: &[u64]) -> Value {
     })
 }
 
-async fn cancel_job(
+pub(super) async fn cancel_job(
     State(c): State<Shared>,
     Path(jid): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -666,41 +385,48 @@ fn running_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
     Ok(j)
 }
 
-async fn trigger_savepoint(
+/// Starts a savepoint of a running job: the directory from the body's
+/// `dir_field`, stopping the job after it when `stop` says so.
+fn start_savepoint(
+    c: &Cluster,
+    jid: &str,
+    body: &axum::body::Bytes,
+    dir_field: &str,
+    stop: impl Fn(&Value) -> bool,
+) -> Answer {
+    let j = running_job(c, jid)?;
+    let b = body_json(body)?;
+    let dir = b
+        .get(dir_field)
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from);
+    let rid = crate::coordinator::savepoint(&j, dir, stop(&b));
+    accepted(json!({ "request-id": rid }))
+}
+
+/// `POST /jobs/:jid/savepoints` (Flink's `SavepointTriggerRequestBody`).
+pub(super) async fn trigger_savepoint(
     State(c): State<Shared>,
     Path(jid): Path<String>,
     body: axum::body::Bytes,
 ) -> Answer {
-    let j = running_job(&c, &jid)?;
-    let b = body_json(&body)?;
-    let dir = b
-        .get("target-directory")
-        .and_then(Value::as_str)
-        .map(std::path::PathBuf::from);
-    let stop = b
-        .get("cancel-job")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let rid = crate::coordinator::savepoint(&j, dir, stop);
-    accepted(json!({ "request-id": rid }))
+    start_savepoint(&c, &jid, &body, "target-directory", |b| {
+        b.get("cancel-job")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    })
 }
 
-async fn stop_job(
+/// `POST /jobs/:jid/stop` (Flink's `StopWithSavepointRequestBody`).
+pub(super) async fn stop_job(
     State(c): State<Shared>,
     Path(jid): Path<String>,
     body: axum::body::Bytes,
 ) -> Answer {
-    let j = running_job(&c, &jid)?;
-    let b = body_json(&body)?;
-    let dir = b
-        .get("targetDirectory")
-        .and_then(Value::as_str)
-        .map(std::path::PathBuf::from);
-    let rid = crate::coordinator::savepoint(&j, dir, true);
-    accepted(json!({ "request-id": rid }))
+    start_savepoint(&c, &jid, &body, "targetDirectory", |_| true)
 }
 
-async fn savepoint_status(
+pub(super) async fn savepoint_status(
     State(c): State<Shared>,
     Path((jid, rid)): Path<(String, String)>,
 ) -> Answer {
@@ -724,7 +450,7 @@ async fn savepoint_status(
     })
 }
 
-async fn checkpoints(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
+pub(super) async fn checkpoints(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
     let j = find_job(&c, &jid)?;
     let s = j.handle.status().checkpoints;
     let tasks = total_tasks(&j);
@@ -755,7 +481,7 @@ async fn checkpoints(State(c): State<Shared>, Path(jid): Path<String>) -> Answer
     }))
 }
 
-async fn exceptions(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
+pub(super) async fn exceptions(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
     let j = find_job(&c, &jid)?;
     let list = j
         .inner
@@ -786,46 +512,4 @@ async fn exceptions(State(c): State<Shared>, Path(jid): Path<String>) -> Answer 
         "truncated": false,
         "exceptionHistory": {"entries": entries, "truncated": false},
     }))
-}
-
-async fn registry_list(State(c): State<Shared>) -> Answer {
-    let reg = c.registry.lock().map(|r| r.clone()).unwrap_or_default();
-    let list: Vec<Value> = reg
-        .iter()
-        .map(|(name, versions)| {
-            json!({"name": name, "versions": versions.iter().map(|(d, t)| json!({"digest": d, "uploaded": t})).collect::<Vec<_>>()})
-        })
-        .collect();
-    ok(json!({ "components": list }))
-}
-
-async fn registry_put(
-    State(c): State<Shared>,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
-) -> Answer {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ApiError::new(
-            400,
-            "a component name is letters, digits, - and _",
-        ));
-    }
-    if body.len() < 8 || &body[..4] != b"\0asm" {
-        return Err(ApiError::new(400, "not a WebAssembly component"));
-    }
-    let digest = c
-        .blobs
-        .put(&body)
-        .map_err(|e| ApiError::new(500, e.to_string()))?;
-    if let Ok(mut r) = c.registry.lock() {
-        let versions = r.entry(name.clone()).or_default();
-        if !versions.iter().any(|(d, _)| *d == digest) {
-            versions.push((digest.clone(), crate::coordinator::jobs_now_ms()));
-        }
-    }
-    ok(json!({"name": name, "digest": digest, "id": random_id()}))
 }

@@ -1,0 +1,170 @@
+//! The coordinator's REST API, on Flink's paths with Flink's JSON field
+//! names for the endpoints Weir serves. Errors are
+//! `{"errors": [...]}` with a 4xx/5xx status.
+
+mod jars;
+mod jobs;
+
+use crate::coordinator::{Cluster, JobEntry, JobState};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(crate) type Shared = Arc<Cluster>;
+
+/// What a failed request answers.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "errors": [self.message] }))).into_response()
+    }
+}
+
+pub(crate) type Answer = Result<Response, ApiError>;
+
+pub(crate) fn ok(v: Value) -> Answer {
+    Ok(Json(v).into_response())
+}
+
+pub(crate) fn accepted(v: Value) -> Answer {
+    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+}
+
+/// The REST routes.
+pub(crate) fn router(cluster: Shared) -> Router {
+    Router::new()
+        .route("/config", get(config))
+        .route("/overview", get(overview))
+        .route("/taskmanagers", get(taskmanagers))
+        .route(
+            "/jars/upload",
+            post(jars::upload).layer(DefaultBodyLimit::max(
+                crate::bundle::MAX_BUNDLE_BYTES as usize,
+            )),
+        )
+        .route("/jars", get(jars::jars))
+        .route("/jars/{jarid}/run", post(jars::run_jar))
+        .route("/jobs", get(jobs::jobs))
+        .route("/jobs/overview", get(jobs::jobs_overview))
+        .route("/jobs/{jid}", get(jobs::job).patch(jobs::cancel_job))
+        .route("/jobs/{jid}/vertices/{vid}", get(jobs::vertex))
+        .route("/jobs/{jid}/savepoints", post(jobs::trigger_savepoint))
+        .route("/jobs/{jid}/savepoints/{rid}", get(jobs::savepoint_status))
+        .route("/jobs/{jid}/stop", post(jobs::stop_job))
+        .route("/jobs/{jid}/checkpoints", get(jobs::checkpoints))
+        .route("/jobs/{jid}/exceptions", get(jobs::exceptions))
+        .route("/v1/overview", get(overview))
+        .route("/registry", get(jars::registry_list))
+        .route("/registry/{name}", post(jars::registry_put))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(errors_as_json))
+        .with_state(cluster)
+}
+
+/// Rejections of axum's extractors (a bad multipart body, a bad query)
+/// come as plain text: they are answered in Flink's error shape too.
+async fn errors_as_json(r: Response) -> Response {
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return r;
+    }
+    let text = match axum::body::to_bytes(r.into_body(), 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    let message = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    (status, Json(json!({ "errors": [message] }))).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(404, "Not found: no such REST endpoint")
+}
+
+fn version() -> String {
+    format!("weir-{}", env!("CARGO_PKG_VERSION"))
+}
+
+async fn config() -> Answer {
+    ok(json!({
+        "refresh-interval": 3000,
+        "timezone-name": "Coordinated Universal Time",
+        "timezone-offset": 0,
+        "flink-version": version(),
+        "flink-revision": version(),
+        "features": {"web-submit": true, "web-cancel": true, "web-rescale": false, "web-history": false},
+    }))
+}
+
+pub(crate) fn jobs_of(c: &Cluster) -> Vec<Arc<JobEntry>> {
+    c.jobs.lock().map(|j| j.clone()).unwrap_or_default()
+}
+
+async fn overview(State(c): State<Shared>) -> Answer {
+    let (total, free) = c.slots();
+    let jobs = jobs_of(&c);
+    let count = |s: JobState| jobs.iter().filter(|j| j.state() == s).count();
+    let running = jobs.iter().filter(|j| !j.state().is_terminal()).count();
+    ok(json!({
+        "taskmanagers": c.ready_workers(),
+        "slots-total": total,
+        "slots-available": free,
+        "jobs-running": running,
+        "jobs-finished": count(JobState::Finished),
+        "jobs-cancelled": count(JobState::Canceled),
+        "jobs-failed": count(JobState::Failed),
+        "flink-version": version(),
+        "flink-commit": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn taskmanagers(State(c): State<Shared>) -> Answer {
+    let workers = c
+        .workers
+        .lock()
+        .map_err(|_| ApiError::new(500, "poisoned"))?;
+    let list: Vec<Value> = workers
+        .values()
+        .filter(|w| w.ready)
+        .map(|w| {
+            json!({
+                "id": w.id,
+                "path": format!("grpc://{}", w.addr),
+                "dataPort": w.data_port,
+                "jmxPort": -1,
+                "timeSinceLastHeartbeat": crate::coordinator::jobs_now_ms() - w.last_beat.elapsed().as_millis() as i64,
+                "slotsNumber": w.slots,
+                "freeSlots": w.free_slots(),
+                "totalResource": {"cpuCores": f64::from(w.cpu_cores), "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+                "freeResource": {"cpuCores": 0.0, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+                "hardware": {"cpuCores": w.cpu_cores, "physicalMemory": w.physical_memory, "freeMemory": 0, "managedMemory": 0},
+                "memoryConfiguration": {"frameworkHeap": 0, "taskHeap": 0, "frameworkOffHeap": 0, "taskOffHeap": 0, "networkMemory": 0, "managedMemory": 0, "jvmMetaspace": 0, "jvmOverhead": 0, "totalFlinkMemory": 0, "totalProcessMemory": 0},
+            })
+        })
+        .collect();
+    ok(json!({ "taskmanagers": list }))
+}
