@@ -12,13 +12,13 @@ use weir_cluster::mini::MiniCluster;
 use weir_proto::v1 as pb;
 use weir_tests::*;
 
-fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("job file");
     path
 }
 
-fn s(v: &[&str]) -> Vec<String> {
+pub(crate) fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| (*x).to_owned()).collect()
 }
 
@@ -148,7 +148,7 @@ fn wait_for_bytes(c: &MiniCluster) -> bool {
 /// A generator feeding `slow` (1 ms per record) through a rebalance; the
 /// source runs at parallelism 2 and the rest at 1, so source sub-task 1
 /// runs on the other worker than its consumer.
-fn slow_job(dir: &Path, count: u64, rate: Option<f64>, function: &str) -> PathBuf {
+pub(crate) fn slow_job(dir: &Path, count: u64, rate: Option<f64>, function: &str) -> PathBuf {
     let rate = rate.map_or(String::new(), |r| format!("rate = {r}"));
     let text = format!(
         r#"
@@ -182,7 +182,7 @@ parallelism = 1
     write_job(dir, "slow.toml", &text)
 }
 
-fn rest(url: &str) -> Value {
+pub(crate) fn rest(url: &str) -> Value {
     let mut r = ureq::get(url)
         .call()
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -317,7 +317,7 @@ fn reports_and_commands_of_stale_attempts_or_epochs_are_ignored() {
 /// Checks that `ours` has every field `flink`'s JSON has, with the same
 /// JSON type (recursively; arrays by their first element; Flink's nulls
 /// say nothing about the type).
-fn same_shape(flink: &Value, ours: &Value, at: &str, problems: &mut Vec<String>) {
+pub(crate) fn same_shape(flink: &Value, ours: &Value, at: &str, problems: &mut Vec<String>) {
     match (flink, ours) {
         (Value::Null, _) => {}
         (Value::Object(f), Value::Object(o)) => {
@@ -340,13 +340,13 @@ fn same_shape(flink: &Value, ours: &Value, at: &str, problems: &mut Vec<String>)
     }
 }
 
-fn golden(name: &str) -> Value {
+pub(crate) fn golden(name: &str) -> Value {
     let path = root().join("tests/golden/flink-rest").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("golden JSON")
 }
 
-fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
+pub(crate) fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -9,6 +9,7 @@ mod event_time;
 mod grants;
 mod idleness;
 mod keyed_state;
+mod operations;
 mod recovery;
 mod runtime;
 mod sandbox;

@@ -11,6 +11,26 @@ use weir_runtime::{Barrier, Command, JobFailure, PersistedOp, Report, Target, Ta
 #[error("malformed message: {0}")]
 pub struct Malformed(pub &'static str);
 
+/// A sub-task's metrics on the wire.
+pub(crate) fn counter_to(node: u32, subtask: u32, m: &weir_runtime::SubtaskMetrics) -> pb::Counter {
+    pb::Counter {
+        node,
+        subtask,
+        records_in: m.records_in,
+        records_out: m.records_out,
+        bytes_in: m.bytes_in,
+        bytes_out: m.bytes_out,
+        idle_ms: m.idle_ms,
+        backpressured_ms: m.backpressured_ms,
+        running_ms: m.running_ms,
+        watermark: m.watermark,
+        wasm_calls: m.wasm_calls,
+        wasm_call_us: m.wasm_call_us,
+        wasm_timeouts: m.wasm_timeouts,
+        guest_memory_bytes: m.guest_memory_bytes,
+    }
+}
+
 pub(crate) fn task_to(t: TaskId) -> pb::TaskId {
     pb::TaskId {
         chain: t.0 as u32,

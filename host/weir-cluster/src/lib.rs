@@ -12,6 +12,7 @@ pub mod coordinator;
 pub mod data;
 pub mod ids;
 pub mod mini;
+mod prom;
 mod rest;
 pub mod worker;
 

@@ -648,14 +648,9 @@ impl Driver {
         let mut out = Vec::new();
         for node in 0..self.nodes {
             let chain = self.plan.chain_of[node];
-            for (s, (i, o)) in d.subtask_totals(node).into_iter().enumerate() {
+            for (s, m) in d.subtask_metrics(node).into_iter().enumerate() {
                 if self.tasks.contains(&(chain, s as u32)) {
-                    out.push(pb::Counter {
-                        node: node as u32,
-                        subtask: s as u32,
-                        records_in: i,
-                        records_out: o,
-                    });
+                    out.push(crate::convert::counter_to(node as u32, s as u32, &m));
                 }
             }
         }

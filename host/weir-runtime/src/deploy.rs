@@ -306,8 +306,8 @@ impl Deployment {
             .collect()
     }
 
-    /// Records received and emitted by each sub-task of node `node`.
-    pub fn subtask_totals(&self, node: usize) -> Vec<(u64, u64)> {
+    /// What each sub-task of node `node` did so far.
+    pub fn subtask_metrics(&self, node: usize) -> Vec<crate::SubtaskMetrics> {
         self.counters
             .get(node)
             .map_or_else(Vec::new, |c| c.per_subtask())

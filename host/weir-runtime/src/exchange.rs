@@ -178,19 +178,28 @@ impl From<weir_wasm::CallError> for Stop {
 
 /// Sends, waiting while the channel is full (backpressure) unless the job is
 /// cancelled.
-pub(crate) fn send(out: &Outbox, mut env: Envelope, ctl: &Control) -> Result<(), Stop> {
-    loop {
+pub(crate) fn send(out: &Outbox, env: Envelope, ctl: &Control) -> Result<(), Stop> {
+    let mut env = match out.try_send(env) {
+        Ok(()) => return Ok(()),
+        Err(crossbeam_channel::TrySendError::Full(e)) => e,
+        Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Err(Stop::Cancelled),
+    };
+    let started = std::time::Instant::now();
+    crate::metrics::blocked();
+    let result = loop {
         match out.send_timeout(env, POLL) {
-            Ok(()) => return Ok(()),
+            Ok(()) => break Ok(()),
             Err(SendTimeoutError::Timeout(e)) => {
                 if ctl.cancelled() {
-                    return Err(Stop::Cancelled);
+                    break Err(Stop::Cancelled);
                 }
                 env = e;
             }
-            Err(SendTimeoutError::Disconnected(_)) => return Err(Stop::Cancelled),
+            Err(SendTimeoutError::Disconnected(_)) => break Err(Stop::Cancelled),
         }
-    }
+    };
+    crate::metrics::unblocked(started.elapsed());
+    result
 }
 
 /// Distributes one output of a sub-task over the sub-tasks of a downstream

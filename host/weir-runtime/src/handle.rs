@@ -1,7 +1,7 @@
 //! A handle on a running job for its operator: savepoints, stopping,
 //! status. The CLI's local control endpoint forwards to it.
 
-use crate::checkpoint::{CheckpointStats, SavepointRequest};
+use crate::checkpoint::{CheckpointReply, CheckpointStats, SavepointRequest};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,6 +21,7 @@ pub struct JobStatus {
 /// Controls one running job from outside its threads.
 pub struct JobHandle {
     requests: (Sender<SavepointRequest>, Receiver<SavepointRequest>),
+    checkpoints: (Sender<CheckpointReply>, Receiver<CheckpointReply>),
     cancel: AtomicBool,
     status: Mutex<JobStatus>,
 }
@@ -29,6 +30,7 @@ impl Default for JobHandle {
     fn default() -> Self {
         JobHandle {
             requests: unbounded(),
+            checkpoints: unbounded(),
             cancel: AtomicBool::new(false),
             status: Mutex::new(JobStatus::default()),
         }
@@ -41,6 +43,14 @@ impl JobHandle {
     pub fn savepoint(&self, dir: PathBuf, stop: bool) -> Receiver<Result<PathBuf, String>> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         let _ = self.requests.0.send(SavepointRequest { dir, stop, reply });
+        rx
+    }
+
+    /// Asks for a checkpoint now, outside the interval; the receiver gets
+    /// its id once complete, or why it failed.
+    pub fn checkpoint(&self) -> Receiver<Result<u64, String>> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        let _ = self.checkpoints.0.send(reply);
         rx
     }
 
@@ -67,5 +77,9 @@ impl JobHandle {
 
     pub(crate) fn take_requests(&self) -> Vec<SavepointRequest> {
         self.requests.1.try_iter().collect()
+    }
+
+    pub(crate) fn take_checkpoint_requests(&self) -> Vec<CheckpointReply> {
+        self.checkpoints.1.try_iter().collect()
     }
 }

@@ -124,7 +124,7 @@ impl Default for RunOptions {
 
 /// How one attempt ended.
 enum Attempt {
-    Done(JobSummary),
+    Done(Box<JobSummary>),
     /// A failure the restart strategy may retry.
     Failed(JobFailure),
     /// A failure no restart can fix (setup, restore).
@@ -206,7 +206,7 @@ pub fn run_job_on(
             Attempt::Done(mut summary) => {
                 summary.duration = started.elapsed();
                 summary.restarts = restarts.count();
-                return Ok(summary);
+                return Ok(*summary);
             }
             Attempt::Fatal(f) => return Err(f),
             Attempt::Failed(f) => {
@@ -482,6 +482,14 @@ fn run_attempt(
     work: &std::path::Path,
 ) -> Attempt {
     let started = Instant::now();
+    if let Some(l) = &restore {
+        stats.record_restore(crate::RestoredFrom {
+            id: l.metadata.id,
+            path: l.dir.clone(),
+            savepoint: l.metadata.kind == weir_checkpoint::CheckpointKind::Savepoint,
+            at_ms: weir_connectors::now_ms(),
+        });
+    }
     let restore = match restore
         .map(|l| Restore::plan(l, graph, options.allow_non_restored_state))
         .transpose()
@@ -551,7 +559,7 @@ fn run_attempt(
         *stats = coordinator.stats.clone();
     }
     let totals = exec.totals();
-    Attempt::Done(JobSummary {
+    Attempt::Done(Box::new(JobSummary {
         name: graph.name.clone(),
         duration: started.elapsed(),
         nodes: graph
@@ -572,7 +580,7 @@ fn run_attempt(
         checkpoints: stats.clone(),
         restarts,
         stopped_with_savepoint: stopped,
-    })
+    }))
 }
 
 /// What the coordinator knows of a job.
@@ -646,6 +654,9 @@ fn coordinate(
         if let Some(h) = &options.handle {
             for r in h.take_requests() {
                 coordinator.request_savepoint(r);
+            }
+            for r in h.take_checkpoint_requests() {
+                coordinator.request_checkpoint(r);
             }
         }
         coordinator.tick(exec.cancelled())?;

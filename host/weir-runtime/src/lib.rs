@@ -28,7 +28,10 @@ mod restart;
 mod setup;
 mod task;
 
-pub use checkpoint::{CheckpointStats, Command, PersistedOp, Report, SavepointRequest, Target};
+pub use checkpoint::{
+    CheckpointRecord, CheckpointStats, CheckpointStatus, Command, PersistedOp, Report,
+    RestoredFrom, SavepointRequest, Target,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use control::{Barrier, TaskId};
 pub use deploy::{DeploySpec, Deployment, Ended, Failer, Restore, all_channels, all_tasks};
@@ -38,6 +41,6 @@ pub use job::{
     AttemptSpec, Executor, InjectedFault, LocalExecutor, ProgressFn, RunOptions, node_kind,
     run_job, run_job_on,
 };
-pub use metrics::{JobSummary, NodeSummary, Progress, human_bytes};
+pub use metrics::{JobSummary, NodeSummary, Progress, SubtaskMetrics, human_bytes};
 pub use remote::{ChannelKey, CreditHook, FrameError, InEnd, Next, OutEnd, is_end};
 pub use setup::sandbox_limits;

@@ -65,6 +65,20 @@ pub(crate) struct SubTask {
     staging: PathBuf,
     /// Whether backends may checkpoint in their own (incremental) format.
     native_checkpoints: bool,
+    /// The time the sub-task waited for input.
+    idle: std::time::Duration,
+    last_published: std::time::Instant,
+}
+
+/// How often a sub-task publishes its times and guest call statistics.
+const PUBLISH: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Records and encoded bytes in `out`.
+fn sizes(out: &Outputs) -> (usize, usize) {
+    out.side.iter().fold(
+        (out.main.len(), out.main.byte_len()),
+        |(n, b), (_, batch)| (n + batch.len(), b + batch.byte_len()),
+    )
 }
 
 /// How often operators hear that processing time passed.
@@ -105,13 +119,34 @@ impl SubTask {
             idle_sent: false,
             clock,
             last_tick: std::time::Instant::now(),
+            idle: std::time::Duration::ZERO,
+            last_published: std::time::Instant::now(),
+        }
+    }
+
+    /// Publishes where the sub-task's time went (on the chain's head node)
+    /// and what each guest's calls took, at most every PUBLISH unless
+    /// `now` says so.
+    fn publish(&mut self, now: bool) {
+        if !now && self.last_published.elapsed() < PUBLISH {
+            return;
+        }
+        self.last_published = std::time::Instant::now();
+        self.counters[self.steps[0].node].set_idle(self.subtask, self.idle);
+        for step in &self.steps {
+            if let Some(stats) = step.op.as_ref().and_then(|op| op.call_stats()) {
+                self.counters[step.node].set_calls(self.subtask, stats);
+            }
         }
     }
 
     /// Runs to the end of input or the first failure, which is recorded in
     /// the job's control.
     pub(crate) fn run(mut self) {
+        crate::metrics::enter_task(self.counters.clone(), self.steps[0].node, self.subtask);
         let result = self.run_inner();
+        self.publish(true);
+        crate::metrics::leave_task();
         if result.is_err() {
             for step in &mut self.steps {
                 if let Some(op) = &mut step.op {
@@ -155,15 +190,15 @@ impl SubTask {
                     let status = reader
                         .poll(&mut out, self.batch_bytes)
                         .map_err(Failure::from)?;
-                    let produced =
-                        out.main.len() + out.side.iter().map(|(_, b)| b.len()).sum::<usize>();
-                    self.counters[self.steps[0].node].add_out(self.subtask, produced);
+                    let (produced, bytes) = sizes(&out);
+                    self.counters[self.steps[0].node].add_out(self.subtask, produced, bytes);
                     if produced > 0 {
                         last_data = std::time::Instant::now();
                         self.idle_sent = false;
                     }
                     self.route(0, out)?;
                     self.tick()?;
+                    self.publish(false);
                     self.flush()?;
                     if let Some(wm) = reader.watermark()
                         && wm > self.watermark
@@ -181,6 +216,7 @@ impl SubTask {
                                 self.send_idle()?;
                             }
                             std::thread::sleep(d);
+                            self.idle += d;
                         }
                         SourceStatus::Finished => break,
                     }
@@ -195,8 +231,11 @@ impl SubTask {
                     // Channels aligned on a barrier are not read: they fill
                     // up and hold their senders back until the barrier
                     // aligns everywhere.
+                    let waiting = std::time::Instant::now();
                     let received = inbox.receive(|c| gate.is_open(c), &self.ctl)?;
+                    self.idle += waiting.elapsed();
                     self.tick()?;
+                    self.publish(false);
                     self.notify_completed()?;
                     let Some(env) = received else {
                         self.flush()?;
@@ -344,6 +383,9 @@ impl SubTask {
     /// records, unless `send` is false (the end of input says it anyway).
     fn advance(&mut self, wm: i64, send: bool) -> Result<(), Stop> {
         self.watermark = wm;
+        for step in &self.steps {
+            self.counters[step.node].set_watermark(self.subtask, wm);
+        }
         for i in 0..self.steps.len() {
             self.with_op(i, |op, out| op.on_watermark(wm, out))?;
         }
@@ -389,7 +431,7 @@ impl SubTask {
     /// it).
     fn process_from(&mut self, i: usize, batch: Batch) -> Result<(), Stop> {
         let node = self.steps[i].node;
-        self.counters[node].add_in(self.subtask, batch.len());
+        self.counters[node].add_in(self.subtask, batch.len(), batch.byte_len());
         if self.ctl.has_fault()
             && self
                 .ctl
@@ -429,8 +471,8 @@ impl SubTask {
         if out.is_empty() {
             return Ok(());
         }
-        let produced = out.main.len() + out.side.iter().map(|(_, b)| b.len()).sum::<usize>();
-        self.counters[self.steps[i].node].add_out(self.subtask, produced);
+        let (produced, bytes) = sizes(&out);
+        self.counters[self.steps[i].node].add_out(self.subtask, produced, bytes);
         self.route(i, out)
     }
 

@@ -71,6 +71,7 @@ impl HostState {
             limiter: Limiter {
                 memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
                 exceeded: false,
+                memory_bytes: 0,
             },
             log,
             keyed: None,
@@ -104,6 +105,8 @@ impl WasiView for HostState {
 pub(crate) struct Limiter {
     memory_limit: usize,
     pub(crate) exceeded: bool,
+    /// The size of the guest's linear memory now, bytes.
+    pub(crate) memory_bytes: usize,
 }
 
 impl ResourceLimiter for Limiter {
@@ -120,6 +123,7 @@ impl ResourceLimiter for Limiter {
                 self.memory_limit
             ));
         }
+        self.memory_bytes = self.memory_bytes.max(desired);
         Ok(true)
     }
 

@@ -111,12 +111,26 @@ enum Call {
     Window(WindowCall),
 }
 
+/// What an instance's calls took so far, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Calls into the guest.
+    pub calls: u64,
+    /// Time spent in them.
+    pub busy: Duration,
+    /// Calls stopped at their deadline.
+    pub timeouts: u64,
+    /// The guest's linear memory, bytes.
+    pub memory_bytes: u64,
+}
+
 /// An opened function in its own store.
 pub struct FunctionInstance {
     store: Store<HostState>,
     bound: Bound,
     config: InstanceConfig,
     poisoned: bool,
+    stats: CallStats,
     /// Runs the calls (declared last: dropped after the store).
     rt: CallRuntime,
 }
@@ -250,6 +264,7 @@ impl<'a> Opening<'a> {
             bound,
             config: self.config.clone(),
             poisoned: false,
+            stats: CallStats::default(),
             rt: self.rt,
         }
     }
@@ -548,6 +563,9 @@ impl FunctionInstance {
             Ok(r) => r.map_err(function_error),
             Err(cause) => {
                 self.poisoned = true;
+                if matches!(cause, TrapCause::Timeout { .. }) {
+                    self.stats.timeouts += 1;
+                }
                 Err(CallError::Trap(cause))
             }
         };
@@ -565,6 +583,28 @@ impl FunctionInstance {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
+        let started = Instant::now();
+        let out = self.call_guest(input, watermark, processing_time, call);
+        self.stats.calls += 1;
+        self.stats.busy += started.elapsed();
+        out
+    }
+
+    /// What the calls so far took, and the guest's memory now.
+    pub fn stats(&self) -> CallStats {
+        CallStats {
+            memory_bytes: self.store.data().limiter.memory_bytes as u64,
+            ..self.stats
+        }
+    }
+
+    fn call_guest(
+        &mut self,
+        input: &[u8],
+        watermark: i64,
+        processing_time: i64,
+        call: Call,
+    ) -> Result<Vec<u8>, CallError> {
         let deadline = arm(&mut self.store, self.config.call_timeout);
         let interrupt = self.config.interrupt.clone();
         let interrupt = interrupt.as_deref();

@@ -30,5 +30,5 @@ pub use cache::CacheConfig;
 pub use component::{FunctionInfo, LoadedComponent, Origin};
 pub use error::{CallError, LoadError, TrapCause};
 pub use host_state::{KeyedScope, StateBinding};
-pub use instance::{FunctionInstance, InstanceConfig, TaskInfo, WindowCall};
+pub use instance::{CallStats, FunctionInstance, InstanceConfig, TaskInfo, WindowCall};
 pub use runtime::Runtime;

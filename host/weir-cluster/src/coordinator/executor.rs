@@ -307,10 +307,8 @@ impl ClusterExecutor {
         }
         self.final_counts
             .insert(worker.to_owned(), s.counters.clone());
-        if let Ok(mut ended) = self.job.ended_counts.lock() {
-            for c in &s.counters {
-                ended.insert((c.node, c.subtask), (c.records_in, c.records_out));
-            }
+        if let Ok(mut m) = self.job.metrics.lock() {
+            m.update(self.attempt, &s.counters, true);
         }
         self.setup_failed |= s.setup_failed;
         self.panicked |= s.panicked;
@@ -331,9 +329,6 @@ impl Executor for ClusterExecutor {
         if let Ok(mut i) = self.job.inner.lock() {
             i.attempt = spec.attempt;
             i.placements.clear();
-        }
-        if let Ok(mut ended) = self.job.ended_counts.lock() {
-            ended.clear();
         }
         if spec.attempt > 0 {
             self.job.set_state(JobState::Restarting);

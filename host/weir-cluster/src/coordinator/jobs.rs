@@ -50,13 +50,23 @@ impl JobState {
     }
 }
 
-/// A savepoint (or stop-with-savepoint) someone asked for over REST.
+/// An operation someone asked for over REST (a savepoint, a
+/// stop-with-savepoint, a checkpoint), polled by its request id.
 #[derive(Debug, Clone)]
-pub(crate) enum SavepointOp {
+pub(crate) enum Operation<T> {
     InProgress,
-    Completed(PathBuf),
+    Completed(T),
     Failed(String),
 }
+
+/// Operations by request id.
+pub(crate) type Operations<T> = Mutex<HashMap<String, Operation<T>>>;
+
+/// Savepoints by request id: their paths once complete.
+pub(crate) type SavepointOp = Operation<PathBuf>;
+
+/// Checkpoints asked for, by request id: their ids once complete.
+pub(crate) type CheckpointOp = Operation<u64>;
 
 /// What `POST /jars/:id/run` asks for.
 #[derive(Debug, Clone)]
@@ -115,16 +125,17 @@ pub(crate) struct JobEntry {
     pub(crate) plan: PhysicalPlan,
     pub(crate) inner: Mutex<JobInner>,
     pub(crate) handle: Arc<JobHandle>,
-    pub(crate) savepoints: Mutex<HashMap<String, SavepointOp>>,
+    pub(crate) savepoints: Operations<PathBuf>,
+    pub(crate) checkpoint_ops: Operations<u64>,
     pub(crate) template: DeployTemplate,
     pub(crate) savepoint_dir: PathBuf,
     reports: crossbeam_channel::Sender<Delivery>,
     pub(crate) inbox: crossbeam_channel::Receiver<Delivery>,
     /// Reports of attempts other than the current one, dropped.
     pub(crate) stale: AtomicU64,
-    /// Final counts of sub-tasks that ended, by (node, sub-task): what the
-    /// REST API shows once workers no longer report them.
-    pub(crate) ended_counts: Mutex<HashMap<(u32, u32), (u64, u64)>>,
+    /// The current attempt's counters and rates, from the workers' beats
+    /// and their sub-tasks' final reports.
+    pub(crate) metrics: Mutex<super::metrics::JobMetrics>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -275,12 +286,13 @@ pub(crate) fn submit(cluster: &Arc<Cluster>, sub: Submission) -> Result<String, 
         }),
         handle: Arc::new(JobHandle::default()),
         savepoints: Mutex::new(HashMap::new()),
+        checkpoint_ops: Mutex::new(HashMap::new()),
         template,
         savepoint_dir,
         reports: tx,
         inbox: rx,
         stale: AtomicU64::new(0),
-        ended_counts: Mutex::new(HashMap::new()),
+        metrics: Mutex::new(super::metrics::JobMetrics::default()),
     });
     let options = RunOptions {
         restore,
@@ -383,22 +395,38 @@ pub(crate) fn cancel_all(cluster: &Cluster) {
 /// Starts a savepoint of `job` into `dir` (stopping the job after it when
 /// `stop`); the request id to ask about it.
 pub(crate) fn savepoint(job: &Arc<JobEntry>, dir: Option<PathBuf>, stop: bool) -> String {
-    let rid = random_id();
     let dir = dir.unwrap_or_else(|| job.savepoint_dir.clone());
     let reply = job.handle.savepoint(dir, stop);
-    if let Ok(mut ops) = job.savepoints.lock() {
-        ops.insert(rid.clone(), SavepointOp::InProgress);
+    track(job, reply, |j| &j.savepoints, "savepoint")
+}
+
+/// Takes a checkpoint of a running job now; the request id.
+pub(crate) fn checkpoint(job: &Arc<JobEntry>) -> String {
+    let reply = job.handle.checkpoint();
+    track(job, reply, |j| &j.checkpoint_ops, "checkpoint")
+}
+
+/// Follows an operation's reply in the background, under a new request id.
+fn track<T: Send + 'static>(
+    job: &Arc<JobEntry>,
+    reply: crossbeam_channel::Receiver<Result<T, String>>,
+    ops: fn(&JobEntry) -> &Operations<T>,
+    what: &'static str,
+) -> String {
+    let rid = random_id();
+    if let Ok(mut o) = ops(job).lock() {
+        o.insert(rid.clone(), Operation::InProgress);
     }
     let job = job.clone();
     let r = rid.clone();
     std::thread::spawn(move || {
         let op = match reply.recv() {
-            Ok(Ok(path)) => SavepointOp::Completed(path),
-            Ok(Err(e)) => SavepointOp::Failed(e),
-            Err(_) => SavepointOp::Failed("the job ended before the savepoint was taken".into()),
+            Ok(Ok(v)) => Operation::Completed(v),
+            Ok(Err(e)) => Operation::Failed(e),
+            Err(_) => Operation::Failed(format!("the job ended before the {what} was taken")),
         };
-        if let Ok(mut ops) = job.savepoints.lock() {
-            ops.insert(r, op);
+        if let Ok(mut o) = ops(&job).lock() {
+            o.insert(r, op);
         }
     });
     rid

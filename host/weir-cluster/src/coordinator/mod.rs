@@ -6,12 +6,13 @@
 
 mod executor;
 mod jobs;
+pub(crate) mod metrics;
 mod rpc;
 
 pub use executor::ClusterExecutor;
 pub(crate) use jobs::{
-    JobEntry, JobState, Refused, SavepointOp, Submission, cancel_all as cancel_jobs,
-    now_ms as jobs_now_ms, savepoint, submit,
+    CheckpointOp, JobEntry, JobState, Refused, SavepointOp, Submission, cancel_all as cancel_jobs,
+    checkpoint, now_ms as jobs_now_ms, savepoint, submit,
 };
 
 use crate::blobs::Blobs;

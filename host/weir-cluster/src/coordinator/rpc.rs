@@ -175,6 +175,15 @@ fn on_beat(cluster: &Cluster, beat: &pb::Beat) -> bool {
             Some(((a.job_id.clone(), a.attempt), s.clone()))
         })
         .collect();
+    drop(workers);
+    for s in &beat.attempts {
+        let Some(a) = &s.attempt else { continue };
+        if let Some(j) = cluster.job(&a.job_id)
+            && let Ok(mut m) = j.metrics.lock()
+        {
+            m.update(a.attempt, &s.counters, false);
+        }
+    }
     true
 }
 

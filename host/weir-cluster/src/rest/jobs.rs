@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use weir_core::plan::Chain;
 
-fn find_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
+pub(super) fn find_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
     c.job(jid)
         .ok_or_else(|| ApiError::new(404, format!("Job {jid} not found")))
 }
@@ -62,7 +62,7 @@ fn task_state(state: JobState) -> &'static str {
     }
 }
 
-fn total_tasks(j: &JobEntry) -> u32 {
+pub(super) fn total_tasks(j: &JobEntry) -> u32 {
     j.plan.chains.iter().map(|c| c.parallelism).sum()
 }
 
@@ -97,7 +97,7 @@ pub(super) async fn jobs_overview(State(c): State<Shared>) -> Answer {
 }
 
 /// A chain's vertex name, as Flink writes it ("a -> b").
-fn vertex_name(j: &JobEntry, chain: &Chain) -> String {
+pub(super) fn vertex_name(j: &JobEntry, chain: &Chain) -> String {
     chain
         .nodes
         .iter()
@@ -106,59 +106,73 @@ fn vertex_name(j: &JobEntry, chain: &Chain) -> String {
         .join(" -> ")
 }
 
-fn chain_vertex_id(j: &JobEntry, chain: &Chain) -> String {
+pub(super) fn chain_vertex_id(j: &JobEntry, chain: &Chain) -> String {
     vertex_id(&vertex_name(j, chain))
 }
 
-/// Records in (at the chain's head) and out (of its last node), per
-/// sub-task of chain `c`, from the workers' latest reports.
-fn chain_counts(cluster: &Cluster, j: &JobEntry, c: usize) -> Vec<(u64, u64, Option<String>)> {
+/// One sub-task of a chain as the REST API shows it: the counters of its
+/// head node (records in, time) and of its last node (records out), and
+/// where it runs.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ChainTask {
+    pub(super) head: weir_proto::v1::Counter,
+    pub(super) last: weir_proto::v1::Counter,
+    pub(super) head_rates: crate::coordinator::metrics::Rates,
+    pub(super) last_rates: crate::coordinator::metrics::Rates,
+    pub(super) reported: bool,
+    pub(super) worker: Option<String>,
+}
+
+/// Each sub-task of chain `c`, from the job's latest metrics.
+pub(super) fn chain_tasks(j: &JobEntry, c: usize) -> Vec<ChainTask> {
     let chain = &j.plan.chains[c];
-    let (attempt, placements) = j
+    let placements = j
         .inner
         .lock()
-        .map(|i| (i.attempt, i.placements.clone()))
+        .map(|i| i.placements.clone())
         .unwrap_or_default();
     let head = chain.nodes[0] as u32;
     let last = chain.nodes[chain.nodes.len() - 1] as u32;
-    let mut out = vec![(0, 0, None); chain.parallelism as usize];
-    let ended = j.ended_counts.lock().map(|e| e.clone()).unwrap_or_default();
-    for (s, slot) in out.iter_mut().enumerate() {
-        slot.2 = placements.get(&(c, s as u32)).cloned();
-        if let Some((i, _)) = ended.get(&(head, s as u32)) {
-            slot.0 = *i;
-        }
-        if let Some((_, o)) = ended.get(&(last, s as u32)) {
-            slot.1 = *o;
-        }
-    }
-    if let Ok(workers) = cluster.workers.lock() {
-        for w in workers.values() {
-            let Some(st) = w.statuses.get(&(j.id.clone(), attempt)) else {
-                continue;
+    let metrics = j.metrics.lock().ok();
+    (0..chain.parallelism)
+        .map(|s| {
+            let mut t = ChainTask {
+                worker: placements.get(&(c, s)).cloned(),
+                ..ChainTask::default()
             };
-            for ct in &st.counters {
-                let Some(slot) = out.get_mut(ct.subtask as usize) else {
-                    continue;
-                };
-                if ct.node == head {
-                    slot.0 = ct.records_in;
+            if let Some(m) = &metrics {
+                if let Some(h) = m.get(head, s) {
+                    t.head = h.latest;
+                    t.head_rates = h.rates;
+                    t.reported = true;
                 }
-                if ct.node == last {
-                    slot.1 = ct.records_out;
+                if let Some(l) = m.get(last, s) {
+                    t.last = l.latest;
+                    t.last_rates = l.rates;
                 }
             }
-        }
-    }
-    out
+            t
+        })
+        .collect()
 }
 
-fn metrics(read: u64, write: u64) -> Value {
+/// Flink's metrics of a vertex or sub-task: records and bytes at the
+/// chain's ends, times of its head.
+fn metrics_of(tasks: &[&ChainTask]) -> Value {
+    let sum = |f: &dyn Fn(&ChainTask) -> u64| -> u64 { tasks.iter().map(|t| f(t)).sum() };
+    let busy = |t: &ChainTask| {
+        t.head
+            .running_ms
+            .saturating_sub(t.head.idle_ms + t.head.backpressured_ms)
+    };
     json!({
-        "read-bytes": 0, "read-bytes-complete": true, "write-bytes": 0, "write-bytes-complete": true,
-        "read-records": read, "read-records-complete": true,
-        "write-records": write, "write-records-complete": true,
-        "accumulated-backpressured-time": 0, "accumulated-idle-time": 0, "accumulated-busy-time": 0.0,
+        "read-bytes": sum(&|t| t.head.bytes_in), "read-bytes-complete": true,
+        "write-bytes": sum(&|t| t.last.bytes_out), "write-bytes-complete": true,
+        "read-records": sum(&|t| t.head.records_in), "read-records-complete": true,
+        "write-records": sum(&|t| t.last.records_out), "write-records-complete": true,
+        "accumulated-backpressured-time": sum(&|t| t.head.backpressured_ms),
+        "accumulated-idle-time": sum(&|t| t.head.idle_ms),
+        "accumulated-busy-time": sum(&busy) as f64,
     })
 }
 
@@ -173,9 +187,7 @@ pub(super) async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Ans
     let mut vertices = Vec::new();
     let mut nodes = Vec::new();
     for (ci, chain) in j.plan.chains.iter().enumerate() {
-        let counts = chain_counts(&c, &j, ci);
-        let read: u64 = counts.iter().map(|x| x.0).sum();
-        let write: u64 = counts.iter().map(|x| x.1).sum();
+        let tasks = chain_tasks(&j, ci);
         let id = chain_vertex_id(&j, chain);
         vertices.push(json!({
             "id": id, "slotSharingGroupId": vertex_id("default"),
@@ -183,7 +195,7 @@ pub(super) async fn job(State(c): State<Shared>, Path(jid): Path<String>) -> Ans
             "parallelism": chain.parallelism, "status": ts_state,
             "start-time": j.start_ms, "end-time": end, "duration": duration_of(&j, end),
             "tasks": task_counts(ts_state, chain.parallelism, true),
-            "metrics": metrics(read, write),
+            "metrics": metrics_of(&tasks.iter().collect::<Vec<_>>()),
         }));
         let inputs: Vec<Value> = chain
             .inputs
@@ -264,11 +276,11 @@ pub(super) async fn vertex(
         .lock()
         .map(|w| w.values().map(|w| (w.id.clone(), w.addr.clone())).collect())
         .unwrap_or_default();
-    let subtasks: Vec<Value> = chain_counts(&c, &j, ci)
+    let subtasks: Vec<Value> = chain_tasks(&j, ci)
         .into_iter()
         .enumerate()
-        .map(|(s, (read, write, worker))| {
-            let worker = worker.unwrap_or_default();
+        .map(|(s, t)| {
+            let worker = t.worker.clone().unwrap_or_default();
             let endpoint = addrs.get(&worker).cloned().unwrap_or_default();
             let host = endpoint
                 .rsplit_once(':')
@@ -278,7 +290,7 @@ pub(super) async fn vertex(
                 "subtask": s, "status": task_state(state), "attempt": attempt,
                 "host": host, "endpoint": endpoint,
                 "start-time": j.start_ms, "end-time": end, "duration": duration_of(&j, end),
-                "metrics": metrics(read, write), "taskmanager-id": worker,
+                "metrics": metrics_of(&[&t]), "taskmanager-id": worker,
                 "status-duration": status_durations(task_state(state), |_| json!(0), json!(duration_of(&j, end))),
                 "start_time": j.start_ms,
             })
@@ -287,7 +299,7 @@ pub(super) async fn vertex(
     let stat = |key: &str| -> Value {
         let v: Vec<u64> = subtasks
             .iter()
-            .map(|s| s["metrics"][key].as_u64().unwrap_or(0))
+            .map(|s| s["metrics"][key].as_f64().unwrap_or(0.0) as u64)
             .collect();
         aggregate(&v)
     };
@@ -324,7 +336,7 @@ fn status_durations(current: &str, before: impl Fn(&str) -> Value, now: Value) -
 }
 
 /// Flink's aggregate of a metric over sub-tasks.
-fn aggregate(v: &[u64]) -> Value {
+pub(super) fn aggregate(v: &[u64]) -> Value {
     let mut s = v.to_vec();
     s.sort_unstable();
     let pick = |q: f64| -> u64 {
@@ -371,7 +383,7 @@ fn body_json(body: &axum::body::Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::new(400, format!("the request body is not JSON: {e}")))
 }
 
-fn running_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
+pub(super) fn running_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
     let j = find_job(c, jid)?;
     if j.state().is_terminal() {
         return Err(ApiError::new(
@@ -448,37 +460,6 @@ pub(super) async fn savepoint_status(
             "operation": {"failure-cause": {"class": "weir.SavepointFailed", "stack-trace": e, "serialized-throwable": null}},
         }),
     })
-}
-
-pub(super) async fn checkpoints(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {
-    let j = find_job(&c, &jid)?;
-    let s = j.handle.status().checkpoints;
-    let tasks = total_tasks(&j);
-    let latest = s.last_id.map(|id| {
-        let ms = s.last_duration.map_or(0, |d| d.as_millis() as i64);
-        json!({
-            "className": "completed", "id": id, "status": "COMPLETED", "is_savepoint": false,
-            "savepointFormat": null, "trigger_timestamp": s.last_triggered_ms,
-            "latest_ack_timestamp": s.last_triggered_ms + ms,
-            "checkpointed_size": s.last_bytes, "state_size": s.last_bytes,
-            "end_to_end_duration": ms, "alignment_buffered": 0, "processed_data": 0,
-            "persisted_data": 0, "num_subtasks": tasks, "num_acknowledged_subtasks": tasks,
-            "checkpoint_type": "CHECKPOINT", "tasks": {},
-            "external_path": s.last_path.as_ref().map(|p| format!("file:{}", p.display())),
-            "discarded": false,
-        })
-    });
-    let dist = |v: u64| json!({"min": v, "max": v, "avg": v, "p50": v as f64, "p90": v as f64, "p95": v as f64, "p99": v as f64, "p999": v as f64});
-    ok(json!({
-        "counts": {"restored": 0, "total": s.completed + s.failed, "in_progress": 0, "completed": s.completed, "failed": s.failed},
-        "summary": {
-            "checkpointed_size": dist(s.last_bytes), "state_size": dist(s.last_bytes),
-            "end_to_end_duration": dist(s.last_duration.map_or(0, |d| d.as_millis() as u64)),
-            "alignment_buffered": dist(0), "processed_data": dist(0), "persisted_data": dist(0),
-        },
-        "latest": {"completed": latest.clone(), "savepoint": null, "failed": null, "restored": null},
-        "history": latest.into_iter().collect::<Vec<_>>(),
-    }))
 }
 
 pub(super) async fn exceptions(State(c): State<Shared>, Path(jid): Path<String>) -> Answer {

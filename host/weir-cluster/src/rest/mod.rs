@@ -2,8 +2,12 @@
 //! names for the endpoints Weir serves. Errors are
 //! `{"errors": [...]}` with a 4xx/5xx status.
 
+mod checkpoints;
+mod dashboard;
 mod jars;
 mod jobs;
+mod metrics;
+mod workers;
 
 use crate::coordinator::{Cluster, JobEntry, JobState};
 use axum::extract::{DefaultBodyLimit, State};
@@ -52,7 +56,7 @@ pub(crate) fn router(cluster: Shared) -> Router {
     Router::new()
         .route("/config", get(config))
         .route("/overview", get(overview))
-        .route("/taskmanagers", get(taskmanagers))
+        .route("/taskmanagers", get(workers::workers))
         .route(
             "/jars/upload",
             post(jars::upload).layer(DefaultBodyLimit::max(
@@ -68,8 +72,57 @@ pub(crate) fn router(cluster: Shared) -> Router {
         .route("/jobs/{jid}/savepoints", post(jobs::trigger_savepoint))
         .route("/jobs/{jid}/savepoints/{rid}", get(jobs::savepoint_status))
         .route("/jobs/{jid}/stop", post(jobs::stop_job))
-        .route("/jobs/{jid}/checkpoints", get(jobs::checkpoints))
+        .route(
+            "/jobs/{jid}/checkpoints",
+            get(checkpoints::checkpoints).post(checkpoints::trigger_checkpoint),
+        )
+        .route(
+            "/jobs/{jid}/checkpoints/config",
+            get(checkpoints::checkpoint_config),
+        )
+        .route(
+            "/jobs/{jid}/checkpoints/details/{cpid}",
+            get(checkpoints::checkpoint_details),
+        )
+        .route(
+            "/jobs/{jid}/checkpoints/{rid}",
+            get(checkpoints::checkpoint_status),
+        )
         .route("/jobs/{jid}/exceptions", get(jobs::exceptions))
+        .route(
+            "/jobs/{jid}/vertices/{vid}/backpressure",
+            get(metrics::backpressure),
+        )
+        .route(
+            "/jobs/{jid}/vertices/{vid}/watermarks",
+            get(metrics::watermarks),
+        )
+        .route(
+            "/jobs/{jid}/vertices/{vid}/metrics",
+            get(metrics::vertex_metrics),
+        )
+        .route(
+            "/jobs/{jid}/vertices/{vid}/subtasks/metrics",
+            get(metrics::subtasks_metrics),
+        )
+        .route(
+            "/jobs/{jid}/vertices/{vid}/subtasks/{idx}/metrics",
+            get(metrics::subtask_metrics_one),
+        )
+        .route("/jobs/{jid}/metrics", get(metrics::job_metrics_endpoint))
+        .route(
+            "/jobmanager/metrics",
+            get(metrics::coordinator_metrics_endpoint),
+        )
+        .route("/jobmanager/config", get(workers::coordinator_config))
+        .route("/taskmanagers/{id}", get(workers::worker))
+        .route(
+            "/taskmanagers/{id}/metrics",
+            get(metrics::worker_metrics_endpoint),
+        )
+        .route("/metrics", get(metrics::prometheus))
+        .route("/", get(dashboard::index))
+        .route("/dashboard/{file}", get(dashboard::asset))
         .route("/v1/overview", get(overview))
         .route("/registry", get(jars::registry_list))
         .route("/registry/{name}", post(jars::registry_put))
@@ -140,31 +193,4 @@ async fn overview(State(c): State<Shared>) -> Answer {
         "flink-version": version(),
         "flink-commit": env!("CARGO_PKG_VERSION"),
     }))
-}
-
-async fn taskmanagers(State(c): State<Shared>) -> Answer {
-    let workers = c
-        .workers
-        .lock()
-        .map_err(|_| ApiError::new(500, "poisoned"))?;
-    let list: Vec<Value> = workers
-        .values()
-        .filter(|w| w.ready)
-        .map(|w| {
-            json!({
-                "id": w.id,
-                "path": format!("grpc://{}", w.addr),
-                "dataPort": w.data_port,
-                "jmxPort": -1,
-                "timeSinceLastHeartbeat": crate::coordinator::jobs_now_ms() - w.last_beat.elapsed().as_millis() as i64,
-                "slotsNumber": w.slots,
-                "freeSlots": w.free_slots(),
-                "totalResource": {"cpuCores": f64::from(w.cpu_cores), "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
-                "freeResource": {"cpuCores": 0.0, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
-                "hardware": {"cpuCores": w.cpu_cores, "physicalMemory": w.physical_memory, "freeMemory": 0, "managedMemory": 0},
-                "memoryConfiguration": {"frameworkHeap": 0, "taskHeap": 0, "frameworkOffHeap": 0, "taskOffHeap": 0, "networkMemory": 0, "managedMemory": 0, "jvmMetaspace": 0, "jvmOverhead": 0, "totalFlinkMemory": 0, "totalProcessMemory": 0},
-            })
-        })
-        .collect();
-    ok(json!({ "taskmanagers": list }))
 }

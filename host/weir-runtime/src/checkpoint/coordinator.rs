@@ -66,6 +66,97 @@ pub struct CheckpointStats {
     /// The id the next checkpoint takes: ids keep growing across restarts,
     /// even when failed checkpoints left no directory behind.
     pub(crate) next_id: u64,
+    /// The latest checkpoints and savepoints, oldest first (at most
+    /// HISTORY), the one in flight among them.
+    pub history: Vec<CheckpointRecord>,
+    /// Times the job was restored from a checkpoint or savepoint.
+    pub restored: u64,
+    /// What it was restored from last.
+    pub last_restored: Option<RestoredFrom>,
+}
+
+/// How many checkpoints the history keeps (Flink's default of
+/// `web.checkpoints.history`).
+pub(crate) const HISTORY: usize = 10;
+
+/// Where a checkpoint or savepoint stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointStatus {
+    /// Triggered, not all sub-tasks acknowledged yet.
+    InProgress,
+    /// Durable.
+    Completed,
+    /// Declined, expired or not written.
+    Failed,
+}
+
+/// One checkpoint or savepoint of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    /// Its id.
+    pub id: u64,
+    /// Whether it is a savepoint.
+    pub savepoint: bool,
+    /// Where it stands.
+    pub status: CheckpointStatus,
+    /// When it was triggered (ms since the epoch).
+    pub triggered_ms: i64,
+    /// When the last acknowledgement came (ms since the epoch; 0: none).
+    pub latest_ack_ms: i64,
+    /// Trigger to completion (or failure), ms; so far while in flight.
+    pub duration_ms: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Sub-tasks that acknowledged.
+    pub acknowledged: u32,
+    /// Sub-tasks that take part.
+    pub tasks: u32,
+    /// Its directory (being written while in flight).
+    pub path: Option<PathBuf>,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+/// The checkpoint or savepoint a job was restored from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredFrom {
+    /// Its id.
+    pub id: u64,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Whether it was a savepoint.
+    pub savepoint: bool,
+    /// When the restore happened (ms since the epoch).
+    pub at_ms: i64,
+}
+
+impl CheckpointStats {
+    /// The record of checkpoint `id`, if still in the history.
+    fn record_mut(&mut self, id: u64) -> Option<&mut CheckpointRecord> {
+        self.history.iter_mut().rev().find(|r| r.id == id)
+    }
+
+    fn push_record(&mut self, r: CheckpointRecord) {
+        self.history.push(r);
+        if self.history.len() > HISTORY {
+            let extra = self.history.len() - HISTORY;
+            self.history.drain(..extra);
+        }
+    }
+
+    /// Checkpoints in flight.
+    pub fn in_progress(&self) -> usize {
+        self.history
+            .iter()
+            .filter(|r| r.status == CheckpointStatus::InProgress)
+            .count()
+    }
+
+    /// Counts a restore from `from`.
+    pub(crate) fn record_restore(&mut self, from: RestoredFrom) {
+        self.restored += 1;
+        self.last_restored = Some(from);
+    }
 }
 
 struct InFlight {
@@ -81,7 +172,14 @@ struct InFlight {
     bytes: u64,
     shared: Vec<String>,
     savepoint: Option<SavepointRequest>,
+    /// Those who asked for this checkpoint: they hear its id or why it
+    /// failed.
+    asked: Vec<CheckpointReply>,
 }
+
+/// Receives the id of a checkpoint asked for, once complete, or why it
+/// failed.
+pub type CheckpointReply = crossbeam_channel::Sender<Result<u64, String>>;
 
 impl InFlight {
     fn new(barrier: Barrier, dir: PathBuf, savepoint: Option<SavepointRequest>) -> Self {
@@ -96,6 +194,7 @@ impl InFlight {
             bytes: 0,
             shared: Vec::new(),
             savepoint,
+            asked: Vec::new(),
         }
     }
 }
@@ -131,6 +230,8 @@ pub(crate) struct Coordinator {
     finished: HashSet<TaskId>,
     in_flight: Option<InFlight>,
     queued: Vec<SavepointRequest>,
+    /// Checkpoints asked for now, outside the interval.
+    asked: Vec<CheckpointReply>,
     commands: Vec<Command>,
     /// Set once a stop was asked for: nothing more is triggered.
     stopping: bool,
@@ -176,6 +277,7 @@ impl Coordinator {
             finished: HashSet::new(),
             in_flight: None,
             queued: Vec::new(),
+            asked: Vec::new(),
             commands: Vec::new(),
             stopping: false,
             final_id: None,
@@ -189,6 +291,18 @@ impl Coordinator {
     /// What the sub-tasks are to do next, oldest first.
     pub(crate) fn take_commands(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.commands)
+    }
+
+    /// Takes a checkpoint as soon as none is in flight, whatever the
+    /// interval; fails at once when the job has no checkpoint storage.
+    pub(crate) fn request_checkpoint(&mut self, reply: CheckpointReply) {
+        if self.store.is_none() {
+            let _ = reply.send(Err(
+                "the job has no checkpoint storage (run it with --checkpoint-dir)".into(),
+            ));
+            return;
+        }
+        self.asked.push(reply);
     }
 
     /// Takes a savepoint as soon as no checkpoint is in flight.
@@ -226,13 +340,15 @@ impl Coordinator {
             self.start(CheckpointKind::Savepoint, dir, Some(req));
             return Ok(());
         }
-        let (Some(interval), Some(store)) = (self.policy.interval, &self.store) else {
+        let Some(store) = &self.store else {
             return Ok(());
         };
-        if Instant::now() < self.next_trigger {
+        let due = self.policy.interval.is_some() && Instant::now() >= self.next_trigger;
+        if !due && self.asked.is_empty() {
             return Ok(());
         }
-        self.next_trigger = Instant::now() + interval;
+        self.next_trigger =
+            Instant::now() + self.policy.interval.unwrap_or(Duration::from_secs(3600));
         match store.begin(self.next_id) {
             Ok(dir) => {
                 self.start(CheckpointKind::Checkpoint, dir, None);
@@ -240,7 +356,11 @@ impl Coordinator {
             }
             Err(e) => {
                 let id = self.take_id();
-                self.count_failure(failure(format!("cannot start checkpoint {id}: {e}")))
+                let why = format!("cannot start checkpoint {id}: {e}");
+                for reply in self.asked.drain(..) {
+                    let _ = reply.send(Err(why.clone()));
+                }
+                self.count_failure(failure(why))
             }
         }
     }
@@ -285,6 +405,15 @@ impl Coordinator {
     /// allow it.
     fn fail(&mut self, f: InFlight, e: JobFailure) -> Result<(), JobFailure> {
         self.commands.push(Command::Abort(f.barrier.id));
+        let elapsed = f.started.elapsed().as_millis() as u64;
+        for reply in &f.asked {
+            let _ = reply.send(Err(e.message.clone()));
+        }
+        if let Some(r) = self.stats.record_mut(f.barrier.id) {
+            r.status = CheckpointStatus::Failed;
+            r.duration_ms = elapsed;
+            r.failure = Some(e.message.clone());
+        }
         let _ = std::fs::remove_dir_all(&f.dir);
         if let Some(req) = f.savepoint {
             tracing::warn!("{e}");
@@ -319,7 +448,24 @@ impl Coordinator {
             barrier,
             target: self.target(&dir),
         });
-        self.in_flight = Some(InFlight::new(barrier, dir, savepoint));
+        let mut flight = InFlight::new(barrier, dir.clone(), savepoint);
+        if kind == CheckpointKind::Checkpoint {
+            flight.asked = std::mem::take(&mut self.asked);
+        }
+        self.stats.push_record(CheckpointRecord {
+            id: barrier.id,
+            savepoint: kind == CheckpointKind::Savepoint,
+            status: CheckpointStatus::InProgress,
+            triggered_ms: flight.triggered_ms,
+            latest_ack_ms: 0,
+            duration_ms: 0,
+            bytes: 0,
+            acknowledged: 0,
+            tasks: self.facts.tasks.len() as u32,
+            path: Some(dir),
+            failure: None,
+        });
+        self.in_flight = Some(flight);
     }
 
     fn target(&self, dir: &Path) -> Target {
@@ -344,6 +490,17 @@ impl Coordinator {
                     f.shared.extend(op.shared);
                     f.files.push(op.file);
                     f.sinks.extend(op.sink);
+                }
+                let (acked, bytes, elapsed) = (
+                    f.acked.len() as u32,
+                    f.bytes,
+                    f.started.elapsed().as_millis() as u64,
+                );
+                if let Some(r) = self.stats.record_mut(id) {
+                    r.acknowledged = acked;
+                    r.bytes = bytes;
+                    r.duration_ms = elapsed;
+                    r.latest_ack_ms = now_ms();
                 }
             }
             Report::Declined { id, reason } => {
@@ -416,6 +573,17 @@ impl Coordinator {
             }
         }
         self.commands.push(Command::Completed(meta.id));
+        for reply in &f.asked {
+            let _ = reply.send(Ok(meta.id));
+        }
+        if let Some(r) = self.stats.record_mut(meta.id) {
+            r.status = CheckpointStatus::Completed;
+            r.duration_ms = meta.duration_ms;
+            r.bytes = meta.bytes;
+            r.acknowledged = r.tasks;
+            r.latest_ack_ms = now_ms();
+            r.path = Some(f.dir.clone());
+        }
         match f.barrier.kind {
             CheckpointKind::Checkpoint => {
                 self.failures = 0;

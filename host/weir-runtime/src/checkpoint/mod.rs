@@ -8,7 +8,10 @@ mod persist;
 mod restore;
 
 pub(crate) use coordinator::{CheckpointPolicy, Coordinator, JobFacts};
-pub use coordinator::{CheckpointStats, Command, SavepointRequest};
+pub use coordinator::{
+    CheckpointRecord, CheckpointReply, CheckpointStats, CheckpointStatus, Command, RestoredFrom,
+    SavepointRequest,
+};
 pub use host::Report;
 pub(crate) use host::TaskHost;
 pub use persist::{PersistedOp, Target};

@@ -334,6 +334,10 @@ impl WasmKeyed {
 }
 
 impl Operator for WasmKeyed {
+    fn call_stats(&self) -> Option<weir_wasm::CallStats> {
+        Some(self.instance.stats())
+    }
+
     fn process(&mut self, input: &Batch, out: &mut Emitter<'_>) -> Result<(), Stop> {
         if input.is_empty() {
             return Ok(());

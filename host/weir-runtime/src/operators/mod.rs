@@ -147,6 +147,11 @@ pub(crate) trait Operator: Send {
     }
     /// The job is cancelled: drop uncommitted work.
     fn abort(&mut self) {}
+
+    /// What the operator's Wasm guest calls took (none without a guest).
+    fn call_stats(&self) -> Option<weir_wasm::CallStats> {
+        None
+    }
 }
 
 pub(crate) fn bad(e: weir_wire::WireError) -> Failure {

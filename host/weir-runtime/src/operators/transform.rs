@@ -108,6 +108,10 @@ fn record_starts(frames: &[u8]) -> Result<Vec<usize>, Failure> {
 }
 
 impl Operator for WasmTransform {
+    fn call_stats(&self) -> Option<weir_wasm::CallStats> {
+        Some(self.instance.stats())
+    }
+
     fn process(&mut self, input: &Batch, out: &mut Emitter<'_>) -> Result<(), Stop> {
         let frames = input.bytes();
         let mut start = 0;

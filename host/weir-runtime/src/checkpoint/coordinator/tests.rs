@@ -289,6 +289,9 @@ fn an_expired_checkpoint_fails_and_late_acknowledgements_are_dropped() {
         .expect("ack");
     std::thread::sleep(Duration::from_millis(10));
     r.tick().expect("expires, within the tolerated failures");
+    // Checkpoint 2, triggered by that tick, must not expire however slowly
+    // the test runs.
+    r.c.policy.timeout = MINUTE;
     assert!(complete_ids(&s).is_empty());
     assert!(
         !s.chk.join("chk-00000001").exists(),
@@ -304,7 +307,7 @@ fn an_expired_checkpoint_fails_and_late_acknowledgements_are_dropped() {
     );
     // Checkpoint 2 (acknowledged before any tick can expire it): the sinks
     // hand it what checkpoint 1 did not commit.
-    r.c.tick(false).expect("triggers 2");
+    r.c.tick(false).expect("2 is in flight");
     r.pump(Vec::new()).expect("pump");
     r.ack(2, 0, sink_snapshot(&s, 0, Some("part-0-0.txt")))
         .expect("ack");
@@ -415,4 +418,73 @@ fn a_job_without_checkpoints_commits_its_output_at_the_end() {
     assert!(c.finish_job().expect("commits"));
     assert_eq!(committed(&s), vec!["part-0-0.txt", "part-1-0.txt"]);
     assert!(!s.chk.exists(), "no checkpoint is written");
+}
+
+#[test]
+fn a_checkpoint_asked_for_is_taken_at_once_and_answers_with_its_id() {
+    let s = setup();
+    // No periodic checkpoints: only the one asked for.
+    let mut r = Rig::new(&s, None, MINUTE, 0);
+    r.tick().expect("tick");
+    assert!(r.c.stats.history.is_empty(), "nothing is due");
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    r.c.request_checkpoint(reply);
+    r.tick().expect("triggers");
+    let h = &r.c.stats.history;
+    assert_eq!(h.len(), 1);
+    assert_eq!((h[0].id, h[0].status), (1, CheckpointStatus::InProgress));
+    assert_eq!((h[0].acknowledged, h[0].tasks), (0, 2));
+    assert_eq!(r.c.stats.in_progress(), 1);
+    r.ack(1, 0, sink_snapshot(&s, 0, Some("part-0-0.txt")))
+        .expect("ack");
+    assert_eq!(r.c.stats.history[0].acknowledged, 1);
+    assert!(answer.try_recv().is_err(), "not complete yet");
+    r.ack(1, 1, sink_snapshot(&s, 1, None)).expect("ack");
+    assert_eq!(answer.try_recv().expect("answered"), Ok(1));
+    let rec = &r.c.stats.history[0];
+    assert_eq!(rec.status, CheckpointStatus::Completed);
+    assert_eq!(rec.acknowledged, 2);
+    assert!(rec.bytes > 0 && rec.path.as_ref().is_some_and(|p| p.is_dir()));
+    assert_eq!(r.c.stats.in_progress(), 0);
+}
+
+#[test]
+fn the_history_keeps_failed_checkpoints_and_only_the_latest_ten() {
+    let s = setup();
+    let mut r = Rig::new(&s, Some(Duration::ZERO), Duration::from_millis(1), 100);
+    r.tick().expect("triggers 1");
+    std::thread::sleep(Duration::from_millis(5));
+    r.tick().expect("expires 1, triggers 2");
+    let first = &r.c.stats.history[0];
+    assert_eq!(first.status, CheckpointStatus::Failed);
+    assert!(first.failure.as_deref().is_some_and(|m| !m.is_empty()));
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(5));
+        r.tick().expect("expires, triggers the next");
+    }
+    let ids: Vec<u64> = r.c.stats.history.iter().map(|h| h.id).collect();
+    assert_eq!(
+        ids,
+        (5..=14).collect::<Vec<_>>(),
+        "the latest ten, oldest first"
+    );
+    assert_eq!(r.c.stats.failed, 13);
+}
+
+#[test]
+fn asking_for_a_checkpoint_without_storage_fails_at_once() {
+    let mut c = Coordinator::new(
+        facts(),
+        None,
+        CheckpointPolicy {
+            interval: None,
+            timeout: MINUTE,
+            tolerable: 0,
+        },
+        CheckpointStats::default(),
+    );
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    c.request_checkpoint(reply);
+    let why = answer.try_recv().expect("answered").expect_err("refused");
+    assert!(why.contains("--checkpoint-dir"), "{why}");
 }

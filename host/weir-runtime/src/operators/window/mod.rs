@@ -511,6 +511,10 @@ impl WasmWindow {
 type Item<'a> = (&'a [u8], i64, &'a [u8]);
 
 impl Operator for WasmWindow {
+    fn call_stats(&self) -> Option<weir_wasm::CallStats> {
+        Some(self.instance.stats())
+    }
+
     fn process(&mut self, input: &Batch, out: &mut Emitter<'_>) -> Result<(), Stop> {
         if input.is_empty() {
             return Ok(());
