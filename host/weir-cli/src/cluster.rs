@@ -38,11 +38,17 @@ async fn stop_signal() {
 
 /// `weir coordinator`: runs in the foreground; writes
 /// `<data-dir>/addresses.json` once it listens.
-pub fn coordinator(rest: SocketAddr, rpc: SocketAddr, data_dir: &Path) -> Result<()> {
+pub fn coordinator(
+    rest: SocketAddr,
+    rpc: SocketAddr,
+    data_dir: &Path,
+    log_file: Option<PathBuf>,
+) -> Result<()> {
     let data_dir = std::path::absolute(data_dir)?;
     let mut cfg = CoordinatorConfig::local(data_dir.clone());
     cfg.rest = rest;
     cfg.rpc = rpc;
+    cfg.log_file = log_file.map(std::path::absolute).transpose()?;
     if let Some(ms) = env_ms("WEIR_HEARTBEAT_TIMEOUT_MS") {
         cfg.heartbeat_timeout = ms;
     }
@@ -75,22 +81,27 @@ fn env_ms(name: &str) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
+/// How `weir worker` was asked to run.
+pub struct WorkerOptions {
+    pub slots: Option<u32>,
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    pub advertise: Option<String>,
+    pub log_file: Option<PathBuf>,
+}
+
 /// `weir worker`: runs in the foreground.
-pub fn worker(
-    coordinator: &str,
-    slots: Option<u32>,
-    data_dir: &Path,
-    bind: SocketAddr,
-    advertise: Option<String>,
-) -> Result<()> {
-    let slots =
-        slots.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+pub fn worker(coordinator: &str, o: WorkerOptions) -> Result<()> {
+    let slots = o
+        .slots
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let cfg = WorkerConfig {
         coordinator: coordinator.to_owned(),
-        bind,
+        bind: o.bind,
         slots,
-        data_dir: std::path::absolute(data_dir)?,
-        advertise,
+        data_dir: std::path::absolute(&o.data_dir)?,
+        advertise: o.advertise,
+        log_file: o.log_file.map(std::path::absolute).transpose()?,
     };
     runtime()?.block_on(weir_cluster::worker::run(cfg, stop_signal()))?;
     Ok(())
@@ -132,12 +143,17 @@ impl ClusterDir {
             .unwrap_or(1)
     }
 
-    /// Starts `weir <args>` in the background, logging to `log/<name>.log`.
+    /// Starts `weir <args>` in the background, logging to `log/<name>.log`
+    /// (what it prints otherwise goes to `log/<name>.out`).
     fn spawn(&self, name: &str, args: &[String]) -> Result<u32> {
         use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe().context("finding the weir binary")?;
-        let log = std::fs::File::create(self.dir.join("log").join(format!("{name}.log")))?;
+        let logs = self.dir.join("log");
+        let _ = std::fs::remove_file(logs.join(format!("{name}.log")));
+        let log = std::fs::File::create(logs.join(format!("{name}.out")))?;
         let child = std::process::Command::new(exe)
+            .arg("--log-file")
+            .arg(logs.join(format!("{name}.log")))
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)

@@ -7,8 +7,9 @@ mod control;
 mod rest_client;
 mod run;
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Weir runs stream processing jobs whose functions are sandboxed
@@ -18,6 +19,70 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Write the log to this file (appended) instead of standard error;
+    /// a coordinator or worker serves it through the REST API.
+    #[arg(long, global = true, env = "WEIR_LOG_FILE")]
+    log_file: Option<PathBuf>,
+    /// Log lines as text or as JSON objects (one per line, with the
+    /// job / operator / sub-task span fields).
+    #[arg(
+        long,
+        global = true,
+        env = "WEIR_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Sets up `tracing`: the filter from `$WEIR_LOG`, the format and the
+/// destination from the command line.
+fn init_logs(file: Option<&Path>, format: LogFormat, daemon: bool) -> Result<()> {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    // Guests' printed lines (target weir::guest) show by default; the
+    // long-running coordinator and workers log at INFO, as Flink's do.
+    let default = if daemon {
+        "info"
+    } else {
+        "warn,weir::guest=info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let (writer, ansi) = match file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {}", path.display()))?;
+            (BoxMakeWriter::new(std::sync::Mutex::new(f)), false)
+        }
+        // Colours only on a terminal: logs piped to a file stay plain text.
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -275,17 +340,16 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-                // Guests' printed lines (target weir::guest) show by default.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weir::guest=info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: logs piped to a file stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    let daemon = matches!(
+        cli.command,
+        Command::Coordinator { .. } | Command::Worker { .. }
+    );
+    if let Err(e) = init_logs(cli.log_file.as_deref(), cli.log_format, daemon) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let log_file = cli.log_file.clone();
     let result = match cli.command {
         Command::Run {
             job,
@@ -328,14 +392,23 @@ fn main() -> ExitCode {
             rest_addr,
             rpc_addr,
             data_dir,
-        } => cluster::coordinator(rest_addr, rpc_addr, &data_dir),
+        } => cluster::coordinator(rest_addr, rpc_addr, &data_dir, log_file),
         Command::Worker {
             coordinator,
             slots,
             data_dir,
             bind,
             advertise,
-        } => cluster::worker(&coordinator, slots, &data_dir, bind, advertise),
+        } => cluster::worker(
+            &coordinator,
+            cluster::WorkerOptions {
+                slots,
+                data_dir,
+                bind,
+                advertise,
+                log_file,
+            },
+        ),
         Command::Cluster { action } => match action {
             ClusterAction::Start {
                 workers,

@@ -44,6 +44,8 @@ impl Cluster {
             .args(["--slots", &slots.to_string(), "--rest-port", "0", "--dir"])
             .arg(&dir)
             .env("WEIR_HEARTBEAT_TIMEOUT_MS", "3000")
+            // JSON lines, which the logs test reads through the REST API.
+            .env("WEIR_LOG_FORMAT", "json")
             .output()
             .expect("weir cluster start");
         assert!(
@@ -56,6 +58,13 @@ impl Cluster {
             .trim()
             .to_owned();
         c
+    }
+
+    fn get_text(&self, path: &str) -> String {
+        let mut r = ureq::get(format!("{}{path}", self.url))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        r.body_mut().read_to_string().expect("body")
     }
 
     fn get(&self, path: &str) -> Value {
@@ -256,6 +265,65 @@ fn wordcount_on_three_workers_equals_an_independent_count_with_sub_tasks_on_seve
         Some(expected.values().sum::<u64>()),
         "tokenize emitted one record per word"
     );
+    logs_are_served_as_json_lines(&c, &id, &workers_used);
+}
+
+/// Every line of a log is a JSON object; its messages.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The coordinator's log and each worker's, through the REST API: JSON
+/// lines, the workers' sub-task lines inside a span naming the job, the
+/// operator and the sub-task.
+fn logs_are_served_as_json_lines(
+    c: &Cluster,
+    id: &str,
+    workers: &std::collections::BTreeSet<String>,
+) {
+    let coordinator = json_lines(&c.get_text("/jobmanager/log"));
+    assert!(
+        coordinator.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(id) && m.contains("finished"))),
+        "the coordinator logged the job's end"
+    );
+    assert_eq!(
+        c.get("/jobmanager/logs")["logs"][0]["name"],
+        "coordinator.log"
+    );
+    let mut spans = Vec::new();
+    for w in workers {
+        for l in json_lines(&c.get_text(&format!("/taskmanagers/{w}/log"))) {
+            if l["fields"]["message"] == "sub-task running" {
+                spans.push(l["span"].clone());
+            }
+        }
+    }
+    // One line for each sub-task of each vertex.
+    let tasks: u64 = c.get(&format!("/jobs/{id}"))["vertices"]
+        .as_array()
+        .expect("vertices")
+        .iter()
+        .filter_map(|v| v["parallelism"].as_u64())
+        .sum();
+    assert_eq!(spans.len() as u64, tasks, "{spans:?}");
+    for s in &spans {
+        assert_eq!(s["name"], "subtask", "{s}");
+        assert_eq!(s["job"], "wordcount", "{s}");
+        assert!(s["operator"].is_string() && s["subtask"].is_number(), "{s}");
+    }
+    let r = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(format!("{}/taskmanagers/nobody/log", c.url))
+        .call()
+        .expect("answered");
+    assert_eq!(r.status().as_u16(), 404);
 }
 
 /// WordCount with a `ValueState` over a rate-limited generator, so the

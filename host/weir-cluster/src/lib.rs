@@ -11,6 +11,7 @@ pub mod convert;
 pub mod coordinator;
 pub mod data;
 pub mod ids;
+mod logs;
 pub mod mini;
 mod prom;
 mod rest;

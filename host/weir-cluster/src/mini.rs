@@ -74,6 +74,7 @@ impl MiniCluster {
                 slots,
                 data_dir: dir.join(format!("worker-{n}")),
                 advertise: None,
+                log_file: None,
             };
             rt.spawn(async move {
                 if let Err(e) = worker::run(wcfg, async {

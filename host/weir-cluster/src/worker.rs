@@ -37,6 +37,9 @@ pub struct WorkerConfig {
     /// The host other processes reach it by (default: the bound address's;
     /// set it when binding 0.0.0.0).
     pub advertise: Option<String>,
+    /// The file it logs to, served to the coordinator (none: standard
+    /// error only).
+    pub log_file: Option<PathBuf>,
 }
 
 /// The file in a worker's data directory that names its id (written at
@@ -71,6 +74,7 @@ struct State {
     conns: Arc<Connections>,
     running: Mutex<HashMap<AttemptKey, Running>>,
     handle: tokio::runtime::Handle,
+    log_file: Option<PathBuf>,
 }
 
 /// Runs a worker until `shutdown` resolves or its coordinator is gone for
@@ -114,6 +118,7 @@ pub async fn run(
         conns: Arc::new(Connections::default()),
         running: Mutex::new(HashMap::new()),
         handle: tokio::runtime::Handle::current(),
+        log_file: cfg.log_file.clone(),
     });
     let server = tonic::transport::Server::builder()
         .initial_stream_window_size(data::STREAM_WINDOW)
@@ -342,6 +347,26 @@ impl pb::worker_server::Worker for WorkerService {
         let a = request.into_inner();
         self.send(&a, Cmd::Release)?;
         Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn read_log(
+        &self,
+        request: Request<pb::LogRequest>,
+    ) -> Result<Response<pb::LogText>, Status> {
+        let max = request.into_inner().max_bytes;
+        let Some(path) = self.state.log_file.clone() else {
+            return Ok(Response::new(pb::LogText::default()));
+        };
+        let t = tokio::task::spawn_blocking(move || crate::logs::tail(&path, max))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::LogText {
+            name: t.name,
+            size: t.size,
+            modified_ms: t.modified_ms,
+            text: t.text,
+        }))
     }
 }
 

@@ -490,9 +490,17 @@ fn spawn_task(
     let restore = su.restore.clone();
     let parallelism = chain.parallelism;
     let name = format!("weir-{}-{s}", graph.nodes[head_node].id);
+    let span = tracing::info_span!(
+        "subtask",
+        job = %graph.name,
+        operator = %graph.nodes[head_node].id,
+        subtask = s,
+        parallelism,
+    );
     let handle = std::thread::Builder::new()
         .name(name)
         .spawn(move || {
+            let _span = span.entered();
             let mut built = Vec::new();
             for (node, routes) in steps {
                 let op = build_step(

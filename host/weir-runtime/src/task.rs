@@ -144,7 +144,13 @@ impl SubTask {
     /// the job's control.
     pub(crate) fn run(mut self) {
         crate::metrics::enter_task(self.counters.clone(), self.steps[0].node, self.subtask);
+        tracing::info!("sub-task running");
         let result = self.run_inner();
+        match &result {
+            Ok(()) => tracing::info!("sub-task finished"),
+            Err(Stop::Cancelled) => tracing::info!("sub-task cancelled"),
+            Err(Stop::Failed(f)) => tracing::info!("sub-task failed: {}", f.message),
+        }
         self.publish(true);
         crate::metrics::leave_task();
         if result.is_err() {

@@ -39,6 +39,9 @@ pub struct CoordinatorConfig {
     pub heartbeat_timeout: Duration,
     /// How long a job waits for enough free slots before it fails.
     pub slot_timeout: Duration,
+    /// The file it logs to, served at `/jobmanager/log` (none: standard
+    /// error only).
+    pub log_file: Option<PathBuf>,
 }
 
 impl CoordinatorConfig {
@@ -51,6 +54,7 @@ impl CoordinatorConfig {
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(10),
             slot_timeout: Duration::from_secs(300),
+            log_file: None,
         }
     }
 }

@@ -115,7 +115,11 @@ pub(crate) fn router(cluster: Shared) -> Router {
             get(metrics::coordinator_metrics_endpoint),
         )
         .route("/jobmanager/config", get(workers::coordinator_config))
+        .route("/jobmanager/log", get(workers::coordinator_log))
+        .route("/jobmanager/logs", get(workers::coordinator_logs))
         .route("/taskmanagers/{id}", get(workers::worker))
+        .route("/taskmanagers/{id}/log", get(workers::worker_log))
+        .route("/taskmanagers/{id}/logs", get(workers::worker_logs))
         .route(
             "/taskmanagers/{id}/metrics",
             get(metrics::worker_metrics_endpoint),

@@ -159,3 +159,95 @@ pub(super) async fn coordinator_config(State(c): State<Shared>) -> Answer {
             .collect(),
     ))
 }
+
+/// A log as text.
+fn text_of(t: crate::logs::Tail) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        t.text,
+    )
+        .into_response()
+}
+
+/// Flink's list of a process's log files.
+fn list_of(t: &crate::logs::Tail) -> Value {
+    json!({"logs": [{"name": t.name, "size": t.size, "mtime": t.modified_ms}]})
+}
+
+fn coordinator_tail(c: &crate::coordinator::Cluster) -> Result<crate::logs::Tail, ApiError> {
+    let path = c.cfg.log_file.as_ref().ok_or_else(|| {
+        ApiError::new(
+            404,
+            "the coordinator logs to standard error only (start it with --log-file)",
+        )
+    })?;
+    crate::logs::tail(path, 0)
+        .map_err(|e| ApiError::new(500, format!("cannot read {}: {e}", path.display())))
+}
+
+/// `GET /jobmanager/log`: the end of the coordinator's log file.
+pub(super) async fn coordinator_log(
+    State(c): State<Shared>,
+) -> Result<axum::response::Response, ApiError> {
+    coordinator_tail(&c).map(text_of)
+}
+
+/// `GET /jobmanager/logs`.
+pub(super) async fn coordinator_logs(State(c): State<Shared>) -> Answer {
+    ok(list_of(&coordinator_tail(&c)?))
+}
+
+/// The end of worker `id`'s log file, asked of the worker.
+async fn worker_tail(
+    c: &crate::coordinator::Cluster,
+    id: &str,
+) -> Result<crate::logs::Tail, ApiError> {
+    let mut client = c
+        .workers
+        .lock()
+        .map_err(|_| ApiError::new(500, "poisoned"))?
+        .get(id)
+        .map(|w| w.client.clone())
+        .ok_or_else(|| ApiError::new(404, format!("no worker {id}")))?;
+    let mut req = tonic::Request::new(weir_proto::v1::LogRequest { max_bytes: 0 });
+    req.set_timeout(std::time::Duration::from_secs(10));
+    let t = client
+        .read_log(req)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                502,
+                format!("worker {id} did not send its log: {}", e.message()),
+            )
+        })?
+        .into_inner();
+    if t.name.is_empty() {
+        return Err(ApiError::new(
+            404,
+            format!("worker {id} logs to standard error only (start it with --log-file)"),
+        ));
+    }
+    Ok(crate::logs::Tail {
+        name: t.name,
+        size: t.size,
+        modified_ms: t.modified_ms,
+        text: t.text,
+    })
+}
+
+/// `GET /taskmanagers/:id/log`.
+pub(super) async fn worker_log(
+    State(c): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    worker_tail(&c, &id).await.map(text_of)
+}
+
+/// `GET /taskmanagers/:id/logs`.
+pub(super) async fn worker_logs(State(c): State<Shared>, Path(id): Path<String>) -> Answer {
+    ok(list_of(&worker_tail(&c, &id).await?))
+}
