@@ -38,17 +38,33 @@ async fn stop_signal() {
 
 /// `weir coordinator`: runs in the foreground; writes
 /// `<data-dir>/addresses.json` once it listens.
-pub fn coordinator(
-    rest: SocketAddr,
-    rpc: SocketAddr,
-    data_dir: &Path,
-    log_file: Option<PathBuf>,
-) -> Result<()> {
-    let data_dir = std::path::absolute(data_dir)?;
+/// How `weir coordinator` was asked to run.
+pub struct CoordinatorOptions {
+    pub rest: SocketAddr,
+    pub rpc: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_file: Option<PathBuf>,
+    pub auth_token_file: Option<PathBuf>,
+    pub auth_reads: bool,
+}
+
+fn token(file: Option<&Path>) -> Result<Option<weir_cluster::auth::AuthToken>> {
+    Ok(file
+        .map(weir_cluster::auth::AuthToken::from_file)
+        .transpose()?)
+}
+
+pub fn coordinator(o: CoordinatorOptions) -> Result<()> {
+    let data_dir = std::path::absolute(&o.data_dir)?;
     let mut cfg = CoordinatorConfig::local(data_dir.clone());
-    cfg.rest = rest;
-    cfg.rpc = rpc;
-    cfg.log_file = log_file.map(std::path::absolute).transpose()?;
+    cfg.rest = o.rest;
+    cfg.rpc = o.rpc;
+    cfg.log_file = o.log_file.map(std::path::absolute).transpose()?;
+    cfg.auth = token(o.auth_token_file.as_deref())?;
+    cfg.auth_reads = o.auth_reads;
+    if cfg.auth_reads && cfg.auth.is_none() {
+        anyhow::bail!("--auth-reads needs --auth-token-file");
+    }
     if let Some(ms) = env_ms("WEIR_HEARTBEAT_TIMEOUT_MS") {
         cfg.heartbeat_timeout = ms;
     }
@@ -88,6 +104,7 @@ pub struct WorkerOptions {
     pub bind: SocketAddr,
     pub advertise: Option<String>,
     pub log_file: Option<PathBuf>,
+    pub auth_token_file: Option<PathBuf>,
 }
 
 /// `weir worker`: runs in the foreground.
@@ -102,10 +119,15 @@ pub fn worker(coordinator: &str, o: WorkerOptions) -> Result<()> {
         data_dir: std::path::absolute(&o.data_dir)?,
         advertise: o.advertise,
         log_file: o.log_file.map(std::path::absolute).transpose()?,
+        auth: token(o.auth_token_file.as_deref())?,
     };
     runtime()?.block_on(weir_cluster::worker::run(cfg, stop_signal()))?;
     Ok(())
 }
+
+/// The file in a cluster directory naming the token file its processes
+/// use.
+const TOKEN_PATH: &str = "auth-token-path";
 
 /// Where `weir cluster` keeps its processes' files.
 struct ClusterDir {
@@ -151,7 +173,12 @@ impl ClusterDir {
         let logs = self.dir.join("log");
         let _ = std::fs::remove_file(logs.join(format!("{name}.log")));
         let log = std::fs::File::create(logs.join(format!("{name}.out")))?;
-        let child = std::process::Command::new(exe)
+        let mut cmd = std::process::Command::new(exe);
+        // The cluster's token, if it has one, for every process.
+        if let Ok(path) = std::fs::read_to_string(self.dir.join(TOKEN_PATH)) {
+            cmd.env("WEIR_AUTH_TOKEN_FILE", path.trim());
+        }
+        let child = cmd
             .arg("--log-file")
             .arg(logs.join(format!("{name}.log")))
             .args(args)
@@ -219,7 +246,13 @@ fn registered(rest: &Rest, id_file: &Path) -> bool {
 }
 
 /// `weir cluster start`.
-pub fn start(dir: &Path, workers: u32, slots: Option<u32>, rest_port: u16) -> Result<()> {
+pub fn start(
+    dir: &Path,
+    workers: u32,
+    slots: Option<u32>,
+    rest_port: u16,
+    token_file: Option<&Path>,
+) -> Result<()> {
     let d = ClusterDir::new(dir)?;
     if d.dir.join("coordinator.pid").exists() {
         bail!(
@@ -227,6 +260,13 @@ pub fn start(dir: &Path, workers: u32, slots: Option<u32>, rest_port: u16) -> Re
             d.dir.display(),
             dir.display()
         );
+    }
+    let _ = std::fs::remove_file(d.dir.join(TOKEN_PATH));
+    if let Some(t) = token_file {
+        // Checked now, so a bad file fails here rather than in the logs.
+        weir_cluster::auth::AuthToken::from_file(t)?;
+        let abs = std::path::absolute(t)?;
+        std::fs::write(d.dir.join(TOKEN_PATH), abs.display().to_string())?;
     }
     let _ = std::fs::remove_file(d.dir.join("coordinator/addresses.json"));
     d.spawn(
@@ -252,7 +292,7 @@ pub fn start(dir: &Path, workers: u32, slots: Option<u32>, rest_port: u16) -> Re
     for _ in 0..workers {
         ids.push(d.start_worker(slots)?.1);
     }
-    let rest = Rest::new(&url);
+    let rest = Rest::new(&url).with_token_file(token_file)?;
     wait_for(
         "every worker's registration",
         Duration::from_secs(60),

@@ -197,6 +197,13 @@ enum Command {
         /// Its directory (bundles, default checkpoint storage).
         #[arg(long, default_value = ".weir-coordinator")]
         data_dir: PathBuf,
+        /// A file holding the cluster's token: REST calls that change
+        /// something and every gRPC call then need it.
+        #[arg(long, env = "WEIR_AUTH_TOKEN_FILE")]
+        auth_token_file: Option<PathBuf>,
+        /// REST reads need the token too (the dashboard's page stays open).
+        #[arg(long)]
+        auth_reads: bool,
     },
     /// Run a worker in the foreground (Flink's TaskManager).
     Worker {
@@ -209,6 +216,9 @@ enum Command {
         /// Its directory (bundles, state, staged checkpoint files).
         #[arg(long, default_value = ".weir-worker")]
         data_dir: PathBuf,
+        /// A file holding the cluster's token (as the coordinator's).
+        #[arg(long, env = "WEIR_AUTH_TOKEN_FILE")]
+        auth_token_file: Option<PathBuf>,
         /// Where its services listen (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: std::net::SocketAddr,
@@ -298,6 +308,10 @@ enum ClusterAction {
         /// The REST port (0: any free port).
         #[arg(long, default_value_t = 8081)]
         rest_port: u16,
+        /// A file holding a token every process of the cluster then
+        /// requires (clients send it from `$WEIR_AUTH_TOKEN_FILE`).
+        #[arg(long)]
+        auth_token_file: Option<PathBuf>,
     },
     /// Start one more worker.
     AddWorker {
@@ -392,13 +406,23 @@ fn main() -> ExitCode {
             rest_addr,
             rpc_addr,
             data_dir,
-        } => cluster::coordinator(rest_addr, rpc_addr, &data_dir, log_file),
+            auth_token_file,
+            auth_reads,
+        } => cluster::coordinator(cluster::CoordinatorOptions {
+            rest: rest_addr,
+            rpc: rpc_addr,
+            data_dir,
+            log_file,
+            auth_token_file,
+            auth_reads,
+        }),
         Command::Worker {
             coordinator,
             slots,
             data_dir,
             bind,
             advertise,
+            auth_token_file,
         } => cluster::worker(
             &coordinator,
             cluster::WorkerOptions {
@@ -407,6 +431,7 @@ fn main() -> ExitCode {
                 bind,
                 advertise,
                 log_file,
+                auth_token_file,
             },
         ),
         Command::Cluster { action } => match action {
@@ -415,7 +440,8 @@ fn main() -> ExitCode {
                 slots,
                 dir,
                 rest_port,
-            } => cluster::start(&dir, workers, slots, rest_port),
+                auth_token_file,
+            } => cluster::start(&dir, workers, slots, rest_port, auth_token_file.as_deref()),
             ClusterAction::AddWorker { dir, slots } => cluster::add_worker(&dir, slots),
             ClusterAction::Stop { dir } => cluster::stop(&dir),
         },

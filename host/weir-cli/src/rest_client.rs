@@ -18,6 +18,23 @@ pub fn base_url(given: Option<&str>) -> String {
 pub struct Rest {
     base: String,
     agent: ureq::Agent,
+    /// `Authorization` header value, from `$WEIR_AUTH_TOKEN_FILE`.
+    auth: Option<String>,
+}
+
+/// The token in `$WEIR_AUTH_TOKEN_FILE`, if set and readable.
+fn token_from_env() -> Option<String> {
+    let path = std::env::var_os("WEIR_AUTH_TOKEN_FILE")?;
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Some(t.trim().to_owned()),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot read WEIR_AUTH_TOKEN_FILE {}: {e}",
+                std::path::Path::new(&path).display()
+            );
+            None
+        }
+    }
 }
 
 impl Rest {
@@ -31,6 +48,25 @@ impl Rest {
         Rest {
             base: base.to_owned(),
             agent,
+            auth: token_from_env().map(|t| format!("Bearer {t}")),
+        }
+    }
+
+    /// Uses the token in `path` instead of `$WEIR_AUTH_TOKEN_FILE`'s.
+    pub fn with_token_file(mut self, path: Option<&std::path::Path>) -> Result<Self> {
+        if let Some(p) = path {
+            let t = std::fs::read_to_string(p)
+                .with_context(|| format!("reading the token file {}", p.display()))?;
+            self.auth = Some(format!("Bearer {}", t.trim()));
+        }
+        Ok(self)
+    }
+
+    /// A request with the token, if there is one.
+    fn with_auth<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.auth {
+            Some(a) => r.header("Authorization", a),
+            None => r,
         }
     }
 
@@ -70,15 +106,16 @@ impl Rest {
 
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Value> {
-        let r = self.agent.get(format!("{}{path}", self.base)).call();
+        let r = self
+            .with_auth(self.agent.get(format!("{}{path}", self.base)))
+            .call();
         self.answer(&format!("GET {path}"), r)
     }
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let r = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .with_auth(self.agent.post(format!("{}{path}", self.base)))
             .header("Content-Type", "application/json")
             .send(body.to_string().as_bytes());
         self.answer(&format!("POST {path}"), r)
@@ -87,8 +124,7 @@ impl Rest {
     /// `POST path` with raw bytes.
     pub fn post_bytes(&self, path: &str, bytes: &[u8]) -> Result<Value> {
         let r = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .with_auth(self.agent.post(format!("{}{path}", self.base)))
             .header("Content-Type", "application/octet-stream")
             .send(bytes);
         self.answer(&format!("POST {path}"), r)
@@ -97,8 +133,7 @@ impl Rest {
     /// `PATCH path`.
     pub fn patch(&self, path: &str) -> Result<Value> {
         let r = self
-            .agent
-            .patch(format!("{}{path}", self.base))
+            .with_auth(self.agent.patch(format!("{}{path}", self.base)))
             .send_empty();
         self.answer(&format!("PATCH {path}"), r)
     }
@@ -116,8 +151,7 @@ impl Rest {
         body.extend_from_slice(bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let r = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .with_auth(self.agent.post(format!("{}{path}", self.base)))
             .header(
                 "Content-Type",
                 format!("multipart/form-data; boundary={boundary}"),

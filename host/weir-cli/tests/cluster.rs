@@ -34,6 +34,10 @@ struct Cluster {
 
 impl Cluster {
     fn start(dir: &Path, workers: u32, slots: u32) -> Cluster {
+        Self::start_with(dir, workers, slots, &[])
+    }
+
+    fn start_with(dir: &Path, workers: u32, slots: u32, extra: &[&str]) -> Cluster {
         let dir = dir.join("cluster");
         let mut c = Cluster {
             dir: dir.clone(),
@@ -43,6 +47,7 @@ impl Cluster {
             .args(["cluster", "start", "--workers", &workers.to_string()])
             .args(["--slots", &slots.to_string(), "--rest-port", "0", "--dir"])
             .arg(&dir)
+            .args(extra)
             .env("WEIR_HEARTBEAT_TIMEOUT_MS", "3000")
             // JSON lines, which the logs test reads through the REST API.
             .env("WEIR_LOG_FORMAT", "json")
@@ -636,4 +641,146 @@ fn a_job_runs_a_component_uploaded_to_the_registry_by_name_and_by_digest() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("weir upload"), "{err}");
+}
+
+/// A process stopped (SIGKILL) when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_cluster_with_a_token_refuses_changes_and_workers_without_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "t0k3n-for-this-test\n").expect("token");
+    let c = Cluster::start_with(
+        tmp.path(),
+        2,
+        1,
+        &["--auth-token-file", &token.display().to_string()],
+    );
+    // Both workers registered and beat over gRPC with the token; reads
+    // stay open.
+    assert_eq!(c.get("/overview")["taskmanagers"], 2);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let denied = |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| {
+        let mut r = r.expect("answered");
+        assert_eq!(r.status().as_u16(), 401);
+        assert_eq!(
+            r.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer")
+        );
+        let v: Value =
+            serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("JSON");
+        assert!(
+            v["errors"][0].as_str().is_some_and(|m| m.contains("token")),
+            "{v}"
+        );
+    };
+    let u = &c.url;
+    let jid = "00000000000000000000000000000000";
+    denied(
+        agent
+            .patch(format!("{u}/jobs/{jid}?mode=cancel"))
+            .send_empty(),
+    );
+    denied(
+        agent
+            .post(format!("{u}/jobs/{jid}/savepoints"))
+            .header("Authorization", "Bearer wrong")
+            .send_empty(),
+    );
+    denied(agent.post(format!("{u}/jars/upload")).send_empty());
+    // With the token, the request gets through (to a 404: no such job).
+    let r = agent
+        .patch(format!("{u}/jobs/{jid}?mode=cancel"))
+        .header("Authorization", "Bearer t0k3n-for-this-test")
+        .send_empty()
+        .expect("answered");
+    assert_eq!(r.status().as_u16(), 404);
+
+    // A submission without the token is refused; with it, WordCount runs
+    // across both workers (the data plane carries the token too).
+    let input = tmp.path().join("in.txt");
+    std::fs::write(&input, "a b a\nc a b\n").expect("input");
+    let out = tmp.path().join("out");
+    let job = root().join("functions-examples/wordcount/wordcount.toml");
+    let args = [
+        "--parallelism",
+        "2",
+        "--input",
+        &input.display().to_string(),
+        "--output",
+        &out.display().to_string(),
+    ];
+    let o = submit(&c, &job, &args);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("token"),
+        "{o:?}"
+    );
+    let o = weir()
+        .arg("submit")
+        .arg(&job)
+        .args(["--coordinator", u, "--wait"])
+        .args(args)
+        .env("WEIR_AUTH_TOKEN_FILE", &token)
+        .output()
+        .expect("submit");
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log_tail()
+    );
+    let counts = final_counts(&committed_lines(&out));
+    let expected: BTreeMap<String, u64> = [("a", 3), ("b", 2), ("c", 1)]
+        .map(|(w, n)| (w.to_owned(), n))
+        .into();
+    assert_eq!(counts, expected);
+
+    // A worker without the token is refused at registration.
+    let rpc: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.dir.join("coordinator/addresses.json")).expect("addresses"),
+    )
+    .expect("JSON");
+    let log = tmp.path().join("intruder.log");
+    let _intruder = Killed(
+        weir()
+            .args([
+                "--log-file",
+                &log.display().to_string(),
+                "worker",
+                "--coordinator",
+            ])
+            .arg(rpc["rpc"].as_str().expect("rpc"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("intruder"))
+            .env_remove("WEIR_AUTH_TOKEN_FILE")
+            .spawn()
+            .expect("worker"),
+    );
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("refused this worker")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no refusal logged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        c.get("/overview")["taskmanagers"],
+        2,
+        "the intruder is not a worker"
+    );
 }

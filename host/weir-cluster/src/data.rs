@@ -253,9 +253,19 @@ pub struct Subscription {
 #[derive(Default)]
 pub struct Connections {
     channels: tokio::sync::Mutex<HashMap<String, tonic::transport::Channel>>,
+    /// Sent with every stream opened (the cluster's token, if any).
+    attach: crate::auth::Attach,
 }
 
 impl Connections {
+    /// Connections whose streams carry `token`.
+    pub fn new(token: Option<&crate::auth::AuthToken>) -> Self {
+        Connections {
+            channels: tokio::sync::Mutex::default(),
+            attach: crate::auth::Attach::new(token),
+        }
+    }
+
     async fn to(&self, addr: &str, deadline: Instant) -> Result<tonic::transport::Channel, String> {
         let mut map = self.channels.lock().await;
         if let Some(c) = map.get(addr) {
@@ -323,7 +333,7 @@ async fn feed_inner(end: InEnd, sub: &Subscription, conns: &Connections) -> Resu
         });
     }));
     drop(credit_tx);
-    let mut client = pb::data_client::DataClient::new(channel)
+    let mut client = pb::data_client::DataClient::with_interceptor(channel, conns.attach.clone())
         .max_decoding_message_size(MAX_FRAME)
         .max_encoding_message_size(MAX_FRAME);
     let mut frames = client

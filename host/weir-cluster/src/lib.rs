@@ -5,6 +5,7 @@
 //! [`coordinator::ClusterExecutor`], workers run a
 //! [`weir_runtime::Deployment`] per attempt.
 
+pub mod auth;
 pub mod blobs;
 pub mod bundle;
 pub mod convert;

@@ -75,6 +75,7 @@ impl MiniCluster {
                 data_dir: dir.join(format!("worker-{n}")),
                 advertise: None,
                 log_file: None,
+                auth: None,
             };
             rt.spawn(async move {
                 if let Err(e) = worker::run(wcfg, async {

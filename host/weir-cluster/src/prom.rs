@@ -41,7 +41,9 @@ impl Exposition {
     pub(crate) fn gauge(&mut self, name: &'static str, help: &str, labels: &Labels, v: f64) {
         let family = self.gauges.entry(name).or_insert_with(|| {
             let f = GaugeFamily::default();
-            self.registry.register(name, help, f.clone());
+            // The encoder ends the help text with a full stop itself.
+            self.registry
+                .register(name, help.trim_end_matches('.'), f.clone());
             f
         });
         family.get_or_create(labels).set(v);
@@ -51,7 +53,8 @@ impl Exposition {
     pub(crate) fn counter(&mut self, name: &'static str, help: &str, labels: &Labels, v: f64) {
         let family = self.counters.entry(name).or_insert_with(|| {
             let f = CounterFamily::default();
-            self.registry.register(name, help, f.clone());
+            self.registry
+                .register(name, help.trim_end_matches('.'), f.clone());
             f
         });
         family.get_or_create(labels).inc_by(v);

@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     /// The file it logs to, served to the coordinator (none: standard
     /// error only).
     pub log_file: Option<PathBuf>,
+    /// The cluster's token: sent with every call, needed on every call.
+    pub auth: Option<crate::auth::AuthToken>,
 }
 
 /// The file in a worker's data directory that names its id (written at
@@ -69,7 +71,7 @@ struct State {
     rt: Arc<Runtime>,
     blobs: Blobs,
     data_dir: PathBuf,
-    coordinator: pb::coordinator_client::CoordinatorClient<tonic::transport::Channel>,
+    coordinator: pb::coordinator_client::CoordinatorClient<crate::auth::Authed>,
     outgoing: Arc<Outgoing>,
     conns: Arc<Connections>,
     running: Mutex<HashMap<AttemptKey, Running>>,
@@ -112,10 +114,13 @@ pub async fn run(
         rt,
         blobs,
         data_dir: cfg.data_dir.clone(),
-        coordinator: pb::coordinator_client::CoordinatorClient::new(channel)
-            .max_decoding_message_size(data::MAX_FRAME),
+        coordinator: pb::coordinator_client::CoordinatorClient::with_interceptor(
+            channel,
+            crate::auth::Attach::new(cfg.auth.as_ref()),
+        )
+        .max_decoding_message_size(data::MAX_FRAME),
         outgoing: Arc::new(Outgoing::default()),
-        conns: Arc::new(Connections::default()),
+        conns: Arc::new(Connections::new(cfg.auth.as_ref())),
         running: Mutex::new(HashMap::new()),
         handle: tokio::runtime::Handle::current(),
         log_file: cfg.log_file.clone(),
@@ -124,17 +129,19 @@ pub async fn run(
         .initial_stream_window_size(data::STREAM_WINDOW)
         .initial_connection_window_size(data::CONNECTION_WINDOW)
         .tcp_nodelay(true)
-        .add_service(
+        .add_service(tonic::service::interceptor::InterceptedService::new(
             pb::worker_server::WorkerServer::new(WorkerService {
                 state: state.clone(),
             })
             .max_decoding_message_size(data::MAX_FRAME),
-        )
-        .add_service(
+            crate::auth::Check::new(cfg.auth.as_ref()),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
             pb::data_server::DataServer::new(DataService::new(state.outgoing.clone()))
                 .max_decoding_message_size(data::MAX_FRAME)
                 .max_encoding_message_size(data::MAX_FRAME),
-        )
+            crate::auth::Check::new(cfg.auth.as_ref()),
+        ))
         .serve_with_incoming(TcpListenerStream::new(listener));
     tracing::info!("worker {} listening on {local}", state.id);
     let session = stay_registered(state.clone(), cfg.slots);
@@ -151,6 +158,7 @@ pub async fn run(
 /// loses this worker (its attempts are cancelled then: a worker without a
 /// coordinator fences itself).
 async fn stay_registered(state: Arc<State>, slots: u32) {
+    let mut refused = false;
     loop {
         match register(&state, slots).await {
             Ok(reply) => {
@@ -162,6 +170,12 @@ async fn stay_registered(state: Arc<State>, slots: u32) {
                     tracing::warn!("lost the coordinator: {e}");
                 }
                 cancel_all(&state);
+            }
+            Err(e) if e.code() == tonic::Code::Unauthenticated => {
+                if !refused {
+                    tracing::warn!("the coordinator refused this worker: {}", e.message());
+                }
+                refused = true;
             }
             Err(e) => tracing::debug!("cannot register yet: {e}"),
         }

@@ -11,7 +11,7 @@ use weir_core::ErrorDomain;
 use weir_proto::v1 as pb;
 use weir_runtime::{AttemptSpec, Command, Ended, Executor, JobFailure, Report, TaskId, all_tasks};
 
-type WorkerClient = pb::worker_client::WorkerClient<tonic::transport::Channel>;
+type WorkerClient = pb::worker_client::WorkerClient<crate::auth::Authed>;
 
 /// One worker of the current attempt.
 struct Deployed {

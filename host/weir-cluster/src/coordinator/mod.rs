@@ -42,6 +42,11 @@ pub struct CoordinatorConfig {
     /// The file it logs to, served at `/jobmanager/log` (none: standard
     /// error only).
     pub log_file: Option<PathBuf>,
+    /// With a token, REST calls that change something and every gRPC
+    /// call need it.
+    pub auth: Option<crate::auth::AuthToken>,
+    /// Whether REST reads need the token too.
+    pub auth_reads: bool,
 }
 
 impl CoordinatorConfig {
@@ -55,6 +60,8 @@ impl CoordinatorConfig {
             heartbeat_timeout: Duration::from_secs(10),
             slot_timeout: Duration::from_secs(300),
             log_file: None,
+            auth: None,
+            auth_reads: false,
         }
     }
 }
@@ -70,7 +77,7 @@ pub(crate) struct WorkerEntry {
     pub(crate) physical_memory: u64,
     pub(crate) data_port: u32,
     pub(crate) last_beat: Instant,
-    pub(crate) client: pb::worker_client::WorkerClient<tonic::transport::Channel>,
+    pub(crate) client: pb::worker_client::WorkerClient<crate::auth::Authed>,
     /// The latest status of each attempt it runs.
     pub(crate) statuses: HashMap<(String, u32), pb::AttemptStatus>,
     /// Frame bytes it sent to other workers so far.
@@ -262,12 +269,13 @@ pub(crate) async fn run_with(
         rest_url: Mutex::new(format!("http://{rest_addr}")),
     });
     let rpc = tonic::transport::Server::builder()
-        .add_service(
+        .add_service(tonic::service::interceptor::InterceptedService::new(
             pb::coordinator_server::CoordinatorServer::new(rpc::CoordinatorService {
                 cluster: cluster.clone(),
             })
             .max_decoding_message_size(data::MAX_FRAME),
-        )
+            crate::auth::Check::new(cluster.cfg.auth.as_ref()),
+        ))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(rpc_listener));
     let rest = axum::serve(rest_listener, crate::rest::router(cluster.clone()));
     let watchdog = rpc::watch_heartbeats(cluster.clone());

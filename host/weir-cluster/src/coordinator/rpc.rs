@@ -16,15 +16,17 @@ pub(crate) struct CoordinatorService {
 
 fn worker_client(
     addr: &str,
-) -> Result<pb::worker_client::WorkerClient<tonic::transport::Channel>, Status> {
+    token: Option<&crate::auth::AuthToken>,
+) -> Result<pb::worker_client::WorkerClient<crate::auth::Authed>, Status> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
-    Ok(
-        pb::worker_client::WorkerClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(data::MAX_FRAME),
+    Ok(pb::worker_client::WorkerClient::with_interceptor(
+        endpoint.connect_lazy(),
+        crate::auth::Attach::new(token),
     )
+    .max_decoding_message_size(data::MAX_FRAME))
 }
 
 #[tonic::async_trait]
@@ -40,7 +42,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         if r.slots == 0 {
             return Err(Status::invalid_argument("a worker needs at least one slot"));
         }
-        let client = worker_client(&r.addr)?;
+        let client = worker_client(&r.addr, self.cluster.cfg.auth.as_ref())?;
         let entry = WorkerEntry {
             id: r.worker_id.clone(),
             addr: r.addr.clone(),

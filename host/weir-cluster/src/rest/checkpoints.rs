@@ -92,17 +92,12 @@ fn statistics(s: &CheckpointStats) -> Value {
             "external_path": location(&r.path),
         })
     });
-    let savepoints = s
-        .history
-        .iter()
-        .filter(|r| r.savepoint && r.status == CheckpointStatus::Completed)
-        .count() as u64;
     json!({
         "counts": {
             "restored": s.restored,
-            "total": s.completed + s.failed + savepoints + s.in_progress() as u64,
+            "total": s.completed + s.failed + s.savepoints + s.in_progress() as u64,
             "in_progress": s.in_progress(),
-            "completed": s.completed + savepoints,
+            "completed": s.completed + s.savepoints,
             "failed": s.failed,
         },
         "summary": {
@@ -179,7 +174,7 @@ pub(super) async fn trigger_checkpoint(
     Path(jid): Path<String>,
     body: axum::body::Bytes,
 ) -> Answer {
-    let j = running_job(&c, &jid)?;
+    let j = running_job(&c, &jid, "checkpoint")?;
     if !body.is_empty() {
         let b: Value = serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(400, format!("the request body is not JSON: {e}")))?;
@@ -267,6 +262,7 @@ mod tests {
         let mut s = CheckpointStats::default();
         s.completed = 2;
         s.failed = 1;
+        s.savepoints = 1;
         s.history = vec![
             record(1, CheckpointStatus::Completed, false, 100),
             record(2, CheckpointStatus::Failed, false, 0),

@@ -383,15 +383,12 @@ fn body_json(body: &axum::body::Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::new(400, format!("the request body is not JSON: {e}")))
 }
 
-pub(super) fn running_job(c: &Cluster, jid: &str) -> Result<Arc<JobEntry>, ApiError> {
+pub(super) fn running_job(c: &Cluster, jid: &str, what: &str) -> Result<Arc<JobEntry>, ApiError> {
     let j = find_job(c, jid)?;
     if j.state().is_terminal() {
         return Err(ApiError::new(
             409,
-            format!(
-                "job {jid} is {}: no savepoint can be taken",
-                j.state().name()
-            ),
+            format!("job {jid} is {}: no {what} can be taken", j.state().name()),
         ));
     }
     Ok(j)
@@ -406,7 +403,7 @@ fn start_savepoint(
     dir_field: &str,
     stop: impl Fn(&Value) -> bool,
 ) -> Answer {
-    let j = running_job(c, jid)?;
+    let j = running_job(c, jid, "savepoint")?;
     let b = body_json(body)?;
     let dir = b
         .get(dir_field)

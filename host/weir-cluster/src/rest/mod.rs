@@ -129,10 +129,57 @@ pub(crate) fn router(cluster: Shared) -> Router {
         .route("/dashboard/{file}", get(dashboard::asset))
         .route("/v1/overview", get(overview))
         .route("/registry", get(jars::registry_list))
-        .route("/registry/{name}", post(jars::registry_put))
+        .route(
+            "/registry/{name}",
+            post(jars::registry_put).layer(DefaultBodyLimit::max(
+                crate::bundle::MAX_BUNDLE_BYTES as usize,
+            )),
+        )
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            cluster.clone(),
+            require_token,
+        ))
         .layer(axum::middleware::map_response(errors_as_json))
         .with_state(cluster)
+}
+
+/// With a token configured, a request that changes something (any method
+/// but GET and HEAD), or any request when reads are guarded too, needs
+/// `Authorization: Bearer <token>`. The dashboard's static files stay
+/// open: they hold no data.
+async fn require_token(
+    State(c): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = &c.cfg.auth else {
+        return next.run(request).await;
+    };
+    let read = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let path = request.uri().path();
+    let page = path == "/" || path.starts_with("/dashboard/");
+    let guarded = !read || (c.cfg.auth_reads && !page);
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !guarded || token.accepts(presented) {
+        return next.run(request).await;
+    }
+    let mut r = ApiError::new(
+        401,
+        "this cluster needs its auth token: send Authorization: Bearer <token>",
+    )
+    .into_response();
+    r.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    r
 }
 
 /// Rejections of axum's extractors (a bad multipart body, a bad query)

@@ -57,8 +57,11 @@ pub struct CheckpointStats {
     pub last_bytes: u64,
     /// Id of the last completed checkpoint.
     pub last_id: Option<u64>,
-    /// Checkpoints that failed (could not be written, or expired).
+    /// Checkpoints and savepoints that failed (could not be written, or
+    /// expired).
     pub failed: u64,
+    /// Completed savepoints.
+    pub savepoints: u64,
     /// Path of the last completed checkpoint.
     pub last_path: Option<PathBuf>,
     /// When the last completed one was triggered (ms since the epoch).
@@ -332,9 +335,24 @@ impl Coordinator {
                 .dir
                 .join(format!("savepoint-{}-{id}-{}", self.facts.name, now_ms()));
             if let Err(e) = std::fs::create_dir_all(&dir) {
-                let _ = req
-                    .reply
-                    .send(Err(format!("cannot create {}: {e}", dir.display())));
+                let why = format!("cannot create {}: {e}", dir.display());
+                // Counted and kept in the history like any failed one.
+                let id = self.take_id();
+                self.stats.failed += 1;
+                self.stats.push_record(CheckpointRecord {
+                    id,
+                    savepoint: true,
+                    status: CheckpointStatus::Failed,
+                    triggered_ms: now_ms(),
+                    latest_ack_ms: 0,
+                    duration_ms: 0,
+                    bytes: 0,
+                    acknowledged: 0,
+                    tasks: self.facts.tasks.len() as u32,
+                    path: Some(dir),
+                    failure: Some(why.clone()),
+                });
+                let _ = req.reply.send(Err(why));
                 return Ok(());
             }
             self.start(CheckpointKind::Savepoint, dir, Some(req));
@@ -416,6 +434,7 @@ impl Coordinator {
         }
         let _ = std::fs::remove_dir_all(&f.dir);
         if let Some(req) = f.savepoint {
+            self.stats.failed += 1;
             tracing::warn!("{e}");
             let _ = req.reply.send(Err(e.message));
             return Ok(());
@@ -607,6 +626,7 @@ impl Coordinator {
                 }
             }
             CheckpointKind::Savepoint => {
+                self.stats.savepoints += 1;
                 tracing::info!("savepoint {} complete at {}", meta.id, f.dir.display());
                 if let Some(req) = f.savepoint {
                     if req.stop {

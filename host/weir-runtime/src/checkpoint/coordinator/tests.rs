@@ -361,6 +361,7 @@ fn a_savepoint_answers_with_its_path_and_stop_stops_the_job() {
     assert_eq!(r.c.stopped_with.as_deref(), Some(path.as_path()));
     assert_eq!(committed(&s), vec!["part-0-0.txt"]);
     assert_eq!(r.c.stats.completed, 0, "savepoints are not checkpoints");
+    assert_eq!(r.c.stats.savepoints, 1, "but counted as savepoints");
     r.tick().expect("nothing more");
     assert!(
         r.c.take_commands().is_empty(),
@@ -487,4 +488,34 @@ fn asking_for_a_checkpoint_without_storage_fails_at_once() {
     c.request_checkpoint(reply);
     let why = answer.try_recv().expect("answered").expect_err("refused");
     assert!(why.contains("--checkpoint-dir"), "{why}");
+}
+
+#[test]
+fn a_savepoint_that_cannot_start_is_counted_failed_and_uses_up_its_id() {
+    let s = setup();
+    let mut r = Rig::new(&s, None, MINUTE, 0);
+    // A directory under a regular file cannot be created.
+    let file = s.out.join("not-a-dir");
+    std::fs::write(&file, "x").expect("file");
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    r.c.request_savepoint(SavepointRequest {
+        dir: file.join("sp"),
+        stop: false,
+        reply,
+    });
+    r.tick().expect("a failed savepoint does not fail the job");
+    assert!(answer.try_recv().expect("answered").is_err());
+    assert_eq!(r.c.stats.failed, 1);
+    let h = &r.c.stats.history;
+    assert_eq!(h.len(), 1);
+    assert!(h[0].savepoint && h[0].status == CheckpointStatus::Failed, "{h:?}");
+    // The next one takes the next id.
+    let (reply, _answer) = crossbeam_channel::bounded(1);
+    r.c.request_checkpoint(reply);
+    r.tick().expect("triggers");
+    assert_eq!(r.c.stats.history.last().map(|x| x.id), Some(h0_id(&r) + 1));
+}
+
+fn h0_id(r: &Rig) -> u64 {
+    r.c.stats.history[0].id
 }
