@@ -122,14 +122,26 @@ class ApiError extends Error {
 const missing = new Map();
 function isMissing(feature) { const t = missing.get(feature); return t != null && Date.now() - t < 60000; }
 
-async function api(path, { method = 'GET', json, body, text = false, optional = null } = {}) {
+// The cluster's token (--auth-token-file), asked for the first time the coordinator answers 401
+// and kept for this browser tab only.
+const TOKEN_KEY = 'weir-auth-token';
+async function api(path, { method = 'GET', json, body, text = false, optional = null } = {}, retried = false) {
   if (optional && isMissing(optional)) return null;
   const init = { method, headers: { Accept: 'application/json' } };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) init.headers.Authorization = `Bearer ${token}`;
   if (json !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(json); }
   else if (body !== undefined) init.body = body;
   let res;
   try { res = await fetch(path, init); } catch (e) {
     throw new ApiError(0, [`Cannot reach the coordinator (${e.message || e})`], path);
+  }
+  if (res.status === 401 && !retried) {
+    const given = window.prompt('This cluster needs its auth token (the contents of --auth-token-file):');
+    if (given && given.trim()) {
+      sessionStorage.setItem(TOKEN_KEY, given.trim());
+      return api(path, { method, json, body, text, optional }, true);
+    }
   }
   if (optional && (res.status === 404 || res.status === 405 || res.status === 501)) {
     missing.set(optional, Date.now());
