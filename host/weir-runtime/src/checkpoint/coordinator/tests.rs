@@ -508,7 +508,10 @@ fn a_savepoint_that_cannot_start_is_counted_failed_and_uses_up_its_id() {
     assert_eq!(r.c.stats.failed, 1);
     let h = &r.c.stats.history;
     assert_eq!(h.len(), 1);
-    assert!(h[0].savepoint && h[0].status == CheckpointStatus::Failed, "{h:?}");
+    assert!(
+        h[0].savepoint && h[0].status == CheckpointStatus::Failed,
+        "{h:?}"
+    );
     // The next one takes the next id.
     let (reply, _answer) = crossbeam_channel::bounded(1);
     r.c.request_checkpoint(reply);
