@@ -105,6 +105,7 @@ pub struct WorkerOptions {
     pub advertise: Option<String>,
     pub log_file: Option<PathBuf>,
     pub auth_token_file: Option<PathBuf>,
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// `weir worker`: runs in the foreground.
@@ -120,6 +121,7 @@ pub fn worker(coordinator: &str, o: WorkerOptions) -> Result<()> {
         advertise: o.advertise,
         log_file: o.log_file.map(std::path::absolute).transpose()?,
         auth: token(o.auth_token_file.as_deref())?,
+        metrics: o.metrics_addr,
     };
     runtime()?.block_on(weir_cluster::worker::run(cfg, stop_signal()))?;
     Ok(())
@@ -207,6 +209,8 @@ impl ClusterDir {
             self.rpc()?,
             "--data-dir".to_owned(),
             self.dir.join(&name).display().to_string(),
+            "--metrics-addr".to_owned(),
+            "127.0.0.1:0".to_owned(),
         ];
         if let Some(s) = slots {
             args.extend(["--slots".to_owned(), s.to_string()]);

@@ -219,6 +219,10 @@ enum Command {
         /// A file holding the cluster's token (as the coordinator's).
         #[arg(long, env = "WEIR_AUTH_TOKEN_FILE")]
         auth_token_file: Option<PathBuf>,
+        /// Serve Prometheus metrics of its sub-tasks here (port 0: any
+        /// free port, written to <data-dir>/metrics-addr).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
         /// Where its services listen (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: std::net::SocketAddr,
@@ -423,6 +427,7 @@ fn main() -> ExitCode {
             bind,
             advertise,
             auth_token_file,
+            metrics_addr,
         } => cluster::worker(
             &coordinator,
             cluster::WorkerOptions {
@@ -432,6 +437,7 @@ fn main() -> ExitCode {
                 advertise,
                 log_file,
                 auth_token_file,
+                metrics_addr,
             },
         ),
         Command::Cluster { action } => match action {

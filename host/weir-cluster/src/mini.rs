@@ -76,6 +76,7 @@ impl MiniCluster {
                 advertise: None,
                 log_file: None,
                 auth: None,
+                metrics: None,
             };
             rt.spawn(async move {
                 if let Err(e) = worker::run(wcfg, async {

@@ -8,6 +8,26 @@ use axum::response::{IntoResponse, Response};
 /// The files, by name, with their content types.
 const FILES: &[(&str, &str, &str)] = &[
     (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/api.js"),
+    ),
+    (
+        "graph.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/graph.js"),
+    ),
+    (
+        "job.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/job.js"),
+    ),
+    (
+        "pages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/pages.js"),
+    ),
+    (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("dashboard/app.js"),

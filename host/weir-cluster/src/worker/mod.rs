@@ -3,6 +3,8 @@
 //! [`Deployment`] per attempt), moves their data to and from other
 //! workers, and reports to the coordinator in order.
 
+mod metrics;
+
 use crate::blobs::Blobs;
 use crate::bundle;
 use crate::convert::{command_from, failure_to, report_to, task_from};
@@ -42,6 +44,9 @@ pub struct WorkerConfig {
     pub log_file: Option<PathBuf>,
     /// The cluster's token: sent with every call, needed on every call.
     pub auth: Option<crate::auth::AuthToken>,
+    /// Where it serves Prometheus metrics of its sub-tasks (port 0: any
+    /// free port, written to `<data_dir>/metrics-addr`); none: not served.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The file in a worker's data directory that names its id (written at
@@ -61,6 +66,11 @@ struct Running {
     commands: crossbeam_channel::Sender<Cmd>,
     counters: Arc<Mutex<Vec<pb::Counter>>>,
     attempt: pb::Attempt,
+    /// The job's name and its nodes' ids, for the metrics' labels.
+    job_name: String,
+    operators: Vec<String>,
+    /// Whether each node heads its chain.
+    heads: Vec<bool>,
 }
 
 /// Everything the worker's services share.
@@ -144,6 +154,9 @@ pub async fn run(
         ))
         .serve_with_incoming(TcpListenerStream::new(listener));
     tracing::info!("worker {} listening on {local}", state.id);
+    if let Some(addr) = cfg.metrics {
+        metrics::serve(state.clone(), addr).await?;
+    }
     let session = stay_registered(state.clone(), cfg.slots);
     tokio::select! {
         r = server => r.map_err(|e| ClusterError::Io(format!("worker server: {e}")))?,
@@ -554,10 +567,16 @@ fn deploy(
     }
     let (tx, rx) = crossbeam_channel::unbounded();
     let counters = Arc::new(Mutex::new(Vec::new()));
+    let plan = weir_core::plan::PhysicalPlan::new(&graph);
     let running = Running {
         commands: tx,
         counters: counters.clone(),
         attempt: attempt.clone(),
+        job_name: graph.name.clone(),
+        operators: graph.nodes.iter().map(|n| n.id.clone()).collect(),
+        heads: (0..graph.nodes.len())
+            .map(|n| plan.chains[plan.chain_of[n]].nodes.first() == Some(&n))
+            .collect(),
     };
     if let Ok(mut r) = state.running.lock() {
         r.insert(key_of(attempt), running);
@@ -570,7 +589,7 @@ fn deploy(
         work,
         nodes: graph.nodes.len(),
         tasks,
-        plan: weir_core::plan::PhysicalPlan::new(&graph),
+        plan,
     };
     std::thread::Builder::new()
         .name(format!("weir-attempt-{}", attempt.attempt))

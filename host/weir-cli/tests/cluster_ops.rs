@@ -1,0 +1,230 @@
+//! Operating a cluster as users run it (`weir cluster start`, real
+//! processes): a cluster guarded by a token, and each worker's own
+//! Prometheus endpoint.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A process stopped (SIGKILL) when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_cluster_with_a_token_refuses_changes_and_workers_without_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "t0k3n-for-this-test\n").expect("token");
+    let c = Cluster::start_with(
+        tmp.path(),
+        2,
+        1,
+        &["--auth-token-file", &token.display().to_string()],
+    );
+    // Both workers registered and beat over gRPC with the token; reads
+    // stay open.
+    assert_eq!(c.get("/overview")["taskmanagers"], 2);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let denied = |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| {
+        let mut r = r.expect("answered");
+        assert_eq!(r.status().as_u16(), 401);
+        assert_eq!(
+            r.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer")
+        );
+        let v: Value =
+            serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("JSON");
+        assert!(
+            v["errors"][0].as_str().is_some_and(|m| m.contains("token")),
+            "{v}"
+        );
+    };
+    let u = &c.url;
+    let jid = "00000000000000000000000000000000";
+    denied(
+        agent
+            .patch(format!("{u}/jobs/{jid}?mode=cancel"))
+            .send_empty(),
+    );
+    denied(
+        agent
+            .post(format!("{u}/jobs/{jid}/savepoints"))
+            .header("Authorization", "Bearer wrong")
+            .send_empty(),
+    );
+    denied(agent.post(format!("{u}/jars/upload")).send_empty());
+    // With the token, the request gets through (to a 404: no such job).
+    let r = agent
+        .patch(format!("{u}/jobs/{jid}?mode=cancel"))
+        .header("Authorization", "Bearer t0k3n-for-this-test")
+        .send_empty()
+        .expect("answered");
+    assert_eq!(r.status().as_u16(), 404);
+
+    // A submission without the token is refused; with it, WordCount runs
+    // across both workers (the data plane carries the token too).
+    let input = tmp.path().join("in.txt");
+    std::fs::write(&input, "a b a\nc a b\n").expect("input");
+    let out = tmp.path().join("out");
+    let job = root().join("functions-examples/wordcount/wordcount.toml");
+    let args = [
+        "--parallelism",
+        "2",
+        "--input",
+        &input.display().to_string(),
+        "--output",
+        &out.display().to_string(),
+    ];
+    let o = submit(&c, &job, &args);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("token"),
+        "{o:?}"
+    );
+    let o = weir()
+        .arg("submit")
+        .arg(&job)
+        .args(["--coordinator", u, "--wait"])
+        .args(args)
+        .env("WEIR_AUTH_TOKEN_FILE", &token)
+        .output()
+        .expect("submit");
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log_tail()
+    );
+    let counts = final_counts(&committed_lines(&out));
+    let expected: BTreeMap<String, u64> = [("a", 3), ("b", 2), ("c", 1)]
+        .map(|(w, n)| (w.to_owned(), n))
+        .into();
+    assert_eq!(counts, expected);
+
+    // A worker without the token is refused at registration.
+    let rpc: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.dir.join("coordinator/addresses.json")).expect("addresses"),
+    )
+    .expect("JSON");
+    let log = tmp.path().join("intruder.log");
+    let _intruder = Killed(
+        weir()
+            .args([
+                "--log-file",
+                &log.display().to_string(),
+                "worker",
+                "--coordinator",
+            ])
+            .arg(rpc["rpc"].as_str().expect("rpc"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("intruder"))
+            .env_remove("WEIR_AUTH_TOKEN_FILE")
+            .spawn()
+            .expect("worker"),
+    );
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("refused this worker")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no refusal logged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        c.get("/overview")["taskmanagers"],
+        2,
+        "the intruder is not a worker"
+    );
+}
+
+#[test]
+fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = generated_job(tmp.path());
+    let c = Cluster::start(tmp.path(), 2, 2);
+    let out = tmp.path().join("out");
+    let mut child = weir()
+        .arg("submit")
+        .arg(&job)
+        .args(["--coordinator", &c.url, "--output"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("submit");
+    let submitted = KillOnDrop(&mut child);
+    let (ok, (stdout, _)) = submitted.wait_for(Duration::from_secs(60));
+    assert!(ok, "submitted");
+    let id = stdout.lines().last().expect("job id").trim().to_owned();
+    let agent = ureq::Agent::new_with_defaults();
+    // Every worker, where it runs, counts records of the job's sub-tasks
+    // placed on it, labelled with its own id.
+    let mut total_out = 0.0;
+    for n in 1..=2 {
+        let dir = c.dir.join(format!("worker-{n}"));
+        let wid = std::fs::read_to_string(dir.join("worker-id")).expect("worker id");
+        let started = Instant::now();
+        let series = loop {
+            let addr = std::fs::read_to_string(dir.join("metrics-addr")).expect("metrics-addr");
+            let text = agent
+                .get(format!("http://{}/metrics", addr.trim()))
+                .call()
+                .expect("scrape")
+                .body_mut()
+                .read_to_string()
+                .expect("text");
+            let mine: Vec<(String, f64)> = text
+                .lines()
+                .filter(|l| l.starts_with("weir_records_out_total{") && l.contains(&id))
+                .filter_map(|l| {
+                    let (k, v) = l.rsplit_once(' ')?;
+                    Some((k.to_owned(), v.parse().ok()?))
+                })
+                .collect();
+            if mine
+                .iter()
+                .any(|(k, v)| k.contains(r#"operator="lines""#) && *v > 0.0)
+            {
+                break mine;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no records counted on worker-{n}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(
+            series
+                .iter()
+                .all(|(k, _)| k.contains(&format!(r#"worker="{}""#, wid.trim()))),
+            "{series:?}"
+        );
+        total_out += series
+            .iter()
+            .filter(|(k, _)| k.contains(r#"operator="lines""#))
+            .map(|(_, v)| v)
+            .sum::<f64>();
+    }
+    // The job runs on, and the generator's records were counted.
+    let coordinator: Value = c.get(&format!("/jobs/{id}"));
+    assert_eq!(coordinator["state"], "RUNNING");
+    assert!(total_out > 0.0);
+    let r = ureq::Agent::new_with_defaults()
+        .patch(format!("{}/jobs/{id}?mode=cancel", c.url))
+        .send_empty()
+        .expect("cancel");
+    assert_eq!(r.status().as_u16(), 202);
+}
