@@ -66,9 +66,14 @@ fn a_source_held_back_by_a_slow_consumer_shows_high_backpressure() {
     wait_running(&cluster, &id);
     let v = vertex_ids(&cluster, &id);
     let u = &cluster.rest_url;
-    let bp = eventually(20, "high backpressure at the source", || {
+    // Both source sub-tasks high (the second may report its first rate a
+    // beat after the first).
+    let bp = eventually(20, "high backpressure at every source sub-task", || {
         let bp = rest(&format!("{u}/jobs/{id}/vertices/{}/backpressure", v[0]));
-        (bp["backpressureLevel"] == "high").then_some(bp)
+        let all_high = bp["subtasks"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|st| st["backpressureLevel"] == "high"));
+        (bp["backpressureLevel"] == "high" && all_high).then_some(bp)
     });
     let mut problems = Vec::new();
     same_shape(

@@ -258,14 +258,8 @@ pub(super) async fn vertex(
     State(c): State<Shared>,
     Path((jid, vid)): Path<(String, String)>,
 ) -> Answer {
-    let j = find_job(&c, &jid)?;
-    let (ci, chain) = j
-        .plan
-        .chains
-        .iter()
-        .enumerate()
-        .find(|(_, ch)| chain_vertex_id(&j, ch) == vid)
-        .ok_or_else(|| ApiError::new(404, format!("vertex {vid} not found in job {jid}")))?;
+    let (j, ci) = job_vertex(&c, &jid, &vid)?;
+    let chain = &j.plan.chains[ci];
     let (state, end, attempt) = j
         .inner
         .lock()
@@ -381,6 +375,22 @@ fn body_json(body: &axum::body::Bytes) -> Result<Value, ApiError> {
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(400, format!("the request body is not JSON: {e}")))
+}
+
+/// Job `jid` and the chain of its vertex `vid`.
+pub(super) fn job_vertex(
+    c: &Cluster,
+    jid: &str,
+    vid: &str,
+) -> Result<(Arc<JobEntry>, usize), ApiError> {
+    let j = find_job(c, jid)?;
+    let ci = j
+        .plan
+        .chains
+        .iter()
+        .position(|ch| chain_vertex_id(&j, ch) == vid)
+        .ok_or_else(|| ApiError::new(404, format!("vertex {vid} not found in job {jid}")))?;
+    Ok((j, ci))
 }
 
 pub(super) fn running_job(c: &Cluster, jid: &str, what: &str) -> Result<Arc<JobEntry>, ApiError> {

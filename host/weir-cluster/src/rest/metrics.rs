@@ -2,7 +2,7 @@
 //! metric endpoints (`?get=`, `?agg=`, `?subtasks=`), and the Prometheus
 //! exposition of the coordinator.
 
-use super::jobs::{ChainTask, chain_tasks, chain_vertex_id, find_job};
+use super::jobs::{ChainTask, chain_tasks, find_job, job_vertex};
 use super::{Answer, ApiError, Shared, jobs_of, ok};
 use crate::coordinator::{Cluster, JobEntry};
 use crate::prom::{Exposition, Labels, TaskSample, task_series};
@@ -50,15 +50,6 @@ fn level(ratio: f64) -> &'static str {
     }
 }
 
-/// The chain of vertex `vid`.
-fn find_vertex(j: &JobEntry, vid: &str) -> Result<usize, ApiError> {
-    j.plan
-        .chains
-        .iter()
-        .position(|ch| chain_vertex_id(j, ch) == vid)
-        .ok_or_else(|| ApiError::new(404, format!("vertex {vid} not found in job {}", j.id)))
-}
-
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -69,8 +60,7 @@ pub(super) async fn backpressure(
     State(c): State<Shared>,
     Path((jid, vid)): Path<(String, String)>,
 ) -> Answer {
-    let j = find_job(&c, &jid)?;
-    let ci = find_vertex(&j, &vid)?;
+    let (j, ci) = job_vertex(&c, &jid, &vid)?;
     let tasks = chain_tasks(&j, ci);
     let mut worst: f64 = 0.0;
     let subtasks: Vec<Value> = tasks
@@ -101,8 +91,7 @@ pub(super) async fn watermarks(
     State(c): State<Shared>,
     Path((jid, vid)): Path<(String, String)>,
 ) -> Answer {
-    let j = find_job(&c, &jid)?;
-    let ci = find_vertex(&j, &vid)?;
+    let (j, ci) = job_vertex(&c, &jid, &vid)?;
     let list: Vec<Value> = chain_tasks(&j, ci)
         .iter()
         .enumerate()
@@ -290,8 +279,7 @@ pub(super) async fn vertex_metrics(
     Path((jid, vid)): Path<(String, String)>,
     Query(q): Query<MetricQuery>,
 ) -> Answer {
-    let j = find_job(&c, &jid)?;
-    let ci = find_vertex(&j, &vid)?;
+    let (j, ci) = job_vertex(&c, &jid, &vid)?;
     let mut all = BTreeMap::new();
     for (s, t) in chain_tasks(&j, ci).iter().enumerate() {
         for (k, v) in subtask_metrics(&j, ci, t, s as u32) {
@@ -308,8 +296,7 @@ pub(super) async fn subtasks_metrics(
     Path((jid, vid)): Path<(String, String)>,
     Query(q): Query<MetricQuery>,
 ) -> Answer {
-    let j = find_job(&c, &jid)?;
-    let ci = find_vertex(&j, &vid)?;
+    let (j, ci) = job_vertex(&c, &jid, &vid)?;
     let tasks = chain_tasks(&j, ci);
     let pick = subtask_filter(&q.subtasks, tasks.len() as u32)?;
     let per: Vec<BTreeMap<String, Num>> = pick
@@ -325,8 +312,7 @@ pub(super) async fn subtask_metrics_one(
     Path((jid, vid, idx)): Path<(String, String, String)>,
     Query(q): Query<MetricQuery>,
 ) -> Answer {
-    let j = find_job(&c, &jid)?;
-    let ci = find_vertex(&j, &vid)?;
+    let (j, ci) = job_vertex(&c, &jid, &vid)?;
     let tasks = chain_tasks(&j, ci);
     let s: usize = idx
         .parse()
