@@ -23,6 +23,15 @@ pub enum CheckpointError {
         /// What is wrong.
         message: String,
     },
+    /// An object-store call failed (unreachable endpoint, wrong bucket or
+    /// credentials, a refused request).
+    #[error("object storage {location}: {message}")]
+    Remote {
+        /// The `s3://` location.
+        location: String,
+        /// The store's answer.
+        message: String,
+    },
     /// No complete checkpoint or savepoint could be read.
     #[error("no usable checkpoint in {dir}: {message}")]
     NotFound {

@@ -6,18 +6,21 @@
 //! atomically (write, fsync, rename): a checkpoint without `_metadata` is
 //! incomplete and ignored. RocksDB state of incremental checkpoints lives in
 //! `shared/`, referenced by name from the metadata. A savepoint has the same
-//! layout, always in the canonical, self-contained form. See
-//! `docs/checkpoints.md`.
+//! layout, always in the canonical, self-contained form. Every location may
+//! also be a prefix on object storage (`s3://bucket/prefix`, see
+//! [`is_remote`]). See `docs/checkpoints.md`.
 
 mod error;
 mod files;
+pub mod location;
 mod model;
 mod storage;
 
 pub use error::CheckpointError;
 pub use files::{decode_snapshot, encode_snapshot, read_snapshot_file, write_file_durably};
+pub use location::{absolute, check_location, copy_file, create_dir_all, is_remote, remove_all};
 pub use model::{
     CheckpointKind, FileSplitState, KeyedPart, Metadata, OperatorMeta, OperatorSnapshot,
     PendingFile, RocksDbFiles, SinkState, SnapshotFile, SourceState,
 };
-pub use storage::{CheckpointStore, Loaded, check_snapshot_paths, checkpoint_dir_name};
+pub use storage::{CheckpointStore, Loaded, NativeDirs, check_snapshot_paths, checkpoint_dir_name};

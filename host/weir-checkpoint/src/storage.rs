@@ -1,11 +1,13 @@
 //! The checkpoint directory: writing checkpoints, finding the latest
 //! complete one, and keeping only the last few.
 
-use crate::error::{CheckpointError, io};
-use crate::files::{read_snapshot_file, write_file_durably};
-use crate::model::{KeyedPart, Metadata, OperatorSnapshot, SnapshotFile};
+use crate::error::CheckpointError;
+use crate::files::decode_snapshot;
+use crate::location::{self, is_remote};
+use crate::model::{KeyedPart, Metadata, OperatorSnapshot, RocksDbFiles, SnapshotFile};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const METADATA: &str = "_metadata";
 
@@ -21,12 +23,60 @@ fn parse_id(name: &str) -> Option<u64> {
 /// A checkpoint or savepoint read back: its metadata and every snapshot.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// Its directory.
+    /// Its directory (or `s3://` prefix).
     pub dir: PathBuf,
     /// Its metadata.
     pub metadata: Metadata,
     /// Every operator sub-task snapshot.
     pub snapshots: Vec<OperatorSnapshot>,
+    /// Where files of a remote checkpoint are downloaded to (RocksDB's,
+    /// which the database opens from local files); removed with the last
+    /// clone.
+    cache: Option<Arc<tempfile::TempDir>>,
+}
+
+/// Local directories holding one RocksDB snapshot's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeDirs {
+    /// The checkpoint's directory (its private files are under
+    /// `private_dir`).
+    pub checkpoint_dir: PathBuf,
+    /// The store's directory of shared files.
+    pub shared_dir: PathBuf,
+}
+
+impl Loaded {
+    /// Local directories holding the files of RocksDB snapshot `files`:
+    /// the checkpoint's own for a local one; for one on object storage, a
+    /// download of just these files (each sub-task fetches its own).
+    pub fn native_dirs(&self, files: &RocksDbFiles) -> Result<NativeDirs, CheckpointError> {
+        let shared = self
+            .dir
+            .parent()
+            .map(|p| p.join("shared"))
+            .unwrap_or_default();
+        let Some(cache) = &self.cache else {
+            return Ok(NativeDirs {
+                checkpoint_dir: self.dir.clone(),
+                shared_dir: shared,
+            });
+        };
+        let local = NativeDirs {
+            checkpoint_dir: cache.path().join("checkpoint"),
+            shared_dir: cache.path().join("shared"),
+        };
+        for name in &files.private {
+            let rel = Path::new(&files.private_dir).join(name);
+            location::fetch_file(&self.dir.join(&rel), &local.checkpoint_dir.join(&rel))?;
+        }
+        for rel in &files.shared {
+            let to = local.shared_dir.join(rel);
+            if !to.is_file() {
+                location::fetch_file(&shared.join(rel), &to)?;
+            }
+        }
+        Ok(local)
+    }
 }
 
 /// Whether `name` is one plain file name (no directories, no `..`).
@@ -97,10 +147,11 @@ pub struct CheckpointStore {
 }
 
 impl CheckpointStore {
-    /// The store at `root` (created if missing), keeping the last `retain`
+    /// The store at `root` (a directory, created if missing, or an `s3://`
+    /// prefix, checked to be reachable), keeping the last `retain`
     /// completed checkpoints.
     pub fn open(root: &Path, retain: usize) -> Result<Self, CheckpointError> {
-        std::fs::create_dir_all(root).map_err(io("cannot create", root))?;
+        location::check_location(root)?;
         Ok(CheckpointStore {
             root: root.to_owned(),
             retain: retain.max(1),
@@ -125,7 +176,7 @@ impl CheckpointStore {
     pub fn begin(&self, id: u64) -> Result<PathBuf, CheckpointError> {
         self.discard_incomplete()?;
         let dir = self.root.join(checkpoint_dir_name(id));
-        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        location::create_dir_all(&dir)?;
         Ok(dir)
     }
 
@@ -133,9 +184,9 @@ impl CheckpointStore {
     /// no remaining checkpoint references.
     pub fn discard_incomplete(&self) -> Result<(), CheckpointError> {
         let mut removed = false;
-        for (_, dir) in Self::entries(&self.root) {
-            if !dir.join(METADATA).is_file() {
-                std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
+        for (_, dir) in Self::entries(&self.root)? {
+            if !location::is_file(&dir.join(METADATA))? {
+                location::remove_all(&dir)?;
                 removed = true;
             }
         }
@@ -146,43 +197,38 @@ impl CheckpointStore {
     }
 
     /// The id after every checkpoint in the store (complete or not).
-    pub fn next_id(&self) -> u64 {
-        Self::entries(&self.root)
+    pub fn next_id(&self) -> Result<u64, CheckpointError> {
+        Ok(Self::entries(&self.root)?
             .iter()
             .map(|(id, _)| id + 1)
             .max()
-            .unwrap_or(1)
+            .unwrap_or(1))
     }
 
-    fn entries(root: &Path) -> Vec<(u64, PathBuf)> {
-        let Ok(rd) = std::fs::read_dir(root) else {
-            return Vec::new();
-        };
-        let mut v: Vec<(u64, PathBuf)> = rd
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name();
-                parse_id(&name.to_string_lossy()).map(|id| (id, e.path()))
-            })
+    fn entries(root: &Path) -> Result<Vec<(u64, PathBuf)>, CheckpointError> {
+        let mut v: Vec<(u64, PathBuf)> = location::list(root)?
+            .into_iter()
+            .filter(|e| e.dir)
+            .filter_map(|e| parse_id(&e.name).map(|id| (id, e.path)))
             .collect();
         v.sort();
-        v
+        Ok(v)
     }
 
-    /// Makes a checkpoint complete: writes `_metadata` atomically, last.
+    /// Makes a checkpoint complete: writes `_metadata` atomically, last
+    /// (on object storage one PUT, which is atomic).
     pub fn complete(dir: &Path, metadata: &Metadata) -> Result<(), CheckpointError> {
         let text = serde_json::to_vec_pretty(metadata).map_err(|e| CheckpointError::Corrupt {
             path: dir.join(METADATA),
             message: e.to_string(),
         })?;
-        let tmp = dir.join("_metadata.tmp");
-        write_file_durably(&tmp, &text)?;
-        let path = dir.join(METADATA);
-        std::fs::rename(&tmp, &path).map_err(io("cannot rename", &tmp))?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        location::write_atomically(&dir.join(METADATA), &text)
+    }
+
+    /// Removes a checkpoint or savepoint that failed, with every file in
+    /// it.
+    pub fn discard(dir: &Path) -> Result<(), CheckpointError> {
+        location::remove_all(dir)
     }
 
     /// Writes one snapshot file into checkpoint directory `dir`.
@@ -193,7 +239,7 @@ impl CheckpointStore {
         bytes: &[u8],
     ) -> Result<SnapshotFile, CheckpointError> {
         let file = format!("op-{operator}-{subtask}.snap");
-        write_file_durably(&dir.join(&file), bytes)?;
+        location::write(&dir.join(&file), bytes)?;
         Ok(SnapshotFile {
             operator: operator.to_owned(),
             subtask,
@@ -206,12 +252,12 @@ impl CheckpointStore {
     /// file.
     pub fn load(dir: &Path) -> Result<Loaded, CheckpointError> {
         let mpath = dir.join(METADATA);
-        let text = std::fs::read(&mpath).map_err(io("cannot read", &mpath))?;
+        let text = location::read(&mpath)?;
         let metadata = Metadata::from_json(&text, &mpath)?;
         let mut snapshots = Vec::with_capacity(metadata.files.len());
         for f in &metadata.files {
             let path = dir.join(&f.file);
-            let s = read_snapshot_file(&path)?;
+            let s = decode_snapshot(&location::read(&path)?, &path)?;
             if s.operator != f.operator || s.subtask != f.subtask {
                 return Err(CheckpointError::Corrupt {
                     path,
@@ -224,10 +270,23 @@ impl CheckpointStore {
             check_snapshot_paths(&s, &path)?;
             snapshots.push(s);
         }
+        let cache = if is_remote(dir) {
+            let tmp = tempfile::Builder::new()
+                .prefix("weir-restore-")
+                .tempdir()
+                .map_err(crate::error::io(
+                    "cannot create a download directory in",
+                    &std::env::temp_dir(),
+                ))?;
+            Some(Arc::new(tmp))
+        } else {
+            None
+        };
         Ok(Loaded {
             dir: dir.to_owned(),
             metadata,
             snapshots,
+            cache,
         })
     }
 
@@ -236,18 +295,18 @@ impl CheckpointStore {
     /// savepoint. Unreadable checkpoints are skipped with a warning, so an
     /// older complete one is used when the newest is damaged.
     pub fn latest(path: &Path) -> Result<Loaded, CheckpointError> {
-        if path.join(METADATA).is_file() {
+        if location::is_file(&path.join(METADATA))? {
             return Self::load(path);
         }
-        if !path.is_dir() {
+        if !is_remote(path) && !path.is_dir() {
             return Err(CheckpointError::NotFound {
                 dir: path.to_owned(),
                 message: "no such directory".into(),
             });
         }
         let mut refused = Vec::new();
-        for (id, dir) in Self::entries(path).into_iter().rev() {
-            if !dir.join(METADATA).is_file() {
+        for (id, dir) in Self::entries(path)?.into_iter().rev() {
+            if !location::is_file(&dir.join(METADATA))? {
                 refused.push(format!("chk {id}: incomplete (no _metadata)"));
                 continue;
             }
@@ -278,11 +337,13 @@ impl CheckpointStore {
     /// ones, incomplete ones older than the newest complete one, and
     /// shared files no retained checkpoint uses.
     pub fn prune(&self) -> Result<(), CheckpointError> {
-        let all = Self::entries(&self.root);
-        let complete: Vec<&(u64, PathBuf)> = all
-            .iter()
-            .filter(|(_, d)| d.join(METADATA).is_file())
-            .collect();
+        let all = Self::entries(&self.root)?;
+        let mut complete: Vec<&(u64, PathBuf)> = Vec::new();
+        for e in &all {
+            if location::is_file(&e.1.join(METADATA))? {
+                complete.push(e);
+            }
+        }
         let Some(newest) = complete.last().map(|(id, _)| *id) else {
             return Ok(());
         };
@@ -294,7 +355,7 @@ impl CheckpointStore {
             .collect();
         for (id, dir) in &all {
             if !keep.contains(id) && *id < newest {
-                std::fs::remove_dir_all(dir).map_err(io("cannot remove", dir))?;
+                location::remove_all(dir)?;
             }
         }
         self.collect_shared()
@@ -305,38 +366,28 @@ impl CheckpointStore {
     /// written yet).
     fn collect_shared(&self) -> Result<(), CheckpointError> {
         let shared = self.shared_dir();
-        if !shared.is_dir() {
-            return Ok(());
-        }
         let mut used = BTreeSet::new();
-        for (_, dir) in Self::entries(&self.root) {
+        for (_, dir) in Self::entries(&self.root)? {
             let m = dir.join(METADATA);
-            if !m.is_file() {
+            let Ok(text) = location::read(&m) else {
+                // Incomplete: in flight, its references not written yet.
                 return Ok(());
-            }
-            if let Ok(text) = std::fs::read(&m)
-                && let Ok(meta) = serde_json::from_slice::<Metadata>(&text)
-            {
+            };
+            if let Ok(meta) = serde_json::from_slice::<Metadata>(&text) {
                 used.extend(meta.shared);
             }
         }
-        for sub in std::fs::read_dir(&shared).map_err(io("cannot list", &shared))? {
-            let sub = sub.map_err(io("cannot list", &shared))?.path();
-            let Ok(files) = std::fs::read_dir(&sub) else {
-                continue;
-            };
-            let prefix = sub
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            for f in files.filter_map(Result::ok) {
-                let rel = format!("{prefix}/{}", f.file_name().to_string_lossy());
-                if !used.contains(&rel) {
-                    let _ = std::fs::remove_file(f.path());
+        for sub in location::list(&shared)?.into_iter().filter(|e| e.dir) {
+            for f in location::list(&sub.path)? {
+                let rel = format!("{}/{}", sub.name, f.name);
+                if !f.dir && !used.contains(&rel) {
+                    location::remove_file(&f.path)?;
                 }
             }
-            // Fails (harmlessly) unless the directory is empty now.
-            let _ = std::fs::remove_dir(&sub);
+            if !is_remote(&sub.path) {
+                // Fails (harmlessly) unless the directory is empty now.
+                let _ = std::fs::remove_dir(&sub.path);
+            }
         }
         Ok(())
     }
@@ -409,7 +460,7 @@ mod tests {
                 .id,
             1
         );
-        assert_eq!(store.next_id(), 4);
+        assert_eq!(store.next_id().expect("next"), 4);
         let empty = tempfile::tempdir().expect("tmp");
         let e = CheckpointStore::latest(empty.path()).expect_err("none");
         assert!(e.to_string().contains("holds no checkpoint"), "{e}");
@@ -425,6 +476,7 @@ mod tests {
         checkpoint(&store, 6, false);
         store.prune().expect("prune");
         let left: Vec<u64> = CheckpointStore::entries(tmp.path())
+            .expect("entries")
             .into_iter()
             .map(|(id, _)| id)
             .collect();
@@ -451,6 +503,7 @@ mod tests {
         }
         let four = store.begin(4).expect("begin");
         let left: Vec<u64> = CheckpointStore::entries(tmp.path())
+            .expect("entries")
             .into_iter()
             .map(|(id, _)| id)
             .collect();

@@ -43,6 +43,7 @@ pub struct CoordinatorOptions {
     pub rest: SocketAddr,
     pub rpc: SocketAddr,
     pub data_dir: PathBuf,
+    pub storage_dir: Option<PathBuf>,
     pub log_file: Option<PathBuf>,
     pub auth_token_file: Option<PathBuf>,
     pub auth_reads: bool,
@@ -59,6 +60,11 @@ pub fn coordinator(o: CoordinatorOptions) -> Result<()> {
     let mut cfg = CoordinatorConfig::local(data_dir.clone());
     cfg.rest = o.rest;
     cfg.rpc = o.rpc;
+    cfg.storage = o
+        .storage_dir
+        .as_deref()
+        .map(weir_checkpoint::absolute)
+        .transpose()?;
     cfg.log_file = o.log_file.map(std::path::absolute).transpose()?;
     cfg.auth = token(o.auth_token_file.as_deref())?;
     cfg.auth_reads = o.auth_reads;
@@ -414,7 +420,7 @@ fn absolute_value(v: &str, is_path: bool) -> String {
     if !is_path || v.is_empty() || p.is_absolute() {
         return v.to_owned();
     }
-    std::path::absolute(p).map_or_else(|_| v.to_owned(), |a| a.display().to_string())
+    weir_checkpoint::absolute(p).map_or_else(|_| v.to_owned(), |a| a.display().to_string())
 }
 
 /// `weir package`: writes the bundle; its path.
@@ -551,7 +557,7 @@ pub fn list(coordinator: &str) -> Result<()> {
 /// `weir savepoint | stop --coordinator`: prints the savepoint's path.
 pub fn savepoint(coordinator: &str, id: &str, dir: Option<&Path>, stop: bool) -> Result<()> {
     let rest = Rest::new(coordinator);
-    let dir = dir.map(std::path::absolute).transpose()?;
+    let dir = dir.map(weir_checkpoint::absolute).transpose()?;
     let v = if stop {
         rest.post(
             &format!("/jobs/{id}/stop"),

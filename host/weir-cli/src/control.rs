@@ -254,7 +254,7 @@ pub fn list() -> Result<()> {
 /// savepoint's path.
 pub fn savepoint(id: &str, dir: Option<&Path>, stop: bool) -> Result<()> {
     let dir = dir
-        .map(|d| std::path::absolute(d).with_context(|| format!("resolving {}", d.display())))
+        .map(|d| weir_checkpoint::absolute(d).with_context(|| format!("resolving {}", d.display())))
         .transpose()?;
     let r = request(
         id,

@@ -197,6 +197,12 @@ enum Command {
         /// Its directory (bundles, default checkpoint storage).
         #[arg(long, default_value = ".weir-coordinator")]
         data_dir: PathBuf,
+        /// Durable storage for checkpoints, savepoints and uploaded
+        /// bundles: a directory or s3://bucket/prefix (default: the data
+        /// directory). S3 is configured by AWS_ENDPOINT_URL,
+        /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
+        #[arg(long, env = "WEIR_STORAGE_DIR")]
+        storage_dir: Option<PathBuf>,
         /// A file holding the cluster's token: REST calls that change
         /// something and every gRPC call then need it.
         #[arg(long, env = "WEIR_AUTH_TOKEN_FILE")]
@@ -410,12 +416,14 @@ fn main() -> ExitCode {
             rest_addr,
             rpc_addr,
             data_dir,
+            storage_dir,
             auth_token_file,
             auth_reads,
         } => cluster::coordinator(cluster::CoordinatorOptions {
             rest: rest_addr,
             rpc: rpc_addr,
             data_dir,
+            storage_dir,
             log_file,
             auth_token_file,
             auth_reads,

@@ -54,7 +54,7 @@ pub fn run(job: &Path, parallelism: Option<u32>, quiet: bool, args: &[String]) -
         (None, Some(c)) => c.dir.join("savepoints"),
         (None, None) => PathBuf::from("savepoints"),
     };
-    let savepoint_dir = std::path::absolute(&savepoint_dir).unwrap_or(savepoint_dir);
+    let savepoint_dir = weir_checkpoint::absolute(&savepoint_dir).unwrap_or(savepoint_dir);
     // Without the control endpoint the job still runs; it just cannot be
     // listed or savepointed from outside.
     let registration = match Registration::start(&graph.name, job, handle, savepoint_dir) {

@@ -2,16 +2,17 @@
 //! second is killed with SIGKILL at random moments, again and again, and
 //! resumed each time with `weir run --restore`; its committed output must
 //! equal a failure-free run's, with no record lost or repeated. Once for
-//! the memory backend, once for RocksDB.
+//! the memory backend, once for RocksDB, and once with the checkpoints on
+//! a real S3-compatible server (moto).
 
+mod common;
+
+use common::moto::Moto;
+use common::{committed_lines, root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// WordCount with a `ValueState` (emits the updated count of every
 /// word) over a rate-limited generator, so the job runs long enough to be
@@ -62,22 +63,19 @@ input = "count"
     path
 }
 
-fn committed_lines(out: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for e in std::fs::read_dir(out).expect("output").flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("part-") {
-            let text = std::fs::read_to_string(e.path()).expect("part file");
-            lines.extend(text.lines().map(str::to_owned));
-        }
-    }
-    lines.sort();
-    lines
-}
-
 fn has_checkpoint(chk: &Path) -> bool {
     std::fs::read_dir(chk)
         .is_ok_and(|rd| rd.flatten().any(|e| e.path().join("_metadata").is_file()))
+}
+
+/// Where the killed runs keep their checkpoints.
+struct Storage<'a> {
+    /// A directory or `s3://` URL (`--checkpoint-dir`, `--restore`).
+    location: String,
+    /// What the `weir` processes need to reach it.
+    env: Vec<(&'static str, String)>,
+    /// Whether a complete checkpoint is there, seen from outside Weir.
+    has_checkpoint: &'a dyn Fn() -> bool,
 }
 
 struct Lcg(u64);
@@ -93,7 +91,7 @@ impl Lcg {
 
 /// `weir run` of `job` writing each of `outputs` (job parameters) to the
 /// directory of that name under `dir`, restoring when a checkpoint exists.
-fn run_args(job: &Path, dir: &Path, outputs: &[&str], chk: &Path, backend: &str) -> Vec<String> {
+fn run_args(job: &Path, dir: &Path, outputs: &[&str], chk: &Storage, backend: &str) -> Vec<String> {
     let mut a: Vec<String> = vec!["run".into(), job.display().to_string()];
     for o in outputs {
         a.push(format!("--{o}"));
@@ -103,14 +101,14 @@ fn run_args(job: &Path, dir: &Path, outputs: &[&str], chk: &Path, backend: &str)
         "--checkpoint-interval".into(),
         "1s".into(),
         "--checkpoint-dir".into(),
-        chk.display().to_string(),
+        chk.location.clone(),
         "--state-backend".into(),
         backend.into(),
         "--quiet".into(),
     ]);
-    if has_checkpoint(chk) {
+    if (chk.has_checkpoint)() {
         a.push("--restore".into());
-        a.push(chk.display().to_string());
+        a.push(chk.location.clone());
     }
     a
 }
@@ -129,12 +127,15 @@ impl Drop for Running {
 /// it with SIGKILL 20 times at random moments, resuming each time with
 /// `--restore`, and lets the last run finish into `<output>`; returns, per
 /// output, the reference's and the killed runs' committed lines (sorted).
+/// The killed runs checkpoint into `chk` (a directory `chk` under `dir`
+/// when none).
 fn kill_and_resume(
     dir: &Path,
     job: &Path,
     outputs: &[&str],
     backend: &str,
     seed: u64,
+    chk: Option<&Storage>,
 ) -> Vec<(Vec<String>, Vec<String>)> {
     let weir = env!("CARGO_BIN_EXE_weir");
     let runtime_dir = dir.join("run");
@@ -158,15 +159,22 @@ fn kill_and_resume(
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Killed at random moments, resumed each time.
-    let chk = dir.join("chk");
+    let local = dir.join("chk");
+    let local_storage = Storage {
+        location: local.display().to_string(),
+        env: Vec::new(),
+        has_checkpoint: &|| has_checkpoint(&local),
+    };
+    let chk = chk.unwrap_or(&local_storage);
     let mut rng = Lcg(seed);
     let mut kills = 0;
     let started = Instant::now();
     while kills < 20 {
         let mut child = Running(
             Command::new(weir)
-                .args(run_args(job, dir, outputs, &chk, backend))
+                .args(run_args(job, dir, outputs, chk, backend))
                 .env("WEIR_RUNTIME_DIR", &runtime_dir)
+                .envs(chk.env.iter().cloned())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -192,8 +200,9 @@ fn kill_and_resume(
     }
     // The last run goes to the end.
     let o = Command::new(weir)
-        .args(run_args(job, dir, outputs, &chk, backend))
+        .args(run_args(job, dir, outputs, chk, backend))
         .env("WEIR_RUNTIME_DIR", &runtime_dir)
+        .envs(chk.env.iter().cloned())
         .output()
         .expect("weir runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -235,10 +244,11 @@ fn check_word_counts(lines: &[String]) {
     }
 }
 
-fn wordcount_exactly_once(backend: &str, seed: u64) {
+fn wordcount_exactly_once(backend: &str, seed: u64, chk: Option<&Storage>) {
     let tmp = tempfile::tempdir().expect("tmp");
     let job = job(tmp.path());
-    let [(want, got)] = &kill_and_resume(tmp.path(), &job, &["output"], backend, seed)[..] else {
+    let [(want, got)] = &kill_and_resume(tmp.path(), &job, &["output"], backend, seed, chk)[..]
+    else {
         panic!("one output");
     };
     check_word_counts(want);
@@ -262,12 +272,39 @@ fn wordcount_exactly_once(backend: &str, seed: u64) {
 
 #[test]
 fn sigkill_twenty_times_memory_backend_output_is_exactly_once() {
-    wordcount_exactly_once("memory", 7);
+    wordcount_exactly_once("memory", 7, None);
 }
 
 #[test]
 fn sigkill_twenty_times_rocksdb_backend_output_is_exactly_once() {
-    wordcount_exactly_once("rocksdb", 11);
+    wordcount_exactly_once("rocksdb", 11, None);
+}
+
+/// The bar of object storage: checkpoints on S3 (a real moto server),
+/// every run resumed from `--restore s3://...`, the RocksDB backend's
+/// incremental files uploaded there too.
+#[test]
+fn sigkill_twenty_times_checkpoints_on_s3_output_is_exactly_once() {
+    let moto = Moto::start();
+    let storage = Storage {
+        location: moto.url("wordcount/chk"),
+        env: moto.env(),
+        has_checkpoint: &|| moto.has_checkpoint("wordcount/chk"),
+    };
+    wordcount_exactly_once("rocksdb", 13, Some(&storage));
+    // What is left there: the retained checkpoints, complete, and the
+    // RocksDB files they share.
+    let objects = moto.list("wordcount/chk");
+    let metadata: Vec<&String> = objects
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.ends_with("/_metadata"))
+        .collect();
+    assert!(!metadata.is_empty(), "no checkpoint on S3: {objects:?}");
+    assert!(
+        objects.iter().any(|(k, _)| k.contains("/shared/")),
+        "RocksDB's shared files: {objects:?}"
+    );
 }
 
 /// Numbers 0..300000 at 10,000 a second; multiples of 7 fail the function
@@ -314,7 +351,7 @@ input = {{ from = "check", output = "dead-letter" }}
     );
     let job = dir.join("sevens.toml");
     std::fs::write(&job, text).expect("job file");
-    let results = kill_and_resume(dir, &job, &["output", "rejected"], "memory", 5);
+    let results = kill_and_resume(dir, &job, &["output", "rejected"], "memory", 5, None);
     let [(want_out, got_out), (want_bad, got_bad)] = &results[..] else {
         panic!("two outputs");
     };

@@ -1,8 +1,10 @@
-//! A content-addressed store of blobs (application bundles), named by
-//! their sha256.
+//! A content-addressed store of blobs (application bundles and
+//! components), named by their sha256: a local directory, and optionally a
+//! durable copy on object storage that the local one caches.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use weir_checkpoint::location;
 
 /// The hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -13,14 +15,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct Blobs {
     dir: PathBuf,
+    remote: Option<PathBuf>,
+}
+
+fn remote_io(e: weir_checkpoint::CheckpointError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
 }
 
 impl Blobs {
-    /// The store in `dir` (created if missing).
-    pub fn open(dir: &Path) -> std::io::Result<Blobs> {
+    /// The store in `dir` (created if missing), with its durable copy under
+    /// `remote` (an `s3://` prefix, checked to be reachable) when given.
+    pub fn open(dir: &Path, remote: Option<PathBuf>) -> std::io::Result<Blobs> {
         std::fs::create_dir_all(dir)?;
+        if let Some(r) = &remote {
+            weir_checkpoint::check_location(r).map_err(remote_io)?;
+        }
         Ok(Blobs {
             dir: dir.to_owned(),
+            remote,
         })
     }
 
@@ -33,12 +45,42 @@ impl Blobs {
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
         let digest = sha256_hex(bytes);
         let path = self.dir.join(&digest);
+        if let Some(r) = &self.remote {
+            let at = r.join(&digest);
+            if !location::is_file(&at).map_err(remote_io)? {
+                location::write(&at, bytes).map_err(remote_io)?;
+            }
+        }
         if !path.exists() {
-            let tmp = self.dir.join(format!(".{digest}.{}", std::process::id()));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, &path)?;
+            self.cache(&digest, bytes)?;
         }
         Ok(digest)
+    }
+
+    fn cache(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let tmp = self.dir.join(format!(".{digest}.{}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, self.dir.join(digest))
+    }
+
+    /// The durable copy of a blob absent here, cached once read.
+    fn fetch(&self, digest: &str) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(r) = &self.remote else {
+            return Ok(None);
+        };
+        let at = r.join(digest);
+        if !location::is_file(&at).map_err(remote_io)? {
+            return Ok(None);
+        }
+        let b = location::read(&at).map_err(remote_io)?;
+        if sha256_hex(&b) != digest {
+            return Err(std::io::Error::other(format!(
+                "{} does not match its digest",
+                at.display()
+            )));
+        }
+        self.cache(digest, &b)?;
+        Ok(Some(b))
     }
 
     /// The blob with `digest`, checked against it; `None` when absent.
@@ -51,16 +93,23 @@ impl Blobs {
             Ok(_) => {
                 // A damaged copy is worth nothing: fetch it again.
                 let _ = std::fs::remove_file(&path);
-                Ok(None)
+                self.fetch(digest)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.fetch(digest),
             Err(e) => Err(e),
         }
     }
 
-    /// Whether the blob is stored.
+    /// Whether the blob is stored (here or in its durable copy).
     pub fn has(&self, digest: &str) -> bool {
-        self.path_of(digest).is_some_and(|p| p.is_file())
+        let Some(path) = self.path_of(digest) else {
+            return false;
+        };
+        path.is_file()
+            || self
+                .remote
+                .as_ref()
+                .is_some_and(|r| location::is_file(&r.join(digest)).unwrap_or(false))
     }
 }
 
@@ -71,7 +120,7 @@ mod tests {
     #[test]
     fn blobs_are_stored_once_by_digest_and_checked_when_read() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let blobs = Blobs::open(tmp.path()).expect("open");
+        let blobs = Blobs::open(tmp.path(), None).expect("open");
         let d = blobs.put(b"hello").expect("put");
         assert_eq!(
             d,

@@ -103,8 +103,14 @@ pub fn package(job: &Path, overrides: &Overrides) -> Result<Vec<u8>, BundleError
         .filter(|(_, p)| registry_ref(p).is_some())
         .map(|(n, _)| n.clone())
         .collect();
+    // The coordinator gives checkpoints without a directory one under its
+    // storage: checked here as if they had one.
+    let mut checked = overrides.clone();
+    if checked.checkpoint_interval.is_some() && checked.checkpoint_dir.is_none() {
+        checked.checkpoint_dir = Some(base.join("coordinator-storage"));
+    }
     let graph = if registry.is_empty() {
-        Some(JobGraph::from_spec(spec.clone(), &base, overrides)?)
+        Some(JobGraph::from_spec(spec.clone(), &base, &checked)?)
     } else {
         spec.components.retain(|n, _| !registry.contains(n));
         None

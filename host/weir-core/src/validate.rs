@@ -321,7 +321,7 @@ impl Validator {
         let dir = overrides
             .checkpoint_dir
             .clone()
-            .or_else(|| from_file.map(|c| base.join(&c.dir)));
+            .or_else(|| from_file.map(|c| resolve_location(base, &c.dir)));
         let Some(dir) = dir else {
             self.problem(
                 "checkpoints need a directory: set [checkpointing] dir or --checkpoint-dir",
@@ -641,6 +641,16 @@ impl Validator {
             }
         }
         order
+    }
+}
+
+/// A location from a job file: relative to the file's directory, unless it
+/// is absolute or on object storage (`s3://bucket/prefix`).
+fn resolve_location(base: &Path, location: &str) -> PathBuf {
+    if location.contains("://") {
+        PathBuf::from(location)
+    } else {
+        base.join(location)
     }
 }
 

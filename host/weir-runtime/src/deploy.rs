@@ -13,7 +13,7 @@ use crate::setup::{Local, Prepared, build_step, prepare, source_reader};
 use crate::task::{Head, Routes, Step, SubTask};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use weir_core::graph::NodeKind;
@@ -105,8 +105,6 @@ pub struct DeploySpec<'a> {
     pub restore: Option<&'a Restore>,
     /// This attempt's local directory (state backends, staged files).
     pub work: &'a Path,
-    /// The checkpoint store's shared directory, if the job has a store.
-    pub store_shared: Option<PathBuf>,
 }
 
 /// How the sub-tasks of a deployment ended.
@@ -164,7 +162,6 @@ impl Deployment {
         let local = Arc::new(Local {
             backend: graph.state_backend,
             dir: spec.work.join("state"),
-            store_shared: spec.store_shared.clone(),
             interrupt: ctl.cancel_flag(),
         });
         let counters: Arc<Vec<NodeCounters>> = Arc::new(

@@ -326,8 +326,6 @@ pub struct AttemptSpec<'a> {
     pub restore: Option<&'a Restore>,
     /// A local directory for the attempt (state backends, staged files).
     pub work: &'a Path,
-    /// The checkpoint store's shared directory, if the job has a store.
-    pub store_shared: Option<PathBuf>,
 }
 
 /// Where the sub-tasks of a job's attempts run: threads of this process
@@ -378,7 +376,6 @@ impl Executor for LocalExecutor {
             tasks: None,
             restore: spec.restore,
             work: spec.work,
-            store_shared: spec.store_shared.clone(),
         })?;
         self.current = Some(d);
         Ok(())
@@ -506,7 +503,6 @@ fn run_attempt(
         attempt: restarts,
         restore: restore.as_ref(),
         work,
-        store_shared: store.map(CheckpointStore::shared_dir),
     };
     if let Err(f) = exec.start(&spec) {
         exec.cancel();

@@ -224,7 +224,6 @@ fn instance_config(graph: &JobGraph, component: &str, local: &Local) -> Instance
 pub(crate) struct Local {
     pub(crate) backend: StateBackendKind,
     pub(crate) dir: PathBuf,
-    pub(crate) store_shared: Option<PathBuf>,
     /// Set when the attempt stops: interrupts running guest calls.
     pub(crate) interrupt: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -242,20 +241,19 @@ fn make_backend(
         StateBackendKind::Memory => Ok(Box::new(MemoryBackend::new(range))),
         StateBackendKind::Rocksdb => {
             let dir = local.dir.join(format!("{node_id}-{s}"));
-            let native =
-                restore.and_then(|p| p.native_for(node_id, s).map(|f| (f, p.loaded.dir.clone())));
-            let native = match (native, &local.store_shared) {
-                (Some((files, chk)), Some(shared)) => Some(weir_rocksdb::Restore {
-                    files: files.clone(),
-                    checkpoint_dir: chk,
-                    shared_dir: shared.clone(),
-                }),
-                (Some((files, chk)), None) => Some(weir_rocksdb::Restore {
-                    files: files.clone(),
-                    shared_dir: chk.parent().map(|p| p.join("shared")).unwrap_or_default(),
-                    checkpoint_dir: chk,
-                }),
-                _ => None,
+            let native = match restore.and_then(|p| p.native_for(node_id, s).map(|f| (p, f))) {
+                Some((plan, files)) => {
+                    let dirs = plan.loaded.native_dirs(files).map_err(|e| Failure {
+                        domain: ErrorDomain::External,
+                        message: format!("cannot fetch the RocksDB files to restore: {e}"),
+                    })?;
+                    Some(weir_rocksdb::Restore {
+                        files: files.clone(),
+                        checkpoint_dir: dirs.checkpoint_dir,
+                        shared_dir: dirs.shared_dir,
+                    })
+                }
+                None => None,
             };
             let b = weir_rocksdb::RocksDbBackend::open(&dir, range, native.as_ref())?;
             Ok(Box::new(b))

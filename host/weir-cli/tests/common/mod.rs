@@ -3,6 +3,8 @@
 //! dropped, submitting, reading committed output.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod moto;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,17 @@ impl Cluster {
     }
 
     pub fn start_with(dir: &Path, workers: u32, slots: u32, extra: &[&str]) -> Cluster {
+        Self::start_env(dir, workers, slots, extra, &[])
+    }
+
+    /// A cluster whose processes also get `env`.
+    pub fn start_env(
+        dir: &Path,
+        workers: u32,
+        slots: u32,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Cluster {
         let dir = dir.join("cluster");
         let mut c = Cluster {
             dir: dir.clone(),
@@ -51,6 +64,7 @@ impl Cluster {
             .env("WEIR_HEARTBEAT_TIMEOUT_MS", "3000")
             // JSON lines, which the logs test reads through the REST API.
             .env("WEIR_LOG_FORMAT", "json")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("weir cluster start");
         assert!(
@@ -190,6 +204,11 @@ pub fn final_counts(lines: &[String]) -> BTreeMap<String, u64> {
 /// WordCount with a `ValueState` over a rate-limited generator, so the
 /// job runs long enough for workers to die under it.
 pub fn generated_job(dir: &Path) -> PathBuf {
+    generated_job_sized(dir, 160_000, 4000.0)
+}
+
+/// [`generated_job`] with `count` lines at `rate` a second.
+pub fn generated_job_sized(dir: &Path, count: u64, rate: f64) -> PathBuf {
     let text = format!(
         r#"
 name = "failover"
@@ -206,8 +225,8 @@ delay_ms = 200
 id = "lines"
 kind = "datagen"
 generator = "words"
-count = 160000
-rate = 4000.0
+count = {count}
+rate = {rate:?}
 seed = 42
 [[operators]]
 id = "tokenize"

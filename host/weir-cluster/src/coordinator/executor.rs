@@ -215,11 +215,6 @@ impl ClusterExecutor {
                 allow_non_restored_state: spec.options.allow_non_restored_state,
                 batch_bytes: spec.options.batch_bytes as u32,
                 channel_capacity: spec.options.channel_capacity as u32,
-                store_shared: spec
-                    .store_shared
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
                 failing_checkpoints: spec.options.failing_checkpoints.clone(),
             };
             requests.push((worker, client, req));

@@ -230,7 +230,7 @@ pub(crate) fn submit(cluster: &Arc<Cluster>, sub: Submission) -> Result<String, 
     }
     let id = random_id();
     if t.checkpoint_interval.is_some() && t.checkpoint_dir.is_none() {
-        t.checkpoint_dir = Some(cluster.cfg.data_dir.join("checkpoints").join(&id));
+        t.checkpoint_dir = Some(cluster.cfg.storage_root().join("checkpoints").join(&id));
     }
     let overrides = t.overrides();
     let graph = bundle::load_job(&dir, &manifest, &entry, &overrides, &|_| None)
@@ -262,7 +262,7 @@ pub(crate) fn submit(cluster: &Arc<Cluster>, sub: Submission) -> Result<String, 
         .or(t.from_savepoint.clone());
     let savepoint_dir = t.savepoint_dir.clone().unwrap_or_else(|| {
         graph.checkpointing.as_ref().map_or_else(
-            || cluster.cfg.data_dir.join("savepoints"),
+            || cluster.cfg.storage_root().join("savepoints"),
             |c| c.dir.join("savepoints"),
         )
     });

@@ -33,6 +33,11 @@ pub struct CoordinatorConfig {
     pub rpc: SocketAddr,
     /// Its directory: blobs (bundles), jars, default checkpoint storage.
     pub data_dir: PathBuf,
+    /// Durable storage for checkpoints, savepoints and uploaded bundles
+    /// and components: a directory or `s3://bucket/prefix` (none: the
+    /// data directory). Jobs that name their own checkpoint directory
+    /// keep it.
+    pub storage: Option<PathBuf>,
     /// How often workers beat.
     pub heartbeat_interval: Duration,
     /// A worker silent this long is lost.
@@ -50,12 +55,20 @@ pub struct CoordinatorConfig {
 }
 
 impl CoordinatorConfig {
+    /// Where checkpoints, savepoints and blobs go by default.
+    pub fn storage_root(&self) -> PathBuf {
+        self.storage
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+
     /// Defaults on 127.0.0.1: REST on 8081, RPC on 6123.
     pub fn local(data_dir: PathBuf) -> Self {
         CoordinatorConfig {
             rest: SocketAddr::from(([127, 0, 0, 1], 8081)),
             rpc: SocketAddr::from(([127, 0, 0, 1], 6123)),
             data_dir,
+            storage: None,
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(10),
             slot_timeout: Duration::from_secs(300),
@@ -241,7 +254,12 @@ pub(crate) async fn run_with(
 ) -> Result<(), ClusterError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| ClusterError::Io(format!("{}: {e}", cfg.data_dir.display())))?;
-    let blobs = Blobs::open(&cfg.data_dir.join("blobs"))
+    let remote_blobs = cfg
+        .storage
+        .as_ref()
+        .filter(|s| weir_checkpoint::is_remote(s))
+        .map(|s| s.join("blobs"));
+    let blobs = Blobs::open(&cfg.data_dir.join("blobs"), remote_blobs)
         .map_err(|e| ClusterError::Io(format!("blob store: {e}")))?;
     let rpc_listener = tokio::net::TcpListener::bind(cfg.rpc)
         .await

@@ -9,8 +9,13 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use weir_runtime::{CheckpointRecord, CheckpointStats, CheckpointStatus};
 
-fn location(p: &std::path::Path) -> String {
-    format!("file:{}", p.display())
+/// A location as Flink shows it: `file:/path`, or the `s3://` URL.
+pub(super) fn location(p: &std::path::Path) -> String {
+    if weir_checkpoint::is_remote(p) {
+        p.display().to_string()
+    } else {
+        format!("file:{}", p.display())
+    }
 }
 
 /// One entry of the history, as Flink writes it.

@@ -460,7 +460,7 @@ pub(super) async fn savepoint_status(
         SavepointOp::InProgress => json!({"status": {"id": "IN_PROGRESS"}, "operation": null}),
         SavepointOp::Completed(p) => json!({
             "status": {"id": "COMPLETED"},
-            "operation": {"location": format!("file:{}", p.display())},
+            "operation": {"location": super::checkpoints::location(&p)},
         }),
         SavepointOp::Failed(e) => json!({
             "status": {"id": "COMPLETED"},

@@ -139,6 +139,10 @@ pub(super) async fn coordinator_config(State(c): State<Shared>) -> Answer {
         ("rpc.address", cfg.rpc.to_string()),
         ("data.dir", cfg.data_dir.display().to_string()),
         (
+            "state.storage.dir",
+            cfg.storage_root().display().to_string(),
+        ),
+        (
             "heartbeat.interval",
             cfg.heartbeat_interval.as_millis().to_string(),
         ),

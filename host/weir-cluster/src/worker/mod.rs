@@ -104,7 +104,7 @@ pub async fn run(
     let rt = Runtime::new().map_err(|e| ClusterError::Io(format!("Wasm runtime: {e}")))?;
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| ClusterError::Io(format!("{}: {e}", cfg.data_dir.display())))?;
-    let blobs = Blobs::open(&cfg.data_dir.join("blobs"))
+    let blobs = Blobs::open(&cfg.data_dir.join("blobs"), None)
         .map_err(|e| ClusterError::Io(format!("blob cache: {e}")))?;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cfg.coordinator))
         .map_err(|e| ClusterError::Config(format!("coordinator address: {e}")))?
@@ -535,7 +535,6 @@ fn deploy(
         tasks: Some(&tasks),
         restore: restore.as_ref(),
         work: &work,
-        store_shared: (!req.store_shared.is_empty()).then(|| PathBuf::from(&req.store_shared)),
     })?;
     let placements: HashMap<TaskId, String> = req
         .placements

@@ -268,7 +268,12 @@ impl Coordinator {
     ) -> Self {
         let next_id = store
             .as_ref()
-            .map_or(1, CheckpointStore::next_id)
+            .map_or(1, |s| {
+                s.next_id().unwrap_or_else(|e| {
+                    tracing::warn!("cannot list the checkpoints: {e}");
+                    1
+                })
+            })
             .max(stats.next_id);
         Coordinator {
             facts,
@@ -334,8 +339,8 @@ impl Coordinator {
             let dir = req
                 .dir
                 .join(format!("savepoint-{}-{id}-{}", self.facts.name, now_ms()));
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                let why = format!("cannot create {}: {e}", dir.display());
+            if let Err(e) = weir_checkpoint::create_dir_all(&dir) {
+                let why = format!("cannot create the savepoint: {e}");
                 // Counted and kept in the history like any failed one.
                 let id = self.take_id();
                 self.stats.failed += 1;
@@ -432,7 +437,9 @@ impl Coordinator {
             r.duration_ms = elapsed;
             r.failure = Some(e.message.clone());
         }
-        let _ = std::fs::remove_dir_all(&f.dir);
+        if let Err(discard) = CheckpointStore::discard(&f.dir) {
+            tracing::warn!("cannot remove what the failed checkpoint wrote: {discard}");
+        }
         if let Some(req) = f.savepoint {
             self.stats.failed += 1;
             tracing::warn!("{e}");

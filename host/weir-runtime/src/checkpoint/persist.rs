@@ -4,10 +4,10 @@
 //! coordinator records in `_metadata`, so snapshots never travel to it.
 
 use crate::control::OpAck;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use weir_checkpoint::{
-    CheckpointStore, KeyedPart, OperatorSnapshot, RocksDbFiles, SinkState, SnapshotFile,
-    encode_snapshot,
+    CheckpointStore, KeyedPart, OperatorSnapshot, RocksDbFiles, SinkState, SnapshotFile, copy_file,
+    create_dir_all, encode_snapshot,
 };
 
 /// Where a checkpoint's files go.
@@ -33,15 +33,6 @@ pub struct PersistedOp {
     /// A file sink's pending output, committed when the checkpoint
     /// completes.
     pub sink: Option<SinkState>,
-}
-
-/// Copies a file, as a hard link where the file system allows; the bytes
-/// copied (0 for a link).
-fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
-    if std::fs::hard_link(from, to).is_ok() {
-        return Ok(0);
-    }
-    std::fs::copy(from, to)
 }
 
 /// Builds a deferred snapshot, moves a native backend checkpoint's files
@@ -84,8 +75,10 @@ pub(crate) fn persist_op(target: &Target, mut op: OpAck) -> Result<PersistedOp, 
     })
 }
 
-/// Links a RocksDB checkpoint's new shared files into the store and copies
-/// its private ones into the checkpoint; fills in `snapshot.keyed`.
+/// Links (or uploads) a RocksDB checkpoint's new shared files into the
+/// store and copies its private ones into the checkpoint; fills in
+/// `snapshot.keyed`. Files earlier checkpoints hold already are referenced,
+/// not copied again: an incremental checkpoint writes only new files.
 fn move_native(
     target: &Target,
     snapshot: &mut OperatorSnapshot,
@@ -99,8 +92,8 @@ fn move_native(
     let private_dir = format!("rocksdb-{}-{}", snapshot.operator, snapshot.subtask);
     let private = target.dir.join(&private_dir);
     let own = shared_root.join(&n.instance);
-    std::fs::create_dir_all(&private)
-        .and_then(|_| std::fs::create_dir_all(&own))
+    create_dir_all(&private)
+        .and_then(|_| create_dir_all(&own))
         .map_err(|e| format!("cannot create checkpoint files: {e}"))?;
     let mut shared = Vec::with_capacity(n.shared.len());
     for file in &n.shared {
@@ -109,10 +102,13 @@ fn move_native(
             None => {
                 let rel = format!("{}/{}", n.instance, file.name);
                 let to = shared_root.join(&rel);
-                if !to.exists() {
-                    *bytes += link_or_copy(&n.dir.join(&file.name), &to)
-                        .map_err(|e| format!("cannot copy {}: {e}", file.name))?
-                        .max(std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0));
+                // Uploaded by an earlier checkpoint of this backend (or
+                // left by a failed one): referenced, not copied again.
+                let there = weir_checkpoint::location::is_file(&to)
+                    .map_err(|e| format!("cannot look for {rel}: {e}"))?;
+                if !there {
+                    *bytes += copy_file(&n.dir.join(&file.name), &to)
+                        .map_err(|e| format!("cannot copy {}: {e}", file.name))?;
                 }
                 rel
             }
@@ -120,7 +116,7 @@ fn move_native(
         shared.push(rel);
     }
     for name in &n.private {
-        *bytes += std::fs::copy(n.dir.join(name), private.join(name))
+        *bytes += copy_file(&n.dir.join(name), &private.join(name))
             .map_err(|e| format!("cannot copy {name}: {e}"))?;
     }
     shared_out.extend(shared.iter().cloned());
