@@ -47,6 +47,7 @@ pub struct CoordinatorOptions {
     pub log_file: Option<PathBuf>,
     pub auth_token_file: Option<PathBuf>,
     pub auth_reads: bool,
+    pub tls: TlsArgs,
 }
 
 fn token(file: Option<&Path>) -> Result<Option<weir_cluster::auth::AuthToken>> {
@@ -68,6 +69,7 @@ pub fn coordinator(o: CoordinatorOptions) -> Result<()> {
     cfg.log_file = o.log_file.map(std::path::absolute).transpose()?;
     cfg.auth = token(o.auth_token_file.as_deref())?;
     cfg.auth_reads = o.auth_reads;
+    cfg.tls = o.tls.load()?;
     if cfg.auth_reads && cfg.auth.is_none() {
         anyhow::bail!("--auth-reads needs --auth-token-file");
     }
@@ -103,6 +105,40 @@ fn env_ms(name: &str) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
+/// TLS for a coordinator or worker (`--tls-cert`, `--tls-key`,
+/// `--tls-ca`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// Serve REST and gRPC over TLS with this certificate chain (PEM).
+    #[arg(long, env = "WEIR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "WEIR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates trusted when connecting to the coordinator and
+    /// the workers (PEM; default: the web's root CAs).
+    #[arg(long, env = "WEIR_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The TLS material, read and checked; none without a certificate.
+    fn load(&self) -> Result<Option<weir_cluster::tls::Tls>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            if self.tls_ca.is_some() {
+                anyhow::bail!("--tls-ca needs --tls-cert and --tls-key");
+            }
+            return Ok(None);
+        };
+        let files = weir_cluster::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: self.tls_ca.clone(),
+        };
+        Ok(Some(weir_cluster::tls::Tls::load(&files)?))
+    }
+}
+
 /// How `weir worker` was asked to run.
 pub struct WorkerOptions {
     pub slots: Option<u32>,
@@ -112,6 +148,7 @@ pub struct WorkerOptions {
     pub log_file: Option<PathBuf>,
     pub auth_token_file: Option<PathBuf>,
     pub metrics_addr: Option<SocketAddr>,
+    pub tls: TlsArgs,
 }
 
 /// `weir worker`: runs in the foreground.
@@ -128,6 +165,7 @@ pub fn worker(coordinator: &str, o: WorkerOptions) -> Result<()> {
         log_file: o.log_file.map(std::path::absolute).transpose()?,
         auth: token(o.auth_token_file.as_deref())?,
         metrics: o.metrics_addr,
+        tls: o.tls.load()?,
     };
     runtime()?.block_on(weir_cluster::worker::run(cfg, stop_signal()))?;
     Ok(())

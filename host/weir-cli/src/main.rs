@@ -203,6 +203,8 @@ enum Command {
         /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
         #[arg(long, env = "WEIR_STORAGE_DIR")]
         storage_dir: Option<PathBuf>,
+        #[command(flatten)]
+        tls: cluster::TlsArgs,
         /// A file holding the cluster's token: REST calls that change
         /// something and every gRPC call then need it.
         #[arg(long, env = "WEIR_AUTH_TOKEN_FILE")]
@@ -236,6 +238,8 @@ enum Command {
         /// binding 0.0.0.0).
         #[arg(long)]
         advertise: Option<String>,
+        #[command(flatten)]
+        tls: cluster::TlsArgs,
     },
     /// Start, grow or stop a local cluster in the background.
     Cluster {
@@ -419,7 +423,9 @@ fn main() -> ExitCode {
             storage_dir,
             auth_token_file,
             auth_reads,
+            tls,
         } => cluster::coordinator(cluster::CoordinatorOptions {
+            tls,
             rest: rest_addr,
             rpc: rpc_addr,
             data_dir,
@@ -436,9 +442,11 @@ fn main() -> ExitCode {
             advertise,
             auth_token_file,
             metrics_addr,
+            tls,
         } => cluster::worker(
             &coordinator,
             cluster::WorkerOptions {
+                tls,
                 slots,
                 data_dir,
                 bind,

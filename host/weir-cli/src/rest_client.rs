@@ -37,12 +37,47 @@ fn token_from_env() -> Option<String> {
     }
 }
 
+/// rustls with aws-lc-rs, trusting `$WEIR_TLS_CA` when set.
+fn tls_config() -> ureq::tls::TlsConfig {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(provider);
+    let Some(path) = std::env::var_os("WEIR_TLS_CA") else {
+        return builder.root_certs(RootCerts::WebPki).build();
+    };
+    let certs: Vec<Certificate<'static>> = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| {
+            ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c.to_owned())),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e.to_string())),
+                })
+                .collect()
+        })
+        .unwrap_or_else(|e| {
+            eprintln!(
+                "warning: cannot read WEIR_TLS_CA {}: {e}",
+                std::path::Path::new(&path).display()
+            );
+            Vec::new()
+        });
+    builder
+        .root_certs(RootCerts::Specific(std::sync::Arc::new(certs)))
+        .build()
+}
+
 impl Rest {
-    /// A client of the coordinator at `base`.
+    /// A client of the coordinator at `base`; over `https` it trusts the
+    /// CA certificates in `$WEIR_TLS_CA` (else the web's root CAs).
     pub fn new(base: &str) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(120)))
+            .tls_config(tls_config())
             .build()
             .new_agent();
         Rest {

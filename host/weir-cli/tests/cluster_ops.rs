@@ -1,6 +1,6 @@
 //! Operating a cluster as users run it (`weir cluster start`, real
-//! processes): a cluster guarded by a token, and each worker's own
-//! Prometheus endpoint.
+//! processes): a cluster guarded by a token, each worker's own Prometheus
+//! endpoint, and a cluster serving only over TLS.
 
 mod common;
 
@@ -227,4 +227,156 @@ fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
         .send_empty()
         .expect("cancel");
     assert_eq!(r.status().as_u16(), 202);
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost: its PEM file,
+/// and its key's.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".into()])
+        .expect("certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("cert");
+    std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+    (cert, key)
+}
+
+/// An HTTPS client trusting `ca` only (none: the web's root CAs).
+fn https_agent(ca: Option<&std::path::Path>) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let roots = match ca {
+        Some(p) => {
+            let pem = std::fs::read(p).expect("ca");
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i.expect("PEM") {
+                    ureq::tls::PemItem::Certificate(c) => Some(c.to_owned()),
+                    _ => None,
+                })
+                .collect();
+            RootCerts::Specific(std::sync::Arc::new(certs))
+        }
+        None => RootCerts::WebPki,
+    };
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .root_certs(roots)
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+#[test]
+fn a_cluster_with_tls_serves_rest_and_grpc_only_over_tls() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (cert, key) = self_signed(tmp.path());
+    let env = [
+        ("WEIR_TLS_CERT", cert.display().to_string()),
+        ("WEIR_TLS_KEY", key.display().to_string()),
+        ("WEIR_TLS_CA", cert.display().to_string()),
+    ];
+    let c = Cluster::start_env(tmp.path(), 2, 1, &[], &env);
+    assert!(c.url.starts_with("https://127.0.0.1:"), "{}", c.url);
+    // Both workers registered and beat over gRPC with TLS.
+    let trusted = https_agent(Some(&cert));
+    let overview: Value = serde_json::from_str(
+        &trusted
+            .get(format!("{}/overview", c.url))
+            .call()
+            .expect("GET /overview over TLS")
+            .body_mut()
+            .read_to_string()
+            .expect("body"),
+    )
+    .expect("JSON");
+    assert_eq!(overview["taskmanagers"], 2, "{overview}");
+    // Plain HTTP gets no answer, and a client that does not trust the
+    // certificate refuses the server.
+    let plain = c.url.replacen("https://", "http://", 1);
+    assert!(
+        ureq::get(format!("{plain}/overview")).call().is_err(),
+        "plain HTTP answered"
+    );
+    let e = https_agent(None)
+        .get(format!("{}/overview", c.url))
+        .call()
+        .expect_err("an untrusted certificate");
+    assert!(
+        e.to_string().to_lowercase().contains("certificate")
+            || e.to_string().contains("UnknownIssuer"),
+        "{e}"
+    );
+
+    // WordCount across both workers: the data plane is TLS too.
+    let input = tmp.path().join("in.txt");
+    std::fs::write(&input, "a b a\nc a b\n").expect("input");
+    let out = tmp.path().join("out");
+    let job = root().join("functions-examples/wordcount/wordcount.toml");
+    let o = weir()
+        .arg("submit")
+        .arg(&job)
+        .args(["--coordinator", &c.url, "--wait", "--parallelism", "2"])
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .env("WEIR_TLS_CA", &cert)
+        .output()
+        .expect("submit");
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log_tail()
+    );
+    let counts = final_counts(&committed_lines(&out));
+    let expected: BTreeMap<String, u64> = [("a", 3), ("b", 2), ("c", 1)]
+        .map(|(w, n)| (w.to_owned(), n))
+        .into();
+    assert_eq!(counts, expected);
+
+    // A worker without TLS cannot register.
+    let rpc: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.dir.join("coordinator/addresses.json")).expect("addresses"),
+    )
+    .expect("JSON");
+    let log = tmp.path().join("plain-worker.log");
+    let _plain = Killed(
+        weir()
+            .args(["--log-file", &log.display().to_string(), "worker"])
+            .arg("--coordinator")
+            .arg(rpc["rpc"].as_str().expect("rpc"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("plain-worker"))
+            .env_remove("WEIR_TLS_CERT")
+            .env_remove("WEIR_TLS_KEY")
+            .env_remove("WEIR_TLS_CA")
+            .spawn()
+            .expect("worker"),
+    );
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .is_ok_and(|t| t.contains("cannot register with the coordinator"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no failure logged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let overview: Value = serde_json::from_str(
+        &trusted
+            .get(format!("{}/overview", c.url))
+            .call()
+            .expect("GET /overview")
+            .body_mut()
+            .read_to_string()
+            .expect("body"),
+    )
+    .expect("JSON");
+    assert_eq!(overview["taskmanagers"], 2, "the plain worker is not one");
 }

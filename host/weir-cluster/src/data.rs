@@ -255,14 +255,17 @@ pub struct Connections {
     channels: tokio::sync::Mutex<HashMap<String, tonic::transport::Channel>>,
     /// Sent with every stream opened (the cluster's token, if any).
     attach: crate::auth::Attach,
+    /// TLS to the other workers, if the cluster uses it.
+    tls: Option<crate::tls::Tls>,
 }
 
 impl Connections {
-    /// Connections whose streams carry `token`.
-    pub fn new(token: Option<&crate::auth::AuthToken>) -> Self {
+    /// Connections whose streams carry `token`, over TLS when given.
+    pub fn new(token: Option<&crate::auth::AuthToken>, tls: Option<&crate::tls::Tls>) -> Self {
         Connections {
             channels: tokio::sync::Mutex::default(),
             attach: crate::auth::Attach::new(token),
+            tls: tls.cloned(),
         }
     }
 
@@ -271,8 +274,7 @@ impl Connections {
         if let Some(c) = map.get(addr) {
             return Ok(c.clone());
         }
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("bad address {addr}: {e}"))?
+        let endpoint = crate::tls::endpoint(addr, self.tls.as_ref())?
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .tcp_nodelay(true);

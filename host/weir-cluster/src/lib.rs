@@ -16,6 +16,7 @@ mod logs;
 pub mod mini;
 mod prom;
 mod rest;
+pub mod tls;
 pub mod worker;
 
 /// Why a coordinator or worker cannot run.

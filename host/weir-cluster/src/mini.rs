@@ -69,6 +69,7 @@ impl MiniCluster {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             stop.push(tx);
             let wcfg = WorkerConfig {
+                tls: None,
                 coordinator: addresses.rpc.to_string(),
                 bind: ([127, 0, 0, 1], 0).into(),
                 slots,

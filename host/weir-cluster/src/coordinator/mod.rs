@@ -52,6 +52,9 @@ pub struct CoordinatorConfig {
     pub auth: Option<crate::auth::AuthToken>,
     /// Whether REST reads need the token too.
     pub auth_reads: bool,
+    /// TLS for the REST API, gRPC and its connections to workers; none:
+    /// plain HTTP.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl CoordinatorConfig {
@@ -75,6 +78,7 @@ impl CoordinatorConfig {
             log_file: None,
             auth: None,
             auth_reads: false,
+            tls: None,
         }
     }
 }
@@ -274,6 +278,7 @@ pub(crate) async fn run_with(
         .local_addr()
         .map_err(|e| ClusterError::Io(e.to_string()))?;
     let epoch = epoch_after(&cfg.data_dir);
+    let scheme = crate::tls::scheme(cfg.tls.as_ref());
     let cluster = Arc::new(Cluster {
         epoch,
         cfg: cfg.clone(),
@@ -284,9 +289,15 @@ pub(crate) async fn run_with(
         jars: Mutex::new(Vec::new()),
         registry: Mutex::new(BTreeMap::new()),
         handle: tokio::runtime::Handle::current(),
-        rest_url: Mutex::new(format!("http://{rest_addr}")),
+        rest_url: Mutex::new(format!("{scheme}://{rest_addr}")),
     });
-    let rpc = tonic::transport::Server::builder()
+    let mut rpc = tonic::transport::Server::builder();
+    if let Some(t) = &cfg.tls {
+        rpc = rpc
+            .tls_config(t.server())
+            .map_err(|e| ClusterError::Config(format!("TLS: {e}")))?;
+    }
+    let rpc = rpc
         .add_service(tonic::service::interceptor::InterceptedService::new(
             pb::coordinator_server::CoordinatorServer::new(rpc::CoordinatorService {
                 cluster: cluster.clone(),
@@ -295,24 +306,44 @@ pub(crate) async fn run_with(
             crate::auth::Check::new(cluster.cfg.auth.as_ref()),
         ))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(rpc_listener));
-    let rest = axum::serve(rest_listener, crate::rest::router(cluster.clone()));
+    let rest = serve_rest(rest_listener, cluster.clone());
     let watchdog = rpc::watch_heartbeats(cluster.clone());
-    tracing::info!("coordinator: REST http://{rest_addr}, RPC {rpc_addr}, epoch {epoch}");
+    tracing::info!("coordinator: REST {scheme}://{rest_addr}, RPC {rpc_addr}, epoch {epoch}");
     ready(
         Addresses {
-            rest_url: format!("http://{rest_addr}"),
+            rest_url: format!("{scheme}://{rest_addr}"),
             rpc: rpc_addr,
         },
         cluster.clone(),
     );
     tokio::select! {
         r = rpc => r.map_err(|e| ClusterError::Io(format!("RPC server: {e}")))?,
-        r = rest => r.map_err(|e| ClusterError::Io(format!("REST server: {e}")))?,
+        r = rest => r?,
         () = watchdog => {}
         () = shutdown => {}
     }
     jobs::cancel_all(&cluster);
     Ok(())
+}
+
+/// Serves the REST API and the dashboard on `listener`, over TLS when the
+/// coordinator has it.
+async fn serve_rest(
+    listener: tokio::net::TcpListener,
+    cluster: Arc<Cluster>,
+) -> Result<(), ClusterError> {
+    let router = crate::rest::router(cluster.clone());
+    let failed = |e: std::io::Error| ClusterError::Io(format!("REST server: {e}"));
+    let Some(tls) = &cluster.cfg.tls else {
+        return axum::serve(listener, router).await.map_err(failed);
+    };
+    let config = tls.rest().await?;
+    let listener = listener.into_std().map_err(failed)?;
+    axum_server::from_tcp_rustls(listener, config)
+        .map_err(failed)?
+        .serve(router.into_make_service())
+        .await
+        .map_err(failed)
 }
 
 /// The next epoch: one more than the last this data directory saw, so a

@@ -16,10 +16,11 @@ pub(crate) struct CoordinatorService {
 
 fn worker_client(
     addr: &str,
-    token: Option<&crate::auth::AuthToken>,
+    cfg: &super::CoordinatorConfig,
 ) -> Result<pb::worker_client::WorkerClient<crate::auth::Authed>, Status> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?
+    let token = cfg.auth.as_ref();
+    let endpoint = crate::tls::endpoint(addr, cfg.tls.as_ref())
+        .map_err(Status::invalid_argument)?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
     Ok(pb::worker_client::WorkerClient::with_interceptor(
@@ -42,7 +43,7 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         if r.slots == 0 {
             return Err(Status::invalid_argument("a worker needs at least one slot"));
         }
-        let client = worker_client(&r.addr, self.cluster.cfg.auth.as_ref())?;
+        let client = worker_client(&r.addr, &self.cluster.cfg)?;
         let entry = WorkerEntry {
             id: r.worker_id.clone(),
             addr: r.addr.clone(),

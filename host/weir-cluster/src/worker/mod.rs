@@ -47,6 +47,9 @@ pub struct WorkerConfig {
     /// Where it serves Prometheus metrics of its sub-tasks (port 0: any
     /// free port, written to `<data_dir>/metrics-addr`); none: not served.
     pub metrics: Option<SocketAddr>,
+    /// TLS for its data service and its connections to the coordinator
+    /// and the other workers; none: plain HTTP/2.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// The file in a worker's data directory that names its id (written at
@@ -106,7 +109,7 @@ pub async fn run(
         .map_err(|e| ClusterError::Io(format!("{}: {e}", cfg.data_dir.display())))?;
     let blobs = Blobs::open(&cfg.data_dir.join("blobs"), None)
         .map_err(|e| ClusterError::Io(format!("blob cache: {e}")))?;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cfg.coordinator))
+    let channel = crate::tls::endpoint(&cfg.coordinator, cfg.tls.as_ref())
         .map_err(|e| ClusterError::Config(format!("coordinator address: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .connect_lazy();
@@ -130,12 +133,18 @@ pub async fn run(
         )
         .max_decoding_message_size(data::MAX_FRAME),
         outgoing: Arc::new(Outgoing::default()),
-        conns: Arc::new(Connections::new(cfg.auth.as_ref())),
+        conns: Arc::new(Connections::new(cfg.auth.as_ref(), cfg.tls.as_ref())),
         running: Mutex::new(HashMap::new()),
         handle: tokio::runtime::Handle::current(),
         log_file: cfg.log_file.clone(),
     });
-    let server = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(t) = &cfg.tls {
+        server = server
+            .tls_config(t.server())
+            .map_err(|e| ClusterError::Config(format!("TLS: {e}")))?;
+    }
+    let server = server
         .initial_stream_window_size(data::STREAM_WINDOW)
         .initial_connection_window_size(data::CONNECTION_WINDOW)
         .tcp_nodelay(true)
@@ -172,9 +181,11 @@ pub async fn run(
 /// coordinator fences itself).
 async fn stay_registered(state: Arc<State>, slots: u32) {
     let mut refused = false;
+    let mut failed = 0u32;
     loop {
         match register(&state, slots).await {
             Ok(reply) => {
+                failed = 0;
                 state.epoch.store(reply.epoch, Ordering::SeqCst);
                 tracing::info!("registered with the coordinator (epoch {})", reply.epoch);
                 let interval =
@@ -190,7 +201,16 @@ async fn stay_registered(state: Arc<State>, slots: u32) {
                 }
                 refused = true;
             }
-            Err(e) => tracing::debug!("cannot register yet: {e}"),
+            Err(e) => {
+                // Said once, then every 30 s: a coordinator that is still
+                // starting is normal, one never reached is not.
+                if failed % 150 == 5 {
+                    tracing::warn!("cannot register with the coordinator: {e}");
+                } else {
+                    tracing::debug!("cannot register yet: {e}");
+                }
+                failed += 1;
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
