@@ -1,0 +1,23 @@
+//! Stateful Functions on Weir: functions addressed by `namespace/type/id`
+//! that message each other, served by remote endpoints written with the
+//! published StateFun SDKs (or, later, as Wasm components).
+//!
+//! This crate holds what does not depend on where a function runs:
+//! - [`proto`]: the request-reply protocol, generated from
+//!   `proto/io/statefun/sdk/reqreply/request-reply.proto`;
+//! - [`types`]: the built-in `io.statefun.types/*` values;
+//! - [`dispatch`]: the sans-IO core of the host's duties (one request in
+//!   flight per address, backlogs batched in order with a cap, the
+//!   registered states of each function type, incomplete-context retries,
+//!   responses checked and split into effects in the order they apply).
+
+pub mod dispatch;
+pub mod types;
+
+/// The generated protocol messages (`io.statefun.sdk.reqreply`).
+#[allow(missing_docs)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/io.statefun.sdk.reqreply.rs"));
+}
+
+pub use dispatch::{Address, Batch, Dispatcher, Effects, FunctionType, Message, Outcome};
