@@ -141,9 +141,22 @@ fn client(path: &Path, bucket: &str) -> Result<Arc<dyn ObjectStore>, CheckpointE
     Ok(store)
 }
 
+/// Refuses a URL of a store Weir does not speak (`gs://`, `file://`...),
+/// which would otherwise become a relative local path.
+fn check_scheme(path: &Path) -> Result<(), CheckpointError> {
+    match path.to_str().and_then(|s| s.split_once("://")) {
+        Some((scheme, _)) if scheme != "s3" => Err(remote_error(
+            path,
+            format!("'{scheme}://' is not supported: a directory or s3://bucket/prefix"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The bucket and key `path` names, when it is remote.
 fn object(path: &Path) -> Result<Option<Object>, CheckpointError> {
     let Some(rest) = path.to_str().and_then(|s| s.strip_prefix(SCHEME)) else {
+        check_scheme(path)?;
         return Ok(None);
     };
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
@@ -224,11 +237,52 @@ pub fn copy_file(from: &Path, to: &Path) -> Result<u64, CheckpointError> {
             .map(|m| m.len())
             .map_err(io("cannot read", to));
     };
+    let len = std::fs::metadata(from)
+        .map_err(io("cannot read", from))?
+        .len();
+    if len > single_put_limit() {
+        let file = std::fs::File::open(from).map_err(io("cannot read", from))?;
+        block(to, upload_in_parts(o, file))?;
+        return Ok(len);
+    }
     let bytes = std::fs::read(from).map_err(io("cannot read", from))?;
-    let len = bytes.len() as u64;
     let payload = PutPayload::from(bytes);
     block(to, async move { o.store.put(&o.key, payload).await })?;
     Ok(len)
+}
+
+/// Files up to this size go in one PUT; larger ones in parts, read a part
+/// at a time (S3 takes at most 5 GB in one PUT): 32 MiB, or
+/// `$WEIR_S3_MULTIPART_BYTES`.
+fn single_put_limit() -> u64 {
+    static LIMIT: LazyLock<u64> = LazyLock::new(|| {
+        std::env::var("WEIR_S3_MULTIPART_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(32 << 20)
+    });
+    *LIMIT
+}
+
+/// A multipart upload of `file`, a few parts in flight at a time.
+async fn upload_in_parts(o: Object, mut file: std::fs::File) -> Result<(), object_store::Error> {
+    use std::io::Read;
+    let local = |e: std::io::Error| object_store::Error::Generic {
+        store: "local file",
+        source: Box::new(e),
+    };
+    let upload = o.store.put_multipart(&o.key).await?;
+    let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, 8 << 20);
+    let mut buf = vec![0u8; 8 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(local)?;
+        if n == 0 {
+            break;
+        }
+        w.wait_for_capacity(4).await?;
+        w.write(&buf[..n]);
+    }
+    w.finish().await.map(|_| ())
 }
 
 /// Downloads (or copies) `from` to the local file `to`.
@@ -236,8 +290,15 @@ pub(crate) fn fetch_file(from: &Path, to: &Path) -> Result<(), CheckpointError> 
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     }
+    // Through a temporary name: a download cut short (a full disk) must
+    // not be mistaken for the file later.
     let bytes = read(from)?;
-    write_file_durably(to, &bytes)
+    let tmp = to.with_extension("part");
+    if let Err(e) = write_file_durably(&tmp, &bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, to).map_err(io("cannot rename", &tmp))
 }
 
 /// Makes a directory (and its parents); object storage has none to make.
@@ -245,6 +306,7 @@ pub fn create_dir_all(path: &Path) -> Result<(), CheckpointError> {
     if is_remote(path) {
         return Ok(());
     }
+    check_scheme(path)?;
     std::fs::create_dir_all(path).map_err(io("cannot create", path))
 }
 
@@ -339,7 +401,13 @@ mod tests {
         let joined = Path::new("s3://bucket/a").join("chk-00000001");
         let o = object(&joined).expect("ok").expect("remote");
         assert_eq!(o.key.as_ref(), "a/chk-00000001");
-        for bad in ["s3://", "s3:///x", "s3://b/a/../c"] {
+        for bad in [
+            "s3://",
+            "s3:///x",
+            "s3://b/a/../c",
+            "gs://b/x",
+            "file:///tmp/x",
+        ] {
             assert!(object(Path::new(bad)).is_err(), "{bad}");
         }
         assert!(object(Path::new("/local/dir")).expect("ok").is_none());

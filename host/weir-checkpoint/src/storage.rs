@@ -293,7 +293,9 @@ impl CheckpointStore {
     /// The newest readable complete checkpoint under `path` (a checkpoint
     /// directory root), or `path` itself when it is one checkpoint or
     /// savepoint. Unreadable checkpoints are skipped with a warning, so an
-    /// older complete one is used when the newest is damaged.
+    /// older complete one is used when the newest is damaged; an object
+    /// store that cannot be reached is an error, never a reason to go
+    /// back to an older checkpoint.
     pub fn latest(path: &Path) -> Result<Loaded, CheckpointError> {
         if location::is_file(&path.join(METADATA))? {
             return Self::load(path);
@@ -317,6 +319,9 @@ impl CheckpointStore {
                     }
                     return Ok(l);
                 }
+                // The store could not be reached: an older checkpoint would
+                // restore stale state over committed output.
+                Err(e @ CheckpointError::Remote { .. }) => return Err(e),
                 Err(e) => {
                     tracing::warn!("checkpoint {id} is unreadable, trying an older one: {e}");
                     refused.push(format!("chk {id}: {e}"));

@@ -4,12 +4,18 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 /// The coordinator's REST base URL: `--coordinator`, else
-/// `$WEIR_COORDINATOR`, else `http://127.0.0.1:8081`.
+/// `$WEIR_COORDINATOR`, else `http://127.0.0.1:8081` (`https` when
+/// `$WEIR_TLS_CA` is set: the cluster uses TLS).
 pub fn base_url(given: Option<&str>) -> String {
+    let scheme = if std::env::var_os("WEIR_TLS_CA").is_some() {
+        "https"
+    } else {
+        "http"
+    };
     given
         .map(str::to_owned)
         .or_else(|| std::env::var("WEIR_COORDINATOR").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:8081".into())
+        .unwrap_or_else(|| format!("{scheme}://127.0.0.1:8081"))
         .trim_end_matches('/')
         .to_owned()
 }

@@ -297,10 +297,11 @@ fn a_cluster_with_tls_serves_rest_and_grpc_only_over_tls() {
     // Plain HTTP gets no answer, and a client that does not trust the
     // certificate refuses the server.
     let plain = c.url.replacen("https://", "http://", 1);
-    assert!(
-        ureq::get(format!("{plain}/overview")).call().is_err(),
-        "plain HTTP answered"
-    );
+    match ureq::get(format!("{plain}/overview")).call() {
+        Err(ureq::Error::StatusCode(s)) => panic!("plain HTTP answered {s}"),
+        Err(_) => {}
+        Ok(r) => panic!("plain HTTP answered {}", r.status()),
+    }
     let e = https_agent(None)
         .get(format!("{}/overview", c.url))
         .call()
@@ -379,4 +380,45 @@ fn a_cluster_with_tls_serves_rest_and_grpc_only_over_tls() {
     )
     .expect("JSON");
     assert_eq!(overview["taskmanagers"], 2, "the plain worker is not one");
+
+    // Nor can one with TLS whose certificate the cluster's CA did not
+    // sign (gRPC is mutual TLS), though it trusts the coordinator.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).expect("dir");
+    let (other_cert, other_key) = self_signed(&other);
+    let log = tmp.path().join("stranger.log");
+    let _stranger = Killed(
+        weir()
+            .args(["--log-file", &log.display().to_string(), "worker"])
+            .arg("--coordinator")
+            .arg(rpc["rpc"].as_str().expect("rpc"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("stranger"))
+            .env("WEIR_TLS_CERT", &other_cert)
+            .env("WEIR_TLS_KEY", &other_key)
+            .env("WEIR_TLS_CA", &cert)
+            .spawn()
+            .expect("worker"),
+    );
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .is_ok_and(|t| t.contains("cannot register with the coordinator"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no failure logged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let overview: Value = serde_json::from_str(
+        &trusted
+            .get(format!("{}/overview", c.url))
+            .call()
+            .expect("GET /overview")
+            .body_mut()
+            .read_to_string()
+            .expect("body"),
+    )
+    .expect("JSON");
+    assert_eq!(overview["taskmanagers"], 2, "the stranger is not one");
 }

@@ -235,6 +235,11 @@ fn a_wrong_endpoint_or_bucket_fails_the_job_at_once_with_the_stores_words() {
         err.contains("s3://no-such-bucket/x") && err.contains("object storage"),
         "{err}"
     );
+    // A store Weir does not speak is refused before anything runs.
+    let o = run("gs://bucket/x", moto.env());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("'gs://' is not supported"), "{err}");
     // Nothing listening at the endpoint (moto's port, now closed).
     let mut env = moto.env();
     let endpoint = moto.endpoint.clone();

@@ -286,12 +286,21 @@ fn sigkill_twenty_times_rocksdb_backend_output_is_exactly_once() {
 #[test]
 fn sigkill_twenty_times_checkpoints_on_s3_output_is_exactly_once() {
     let moto = Moto::start();
+    let mut env = moto.env();
+    // RocksDB's files go up in parts (multipart uploads), as large ones do.
+    env.push(("WEIR_S3_MULTIPART_BYTES", "2048".into()));
     let storage = Storage {
         location: moto.url("wordcount/chk"),
-        env: moto.env(),
+        env,
         has_checkpoint: &|| moto.has_checkpoint("wordcount/chk"),
     };
     wordcount_exactly_once("rocksdb", 13, Some(&storage));
+    let multipart = moto
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST ") && r.contains("/shared/") && r.contains("uploads"))
+        .count();
+    assert!(multipart > 0, "no multipart upload");
     // What is left there: the retained checkpoints, complete, and the
     // RocksDB files they share.
     let objects = moto.list("wordcount/chk");

@@ -1,8 +1,11 @@
 //! TLS for the REST API and every gRPC connection (rustls): the
 //! coordinator and the workers serve with a certificate and key, and
 //! connect to each other trusting a CA (their own certificate when it is
-//! self-signed). Without TLS everything is plain HTTP/2 and HTTP/1.1, as
-//! before.
+//! self-signed). With a CA, gRPC is mutual: each side presents its
+//! certificate and the servers accept only clients the CA signed, so a
+//! process without the cluster's certificates cannot join even without a
+//! token. REST clients (browsers, scripts) need no certificate. Without
+//! TLS everything is plain HTTP/2 and HTTP/1.1.
 
 use crate::ClusterError;
 use std::path::{Path, PathBuf};
@@ -55,18 +58,28 @@ impl Tls {
         Ok(tls)
     }
 
-    /// The gRPC server's configuration.
+    /// The gRPC server's configuration: with a CA, clients must present a
+    /// certificate it signed.
     pub fn server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new().identity(Identity::from_pem(&self.cert, &self.key))
+        let s = ServerTlsConfig::new().identity(self.identity());
+        match &self.ca {
+            Some(ca) => s.client_ca_root(Certificate::from_pem(ca)),
+            None => s,
+        }
     }
 
-    /// The gRPC clients' configuration.
+    /// The gRPC clients' configuration: they present this process's
+    /// certificate.
     pub fn client(&self) -> ClientTlsConfig {
-        let c = ClientTlsConfig::new();
+        let c = ClientTlsConfig::new().identity(self.identity());
         match &self.ca {
             Some(ca) => c.ca_certificate(Certificate::from_pem(ca)),
             None => c.with_webpki_roots(),
         }
+    }
+
+    fn identity(&self) -> Identity {
+        Identity::from_pem(&self.cert, &self.key)
     }
 
     /// The REST server's configuration.

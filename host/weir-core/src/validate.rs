@@ -328,6 +328,14 @@ impl Validator {
             );
             return None;
         };
+        if let Some((scheme, _)) = dir.to_str().and_then(|d| d.split_once("://"))
+            && scheme != "s3"
+        {
+            self.problem(format!(
+                "checkpoint location {}: '{scheme}://' is not supported (a directory or s3://bucket/prefix)",
+                dir.display()
+            ));
+        }
         if interval < Duration::from_millis(10) {
             self.problem(format!(
                 "the checkpoint interval must be at least 10 ms, got {} ms",

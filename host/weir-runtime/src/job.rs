@@ -248,10 +248,41 @@ pub fn run_job_on(
                 }
                 // The latest complete checkpoint of this run, else where the
                 // run started.
-                restore = match store.as_ref().map(|s| CheckpointStore::latest(s.root())) {
-                    Some(Ok(l)) => Some(l),
-                    _ => initial.clone(),
+                restore = match latest_of_run(store.as_ref(), options) {
+                    Ok(Some(l)) => Some(l),
+                    Ok(None) => initial.clone(),
+                    Err(e) => return Err(e),
                 };
+            }
+        }
+    }
+}
+
+/// The latest complete checkpoint in `store` (none when it holds none).
+/// A store that cannot be read is asked again for a while: restoring
+/// where the run started instead would repeat committed output.
+fn latest_of_run(
+    store: Option<&CheckpointStore>,
+    options: &RunOptions,
+) -> Result<Option<Loaded>, JobFailure> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    let mut tries = 0;
+    loop {
+        match CheckpointStore::latest(store.root()) {
+            Ok(l) => return Ok(Some(l)),
+            Err(weir_checkpoint::CheckpointError::NotFound { .. }) => return Ok(None),
+            Err(e) if tries < 5 && !cancelled(options) => {
+                tries += 1;
+                tracing::warn!("cannot read the checkpoints to restart from (try {tries}): {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => {
+                return Err(JobFailure::job(
+                    ErrorDomain::External,
+                    format!("cannot read the checkpoints to restart from: {e}"),
+                ));
             }
         }
     }
@@ -510,12 +541,23 @@ fn run_attempt(
         return Attempt::Fatal(f);
     }
     let plan = PhysicalPlan::new(graph);
-    let mut coordinator = Coordinator::new(
+    let coordinator = Coordinator::new(
         job_facts(graph, all_tasks(&plan)),
         store.cloned(),
         policy(graph),
         stats.clone(),
     );
+    let mut coordinator = match coordinator {
+        Ok(c) => c,
+        Err(e) => {
+            exec.cancel();
+            exec.wait();
+            return Attempt::Failed(JobFailure::job(
+                ErrorDomain::External,
+                format!("cannot list the checkpoints: {e}"),
+            ));
+        }
+    };
     let coordinated = coordinate(graph, exec, options, started, &mut coordinator, restarts);
     if coordinated.is_err() {
         // The coordinator failed (a checkpoint could not be written or

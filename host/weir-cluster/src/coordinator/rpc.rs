@@ -138,10 +138,12 @@ impl pb::coordinator_server::Coordinator for CoordinatorService {
         request: Request<pb::BlobRequest>,
     ) -> Result<Response<Self::FetchBlobStream>, Status> {
         let digest = request.into_inner().sha256;
-        let bytes = self
-            .cluster
-            .blobs
-            .get(&digest)
+        // A blob may come from object storage: off the async threads.
+        let blobs = self.cluster.blobs.clone();
+        let wanted = digest.clone();
+        let bytes = tokio::task::spawn_blocking(move || blobs.get(&wanted))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::internal(e.to_string()))?
             .ok_or_else(|| Status::not_found(format!("no blob {digest}")))?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);

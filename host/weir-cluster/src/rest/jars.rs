@@ -162,9 +162,11 @@ pub(super) async fn registry_put(
     if body.len() < 8 || &body[..4] != b"\0asm" {
         return Err(ApiError::new(400, "not a WebAssembly component"));
     }
-    let digest = c
-        .blobs
-        .put(&body)
+    // The blob may go to object storage: off the async threads.
+    let blobs = c.blobs.clone();
+    let digest = tokio::task::spawn_blocking(move || blobs.put(&body))
+        .await
+        .map_err(|e| ApiError::new(500, e.to_string()))?
         .map_err(|e| ApiError::new(500, e.to_string()))?;
     if let Ok(mut r) = c.registry.lock() {
         let versions = r.entry(name.clone()).or_default();

@@ -265,17 +265,15 @@ impl Coordinator {
         store: Option<CheckpointStore>,
         policy: CheckpointPolicy,
         stats: CheckpointStats,
-    ) -> Self {
-        let next_id = store
-            .as_ref()
-            .map_or(1, |s| {
-                s.next_id().unwrap_or_else(|e| {
-                    tracing::warn!("cannot list the checkpoints: {e}");
-                    1
-                })
-            })
-            .max(stats.next_id);
-        Coordinator {
+    ) -> Result<Self, weir_checkpoint::CheckpointError> {
+        // Ids continue after every checkpoint in the store: a guess would
+        // overwrite one, or be pruned as older than those there.
+        let next_id = match &store {
+            Some(s) => s.next_id()?,
+            None => 1,
+        }
+        .max(stats.next_id);
+        Ok(Coordinator {
             facts,
             store,
             next_trigger: Instant::now() + policy.interval.unwrap_or(Duration::from_secs(3600)),
@@ -293,7 +291,7 @@ impl Coordinator {
             finished_sinks: Vec::new(),
             stats,
             stopped_with: None,
-        }
+        })
     }
 
     /// What the sub-tasks are to do next, oldest first.

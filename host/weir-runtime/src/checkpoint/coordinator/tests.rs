@@ -72,7 +72,8 @@ impl Rig {
                     tolerable,
                 },
                 CheckpointStats::default(),
-            ),
+            )
+            .expect("coordinator"),
             host: TaskHost::new(failing),
             heard: Vec::new(),
             stopped: false,
@@ -399,7 +400,8 @@ fn a_job_without_checkpoints_commits_its_output_at_the_end() {
             tolerable: 0,
         },
         CheckpointStats::default(),
-    );
+    )
+    .expect("coordinator");
     let mut host = TaskHost::new(Vec::new());
     let mut reports = Vec::new();
     for sub in 0..2 {
@@ -483,7 +485,8 @@ fn asking_for_a_checkpoint_without_storage_fails_at_once() {
             tolerable: 0,
         },
         CheckpointStats::default(),
-    );
+    )
+    .expect("coordinator");
     let (reply, answer) = crossbeam_channel::bounded(1);
     c.request_checkpoint(reply);
     let why = answer.try_recv().expect("answered").expect_err("refused");
