@@ -6,12 +6,14 @@
 //! - [`proto`]: the request-reply protocol, generated from
 //!   `proto/io/statefun/sdk/reqreply/request-reply.proto`;
 //! - [`types`]: the built-in `io.statefun.types/*` values;
+//! - [`module`]: the module file (`module.yaml`) users already write;
 //! - [`dispatch`]: the sans-IO core of the host's duties (one request in
 //!   flight per address, backlogs batched in order with a cap, the
 //!   registered states of each function type, incomplete-context retries,
 //!   responses checked and split into effects in the order they apply).
 
 pub mod dispatch;
+pub mod module;
 pub mod types;
 
 /// The generated protocol messages (`io.statefun.sdk.reqreply`).
