@@ -7,6 +7,7 @@
 //!   `proto/io/statefun/sdk/reqreply/request-reply.proto`;
 //! - [`types`]: the built-in `io.statefun.types/*` values;
 //! - [`module`]: the module file (`module.yaml`) users already write;
+//! - [`records`]: the JSON lines of the file ingress and egress;
 //! - [`dispatch`]: the sans-IO core of the host's duties (one request in
 //!   flight per address, backlogs batched in order with a cap, the
 //!   registered states of each function type, incomplete-context retries,
@@ -14,6 +15,7 @@
 
 pub mod dispatch;
 pub mod module;
+pub mod records;
 pub mod types;
 
 /// The generated protocol messages (`io.statefun.sdk.reqreply`).
