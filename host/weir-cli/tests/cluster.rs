@@ -47,12 +47,7 @@ fn wordcount_on_three_workers_equals_an_independent_count_with_sub_tasks_on_seve
             &out.display().to_string(),
         ],
     );
-    assert!(
-        o.status.success(),
-        "submit: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        c.log_tail()
-    );
+    c.assert_ok(&o, "submit");
     let stdout = String::from_utf8_lossy(&o.stdout);
     let id = stdout.lines().last().expect("a job id").trim().to_owned();
     assert!(
@@ -161,14 +156,7 @@ fn workers_killed_with_sigkill_during_checkpoints_lose_and_repeat_nothing() {
     let job = generated_job(tmp.path());
     // The failure-free reference, on the embedded runner.
     let reference = tmp.path().join("reference");
-    let o = weir()
-        .arg("run")
-        .arg(&job)
-        .args(["--quiet", "--output"])
-        .arg(&reference)
-        .output()
-        .expect("weir run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    reference_run(&job, &reference);
 
     let c = Cluster::start(tmp.path(), 3, 2);
     let out = tmp.path().join("out");

@@ -19,6 +19,74 @@ impl Drop for Killed {
     }
 }
 
+/// A worker outside the cluster's configuration, logging to
+/// `<dir>/<name>.log`: `env` sets (`Some`) or removes (`None`) variables.
+/// Its log is returned with it.
+fn stray_worker(
+    c: &Cluster,
+    dir: &std::path::Path,
+    name: &str,
+    env: &[(&str, Option<&std::path::Path>)],
+) -> (Killed, std::path::PathBuf) {
+    let rpc: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.dir.join("coordinator/addresses.json")).expect("addresses"),
+    )
+    .expect("JSON");
+    let log = dir.join(format!("{name}.log"));
+    let mut cmd = weir();
+    cmd.args(["--log-file", &log.display().to_string(), "worker"])
+        .arg("--coordinator")
+        .arg(rpc["rpc"].as_str().expect("rpc"))
+        .arg("--data-dir")
+        .arg(dir.join(name));
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    (Killed(cmd.spawn().expect("worker")), log)
+}
+
+/// Waits (20 s at most) until `log` says `text`.
+fn wait_for_log(log: &std::path::Path, text: &str) {
+    let started = Instant::now();
+    while !std::fs::read_to_string(log).is_ok_and(|t| t.contains(text)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} never said '{text}'",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Submits WordCount over "a b a / c a b" at parallelism 2 with `env`
+/// and checks the committed counts.
+fn wordcount_across_workers(c: &Cluster, dir: &std::path::Path, env: (&str, &std::path::Path)) {
+    let input = dir.join("in.txt");
+    std::fs::write(&input, "a b a\nc a b\n").expect("input");
+    let out = dir.join("out");
+    let job = root().join("functions-examples/wordcount/wordcount.toml");
+    let o = weir()
+        .arg("submit")
+        .arg(&job)
+        .args(["--coordinator", &c.url, "--wait", "--parallelism", "2"])
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .env(env.0, env.1)
+        .output()
+        .expect("submit");
+    c.assert_ok(&o, "submit");
+    let counts = final_counts(&committed_lines(&out));
+    let expected: BTreeMap<String, u64> = [("a", 3), ("b", 2), ("c", 1)]
+        .map(|(w, n)| (w.to_owned(), n))
+        .into();
+    assert_eq!(counts, expected);
+}
+
 #[test]
 fn a_cluster_with_a_token_refuses_changes_and_workers_without_it() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -95,55 +163,16 @@ fn a_cluster_with_a_token_refuses_changes_and_workers_without_it() {
         String::from_utf8_lossy(&o.stderr).contains("token"),
         "{o:?}"
     );
-    let o = weir()
-        .arg("submit")
-        .arg(&job)
-        .args(["--coordinator", u, "--wait"])
-        .args(args)
-        .env("WEIR_AUTH_TOKEN_FILE", &token)
-        .output()
-        .expect("submit");
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        c.log_tail()
-    );
-    let counts = final_counts(&committed_lines(&out));
-    let expected: BTreeMap<String, u64> = [("a", 3), ("b", 2), ("c", 1)]
-        .map(|(w, n)| (w.to_owned(), n))
-        .into();
-    assert_eq!(counts, expected);
+    wordcount_across_workers(&c, tmp.path(), ("WEIR_AUTH_TOKEN_FILE", &token));
 
     // A worker without the token is refused at registration.
-    let rpc: Value = serde_json::from_str(
-        &std::fs::read_to_string(c.dir.join("coordinator/addresses.json")).expect("addresses"),
-    )
-    .expect("JSON");
-    let log = tmp.path().join("intruder.log");
-    let _intruder = Killed(
-        weir()
-            .args([
-                "--log-file",
-                &log.display().to_string(),
-                "worker",
-                "--coordinator",
-            ])
-            .arg(rpc["rpc"].as_str().expect("rpc"))
-            .arg("--data-dir")
-            .arg(tmp.path().join("intruder"))
-            .env_remove("WEIR_AUTH_TOKEN_FILE")
-            .spawn()
-            .expect("worker"),
+    let (_intruder, log) = stray_worker(
+        &c,
+        tmp.path(),
+        "intruder",
+        &[("WEIR_AUTH_TOKEN_FILE", None)],
     );
-    let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("refused this worker")) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no refusal logged"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_log(&log, "refused this worker");
     assert_eq!(
         c.get("/overview")["taskmanagers"],
         2,
@@ -283,17 +312,8 @@ fn a_cluster_with_tls_serves_rest_and_grpc_only_over_tls() {
     assert!(c.url.starts_with("https://127.0.0.1:"), "{}", c.url);
     // Both workers registered and beat over gRPC with TLS.
     let trusted = https_agent(Some(&cert));
-    let overview: Value = serde_json::from_str(
-        &trusted
-            .get(format!("{}/overview", c.url))
-            .call()
-            .expect("GET /overview over TLS")
-            .body_mut()
-            .read_to_string()
-            .expect("body"),
-    )
-    .expect("JSON");
-    assert_eq!(overview["taskmanagers"], 2, "{overview}");
+    let first = overview(&trusted, &c);
+    assert_eq!(first["taskmanagers"], 2, "{first}");
     // Plain HTTP gets no answer, and a client that does not trust the
     // certificate refuses the server.
     let plain = c.url.replacen("https://", "http://", 1);
@@ -313,112 +333,57 @@ fn a_cluster_with_tls_serves_rest_and_grpc_only_over_tls() {
     );
 
     // WordCount across both workers: the data plane is TLS too.
-    let input = tmp.path().join("in.txt");
-    std::fs::write(&input, "a b a\nc a b\n").expect("input");
-    let out = tmp.path().join("out");
-    let job = root().join("functions-examples/wordcount/wordcount.toml");
-    let o = weir()
-        .arg("submit")
-        .arg(&job)
-        .args(["--coordinator", &c.url, "--wait", "--parallelism", "2"])
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&out)
-        .env("WEIR_TLS_CA", &cert)
-        .output()
-        .expect("submit");
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        c.log_tail()
-    );
-    let counts = final_counts(&committed_lines(&out));
-    let expected: BTreeMap<String, u64> = [("a", 3), ("b", 2), ("c", 1)]
-        .map(|(w, n)| (w.to_owned(), n))
-        .into();
-    assert_eq!(counts, expected);
+    wordcount_across_workers(&c, tmp.path(), ("WEIR_TLS_CA", &cert));
 
     // A worker without TLS cannot register.
-    let rpc: Value = serde_json::from_str(
-        &std::fs::read_to_string(c.dir.join("coordinator/addresses.json")).expect("addresses"),
-    )
-    .expect("JSON");
-    let log = tmp.path().join("plain-worker.log");
-    let _plain = Killed(
-        weir()
-            .args(["--log-file", &log.display().to_string(), "worker"])
-            .arg("--coordinator")
-            .arg(rpc["rpc"].as_str().expect("rpc"))
-            .arg("--data-dir")
-            .arg(tmp.path().join("plain-worker"))
-            .env_remove("WEIR_TLS_CERT")
-            .env_remove("WEIR_TLS_KEY")
-            .env_remove("WEIR_TLS_CA")
-            .spawn()
-            .expect("worker"),
+    let (_plain, log) = stray_worker(
+        &c,
+        tmp.path(),
+        "plain-worker",
+        &[
+            ("WEIR_TLS_CERT", None),
+            ("WEIR_TLS_KEY", None),
+            ("WEIR_TLS_CA", None),
+        ],
     );
-    let started = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .is_ok_and(|t| t.contains("cannot register with the coordinator"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no failure logged"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let overview: Value = serde_json::from_str(
-        &trusted
-            .get(format!("{}/overview", c.url))
-            .call()
-            .expect("GET /overview")
-            .body_mut()
-            .read_to_string()
-            .expect("body"),
-    )
-    .expect("JSON");
-    assert_eq!(overview["taskmanagers"], 2, "the plain worker is not one");
+    wait_for_log(&log, "cannot register with the coordinator");
+    assert_eq!(
+        overview(&trusted, &c)["taskmanagers"],
+        2,
+        "the plain worker is not one"
+    );
 
     // Nor can one with TLS whose certificate the cluster's CA did not
     // sign (gRPC is mutual TLS), though it trusts the coordinator.
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).expect("dir");
     let (other_cert, other_key) = self_signed(&other);
-    let log = tmp.path().join("stranger.log");
-    let _stranger = Killed(
-        weir()
-            .args(["--log-file", &log.display().to_string(), "worker"])
-            .arg("--coordinator")
-            .arg(rpc["rpc"].as_str().expect("rpc"))
-            .arg("--data-dir")
-            .arg(tmp.path().join("stranger"))
-            .env("WEIR_TLS_CERT", &other_cert)
-            .env("WEIR_TLS_KEY", &other_key)
-            .env("WEIR_TLS_CA", &cert)
-            .spawn()
-            .expect("worker"),
+    let (_stranger, log) = stray_worker(
+        &c,
+        tmp.path(),
+        "stranger",
+        &[
+            ("WEIR_TLS_CERT", Some(&other_cert)),
+            ("WEIR_TLS_KEY", Some(&other_key)),
+            ("WEIR_TLS_CA", Some(&cert)),
+        ],
     );
-    let started = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .is_ok_and(|t| t.contains("cannot register with the coordinator"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no failure logged"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let overview: Value = serde_json::from_str(
-        &trusted
-            .get(format!("{}/overview", c.url))
-            .call()
-            .expect("GET /overview")
-            .body_mut()
-            .read_to_string()
-            .expect("body"),
-    )
-    .expect("JSON");
-    assert_eq!(overview["taskmanagers"], 2, "the stranger is not one");
+    wait_for_log(&log, "cannot register with the coordinator");
+    assert_eq!(
+        overview(&trusted, &c)["taskmanagers"],
+        2,
+        "the stranger is not one"
+    );
+}
+
+/// `GET /overview` through `agent`.
+fn overview(agent: &ureq::Agent, c: &Cluster) -> Value {
+    let text = agent
+        .get(format!("{}/overview", c.url))
+        .call()
+        .expect("GET /overview")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    serde_json::from_str(&text).expect("JSON")
 }

@@ -93,14 +93,7 @@ fn a_cluster_keeps_checkpoints_savepoints_and_bundles_on_s3_and_resumes_from_the
     let job = generated_job_sized(tmp.path(), 60_000, 10000.0);
     // The failure-free reference, on the embedded runner.
     let reference = tmp.path().join("reference");
-    let o = weir()
-        .arg("run")
-        .arg(&job)
-        .args(["--quiet", "--output"])
-        .arg(&reference)
-        .output()
-        .expect("weir run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    reference_run(&job, &reference);
 
     let mut env = moto.env();
     env.push(("WEIR_STORAGE_DIR", moto.url("cluster")));
@@ -114,12 +107,7 @@ fn a_cluster_keeps_checkpoints_savepoints_and_bundles_on_s3_and_resumes_from_the
         .arg(&out)
         .output()
         .expect("submit");
-    assert!(
-        submitted.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&submitted.stderr),
-        c.log_tail()
-    );
+    c.assert_ok(&submitted, "submit");
     let stdout = String::from_utf8_lossy(&submitted.stdout).into_owned();
     let jid = stdout.lines().last().expect("job id").trim().to_owned();
 
@@ -198,12 +186,7 @@ fn a_cluster_keeps_checkpoints_savepoints_and_bundles_on_s3_and_resumes_from_the
         .arg(&out)
         .output()
         .expect("submit");
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        c.log_tail()
-    );
+    c.assert_ok(&o, "resume from the savepoint");
     assert_eq!(committed_lines(&out), committed_lines(&reference));
 }
 

@@ -79,6 +79,17 @@ impl Cluster {
         c
     }
 
+    /// Asserts that a command against the cluster succeeded, showing its
+    /// standard error and the cluster's log tails if not.
+    pub fn assert_ok(&self, o: &std::process::Output, what: &str) {
+        assert!(
+            o.status.success(),
+            "{what}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            self.log_tail()
+        );
+    }
+
     pub fn get_text(&self, path: &str) -> String {
         let mut r = ureq::get(format!("{}{path}", self.url))
             .call()
@@ -173,6 +184,19 @@ pub fn submit(c: &Cluster, job: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("weir submit")
+}
+
+/// Runs `job` on the embedded runner, without failures, into `out`: the
+/// reference the cluster's runs are compared with.
+pub fn reference_run(job: &Path, out: &Path) {
+    let o = weir()
+        .arg("run")
+        .arg(job)
+        .args(["--quiet", "--output"])
+        .arg(out)
+        .output()
+        .expect("weir run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 pub fn committed_lines(out: &Path) -> Vec<String> {
