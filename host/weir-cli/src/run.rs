@@ -20,17 +20,48 @@ fn load(
     args: &[String],
 ) -> Result<(JobGraph, params::Trailing)> {
     let mut t = params::parse(args)?;
-    let graph = JobGraph::load(
-        job,
-        &Overrides {
-            parameters: std::mem::take(&mut t.params),
-            parallelism: t.parallelism.or(parallelism),
-            checkpoint_interval: t.checkpoint_interval,
-            checkpoint_dir: t.checkpoint_dir.clone(),
-            state_backend: t.state_backend,
-        },
-    )?;
+    let overrides = Overrides {
+        parameters: std::mem::take(&mut t.params),
+        parallelism: t.parallelism.or(parallelism),
+        checkpoint_interval: t.checkpoint_interval,
+        checkpoint_dir: t.checkpoint_dir.clone(),
+        state_backend: t.state_backend,
+    };
+    let graph = if is_module(job) {
+        module_job(job, &overrides)?
+    } else {
+        JobGraph::load(job, &overrides)?
+    };
     Ok((graph, t))
+}
+
+/// Whether `path` is a StateFun module file rather than a job file.
+fn is_module(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+/// The job that runs a StateFun module: its file ingresses, its functions
+/// and its file egresses (see `weir_statefun::job`).
+fn module_job(path: &Path, overrides: &Overrides) -> Result<JobGraph> {
+    let params: std::collections::BTreeMap<String, String> =
+        overrides.parameters.iter().cloned().collect();
+    // Checked with the values; written into the job with the parameters
+    // left in, so that paths given on the command line resolve against the
+    // current directory as in job files.
+    weir_statefun::module::Module::load(path, &params)?;
+    let unresolved = params
+        .keys()
+        .map(|k| (k.clone(), format!("${{{k}}}")))
+        .collect();
+    let module = weir_statefun::module::Module::load(path, &unresolved)?;
+    let absolute = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot resolve {}", path.display()))?;
+    let text = weir_statefun::job::job_text(&absolute, &module, &params)?;
+    let base = absolute.parent().unwrap_or(Path::new(".")).to_owned();
+    Ok(JobGraph::from_toml(&text, path, &base, overrides)?)
 }
 
 /// Runs a job, printing progress and a summary on standard error.

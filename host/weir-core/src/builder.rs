@@ -103,6 +103,7 @@ impl JobBuilder {
                 sandbox: Default::default(),
                 sources: Vec::new(),
                 operators: Vec::new(),
+                functions: Vec::new(),
                 sinks: Vec::new(),
                 checkpointing: None,
                 state: Default::default(),

@@ -145,8 +145,23 @@ pub enum NodeKind {
     Source(SourceSpec),
     /// Runs a Wasm function.
     Operator(OperatorNode),
+    /// Runs stateful functions.
+    Functions(FunctionsNode),
     /// Writes records.
     Sink(SinkSpec),
+}
+
+/// A stateful-functions stage.
+#[derive(Debug, Clone)]
+pub struct FunctionsNode {
+    /// The resolved module file.
+    pub module: PathBuf,
+    /// What a message a function keeps failing on does to the job.
+    pub on_error: crate::spec::OnError,
+    /// Messages waiting per address before the stage stops taking input.
+    pub max_backlog: usize,
+    /// Requests in flight per sub-task before it stops taking input.
+    pub max_in_flight: usize,
 }
 
 /// A Wasm function operator.

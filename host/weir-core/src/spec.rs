@@ -33,6 +33,9 @@ pub struct JobSpec {
     /// Operators running Wasm functions.
     #[serde(default)]
     pub operators: Vec<OperatorSpec>,
+    /// Stateful-functions stages (a StateFun module's functions).
+    #[serde(default)]
+    pub functions: Vec<FunctionsSpec>,
     /// Sinks.
     #[serde(default)]
     pub sinks: Vec<SinkSpec>,
@@ -354,6 +357,35 @@ pub struct OperatorSpec {
     /// What a record the function fails on does to the job.
     #[serde(default)]
     pub on_error: OnError,
+}
+
+/// `[[functions]]`: a stage running the stateful functions of a StateFun
+/// module. Its input carries ingress records (JSON `{"target", "type",
+/// "value"}`), keyed by target address; what the functions send to an
+/// egress leaves on the side output named by the egress typename.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionsSpec {
+    /// Unique node id (also the stable id of its state).
+    pub id: String,
+    /// The module file (`module.yaml`) naming the function endpoints,
+    /// relative to the job file.
+    pub module: String,
+    /// Input(s).
+    pub input: Inputs,
+    /// Parallel instances.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// What a message a function keeps failing on does to the job.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Messages waiting per address before the stage stops taking input
+    /// (StateFun's default: 1000).
+    #[serde(default)]
+    pub max_backlog: Option<usize>,
+    /// Requests in flight per sub-task before it stops taking input.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 /// What a record an operator cannot process does to the job.

@@ -161,6 +161,29 @@ impl Validator {
                 }),
             });
         }
+        for f in &spec.functions {
+            let what = format!("functions '{}'", f.id);
+            let p = self.parallelism(&what, f.parallelism.unwrap_or(default_p), max);
+            let rel = substitute(&f.module, &params, &what, &mut self.problems);
+            let module = base.join(rel);
+            if !module.is_file() {
+                self.problem(format!(
+                    "{what}: module file {} not found",
+                    module.display()
+                ));
+            }
+            inputs.push((nodes.len(), f.input.clone()));
+            nodes.push(Node {
+                id: f.id.clone(),
+                parallelism: p,
+                kind: NodeKind::Functions(crate::graph::FunctionsNode {
+                    module,
+                    on_error: f.on_error,
+                    max_backlog: f.max_backlog.unwrap_or(1000).max(1),
+                    max_in_flight: f.max_in_flight.unwrap_or(1000).max(1),
+                }),
+            });
+        }
         for s in &spec.sinks {
             let p = self.parallelism(
                 &format!("sink '{}'", s.id()),
@@ -486,6 +509,13 @@ impl Validator {
                     "{what}: operator '{from_id}' sends nothing to '{DEAD_LETTER_OUTPUT}' unless it sets on_error = \"dead-letter\""
                 ));
             }
+            NodeKind::Functions(f)
+                if name == DEAD_LETTER_OUTPUT && f.on_error != OnError::DeadLetter =>
+            {
+                self.problem(format!(
+                    "{what}: functions '{from_id}' send nothing to '{DEAD_LETTER_OUTPUT}' unless it sets on_error = \"dead-letter\""
+                ));
+            }
             NodeKind::Operator(o) if name == crate::window::LATE_OUTPUT && o.window.is_none() => {
                 self.problem(format!(
                     "{what}: operator '{from_id}' has no side output '{name}': only window operators send late records there"
@@ -558,9 +588,17 @@ impl Validator {
                     self.side_output(&nodes[from], name, &what, from_id);
                 }
                 let up = nodes[from].parallelism;
-                let keyed = matches!(&node.kind, NodeKind::Operator(o) if o.kind.is_keyed());
+                let functions = matches!(&node.kind, NodeKind::Functions(_));
+                let keyed =
+                    functions || matches!(&node.kind, NodeKind::Operator(o) if o.kind.is_keyed());
+                // Ingress records go to the sub-task owning their target.
+                let key_field = match key_field {
+                    None if functions => Some("target".to_owned()),
+                    k => k,
+                };
                 let exchange = match exchange {
                     Some(x) => x,
+                    None if functions => Exchange::KeyBy,
                     None if keyed => {
                         let kind = match &node.kind {
                             NodeKind::Operator(o) => o.kind.name(),

@@ -163,6 +163,7 @@ impl Deployment {
             backend: graph.state_backend,
             dir: spec.work.join("state"),
             interrupt: ctl.cancel_flag(),
+            stages: functions_stages(graph, &plan, &mine),
         });
         let counters: Arc<Vec<NodeCounters>> = Arc::new(
             graph
@@ -423,9 +424,12 @@ fn routes_of(su: &Setup<'_>, node: usize, s: u32, wiring: &Wiring) -> Result<Rou
             graph.max_parallelism,
             su.options.batch_bytes,
         );
-        if let NodeKind::Operator(o) = &graph.nodes[e.to].kind
-            && o.on_error == weir_core::spec::OnError::DeadLetter
-        {
+        let dead_letters = match &graph.nodes[e.to].kind {
+            NodeKind::Operator(o) => o.on_error,
+            NodeKind::Functions(f) => f.on_error,
+            _ => weir_core::spec::OnError::Fail,
+        };
+        if dead_letters == weir_core::spec::OnError::DeadLetter {
             writer = writer.with_dead_letters(&graph.nodes[e.to].id);
         }
         match &e.output {
@@ -546,4 +550,24 @@ fn spawn_task(
         })?;
     handles.push(handle);
     Ok(())
+}
+
+/// The shared parts of each stateful-functions stage whose sub-tasks all
+/// run here (the mesh between them is in-process).
+fn functions_stages(
+    graph: &JobGraph,
+    plan: &PhysicalPlan,
+    mine: &BTreeSet<TaskId>,
+) -> std::collections::HashMap<usize, Arc<crate::operators::Stage>> {
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.kind, NodeKind::Functions(_)))
+        .filter(|(i, n)| {
+            let c = plan.chain_of[*i];
+            (0..n.parallelism).all(|s| mine.contains(&(c, s)))
+        })
+        .map(|(i, n)| (i, Arc::new(crate::operators::Stage::new(n.parallelism))))
+        .collect()
 }

@@ -655,6 +655,7 @@ pub fn node_kind(kind: &NodeKind) -> String {
         NodeKind::Source(_) => "source".into(),
         NodeKind::Sink(_) => "sink".into(),
         NodeKind::Operator(o) => o.kind.name().into(),
+        NodeKind::Functions(_) => "stateful-functions".into(),
     }
 }
 

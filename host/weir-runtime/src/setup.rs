@@ -68,6 +68,8 @@ pub(crate) fn node_failure(graph: &JobGraph, node: usize, f: impl Into<Failure>)
 /// is found here, with the node named.
 pub(crate) struct Prepared {
     pub(crate) components: HashMap<usize, Arc<LoadedComponent>>,
+    /// The module of each stateful-functions stage.
+    modules: HashMap<usize, Arc<weir_statefun::module::Module>>,
     assigners: HashMap<usize, Arc<LoadedComponent>>,
     splits: HashMap<usize, Vec<FileSplit>>,
 }
@@ -76,9 +78,15 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
     let mut components = HashMap::new();
     let mut assigners = HashMap::new();
     let mut splits = HashMap::new();
+    let mut modules = HashMap::new();
     let limits = sandbox_limits(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
         match &node.kind {
+            NodeKind::Functions(f) => {
+                let m = weir_statefun::module::Module::load(&f.module, &graph.parameters)
+                    .map_err(|e| node_failure(graph, i, Failure::user(e.to_string())))?;
+                modules.insert(i, Arc::new(m));
+            }
             NodeKind::Operator(op) => {
                 let c = rt
                     .load(&op.component_path, &limits)
@@ -109,6 +117,7 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
     }
     Ok(Prepared {
         components,
+        modules,
         assigners,
         splits,
     })
@@ -226,6 +235,8 @@ pub(crate) struct Local {
     pub(crate) dir: PathBuf,
     /// Set when the attempt stops: interrupts running guest calls.
     pub(crate) interrupt: Arc<std::sync::atomic::AtomicBool>,
+    /// The shared parts of each stateful-functions stage, by node.
+    pub(crate) stages: HashMap<usize, Arc<crate::operators::Stage>>,
 }
 
 /// The keyed state backend of one operator sub-task, with what a snapshot
@@ -506,7 +517,65 @@ pub(crate) fn build_step(
             Some(c) => open_operator(graph, rt, c, node, op, s, clock, local, restore).map(Some),
             None => Err(Failure::user("component not loaded")),
         },
+        NodeKind::Functions(f) => {
+            open_functions(graph, prepared, node, f, s, clock, local, restore).map(Some)
+        }
         NodeKind::Sink(_) => sink_writer(graph, node, s, parallelism, restore)
             .map(|w| Some(Box::new(SinkOperator { writer: w }) as Box<dyn Operator>)),
     }
+}
+
+/// Opens sub-task `s` of a stateful-functions stage and restores its
+/// state.
+#[allow(clippy::too_many_arguments)]
+fn open_functions(
+    graph: &JobGraph,
+    prepared: &Prepared,
+    node: usize,
+    f: &weir_core::graph::FunctionsNode,
+    s: u32,
+    clock: Arc<dyn Clock>,
+    local: &Local,
+    restore: Option<&RestorePlan>,
+) -> Result<Box<dyn Operator>, Failure> {
+    let n = &graph.nodes[node];
+    let module = prepared
+        .modules
+        .get(&node)
+        .cloned()
+        .ok_or_else(|| Failure::internal("module not loaded"))?;
+    let stage = local.stages.get(&node).cloned().ok_or_else(|| {
+        Failure::user(
+            "a stateful-functions stage runs with all its sub-tasks in one process (the embedded runner); it cannot be spread over workers yet",
+        )
+    })?;
+    let range = key_group_range(s, graph.max_parallelism, n.parallelism);
+    let backend = make_backend(local, &n.id, s, range, restore)?;
+    let egresses = graph
+        .outputs_of(node)
+        .filter_map(|(_, e)| e.output.clone())
+        .filter(|o| o != weir_core::spec::DEAD_LETTER_OUTPUT)
+        .collect();
+    let mut op = crate::operators::FunctionsOp::open(crate::operators::FunctionsCtx {
+        node_id: n.id.clone(),
+        module,
+        stage,
+        backend,
+        subtask: s,
+        parallelism: n.parallelism,
+        max_parallelism: graph.max_parallelism,
+        egresses,
+        dead_letter: f.on_error == OnError::DeadLetter,
+        max_backlog: f.max_backlog,
+        max_in_flight: f.max_in_flight,
+        clock,
+        cancel: local.interrupt.clone(),
+    })?;
+    if let Some(plan) = restore {
+        let from = plan.for_operator(&n.id, s, n.parallelism);
+        if !from.is_empty() {
+            op.restore(&from)?;
+        }
+    }
+    Ok(Box::new(op))
 }

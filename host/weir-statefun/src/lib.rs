@@ -11,11 +11,17 @@
 //! - [`dispatch`]: the sans-IO core of the host's duties (one request in
 //!   flight per address, backlogs batched in order with a cap, the
 //!   registered states of each function type, incomplete-context retries,
-//!   responses checked and split into effects in the order they apply).
+//!   responses checked and split into effects in the order they apply);
+//! - [`transport`]: calls to remote endpoints, with StateFun's retries;
+//! - [`stored`]: what the host stores for functions (state values with
+//!   their expiration times, delayed messages, pending messages).
 
 pub mod dispatch;
+pub mod job;
 pub mod module;
 pub mod records;
+pub mod stored;
+pub mod transport;
 pub mod types;
 
 /// The generated protocol messages (`io.statefun.sdk.reqreply`).

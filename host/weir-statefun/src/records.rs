@@ -82,6 +82,16 @@ fn typed(typename: &str, value: &Value) -> Result<TypedValue, RecordError> {
 
 /// The egress line for a message sent to egress `id`.
 pub fn egress_line(id: &str, value: &TypedValue) -> String {
+    line("egress", id, value)
+}
+
+/// A message to `target` in the ingress's own shape (dead letters use it,
+/// so that they can be fed back in once the function is fixed).
+pub fn message_line(target: &str, value: &TypedValue) -> String {
+    line("target", target, value)
+}
+
+fn line(field: &str, name: &str, value: &TypedValue) -> String {
     let decoded = match Builtin::decode(&value.typename, &value.value) {
         Ok(b) => Some(match b {
             Builtin::Bool(v) => json!(v),
@@ -94,15 +104,17 @@ pub fn egress_line(id: &str, value: &TypedValue) -> String {
         Err(_) if value.typename.starts_with(BUILTIN) => None,
         Err(_) => serde_json::from_slice::<Value>(&value.value).ok(),
     };
-    let line = match decoded {
-        Some(v) => json!({"egress": id, "type": value.typename, "value": v}),
-        None => json!({
-            "egress": id,
-            "type": value.typename,
-            "value_base64": base64::engine::general_purpose::STANDARD.encode(&value.value),
-        }),
+    let mut obj = serde_json::Map::new();
+    obj.insert(field.to_owned(), json!(name));
+    obj.insert("type".to_owned(), json!(value.typename));
+    match decoded {
+        Some(v) => obj.insert("value".to_owned(), v),
+        None => obj.insert(
+            "value_base64".to_owned(),
+            json!(base64::engine::general_purpose::STANDARD.encode(&value.value)),
+        ),
     };
-    line.to_string()
+    Value::Object(obj).to_string()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod moto;
+pub mod statefun;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -79,6 +79,7 @@ impl RestorePlan {
                 NodeKind::Operator(o) => {
                     o.kind.is_keyed() || snaps.iter().all(|s| s.keyed.is_none())
                 }
+                NodeKind::Functions(_) => true,
             };
             if !kinds_ok {
                 return Err(user(format!(

@@ -1,6 +1,7 @@
 //! Host-side operators: Wasm transforms, Wasm keyed functions and sinks.
 
 mod emit;
+mod functions;
 mod keyed;
 mod outcome;
 mod sink;
@@ -9,6 +10,7 @@ mod transform;
 mod window;
 
 pub(crate) use emit::Emitter;
+pub(crate) use functions::{FunctionsCtx, FunctionsOp, Stage};
 pub(crate) use keyed::WasmKeyed;
 pub(crate) use outcome::{DeadLetters, Outcomes, Rejected};
 pub(crate) use sink::SinkOperator;
