@@ -288,13 +288,24 @@ pub(crate) fn open_operator(
 ) -> Result<Box<dyn Operator>, Failure> {
     let n = &graph.nodes[node];
     let mut built = open_function(graph, rt, component, node, op, s, clock, local, restore)?;
+    restore_operator(built.as_mut(), n, s, restore)?;
+    Ok(built)
+}
+
+/// Restores sub-task `s` of node `n` from the snapshots of it in `restore`.
+fn restore_operator(
+    op: &mut dyn Operator,
+    n: &weir_core::graph::Node,
+    s: u32,
+    restore: Option<&RestorePlan>,
+) -> Result<(), Failure> {
     if let Some(plan) = restore {
         let from = plan.for_operator(&n.id, s, n.parallelism);
         if !from.is_empty() {
-            built.restore(&from)?;
+            op.restore(&from)?;
         }
     }
-    Ok(built)
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -571,11 +582,6 @@ fn open_functions(
         clock,
         cancel: local.interrupt.clone(),
     })?;
-    if let Some(plan) = restore {
-        let from = plan.for_operator(&n.id, s, n.parallelism);
-        if !from.is_empty() {
-            op.restore(&from)?;
-        }
-    }
+    restore_operator(&mut op, n, s, restore)?;
     Ok(Box::new(op))
 }

@@ -16,6 +16,15 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Where `scripts/setup-test-deps` installs test tools.
+pub fn tool_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("weir-tools")
+}
+
 pub fn weir() -> Command {
     Command::new(env!("CARGO_BIN_EXE_weir"))
 }

@@ -18,11 +18,7 @@ fn server_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("WEIR_MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    cache.join("weir-tools/venv-moto/bin/moto_server")
+    super::tool_cache().join("venv-moto/bin/moto_server")
 }
 
 /// A running moto server with bucket [`BUCKET`].

@@ -14,11 +14,7 @@ fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("WEIR_STATEFUN_PYTHON") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    cache.join("weir-tools/venv-statefun/bin/python")
+    super::tool_cache().join("venv-statefun/bin/python")
 }
 
 /// A Python function server, killed when dropped.

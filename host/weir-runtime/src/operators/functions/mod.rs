@@ -230,12 +230,13 @@ impl FunctionsOp {
 
     fn send(&mut self, b: weir_statefun::Batch) -> Result<(), Failure> {
         let f = &b.address.function;
-        let Some(i) = self
-            .module
-            .endpoints
-            .iter()
-            .position(|e| Some(e) == self.module.endpoint(f))
-        else {
+        let endpoint = self.module.endpoint(f);
+        let Some(i) = endpoint.and_then(|ep| {
+            self.module
+                .endpoints
+                .iter()
+                .position(|e| std::ptr::eq(e, ep))
+        }) else {
             return Err(Failure::user(format!(
                 "no endpoint of the module serves function type {}/{} (a message went to {})",
                 f.namespace, f.name, b.address
