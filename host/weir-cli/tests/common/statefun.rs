@@ -193,3 +193,281 @@ pub fn check_ledger(egress: &[String], sent: &[(String, i64)]) {
         assert_eq!(got.last().map(|g| g.1), Some(*sum), "region {r}: final sum");
     }
 }
+
+/// The published StateFun SDKs that the examples in
+/// `functions-examples/statefun` are written with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sdk {
+    Python,
+    JavaScript,
+    Java,
+    Go,
+}
+
+impl Sdk {
+    /// The name of the example's subdirectory (and of the runner's argument).
+    pub fn dir(self) -> &'static str {
+        match self {
+            Sdk::Python => "python",
+            Sdk::JavaScript => "javascript",
+            Sdk::Java => "java",
+            Sdk::Go => "go",
+        }
+    }
+}
+
+/// A free port on the loopback interface (free when asked).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The last lines of a log file.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Waits until `port` accepts connections, failing if `child` ends first.
+fn wait_for_port(child: &mut Child, port: u16, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited ({status}) before listening:\n{}",
+                log_tail(log)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 60 s:\n{}",
+            log_tail(log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A function server of one of the StateFun examples, written with one of
+/// the SDKs and served as its users serve it (aiohttp, Node's http,
+/// Undertow, net/http), as `scripts/setup-statefun-sdks` installed and
+/// built it; killed when dropped. Its output goes to `log`.
+pub struct FunctionServer {
+    child: Child,
+    /// Its endpoint URL.
+    pub url: String,
+    /// Its standard output and error.
+    pub log: PathBuf,
+}
+
+impl FunctionServer {
+    /// Serves `functions-examples/statefun/<example>/<sdk>` on a free port,
+    /// logging to a file in `dir`.
+    pub fn example(example: &str, sdk: Sdk, dir: &Path) -> FunctionServer {
+        let src = super::root()
+            .join("functions-examples/statefun")
+            .join(example)
+            .join(sdk.dir());
+        let built = super::tool_cache().join("statefun-sdks").join(example);
+        let port = free_port();
+        let (program, needs) = match sdk {
+            Sdk::Python => (python(), None),
+            Sdk::JavaScript => (
+                PathBuf::from("node"),
+                Some(built.join("javascript/node_modules")),
+            ),
+            Sdk::Java => (
+                PathBuf::from("java"),
+                Some(built.join(format!("java/{example}.jar"))),
+            ),
+            Sdk::Go => {
+                let bin = built.join(format!("go/{example}"));
+                (bin.clone(), Some(bin))
+            }
+        };
+        let installed = needs.as_deref().unwrap_or(&program);
+        assert!(
+            installed.exists(),
+            "{} is missing: run scripts/setup-statefun-sdks {}",
+            installed.display(),
+            sdk.dir()
+        );
+        let mut cmd = Command::new(&program);
+        match sdk {
+            Sdk::Python => {
+                cmd.arg(src.join("functions.py"));
+            }
+            Sdk::JavaScript => {
+                cmd.arg(src.join("functions.js"))
+                    .env("NODE_PATH", built.join("javascript/node_modules"));
+            }
+            Sdk::Java => {
+                cmd.arg("-jar")
+                    .arg(built.join(format!("java/{example}.jar")));
+            }
+            Sdk::Go => {}
+        }
+        let log = dir.join(format!("{example}-{}.log", sdk.dir()));
+        let out = std::fs::File::create(&log).expect("server log");
+        let err = out.try_clone().expect("server log");
+        let child = cmd
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+        let mut server = FunctionServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/statefun"),
+            log,
+        };
+        let what = format!("the {example} {} server", sdk.dir());
+        wait_for_port(&mut server.child, port, &what, &server.log);
+        server
+    }
+}
+
+impl Drop for FunctionServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `weir run module.yaml` of a module with a playground ingress and
+/// egress, its `${functions-url}`, `${ingress-port}` and `${egress-port}`
+/// given on the command line; killed when dropped.
+pub struct PlaygroundJob {
+    child: Child,
+    agent: ureq::Agent,
+    pub ingress: u16,
+    pub egress: u16,
+    /// Weir's standard output and error.
+    pub log: PathBuf,
+}
+
+impl PlaygroundJob {
+    /// Starts the job, and waits until its ingress accepts connections.
+    pub fn start(module: &Path, functions_url: &str, dir: &Path) -> PlaygroundJob {
+        let (ingress, egress) = (free_port(), free_port());
+        let log = dir.join("weir.log");
+        let out = std::fs::File::create(&log).expect("weir log");
+        let err = out.try_clone().expect("weir log");
+        let child = super::weir()
+            .arg("run")
+            .arg(module)
+            .args(["--functions-url", functions_url])
+            .args(["--ingress-port", &ingress.to_string()])
+            .args(["--egress-port", &egress.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("weir run");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let mut job = PlaygroundJob {
+            child,
+            agent,
+            ingress,
+            egress,
+            log,
+        };
+        wait_for_port(&mut job.child, ingress, "weir run", &job.log);
+        job
+    }
+
+    /// Fails, with Weir's log, if the job has ended.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("weir run ended ({status}):\n{}", log_tail(&self.log));
+        }
+    }
+
+    /// `PUT /<address>` with `Content-Type: application/vnd.<typename>`;
+    /// fails unless the ingress accepts it.
+    pub fn put(&mut self, address: &str, typename: &str, body: &str) {
+        let r = self
+            .agent
+            .put(format!("http://127.0.0.1:{}/{address}", self.ingress))
+            .header("content-type", format!("application/vnd.{typename}"))
+            .send(body);
+        match r {
+            Ok(r) if r.status() == 200 => {}
+            Ok(mut r) => {
+                let text = r.body_mut().read_to_string().unwrap_or_default();
+                panic!(
+                    "PUT /{address}: {} {text}\n{}",
+                    r.status(),
+                    log_tail(&self.log)
+                );
+            }
+            Err(e) => {
+                self.assert_running();
+                panic!("PUT /{address}: {e}\n{}", log_tail(&self.log));
+            }
+        }
+    }
+
+    /// `GET /<topic>`: one message's payload, or `None` when there is none
+    /// now (404); fails on any other answer.
+    pub fn get(&mut self, topic: &str) -> Option<String> {
+        let r = self
+            .agent
+            .get(format!("http://127.0.0.1:{}/{topic}", self.egress))
+            .call();
+        match r {
+            Ok(mut r) if r.status() == 200 => {
+                Some(r.body_mut().read_to_string().expect("a UTF-8 payload"))
+            }
+            Ok(r) if r.status() == 404 => None,
+            Ok(r) => panic!("GET /{topic}: {}\n{}", r.status(), log_tail(&self.log)),
+            Err(e) => {
+                self.assert_running();
+                panic!("GET /{topic}: {e}\n{}", log_tail(&self.log));
+            }
+        }
+    }
+
+    /// The next message of `topic`, waiting up to `timeout` for it.
+    pub fn next(&mut self, topic: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.get(topic) {
+                return m;
+            }
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "no message on '{topic}' within {timeout:?}\n{}",
+                log_tail(&self.log)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fails if `topic` gets a message within `quiet` (none is expected).
+    pub fn assert_no_more(&mut self, topic: &str, quiet: Duration) {
+        let deadline = Instant::now() + quiet;
+        while Instant::now() < deadline {
+            if let Some(m) = self.get(topic) {
+                panic!("an unexpected message on '{topic}': {m}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PlaygroundJob {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
