@@ -45,18 +45,13 @@ fn is_module(path: &Path) -> bool {
 
 /// The job that runs a StateFun module: its file ingresses, its functions
 /// and its file egresses (see `weir_statefun::job`).
-fn module_job(path: &Path, overrides: &Overrides) -> Result<JobGraph> {
+pub(crate) fn module_job(path: &Path, overrides: &Overrides) -> Result<JobGraph> {
     let params: std::collections::BTreeMap<String, String> =
         overrides.parameters.iter().cloned().collect();
-    // Checked with the values; written into the job with the parameters
-    // left in, so that paths given on the command line resolve against the
-    // current directory as in job files.
-    weir_statefun::module::Module::load(path, &params)?;
-    let unresolved = params
-        .keys()
-        .map(|k| (k.clone(), format!("${{{k}}}")))
-        .collect();
-    let module = weir_statefun::module::Module::load(path, &unresolved)?;
+    // File paths keep their `${name}` parameters in the job, so that paths
+    // given on the command line resolve against the current directory as
+    // in job files.
+    let module = weir_statefun::module::Module::load(path, &params)?;
     let absolute = std::fs::canonicalize(path)
         .with_context(|| format!("cannot resolve {}", path.display()))?;
     let text = weir_statefun::job::job_text(&absolute, &module, &params)?;

@@ -29,6 +29,15 @@ pub enum ConnectorError {
         /// What happened.
         message: String,
     },
+    /// A service the connector runs or talks to failed, or refused what
+    /// it was given.
+    #[error("{message}")]
+    Service {
+        /// Who is at fault.
+        domain: ErrorDomain,
+        /// What happened.
+        message: String,
+    },
     /// A JSON line did not parse and the policy is to fail.
     #[error("malformed JSON at {file}:{line}: {message}")]
     Malformed {
@@ -56,7 +65,9 @@ impl ConnectorError {
             ConnectorError::Io { .. } => ErrorDomain::External,
             ConnectorError::NoFiles(_) | ConnectorError::Malformed { .. } => ErrorDomain::User,
             ConnectorError::Corrupt(_) => ErrorDomain::Internal,
-            ConnectorError::Assigner { domain, .. } => *domain,
+            ConnectorError::Assigner { domain, .. } | ConnectorError::Service { domain, .. } => {
+                *domain
+            }
         }
     }
 }

@@ -206,6 +206,23 @@ pub enum SourceSpec {
     File(FileSourceSpec),
     /// Deterministic generated records.
     Datagen(DatagenSpec),
+    /// StateFun's playground ingress: an HTTP server taking
+    /// `PUT /<namespace>/<type>/<id>` as messages for a functions stage.
+    PlaygroundIngress(PlaygroundIngressSpec),
+}
+
+/// Playground ingress settings. It runs with parallelism 1 (one server).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaygroundIngressSpec {
+    /// Unique node id.
+    pub id: String,
+    /// The port it listens on.
+    pub port: u16,
+    /// The address it binds (default `127.0.0.1`; `0.0.0.0` opens it to
+    /// other hosts).
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// File source settings.
@@ -541,6 +558,26 @@ pub enum SinkSpec {
     Print(PrintSinkSpec),
     /// Drops everything (counts it).
     Discard(DiscardSinkSpec),
+    /// StateFun's playground egress: an HTTP server answering
+    /// `GET /<topic>` with the oldest message of the topic.
+    PlaygroundEgress(PlaygroundEgressSpec),
+}
+
+/// Playground egress settings. It runs with parallelism 1 (one server).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaygroundEgressSpec {
+    /// Unique node id.
+    pub id: String,
+    /// Input(s): egress lines of a functions stage.
+    pub input: Inputs,
+    /// The port it listens on.
+    pub port: u16,
+    /// The address it binds (default `127.0.0.1`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The topics it serves; a message for another topic fails the job.
+    pub topics: Vec<String>,
 }
 
 /// File sink settings.
@@ -607,6 +644,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => &s.id,
             SourceSpec::Datagen(s) => &s.id,
+            SourceSpec::PlaygroundIngress(s) => &s.id,
         }
     }
 
@@ -615,6 +653,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => s.parallelism,
             SourceSpec::Datagen(s) => s.parallelism,
+            SourceSpec::PlaygroundIngress(_) => Some(1),
         }
     }
 
@@ -623,6 +662,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => s.event_time.as_ref(),
             SourceSpec::Datagen(s) => s.event_time.as_ref(),
+            SourceSpec::PlaygroundIngress(_) => None,
         }
     }
 }
@@ -634,6 +674,7 @@ impl SinkSpec {
             SinkSpec::File(s) => &s.id,
             SinkSpec::Print(s) => &s.id,
             SinkSpec::Discard(s) => &s.id,
+            SinkSpec::PlaygroundEgress(s) => &s.id,
         }
     }
 
@@ -643,6 +684,7 @@ impl SinkSpec {
             SinkSpec::File(s) => &s.input,
             SinkSpec::Print(s) => &s.input,
             SinkSpec::Discard(s) => &s.input,
+            SinkSpec::PlaygroundEgress(s) => &s.input,
         }
     }
 
@@ -652,6 +694,7 @@ impl SinkSpec {
             SinkSpec::File(s) => s.parallelism,
             SinkSpec::Print(s) => s.parallelism,
             SinkSpec::Discard(s) => s.parallelism,
+            SinkSpec::PlaygroundEgress(_) => Some(1),
         }
     }
 }

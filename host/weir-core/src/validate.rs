@@ -436,6 +436,7 @@ impl Validator {
                     ));
                 }
             }
+            SourceSpec::PlaygroundIngress(_) => {}
         }
         s
     }
@@ -447,6 +448,11 @@ impl Validator {
         base: &Path,
     ) -> SinkSpec {
         let what = format!("sink '{}'", s.id());
+        if let SinkSpec::PlaygroundEgress(e) = &s
+            && e.topics.is_empty()
+        {
+            self.problem(format!("{what}: topics is empty: no message could be read"));
+        }
         if let SinkSpec::File(f) = &mut s {
             let path = substitute(&f.path, params, &what, &mut self.problems);
             if path.is_empty() {

@@ -221,9 +221,6 @@ pub enum ProtocolError {
     /// A response for an address with no request in flight.
     #[error("a response for {0}, which has no request in flight")]
     NotInFlight(String),
-    /// Neither a result nor an incomplete context.
-    #[error("an empty response from {0}")]
-    Empty(String),
     /// An address without namespace, type or id.
     #[error("a message to the incomplete address '{0}'")]
     BadAddress(String),
@@ -398,9 +395,13 @@ impl Dispatcher {
             .get(address)
             .and_then(|s| s.in_flight.clone())
             .ok_or_else(|| ProtocolError::NotInFlight(address.to_string()))?;
-        match reply.response {
-            None => Err(ProtocolError::Empty(address.to_string())),
-            Some(Response::IncompleteInvocationContext(ctx)) => {
+        // No response at all is an empty result, as StateFun reads it: the
+        // Python SDK sends an empty body when a function did nothing.
+        match reply
+            .response
+            .unwrap_or_else(|| Response::InvocationResult(Default::default()))
+        {
+            Response::IncompleteInvocationContext(ctx) => {
                 for v in &ctx.missing_values {
                     self.register(&address.function, spec_of(v))?;
                 }
@@ -409,7 +410,7 @@ impl Dispatcher {
                     messages: in_flight,
                 }))
             }
-            Some(Response::InvocationResult(r)) => {
+            Response::InvocationResult(r) => {
                 let effects = self.effects_of(address, r)?;
                 Ok(Outcome::Applied {
                     effects,

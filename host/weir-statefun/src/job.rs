@@ -1,7 +1,9 @@
 //! A module file as a Weir job: each file ingress becomes a JSON-lines
 //! file source keyed by target address, the functions one
 //! `[[functions]]` stage, and each file egress a two-phase file sink
-//! reading the stage's side output named by the egress typename. The job
+//! reading the stage's side output named by the egress typename. The
+//! playground ingress and egress become the HTTP source and sink of
+//! [`crate::playground`]. The job
 //! is job-file text, so that it is validated, checkpointed and restored
 //! like any other job (`weir run module.yaml` runs it).
 
@@ -71,9 +73,18 @@ pub fn job_text(
                     quoted(&node)
                 ));
             }
-            Ingress::Playground { .. } => {
-                return Err(Unsupported(
-                    "io.statefun.playground.v1/ingress is not supported yet; use weir.io/file-ingress.v1".into(),
+            Ingress::Playground { port, host } => {
+                let node = format!("playground-ingress-{port}");
+                let _ = writeln!(t, "[[sources]]");
+                let _ = writeln!(t, "id = {}", quoted(&node));
+                let _ = writeln!(t, "kind = \"playground-ingress\"");
+                let _ = writeln!(t, "port = {port}");
+                if let Some(h) = host {
+                    let _ = writeln!(t, "host = {}", quoted(h));
+                }
+                inputs.push(format!(
+                    "{{ from = {}, exchange = \"key-by\", key_field = \"target\" }}",
+                    quoted(&node)
                 ));
             }
         }
@@ -103,10 +114,23 @@ pub fn job_text(
                 );
                 sinks += 1;
             }
-            EgressSpec::Playground { .. } => {
-                return Err(Unsupported(
-                    "io.statefun.playground.v1/egress is not supported yet; use weir.io/file-egress.v1".into(),
-                ));
+            EgressSpec::Playground { port, host, topics } => {
+                let _ = writeln!(t, "[[sinks]]");
+                let _ = writeln!(t, "id = {}", quoted(&format!("playground-egress-{port}")));
+                let _ = writeln!(t, "kind = \"playground-egress\"");
+                let _ = writeln!(t, "port = {port}");
+                if let Some(h) = host {
+                    let _ = writeln!(t, "host = {}", quoted(h));
+                }
+                let topics: Vec<String> = topics.iter().map(|x| quoted(x)).collect();
+                let _ = writeln!(t, "topics = [{}]", topics.join(", "));
+                let _ = writeln!(
+                    t,
+                    "input = {{ from = {}, output = {} }}",
+                    quoted(FUNCTIONS_NODE),
+                    quoted(crate::playground::EGRESS_ID)
+                );
+                sinks += 1;
             }
         }
     }

@@ -13,12 +13,14 @@
 //!   registered states of each function type, incomplete-context retries,
 //!   responses checked and split into effects in the order they apply);
 //! - [`transport`]: calls to remote endpoints, with StateFun's retries;
+//! - [`playground`]: StateFun's playground ingress and egress (HTTP);
 //! - [`stored`]: what the host stores for functions (state values with
 //!   their expiration times, delayed messages, pending messages).
 
 pub mod dispatch;
 pub mod job;
 pub mod module;
+pub mod playground;
 pub mod records;
 pub mod stored;
 pub mod transport;

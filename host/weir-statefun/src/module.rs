@@ -69,6 +69,27 @@ impl HttpEndpoint {
     }
 }
 
+/// A `weir.io/wasm-functions.v1` document: function types served by a
+/// Wasm component of the `stateful-functions` world, in-process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasmEndpoint {
+    /// The function types it serves.
+    pub functions: FunctionMatch,
+    /// The component file (relative paths are relative to the module).
+    pub component: PathBuf,
+    /// At most this many messages per batch.
+    pub max_batch: usize,
+}
+
+/// What serves a function type: an endpoint of the module, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// `endpoints[i]`, over HTTP.
+    Http(usize),
+    /// `wasm[i]`, in-process.
+    Wasm(usize),
+}
+
 /// Where messages come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingress {
@@ -76,13 +97,17 @@ pub enum Ingress {
     File {
         /// Its id.
         id: String,
-        /// The file, directory or glob.
+        /// The file, directory or glob, as written: `${name}` parameters
+        /// are left for the job to resolve (a path given on the command
+        /// line is relative to the current directory, as in job files).
         path: String,
     },
     /// `io.statefun.playground.v1/ingress`: `PUT /<ns>/<type>/<id>`.
     Playground {
         /// Its port.
         port: u16,
+        /// The address it binds (Weir's addition; loopback by default).
+        host: Option<String>,
     },
 }
 
@@ -93,13 +118,15 @@ pub enum EgressSpec {
     File {
         /// The egress typename functions send to (`namespace/name`).
         id: String,
-        /// The output directory.
+        /// The output directory, as written (see [`Ingress::File`]).
         path: String,
     },
     /// `io.statefun.playground.v1/egress`: `GET /<topic>`.
     Playground {
         /// Its port.
         port: u16,
+        /// The address it binds (Weir's addition; loopback by default).
+        host: Option<String>,
         /// The topics it serves.
         topics: Vec<String>,
     },
@@ -110,6 +137,8 @@ pub enum EgressSpec {
 pub struct Module {
     /// Remote function endpoints.
     pub endpoints: Vec<HttpEndpoint>,
+    /// In-process Wasm function components.
+    pub wasm: Vec<WasmEndpoint>,
     /// Ingresses.
     pub ingresses: Vec<Ingress>,
     /// Egresses.
@@ -117,16 +146,40 @@ pub struct Module {
 }
 
 impl Module {
-    /// The endpoint serving `function`: an exact name wins over `ns/*`.
+    /// The HTTP endpoint serving `function`, if one does.
     pub fn endpoint(&self, function: &FunctionType) -> Option<&HttpEndpoint> {
+        match self.served(function)? {
+            Served::Http(i) => self.endpoints.get(i),
+            Served::Wasm(_) => None,
+        }
+    }
+
+    /// What serves `function`: an exact name wins over `ns/*`.
+    pub fn served(&self, function: &FunctionType) -> Option<Served> {
+        let http = self.endpoints.iter().map(|e| &e.functions);
+        let wasm = self.wasm.iter().map(|e| &e.functions);
+        let all = || {
+            http.clone()
+                .enumerate()
+                .map(|(i, m)| (Served::Http(i), m))
+                .chain(wasm.clone().enumerate().map(|(i, m)| (Served::Wasm(i), m)))
+        };
+        let exact = FunctionMatch::Exact(function.clone());
+        all().find(|(_, m)| **m == exact).map(|(s, _)| s).or_else(|| {
+            all()
+                .find(|(_, m)| matches!(m, FunctionMatch::Namespace(ns) if *ns == function.namespace))
+                .map(|(s, _)| s)
+        })
+    }
+
+    /// The stage's batch cap: the smallest any endpoint allows.
+    pub fn max_batch(&self) -> usize {
         self.endpoints
             .iter()
-            .find(|e| e.functions == FunctionMatch::Exact(function.clone()))
-            .or_else(|| {
-                self.endpoints.iter().find(
-                    |e| matches!(&e.functions, FunctionMatch::Namespace(ns) if *ns == function.namespace),
-                )
-            })
+            .map(|e| e.max_batch)
+            .chain(self.wasm.iter().map(|e| e.max_batch))
+            .min()
+            .unwrap_or(1000)
     }
 
     /// Reads a module file, `${name}` replaced by `params`.
@@ -145,6 +198,7 @@ impl Module {
         params: &BTreeMap<String, String>,
     ) -> Result<Module, ModuleError> {
         let mut problems = Vec::new();
+        let raw_paths = raw_paths(text);
         let text = weir_core::params::substitute(text, params, "module", &mut problems);
         let docs: Vec<Document> =
             serde_saphyr::from_multiple(&text).map_err(|e| ModuleError::Yaml {
@@ -154,7 +208,9 @@ impl Module {
         let mut module = Module::default();
         for (i, doc) in docs.into_iter().enumerate() {
             let at = format!("document {} ({})", i + 1, doc.kind);
-            if let Err(p) = module.add(doc) {
+            let raw_path = raw_paths.get(i).cloned().flatten();
+            let dir = path.parent().unwrap_or(Path::new(""));
+            if let Err(p) = module.add(doc, raw_path, dir) {
                 problems.push(format!("{at}: {p}"));
             }
         }
@@ -169,17 +225,31 @@ impl Module {
         }
     }
 
-    fn add(&mut self, doc: Document) -> Result<(), String> {
+    /// Adds one document; `raw_path` is its `spec.path` before parameters
+    /// were substituted.
+    fn add(&mut self, doc: Document, raw_path: Option<String>, dir: &Path) -> Result<(), String> {
         let spec = doc.spec;
         match doc.kind.as_str() {
             "io.statefun.endpoints.v2/http" => {
                 self.endpoints.push(endpoint(from_value(spec)?)?);
             }
+            "weir.io/wasm-functions.v1" => {
+                let w: WasmSpec = from_value(spec)?;
+                let max_batch = w.max_num_batch_requests.unwrap_or(1000);
+                if max_batch == 0 {
+                    return Err("maxNumBatchRequests must be at least 1".into());
+                }
+                self.wasm.push(WasmEndpoint {
+                    functions: function_match(&w.functions)?,
+                    component: dir.join(w.component),
+                    max_batch,
+                });
+            }
             "weir.io/file-ingress.v1" => {
                 let f: FileSpec = from_value(spec)?;
                 self.ingresses.push(Ingress::File {
                     id: f.id,
-                    path: f.path,
+                    path: raw_path.unwrap_or(f.path),
                 });
             }
             "weir.io/file-egress.v1" => {
@@ -189,17 +259,38 @@ impl Module {
                 }
                 self.egresses.push(EgressSpec::File {
                     id: f.id,
-                    path: f.path,
+                    path: raw_path.unwrap_or(f.path),
                 });
             }
             "io.statefun.playground.v1/ingress" => {
                 let p: PlaygroundIngress = from_value(spec)?;
-                self.ingresses.push(Ingress::Playground { port: p.port });
+                if self
+                    .ingresses
+                    .iter()
+                    .any(|i| matches!(i, Ingress::Playground { .. }))
+                {
+                    return Err("a module has at most one playground ingress".into());
+                }
+                self.ingresses.push(Ingress::Playground {
+                    port: p.port,
+                    host: p.host,
+                });
             }
             "io.statefun.playground.v1/egress" => {
                 let p: PlaygroundEgress = from_value(spec)?;
+                if self
+                    .egresses
+                    .iter()
+                    .any(|e| matches!(e, EgressSpec::Playground { .. }))
+                {
+                    return Err("a module has at most one playground egress".into());
+                }
+                if p.topics.is_empty() {
+                    return Err("topics is empty: no message could be read".into());
+                }
                 self.egresses.push(EgressSpec::Playground {
                     port: p.port,
+                    host: p.host,
                     topics: p.topics,
                 });
             }
@@ -214,11 +305,12 @@ impl Module {
     /// Checks across documents: one endpoint per pattern, unique ids.
     fn check(&self, problems: &mut Vec<String>) {
         let mut seen = Vec::new();
-        for e in &self.endpoints {
-            if seen.contains(&&e.functions) {
-                problems.push(format!("two endpoints serve {:?}", e.functions));
+        let served = self.endpoints.iter().map(|e| &e.functions);
+        for m in served.chain(self.wasm.iter().map(|e| &e.functions)) {
+            if seen.contains(&m) {
+                problems.push(format!("two endpoints serve {m:?}"));
             }
-            seen.push(&e.functions);
+            seen.push(m);
         }
         let mut ids: Vec<&str> = self
             .ingresses
@@ -232,8 +324,11 @@ impl Module {
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
             problems.push(format!("two ingresses are called '{}'", w[0]));
         }
-        if self.endpoints.is_empty() {
-            problems.push("no io.statefun.endpoints.v2/http document: no function to call".into());
+        if self.endpoints.is_empty() && self.wasm.is_empty() {
+            problems.push(
+                "no io.statefun.endpoints.v2/http or weir.io/wasm-functions.v1 document: no function to call"
+                    .into(),
+            );
         }
     }
 }
@@ -247,6 +342,19 @@ impl FunctionType {
             name: name.to_owned(),
         })
     }
+}
+
+/// Each document's `spec.path` as written, before parameters are
+/// substituted (empty when the raw text does not parse: the substituted
+/// text's errors are the ones reported).
+fn raw_paths(text: &str) -> Vec<Option<String>> {
+    serde_saphyr::from_multiple::<Document>(text)
+        .map(|docs| {
+            docs.into_iter()
+                .map(|d| d.spec.get("path")?.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -284,6 +392,25 @@ struct Transport {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct WasmSpec {
+    functions: String,
+    component: String,
+    #[serde(default)]
+    max_num_batch_requests: Option<usize>,
+}
+
+/// `namespace/name` or `namespace/*`.
+fn function_match(text: &str) -> Result<FunctionMatch, String> {
+    Ok(match text.strip_suffix("/*") {
+        Some(ns) if !ns.is_empty() && !ns.contains('/') => FunctionMatch::Namespace(ns.to_owned()),
+        _ => FunctionMatch::Exact(FunctionType::parse(text).ok_or_else(|| {
+            format!("functions '{text}' is neither namespace/name nor namespace/*")
+        })?),
+    })
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSpec {
     id: String,
@@ -294,6 +421,8 @@ struct FileSpec {
 #[serde(deny_unknown_fields)]
 struct PlaygroundIngress {
     port: u16,
+    #[serde(default)]
+    host: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -301,21 +430,15 @@ struct PlaygroundIngress {
 struct PlaygroundEgress {
     port: u16,
     #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
     topics: Vec<String>,
 }
 
 /// StateFun's defaults: 1000 messages per batch, a 1 minute call budget,
 /// 10 s to connect.
 fn endpoint(s: EndpointSpec) -> Result<HttpEndpoint, String> {
-    let functions = match s.functions.strip_suffix("/*") {
-        Some(ns) if !ns.is_empty() && !ns.contains('/') => FunctionMatch::Namespace(ns.to_owned()),
-        _ => FunctionMatch::Exact(FunctionType::parse(&s.functions).ok_or_else(|| {
-            format!(
-                "functions '{}' is neither namespace/name nor namespace/*",
-                s.functions
-            )
-        })?),
-    };
+    let functions = function_match(&s.functions)?;
     if !(s.url_path_template.starts_with("http://") || s.url_path_template.starts_with("https://"))
     {
         return Err(format!(
@@ -414,6 +537,42 @@ spec:
     }
 
     #[test]
+    fn wasm_functions_are_served_in_process_beside_http_endpoints() {
+        let params = BTreeMap::from([("input".to_owned(), "in.jsonl".to_owned())]);
+        let m = Module::parse(
+            r#"
+kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: http://127.0.0.1:9000/statefun
+---
+kind: weir.io/wasm-functions.v1
+spec:
+  functions: example/counter
+  component: ../build/counter.wasm
+  maxNumBatchRequests: 50
+---
+kind: weir.io/file-ingress.v1
+spec:
+  id: amounts
+  path: ${input}
+"#,
+            Path::new("/app/module.yaml"),
+            &params,
+        )
+        .expect("valid");
+        let counter = FunctionType::parse("example/counter").expect("type");
+        let other = FunctionType::parse("example/other").expect("type");
+        assert_eq!(m.served(&counter), Some(Served::Wasm(0)), "exact wins");
+        assert_eq!(m.served(&other), Some(Served::Http(0)));
+        assert!(m.endpoint(&counter).is_none(), "not over HTTP");
+        assert_eq!(m.wasm[0].component, Path::new("/app/../build/counter.wasm"));
+        assert_eq!(m.max_batch(), 50, "the smallest cap");
+        // File paths keep their parameters for the job to resolve.
+        assert!(matches!(&m.ingresses[0], Ingress::File { path, .. } if path == "${input}"));
+    }
+
+    #[test]
     fn every_problem_is_reported_naming_its_document() {
         let e = parse(
             r#"
@@ -448,7 +607,7 @@ spec:
             "document 3 (weir.io/file-egress.v1): unknown field `extra`",
             "document 4 (something/else): unknown kind",
             "'${missing}' is not declared",
-            "no io.statefun.endpoints.v2/http document",
+            "no io.statefun.endpoints.v2/http or weir.io/wasm-functions.v1 document",
         ] {
             assert!(text.contains(want), "{want}\nin:\n{text}");
         }

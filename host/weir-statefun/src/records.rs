@@ -3,7 +3,10 @@
 //! Ingress: `{"target": "ns/type/id", "type": "<typename>", "value": <JSON>}`.
 //! For a built-in type (`io.statefun.types/*`) the value is a JSON bool,
 //! number or string, carried as the type's protobuf wrapper; for any other
-//! type the value's compact JSON bytes are the message.
+//! type the value's compact JSON bytes are the message. Instead of
+//! `"value"`, `"value_base64"` gives the message's bytes verbatim (what the
+//! egress writes for payloads that are not JSON, and what the playground
+//! ingress makes of a request body).
 //!
 //! Egress: `{"egress": "<id>", "type": "<typename>", "value": <JSON>}`, the
 //! value decoded the same way; a payload that is not JSON is written as
@@ -32,7 +35,7 @@ pub fn parse_ingress(line: &str) -> Result<(Address, TypedValue), RecordError> {
         .ok_or_else(|| bad("not a JSON object {\"target\", \"type\", \"value\"}"))?;
     if let Some(k) = obj
         .keys()
-        .find(|k| !matches!(k.as_str(), "target" | "type" | "value"))
+        .find(|k| !matches!(k.as_str(), "target" | "type" | "value" | "value_base64"))
     {
         return Err(bad(format!("unknown field '{k}'")));
     }
@@ -48,8 +51,35 @@ pub fn parse_ingress(line: &str) -> Result<(Address, TypedValue), RecordError> {
         .as_str()
         .filter(|t| t.contains('/'))
         .ok_or_else(|| bad("\"type\" is not a typename (namespace/name)"))?;
-    let value = field("value")?;
-    Ok((target, typed(typename, value)?))
+    match (obj.get("value"), obj.get("value_base64")) {
+        (Some(value), None) => Ok((target, typed(typename, value)?)),
+        (None, Some(b64)) => {
+            let value = b64
+                .as_str()
+                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                .ok_or_else(|| bad("\"value_base64\" is not a base64 string"))?;
+            Ok((
+                target,
+                TypedValue {
+                    typename: typename.to_owned(),
+                    has_value: true,
+                    value,
+                },
+            ))
+        }
+        (Some(_), Some(_)) => Err(bad("both \"value\" and \"value_base64\"; give one")),
+        (None, None) => Err(bad("no \"value\" field")),
+    }
+}
+
+/// The ingress line of a message whose bytes are given verbatim.
+pub fn ingress_line_verbatim(target: &str, typename: &str, value: &[u8]) -> String {
+    json!({
+        "target": target,
+        "type": typename,
+        "value_base64": base64::engine::general_purpose::STANDARD.encode(value),
+    })
+    .to_string()
 }
 
 /// A JSON value as a message of `typename`.
@@ -139,6 +169,11 @@ mod tests {
         .expect("valid");
         assert_eq!(v.typename, "example/AddToCart");
         assert_eq!(v.value, br#"{"item":"socks","qty":2}"#, "compact JSON");
+        let line = ingress_line_verbatim("e/c/1", "example/Raw", b"{ \"spaced\": 1 }\xff");
+        let (to, v) = parse_ingress(&line).expect("verbatim");
+        assert_eq!(to, Address::new("e", "c", "1"));
+        assert_eq!(v.typename, "example/Raw");
+        assert_eq!(v.value, b"{ \"spaced\": 1 }\xff", "bytes as given");
         for (line, want) in [
             ("not json", "not JSON"),
             ("[1]", "not a JSON object"),
@@ -162,6 +197,14 @@ mod tests {
             (
                 r#"{"target": "a/b/c", "type": "io.statefun.types/uuid", "value": 1}"#,
                 "not a built-in",
+            ),
+            (
+                r#"{"target": "a/b/c", "type": "a/b", "value": 1, "value_base64": "AA=="}"#,
+                "give one",
+            ),
+            (
+                r#"{"target": "a/b/c", "type": "a/b", "value_base64": "!!"}"#,
+                "not a base64",
             ),
             (
                 r#"{"target": "a/b/c", "type": "a/b", "value": 1, "extra": 2}"#,

@@ -206,10 +206,6 @@ fn responses_are_checked_before_anything_applies() {
         assert!(d.on_reply(&a, result(r)).is_err());
         assert_eq!(d.in_flight(), 1, "the batch stays in flight");
     }
-    assert!(matches!(
-        d.on_reply(&a, FromFunction { response: None }),
-        Err(ProtocolError::Empty(_))
-    ));
     // A good one: effects in order, the caller set to the responder.
     let good = InvocationResponse {
         state_mutations: vec![
@@ -420,4 +416,23 @@ fn run_model(seed: u64) {
             "seed {seed} {a}: in order"
         );
     }
+}
+
+#[test]
+fn an_empty_response_is_an_empty_result_as_in_statefun() {
+    let mut d = Dispatcher::new(10, 10);
+    let a = Address::new("ex", "quiet", "u1");
+    d.enqueue(&a, msg(1));
+    d.enqueue(&a, msg(2));
+    let Outcome::Applied {
+        effects,
+        next: Some(next),
+    } = d
+        .on_reply(&a, FromFunction { response: None })
+        .expect("applied")
+    else {
+        panic!("applied, and the backlog goes next");
+    };
+    assert_eq!(effects, Effects::default());
+    assert_eq!(numbers(&next.messages), [2]);
 }
