@@ -382,6 +382,21 @@ struct Setup<'a> {
     restore: Option<Arc<RestorePlan>>,
 }
 
+/// The largest batch sent to a stateful-functions stage. Each message
+/// costs the stage a function call, so a channel of full-size batches
+/// would hold many seconds of its work, and a checkpoint barrier waits
+/// behind all of it: small batches keep the barrier within about a second
+/// of the stage (as Flink's buffer debloating does for slow consumers).
+const FUNCTIONS_INPUT_BATCH_BYTES: usize = 4 * 1024;
+
+/// The batch size of an edge into a node of `kind`.
+fn edge_batch_bytes(kind: &NodeKind, batch_bytes: usize) -> usize {
+    match kind {
+        NodeKind::Functions(_) => batch_bytes.min(FUNCTIONS_INPUT_BATCH_BYTES),
+        _ => batch_bytes,
+    }
+}
+
 /// The writers of `node`'s outputs that leave the chain, for sub-task `s`.
 fn routes_of(su: &Setup<'_>, node: usize, s: u32, wiring: &Wiring) -> Result<Routes, JobFailure> {
     let (graph, plan) = (su.graph, su.plan);
@@ -422,7 +437,7 @@ fn routes_of(su: &Setup<'_>, node: usize, s: u32, wiring: &Wiring) -> Result<Rou
             channel,
             s,
             graph.max_parallelism,
-            su.options.batch_bytes,
+            edge_batch_bytes(&graph.nodes[e.to].kind, su.options.batch_bytes),
         );
         let dead_letters = match &graph.nodes[e.to].kind {
             NodeKind::Operator(o) => o.on_error,

@@ -70,6 +70,8 @@ pub(crate) struct Prepared {
     pub(crate) components: HashMap<usize, Arc<LoadedComponent>>,
     /// The module of each stateful-functions stage.
     modules: HashMap<usize, Arc<weir_statefun::module::Module>>,
+    /// The Wasm function components of each stage's module, in order.
+    stateful: HashMap<usize, Vec<Arc<LoadedComponent>>>,
     assigners: HashMap<usize, Arc<LoadedComponent>>,
     splits: HashMap<usize, Vec<FileSplit>>,
 }
@@ -79,12 +81,14 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
     let mut assigners = HashMap::new();
     let mut splits = HashMap::new();
     let mut modules = HashMap::new();
+    let mut stateful = HashMap::new();
     let limits = sandbox_limits(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
         match &node.kind {
             NodeKind::Functions(f) => {
                 let m = weir_statefun::module::Module::load(&f.module, &graph.parameters)
                     .map_err(|e| node_failure(graph, i, Failure::user(e.to_string())))?;
+                stateful.insert(i, load_stateful(graph, i, rt, &m)?);
                 modules.insert(i, Arc::new(m));
             }
             NodeKind::Operator(op) => {
@@ -118,9 +122,41 @@ pub(crate) fn prepare(graph: &JobGraph, rt: &Runtime) -> Result<Prepared, JobFai
     Ok(Prepared {
         components,
         modules,
+        stateful,
         assigners,
         splits,
     })
+}
+
+/// Loads the Wasm function components a module names.
+fn load_stateful(
+    graph: &JobGraph,
+    node: usize,
+    rt: &Runtime,
+    module: &weir_statefun::module::Module,
+) -> Result<Vec<Arc<LoadedComponent>>, JobFailure> {
+    let limits = sandbox_limits(graph);
+    module
+        .wasm
+        .iter()
+        .map(|w| {
+            let c = rt
+                .load(&w.component, &limits)
+                .map_err(|e| node_failure(graph, node, e))?;
+            if !c.is_stateful() {
+                return Err(node_failure(
+                    graph,
+                    node,
+                    Failure::user(format!(
+                        "{} does not export weir:function/stateful@{} (build it with weir_sdk::export_stateful_functions!)",
+                        w.component.display(),
+                        weir_wasm::WIT_VERSION
+                    )),
+                ));
+            }
+            Ok(c)
+        })
+        .collect()
 }
 
 /// Checks that every side output a job routes from operator `node` is one
@@ -482,6 +518,10 @@ pub(crate) fn source_reader(
             }
             None => Box::new(DatagenReader::new(d, s, p)),
         },
+        SourceSpec::PlaygroundIngress(i) => Box::new(
+            weir_statefun::playground::PlaygroundIngress::open(i.host.as_deref(), i.port)
+                .map_err(Failure::from)?,
+        ),
     })
 }
 
@@ -506,6 +546,10 @@ pub(crate) fn sink_writer(
         }
         SinkSpec::Print(_) => Box::new(PrintSink::new(s, p)),
         SinkSpec::Discard(_) => Box::new(DiscardSink::default()),
+        SinkSpec::PlaygroundEgress(e) => Box::new(
+            weir_statefun::playground::PlaygroundEgress::open(e.host.as_deref(), e.port, &e.topics)
+                .map_err(Failure::from)?,
+        ),
     })
 }
 
@@ -513,7 +557,7 @@ pub(crate) fn sink_writer(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_step(
     graph: &JobGraph,
-    rt: &Runtime,
+    rt: &Arc<Runtime>,
     prepared: &Prepared,
     node: usize,
     s: u32,
@@ -529,26 +573,45 @@ pub(crate) fn build_step(
             None => Err(Failure::user("component not loaded")),
         },
         NodeKind::Functions(f) => {
-            open_functions(graph, prepared, node, f, s, clock, local, restore).map(Some)
+            let at = FunctionsAt {
+                graph,
+                rt,
+                prepared,
+                node,
+                s,
+            };
+            open_functions(&at, f, clock, local, restore).map(Some)
         }
         NodeKind::Sink(_) => sink_writer(graph, node, s, parallelism, restore)
             .map(|w| Some(Box::new(SinkOperator { writer: w }) as Box<dyn Operator>)),
     }
 }
 
+/// Which sub-task of which stateful-functions stage is being opened.
+struct FunctionsAt<'a> {
+    graph: &'a JobGraph,
+    rt: &'a Arc<Runtime>,
+    prepared: &'a Prepared,
+    node: usize,
+    s: u32,
+}
+
 /// Opens sub-task `s` of a stateful-functions stage and restores its
 /// state.
-#[allow(clippy::too_many_arguments)]
 fn open_functions(
-    graph: &JobGraph,
-    prepared: &Prepared,
-    node: usize,
+    at: &FunctionsAt<'_>,
     f: &weir_core::graph::FunctionsNode,
-    s: u32,
     clock: Arc<dyn Clock>,
     local: &Local,
     restore: Option<&RestorePlan>,
 ) -> Result<Box<dyn Operator>, Failure> {
+    let FunctionsAt {
+        graph,
+        rt,
+        prepared,
+        node,
+        s,
+    } = *at;
     let n = &graph.nodes[node];
     let module = prepared
         .modules
@@ -581,6 +644,15 @@ fn open_functions(
         max_in_flight: f.max_in_flight,
         clock,
         cancel: local.interrupt.clone(),
+        wasm: prepared
+            .stateful
+            .get(&node)
+            .map(|components| crate::operators::WasmSetup {
+                rt: rt.clone(),
+                components: components.clone(),
+                task: task_info(graph, node, s),
+                config: instance_config(graph, "", local),
+            }),
     })?;
     restore_operator(&mut op, n, s, restore)?;
     Ok(Box::new(op))

@@ -227,7 +227,7 @@ impl SubTask {
                         SourceStatus::Finished => break,
                     }
                 }
-                self.finish()?;
+                self.finish(Some(reader.as_ref()))?;
                 self.report_finished(Some(reader.as_ref()))
             }
             Head::Inbox(inbox) => {
@@ -254,7 +254,7 @@ impl SubTask {
                         self.act(step)?;
                     }
                 }
-                self.finish()?;
+                self.finish(None)?;
                 self.report_finished(None)
             }
         }
@@ -371,6 +371,29 @@ impl SubTask {
             });
         }
         Ok(acks)
+    }
+
+    /// Lets step `i` work on after the end of input. No barrier can come
+    /// through the input any more, so the sub-task takes the checkpoints
+    /// triggered meanwhile itself: with all its input read, any moment is
+    /// a consistent cut of it.
+    fn drain(&mut self, i: usize, reader: Option<&dyn SourceReader>) -> Result<(), Stop> {
+        loop {
+            // A step without an operator (the source) has nothing to do.
+            let mut done = true;
+            self.with_op(i, |op, out| {
+                done = op.drain(out)?;
+                Ok(())
+            })?;
+            if done {
+                return Ok(());
+            }
+            if let Some(b) = self.ctl.barrier_after(self.last_barrier) {
+                self.checkpoint(b, reader)?;
+            }
+            self.notify_completed()?;
+            self.flush()?;
+        }
     }
 
     /// After the end of input: this sub-task's final state, which stands
@@ -545,13 +568,14 @@ impl SubTask {
     }
 
     /// End of input: the watermark goes to +∞ (event-time work completes),
-    /// every operator finishes in chain order, then every downstream
-    /// sub-task is told.
-    fn finish(&mut self) -> Result<(), Stop> {
+    /// every operator drains and finishes in chain order, then every
+    /// downstream sub-task is told.
+    fn finish(&mut self, reader: Option<&dyn SourceReader>) -> Result<(), Stop> {
         if self.watermark < i64::MAX {
             self.advance(i64::MAX, false)?;
         }
         for i in 0..self.steps.len() {
+            self.drain(i, reader)?;
             self.with_op(i, |op, out| op.finish(out))?;
         }
         let ctl = self.ctl.clone();

@@ -31,3 +31,14 @@ pub mod window {
         with: { "weir:function/types": super::transform::weir::function::types },
     });
 }
+
+/// Stateful Functions run in-process (the StateFun model). Its types are
+/// public (`weir_wasm::stateful_wit`); their docs are the WIT's.
+#[allow(missing_docs)]
+pub mod stateful {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "stateful-functions",
+        exports: { default: async },
+    });
+}

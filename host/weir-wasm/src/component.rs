@@ -1,6 +1,6 @@
 //! A compiled component and the functions it offers.
 
-use crate::bindings::{keyed, transform, window};
+use crate::bindings::{keyed, stateful, transform, window};
 use crate::error::LoadError;
 use crate::host_state::HostState;
 use crate::instance::InstanceConfig;
@@ -46,6 +46,7 @@ pub struct LoadedComponent {
     pub(crate) transform: Option<transform::TransformFunctionPre<HostState>>,
     pub(crate) keyed: Option<keyed::KeyedProcessFunctionPre<HostState>>,
     pub(crate) window: Option<window::WindowFunctionPre<HostState>>,
+    pub(crate) stateful: Option<stateful::StatefulFunctionsPre<HostState>>,
     functions: Vec<FunctionInfo>,
 }
 
@@ -68,7 +69,8 @@ impl LoadedComponent {
                 })?;
         let transform = transform::TransformFunctionPre::new(pre.clone()).ok();
         let keyed = keyed::KeyedProcessFunctionPre::new(pre.clone()).ok();
-        let window = window::WindowFunctionPre::new(pre).ok();
+        let window = window::WindowFunctionPre::new(pre.clone()).ok();
+        let stateful = stateful::StatefulFunctionsPre::new(pre).ok();
         let mut loaded = LoadedComponent {
             path: path.clone(),
             origin,
@@ -76,10 +78,16 @@ impl LoadedComponent {
             transform,
             keyed,
             window,
+            stateful,
             functions: Vec::new(),
         };
         loaded.functions = crate::instance::list_functions(rt, &loaded, config)?;
         Ok(loaded)
+    }
+
+    /// Whether it exports Stateful Functions (`weir:function/stateful`).
+    pub fn is_stateful(&self) -> bool {
+        self.stateful.is_some()
     }
 
     /// The functions the component offers.

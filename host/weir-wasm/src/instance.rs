@@ -176,7 +176,7 @@ fn new_store(
 }
 
 /// Starts a call: its deadline, fresh budgets and a fresh error tail.
-fn arm(store: &mut Store<HostState>, timeout: Duration) -> Instant {
+pub(crate) fn arm(store: &mut Store<HostState>, timeout: Duration) -> Instant {
     let d = store.data_mut();
     d.deadline = Instant::now() + timeout;
     d.interrupted = false;
@@ -188,7 +188,7 @@ fn arm(store: &mut Store<HostState>, timeout: Duration) -> Instant {
 }
 
 /// What a call came to: its value, or why it stopped.
-fn settle<T>(
+pub(crate) fn settle<T>(
     store: &Store<HostState>,
     config: &InstanceConfig,
     ended: Ended<wasmtime::Result<T>>,
@@ -205,15 +205,15 @@ fn settle<T>(
 
 /// An instance being opened: the store, the runtime its calls run on, and
 /// what is needed to word errors.
-struct Opening<'a> {
-    store: Store<HostState>,
-    rt: CallRuntime,
+pub(crate) struct Opening<'a> {
+    pub(crate) store: Store<HostState>,
+    pub(crate) rt: CallRuntime,
     component: &'a LoadedComponent,
     config: &'a InstanceConfig,
 }
 
 impl<'a> Opening<'a> {
-    fn new(
+    pub(crate) fn new(
         rt: &Runtime,
         component: &'a LoadedComponent,
         config: &'a InstanceConfig,
@@ -230,7 +230,7 @@ impl<'a> Opening<'a> {
         })
     }
 
-    fn guest(&self, message: String) -> LoadError {
+    pub(crate) fn guest(&self, message: String) -> LoadError {
         LoadError::Guest {
             path: self.component.path.clone(),
             message,
@@ -238,7 +238,7 @@ impl<'a> Opening<'a> {
     }
 
     /// Runs one step of opening (guest code) under the call deadline.
-    fn step<T>(
+    pub(crate) fn step<T>(
         &mut self,
         what: &str,
         f: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
@@ -271,7 +271,7 @@ impl<'a> Opening<'a> {
 }
 
 /// The component lacks the export `interface` (for `what` functions).
-fn wrong_world(component: &LoadedComponent, interface: &str, what: &str) -> LoadError {
+pub(crate) fn wrong_world(component: &LoadedComponent, interface: &str, what: &str) -> LoadError {
     LoadError::WrongWorld {
         path: component.path.clone(),
         message: format!(
@@ -305,11 +305,14 @@ pub(crate) fn list_functions(
             let b = pre.instantiate_async(&mut *s).await?;
             b.weir_function_registry().call_functions(&mut *s).await
         })?
+    } else if component.stateful.is_some() {
+        // Stateful functions name their types when opened.
+        Vec::new()
     } else {
         return Err(LoadError::WrongWorld {
             path: component.path.clone(),
             message: format!(
-                "it exports none of weir:function/transform@{v}, keyed@{v} or window@{v} (with weir:function/registry@{v}); build it against the WIT package in wit/ with the Weir SDK",
+                "it exports none of weir:function/transform@{v}, keyed@{v}, window@{v} or stateful@{v} (with weir:function/registry@{v}); build it against the WIT package in wit/ with the Weir SDK",
                 v = crate::WIT_VERSION
             ),
         });
@@ -327,7 +330,7 @@ pub(crate) fn list_functions(
 }
 
 impl FunctionInstance {
-    fn log(task: &TaskInfo, config: &InstanceConfig) -> GuestLog {
+    pub(crate) fn log(task: &TaskInfo, config: &InstanceConfig) -> GuestLog {
         GuestLog::new(
             &task.operator_id,
             task.subtask_index,

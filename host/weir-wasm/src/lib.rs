@@ -24,6 +24,7 @@ mod guest_io;
 mod host_state;
 mod instance;
 mod runtime;
+mod stateful;
 
 pub use budget::{BudgetExceeded, Usage};
 pub use cache::CacheConfig;
@@ -32,3 +33,4 @@ pub use error::{CallError, LoadError, TrapCause};
 pub use host_state::{KeyedScope, StateBinding};
 pub use instance::{CallStats, FunctionInstance, InstanceConfig, TaskInfo, WindowCall};
 pub use runtime::Runtime;
+pub use stateful::{StatefulInstance, wit as stateful_wit};

@@ -10,7 +10,7 @@ mod transform;
 mod window;
 
 pub(crate) use emit::Emitter;
-pub(crate) use functions::{FunctionsCtx, FunctionsOp, Stage};
+pub(crate) use functions::{FunctionsCtx, FunctionsOp, Stage, WasmSetup};
 pub(crate) use keyed::WasmKeyed;
 pub(crate) use outcome::{DeadLetters, Outcomes, Rejected};
 pub(crate) use sink::SinkOperator;
@@ -128,6 +128,13 @@ pub(crate) trait Operator: Send {
     /// sub-task runs).
     fn on_processing_time(&mut self, _now: i64, _out: &mut Emitter<'_>) -> Result<(), Stop> {
         Ok(())
+    }
+    /// After the end of input, for an operator whose work goes on past it
+    /// (a stateful-functions stage whose messages have not settled): does
+    /// a little of that work and says whether it is done. The sub-task
+    /// takes checkpoints between calls; `finish` follows.
+    fn drain(&mut self, _out: &mut Emitter<'_>) -> Result<bool, Stop> {
+        Ok(true)
     }
     /// Called once at the end of input.
     fn finish(&mut self, _out: &mut Emitter<'_>) -> Result<(), Stop> {

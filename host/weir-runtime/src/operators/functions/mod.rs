@@ -10,8 +10,10 @@
 mod effects;
 mod mesh;
 mod stage;
+mod wasm;
 
 pub(crate) use stage::Stage;
+pub(crate) use wasm::WasmSetup;
 
 use super::{DeadLetters, Emitter, OpState, Operator, Rejected, SnapshotCtx, bad};
 use super::{restore_keyed, snapshot_keyed};
@@ -24,12 +26,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use wasm::WasmCaller;
 use weir_checkpoint::OperatorSnapshot;
 use weir_core::keygroup::{key_group, subtask_for_key_group};
 use weir_core::spec::DEAD_LETTER_OUTPUT;
 use weir_core::{Batch, ErrorDomain};
 use weir_state::{KeyedStateBackend, StateId, StateKind, TimerService};
-use weir_statefun::module::Module;
+use weir_statefun::module::{Module, Served};
 use weir_statefun::stored::{AddressState, decode_snapshot, encode_snapshot};
 use weir_statefun::transport::{Call, Caller, Client, Done};
 use weir_statefun::{Address, Dispatcher, Message, records};
@@ -54,6 +57,8 @@ pub(crate) struct FunctionsCtx {
     pub(crate) max_in_flight: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cancel: Arc<AtomicBool>,
+    /// The module's Wasm function components, when it has any.
+    pub(crate) wasm: Option<WasmSetup>,
 }
 
 /// One sub-task of a stateful-functions stage.
@@ -71,6 +76,7 @@ pub(crate) struct FunctionsOp {
     mesh: MeshEnd,
     stage: Arc<Stage>,
     caller: Caller<Address>,
+    wasm: Option<WasmCaller>,
     done: Receiver<Done<Address>>,
     /// Batches the dispatcher released, waiting for a free call slot.
     ready: VecDeque<weir_statefun::Batch>,
@@ -89,6 +95,8 @@ pub(crate) struct FunctionsOp {
     cancel: Arc<AtomicBool>,
     /// Makes the map keys of delayed messages without a token unique.
     sequence: u64,
+    /// Whether the input ended (the stage is draining).
+    input_ended: bool,
 }
 
 impl FunctionsOp {
@@ -105,14 +113,24 @@ impl FunctionsOp {
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failure::internal)?;
         // One batch cap for the stage: the smallest any endpoint allows.
-        let max_batch = c
-            .module
-            .endpoints
-            .iter()
-            .map(|e| e.max_batch)
-            .min()
-            .unwrap_or(1000);
+        let max_batch = c.module.max_batch();
         let (done_tx, done) = crossbeam_channel::unbounded();
+        let wasm = match c.wasm {
+            Some(setup) if !c.module.wasm.is_empty() => Some(
+                WasmCaller::start(
+                    &format!("weir-wasm-{}-{}", c.node_id, c.subtask),
+                    setup,
+                    done_tx.clone(),
+                )
+                .map_err(Failure::user)?,
+            ),
+            _ if !c.module.wasm.is_empty() => {
+                return Err(Failure::internal(
+                    "the module's Wasm functions were not loaded",
+                ));
+            }
+            _ => None,
+        };
         let caller = Caller::start(&format!("weir-http-{}-{}", c.node_id, c.subtask), done_tx)
             .map_err(|m| Failure {
                 domain: ErrorDomain::External,
@@ -140,6 +158,7 @@ impl FunctionsOp {
             mesh,
             stage: c.stage,
             caller,
+            wasm,
             done,
             ready: VecDeque::new(),
             sizes: HashMap::new(),
@@ -157,6 +176,7 @@ impl FunctionsOp {
             clock: c.clock,
             cancel: c.cancel,
             sequence,
+            input_ended: false,
         })
     }
 
@@ -230,19 +250,12 @@ impl FunctionsOp {
 
     fn send(&mut self, b: weir_statefun::Batch) -> Result<(), Failure> {
         let f = &b.address.function;
-        let endpoint = self.module.endpoint(f);
-        let Some(i) = endpoint.and_then(|ep| {
-            self.module
-                .endpoints
-                .iter()
-                .position(|e| std::ptr::eq(e, ep))
-        }) else {
+        let Some(served) = self.module.served(f) else {
             return Err(Failure::user(format!(
                 "no endpoint of the module serves function type {}/{} (a message went to {})",
                 f.namespace, f.name, b.address
             )));
         };
-        let url = self.module.endpoints[i].url(f);
         let state = self.load(&b.address)?;
         let now = self.clock.now_ms();
         let values: HashMap<String, weir_statefun::proto::TypedValue> = self
@@ -252,17 +265,20 @@ impl FunctionsOp {
             .collect();
         let request = self.dispatcher.request(&b, |n| values.get(n).cloned());
         self.sizes.insert(b.address.clone(), b.messages.len());
-        self.caller
-            .call(Call {
+        let sent = match (served, &self.wasm) {
+            (Served::Http(i), _) => self.caller.call(Call {
+                url: self.module.endpoints[i].url(f),
                 tag: b.address,
                 client: self.clients[i].clone(),
-                url,
                 request,
-            })
-            .map_err(|m| Failure {
-                domain: ErrorDomain::External,
-                message: m,
-            })
+            }),
+            (Served::Wasm(i), Some(w)) => w.call(b.address, i, request),
+            (Served::Wasm(_), None) => Err("the module's Wasm functions are not running".into()),
+        };
+        sent.map_err(|m| Failure {
+            domain: ErrorDomain::External,
+            message: m,
+        })
     }
 
     /// The stored state of `a`.
@@ -391,18 +407,16 @@ impl Operator for FunctionsOp {
         self.pump(out, Duration::ZERO)
     }
 
-    fn finish(&mut self, out: &mut Emitter<'_>) -> Result<(), Stop> {
-        self.stage.quiet.input_ended();
-        loop {
-            self.check_cancel()?;
-            let now = self.clock.now_ms();
-            self.fire_delayed(now)?;
-            self.pump(out, WAIT)?;
-            if self.stage.quiet.is_done() && self.sizes.is_empty() {
-                break;
-            }
+    fn drain(&mut self, out: &mut Emitter<'_>) -> Result<bool, Stop> {
+        if !self.input_ended {
+            self.input_ended = true;
+            self.stage.quiet.input_ended();
         }
-        out.pass_on()
+        self.check_cancel()?;
+        let now = self.clock.now_ms();
+        self.fire_delayed(now)?;
+        self.pump(out, WAIT)?;
+        Ok(self.stage.quiet.is_done() && self.sizes.is_empty())
     }
 
     fn snapshot(&mut self, ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
@@ -411,7 +425,9 @@ impl Operator for FunctionsOp {
         let exchange = ctx.checkpoint != u64::MAX;
         if exchange {
             self.mesh.send_markers(ctx.checkpoint);
-            while !self.mesh.all_markers(ctx.checkpoint) {
+            // A peer whose stage is done (nothing anywhere to send) takes
+            // no more part: it may have finished before this checkpoint.
+            while !self.mesh.all_markers(ctx.checkpoint) && !self.stage.quiet.is_done() {
                 if self.cancel.load(Ordering::Relaxed) {
                     return Err(Failure::internal("cancelled during a checkpoint"));
                 }
