@@ -51,6 +51,37 @@
 //! Records are bytes on the wire; [`Data`] says how a type becomes bytes.
 //! Numbers and strings have compact built-in codecs; wrap your own types in
 //! [`Json`] (for files and interop) or [`Bin`] (compact binary).
+//!
+//! ## Stateful Functions
+//!
+//! [`statefun`] writes Apache Flink Stateful Functions (StateFun) in Rust,
+//! run in-process by a Weir StateFun module: implement
+//! [`statefun::StatefulFunction`] and export the function types with
+//! [`export_stateful_functions!`] (a separate component from
+//! [`export_functions!`]). `functions-examples/statefun-counter` is this one:
+//!
+//! ```no_run
+//! use weir_sdk::statefun::{self, Context, Message, StatefulFunction, ValueSpec, types};
+//!
+//! #[derive(Default)]
+//! struct Counter;
+//! impl StatefulFunction for Counter {
+//!     fn states() -> Vec<ValueSpec> {
+//!         vec![ValueSpec::new("n", types::INT), ValueSpec::new("total", types::LONG)]
+//!     }
+//!     fn invoke(&mut self, ctx: &mut Context, message: Message) -> weir_sdk::Result<()> {
+//!         let amount = message.as_long()?;
+//!         let n = ctx.get::<i32>("n")?.unwrap_or(0) + 1;
+//!         let total = ctx.get::<i64>("total")?.unwrap_or(0) + amount;
+//!         ctx.set("n", &n)?;
+//!         ctx.set("total", &total)?;
+//!         let record = serde_json::json!({"id": ctx.address().id(), "n": n, "total": total});
+//!         ctx.egress("bench/totals", statefun::TypedValue::json("bench/Json", &record)?);
+//!         Ok(())
+//!     }
+//! }
+//! weir_sdk::export_stateful_functions!("bench/counter" => Counter);
+//! ```
 
 mod collector;
 mod context;
@@ -58,6 +89,7 @@ mod data;
 mod error;
 mod functions;
 mod state;
+pub mod statefun;
 
 #[doc(hidden)]
 pub mod rt;
@@ -71,6 +103,19 @@ pub mod bindings {
         world: "functions",
         pub_export_macro: true,
         default_bindings_module: "weir_sdk::bindings",
+    });
+}
+
+/// Bindings for the `stateful-functions` world, behind
+/// [`export_stateful_functions!`].
+#[doc(hidden)]
+#[allow(missing_docs, clippy::all)]
+pub mod statefun_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "stateful-functions",
+        pub_export_macro: true,
+        default_bindings_module: "weir_sdk::statefun_bindings",
     });
 }
 

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod state;
+mod statefun;
 mod windows;
 mod wordcount;
 
@@ -77,6 +78,39 @@ pub enum Which {
         #[arg(long, default_value = "target/bench-data")]
         data_dir: PathBuf,
     },
+    /// Stateful Functions: a counter function (two states, an egress
+    /// message per invocation) as a remote StateFun Python SDK endpoint and
+    /// as an in-process Wasm component, messages per second of each.
+    Statefun {
+        /// Messages in all.
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+        /// Distinct addresses they go to.
+        #[arg(long, default_value_t = 1000)]
+        ids: u64,
+        /// Repetitions; the best of each side is reported.
+        #[arg(long, default_value_t = 2)]
+        runs: u32,
+        /// Parallelism of the functions stage.
+        #[arg(long, default_value_t = 1)]
+        parallelism: u32,
+        /// The counter as a Wasm component.
+        #[arg(
+            long,
+            default_value = "functions-examples/target/wasm32-wasip2/release/statefun_counter.wasm"
+        )]
+        component: PathBuf,
+        /// The counter written with the StateFun Python SDK.
+        #[arg(long, default_value = "functions-examples/statefun-counter/counter.py")]
+        server: PathBuf,
+        /// The Python with apache-flink-statefun and aiohttp (default: the
+        /// venv scripts/setup-statefun-sdks makes).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Where generated inputs are kept.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
+    },
     /// A keyed 1 s tumbling event-time window count over `<ts> <word>`
     /// events in four time-overlapping partitions, at parallelism 1.
     Windows {
@@ -120,6 +154,25 @@ pub fn run(which: Which) -> Result<()> {
             component,
             data_dir,
         } => cluster::cluster(size_mb, runs.max(1), &component, &data_dir),
+        Which::Statefun {
+            messages,
+            ids,
+            runs,
+            parallelism,
+            component,
+            server,
+            python,
+            data_dir,
+        } => statefun::statefun(&statefun::StatefunBench {
+            messages: messages.max(1),
+            ids: ids.max(1),
+            runs: runs.max(1),
+            parallelism: parallelism.max(1),
+            component,
+            server,
+            python,
+            data_dir,
+        }),
         Which::State {
             size_mb,
             copies,
