@@ -322,3 +322,34 @@ impl Drop for KillOnDrop<'_> {
         }
     }
 }
+
+/// A small deterministic random sequence (kill moments).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number in `0..n`.
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// The id of the newest complete checkpoint (one with `_metadata`) in the
+/// checkpoint directory `chk`, if any.
+pub fn newest_checkpoint(chk: &Path) -> Option<u64> {
+    std::fs::read_dir(chk)
+        .ok()?
+        .flatten()
+        .filter(|e| e.path().join("_metadata").is_file())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("chk-")?
+                .parse()
+                .ok()
+        })
+        .max()
+}

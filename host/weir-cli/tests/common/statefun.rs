@@ -27,6 +27,11 @@ pub struct PyFunctions {
 impl PyFunctions {
     /// Serves `tests/statefun/<script>` on a free port.
     pub fn start(script: &str) -> PyFunctions {
+        Self::start_env(script, &[])
+    }
+
+    /// [`PyFunctions::start`] with environment variables for the script.
+    pub fn start_env(script: &str, env: &[(&str, String)]) -> PyFunctions {
         let py = python();
         assert!(
             py.is_file(),
@@ -43,6 +48,7 @@ impl PyFunctions {
         let child = Command::new(py)
             .arg(path)
             .arg(port.to_string())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
             .expect("python starts");

@@ -12,9 +12,20 @@ example/region/<r> (states "n", an int, and "sum", a long) adds the amount
 and egresses {"region", "n", "sum"}.
 
     python ledger.py <port>
+
+Two environment variables, for the failover test, change nothing the
+host sees: LEDGER_REGION_SLEEP_MS makes each region invocation take that
+long (an asyncio sleep, so that the job runs long enough to be killed mid
+way), and LEDGER_LOG names a file that gets a line per reminder scheduled
+("schedule <user> <count> <unix ms>") and per reminder received
+("remind <user> <count> <unix ms>"), every attempt (calls are
+at-least-once).
 """
+import asyncio
 import json
+import os
 import sys
+import time
 from datetime import timedelta
 
 from aiohttp import web
@@ -26,6 +37,14 @@ Json = simple_type(typename="example/Json", serialize_fn=lambda d: json.dumps(d,
                    deserialize_fn=lambda b: json.loads(b))
 
 functions = StatefulFunctions()
+
+REGION_SLEEP = float(os.environ.get("LEDGER_REGION_SLEEP_MS", "0")) / 1000
+LOG = open(os.environ["LEDGER_LOG"], "a", buffering=1) if os.environ.get("LEDGER_LOG") else None
+
+
+def log(event, user, count):
+    if LOG is not None:
+        LOG.write(f"{event} {user} {count} {int(time.time() * 1000)}\n")
 
 
 def out(context, value):
@@ -40,6 +59,8 @@ async def user(context, message):
     me = context.address.id
     if message.is_type(Json):
         note = message.as_type(Json)
+        if "reminder" in note:
+            log("remind", me, note["reminder"])
         out(context, {"user": me, **note})
         return
     amount = message.as_long()
@@ -52,6 +73,7 @@ async def user(context, message):
                                  target_id=region, long_value=amount))
     out(context, {"user": me, "count": count, "total": total})
     if count % 10 == 0:
+        log("schedule", me, count)
         context.send_after(timedelta(milliseconds=300),
                            message_builder(target_typename="example/user", target_id=me,
                                            value={"reminder": count}, value_type=Json))
@@ -68,6 +90,8 @@ async def user(context, message):
                 specs=[ValueSpec(name="n", type=IntType),
                        ValueSpec(name="sum", type=LongType)])
 async def region(context, message):
+    if REGION_SLEEP:
+        await asyncio.sleep(REGION_SLEEP)
     n = (context.storage.n or 0) + 1
     s = (context.storage.sum or 0) + message.as_long()
     context.storage.n = n
