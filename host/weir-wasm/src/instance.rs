@@ -564,13 +564,7 @@ impl FunctionInstance {
     ) -> Result<T, CallError> {
         let result = match settle(&self.store, &self.config, ended) {
             Ok(r) => r.map_err(function_error),
-            Err(cause) => {
-                self.poisoned = true;
-                if matches!(cause, TrapCause::Timeout { .. }) {
-                    self.stats.timeouts += 1;
-                }
-                Err(CallError::Trap(cause))
-            }
+            Err(cause) => Err(trapped(cause, &mut self.poisoned, &mut self.stats)),
         };
         self.store.data_mut().log.forward();
         result
@@ -672,6 +666,16 @@ impl FunctionInstance {
         budget::check_output(&self.config.budgets, out.len()).map_err(CallError::Budget)?;
         Ok(out)
     }
+}
+
+/// A call that did not return: the store is poisoned (its guest may be
+/// mid-way through anything) and a timeout is counted.
+pub(crate) fn trapped(cause: TrapCause, poisoned: &mut bool, stats: &mut CallStats) -> CallError {
+    *poisoned = true;
+    if matches!(cause, TrapCause::Timeout { .. }) {
+        stats.timeouts += 1;
+    }
+    CallError::Trap(cause)
 }
 
 pub(crate) fn function_error(e: wit::FunctionError) -> CallError {

@@ -6,10 +6,11 @@
 use crate::bindings::stateful as bindings;
 use crate::call::CallRuntime;
 use crate::component::LoadedComponent;
-use crate::error::{CallError, LoadError, TrapCause};
+use crate::error::{CallError, LoadError};
 use crate::host_state::HostState;
 use crate::instance::{
-    CallStats, FunctionInstance, InstanceConfig, Opening, TaskInfo, arm, settle, wrong_world,
+    CallStats, FunctionInstance, InstanceConfig, Opening, TaskInfo, arm, settle, trapped,
+    wrong_world,
 };
 use crate::runtime::Runtime;
 use std::time::Instant;
@@ -97,13 +98,7 @@ impl StatefulInstance {
                 r.len(),
                 batches.len()
             ))),
-            Err(cause) => {
-                self.poisoned = true;
-                if matches!(cause, TrapCause::Timeout { .. }) {
-                    self.stats.timeouts += 1;
-                }
-                Err(CallError::Trap(cause))
-            }
+            Err(cause) => Err(trapped(cause, &mut self.poisoned, &mut self.stats)),
         };
         self.store.data_mut().log.forward();
         self.stats.calls += 1;

@@ -200,7 +200,13 @@ mod proc_stats {
 
     /// User + system CPU seconds of the process so far.
     pub fn cpu_seconds() -> Option<f64> {
-        let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+        cpu_seconds_of("self")
+    }
+
+    /// User + system CPU seconds so far of process `pid` ("self": this
+    /// one).
+    pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let rest = &s[s.rfind(')')? + 2..];
         let f: Vec<&str> = rest.split_whitespace().collect();
         let utime: f64 = f.get(11)?.parse().ok()?;

@@ -142,12 +142,7 @@ impl Server {
 
     /// CPU seconds the server used so far.
     fn cpu_seconds(&self) -> Option<f64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).ok()?;
-        let rest = &s[s.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = f.get(11)?.parse().ok()?;
-        let stime: f64 = f.get(12)?.parse().ok()?;
-        Some((utime + stime) / 100.0)
+        super::proc_stats::cpu_seconds_of(&self.0.id().to_string())
     }
 }
 
