@@ -1,8 +1,9 @@
 //! Stateful Functions as in-process Wasm components
 //! (`weir.io/wasm-functions.v1`), built with the Rust SDK: the counter of
 //! `functions-examples/statefun-counter` behind `weir run module.yaml`,
-//! and in a job file's `[[functions]]` stage that dead-letters the
-//! messages its function fails on.
+//! in a job file's `[[functions]]` stage that dead-letters the
+//! messages its function fails on, and in a job whose stage feeds
+//! DataStream operators (WordCount over its egress).
 
 mod common;
 
@@ -201,4 +202,97 @@ input = {{ from = "functions", output = "dead-letter" }}
     }
     assert_eq!(refused, bad.len(), "every refused message is a dead letter");
     check_counts(&committed_lines(&dir.join("out")), &kept);
+}
+
+/// Flink's WordCount tokens of `line`: maximal runs of ASCII letters,
+/// digits and `_`, lower-cased.
+fn tokens(line: &str) -> impl Iterator<Item = String> + '_ {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|t| !t.is_empty())
+        .map(str::to_ascii_lowercase)
+}
+
+#[test]
+fn a_job_mixes_a_functions_stage_with_datastream_operators_downstream() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let module = module(dir, false);
+    let (input, accepted) = amounts(dir, 1500, 29, &[]);
+    let job = dir.join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"name = "functions-then-wordcount"
+[components]
+wordcount = "{wordcount}"
+
+[[sources]]
+id = "amounts"
+kind = "file"
+format = "json"
+path = "{input}"
+
+[[functions]]
+id = "functions"
+module = "{module}"
+input = {{ from = "amounts" }}
+
+[[operators]]
+id = "tokenize"
+component = "wordcount"
+function = "tokenize"
+kind = "flat-map"
+input = {{ from = "functions", output = "bench/totals" }}
+
+[[operators]]
+id = "count"
+component = "wordcount"
+function = "count"
+kind = "reduce"
+input = {{ from = "tokenize", exchange = "key-by" }}
+
+[[operators]]
+id = "format"
+component = "wordcount"
+function = "format"
+kind = "flat-map"
+input = "count"
+
+[[sinks]]
+id = "out"
+kind = "file"
+path = "{out}"
+format = "text"
+input = "format"
+"#,
+            wordcount = wordcount_wasm().display(),
+            input = input.display(),
+            module = module.display(),
+            out = dir.join("out").display(),
+        ),
+    )
+    .expect("job");
+    let o = weir()
+        .arg("run")
+        .arg(&job)
+        .args(["--quiet", "--parallelism", "2"])
+        .output()
+        .expect("weir run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The words of every egress line the counter makes, counted here.
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for (id, amounts) in &accepted {
+        let mut total = 0;
+        for (i, a) in amounts.iter().enumerate() {
+            total += a;
+            let line = format!(
+                r#"{{"egress":"bench/totals","type":"bench/Json","value":{{"id":"{id}","n":{},"total":{total}}}}}"#,
+                i + 1
+            );
+            for t in tokens(&line) {
+                *expected.entry(t).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(final_counts(&committed_lines(&dir.join("out"))), expected);
 }
