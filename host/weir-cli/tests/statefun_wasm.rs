@@ -62,6 +62,19 @@ fn module(dir: &Path, with_file_io: bool) -> PathBuf {
     path
 }
 
+/// Writes `text` as `dir/job.toml` and runs it at parallelism 2 to its end.
+fn run_job_file(dir: &Path, text: &str) {
+    let job = dir.join("job.toml");
+    std::fs::write(&job, text).expect("job");
+    let o = weir()
+        .arg("run")
+        .arg(&job)
+        .args(["--quiet", "--parallelism", "2"])
+        .output()
+        .expect("weir run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Per id, the (n, total) of each egress line, in order of n.
 fn egress_by_id(lines: &[String]) -> BTreeMap<String, Vec<(u64, i64)>> {
     let mut by_id: BTreeMap<String, Vec<(u64, i64)>> = BTreeMap::new();
@@ -130,10 +143,9 @@ fn a_wasm_function_failing_on_a_message_dead_letters_it_and_goes_on() {
     let module = module(dir, false);
     let bad = [3, 500, 1999];
     let (input, accepted) = amounts(dir, 2000, 13, &bad);
-    let job = dir.join("job.toml");
-    std::fs::write(
-        &job,
-        format!(
+    run_job_file(
+        dir,
+        &format!(
             r#"name = "wasm-counter"
 [[sources]]
 id = "amounts"
@@ -164,15 +176,7 @@ input = {{ from = "functions", output = "dead-letter" }}
             out = dir.join("out").display(),
             dead = dir.join("dead").display(),
         ),
-    )
-    .expect("job");
-    let o = weir()
-        .arg("run")
-        .arg(&job)
-        .args(["--quiet", "--parallelism", "2"])
-        .output()
-        .expect("weir run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    );
     // Each dead letter is one message, with the function's error. A batch
     // fails as a whole, so good messages batched with a refused one are
     // dead letters too: the egress must hold every other message once.
@@ -218,10 +222,9 @@ fn a_job_mixes_a_functions_stage_with_datastream_operators_downstream() {
     let dir = tmp.path();
     let module = module(dir, false);
     let (input, accepted) = amounts(dir, 1500, 29, &[]);
-    let job = dir.join("job.toml");
-    std::fs::write(
-        &job,
-        format!(
+    run_job_file(
+        dir,
+        &format!(
             r#"name = "functions-then-wordcount"
 [components]
 wordcount = "{wordcount}"
@@ -270,15 +273,7 @@ input = "format"
             module = module.display(),
             out = dir.join("out").display(),
         ),
-    )
-    .expect("job");
-    let o = weir()
-        .arg("run")
-        .arg(&job)
-        .args(["--quiet", "--parallelism", "2"])
-        .output()
-        .expect("weir run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    );
     // The words of every egress line the counter makes, counted here.
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     for (id, amounts) in &accepted {
