@@ -48,7 +48,9 @@ struct Kill {
 }
 
 /// Issue 12, bar 2. The ledger (two functions messaging each other across
-/// the two sub-tasks' mesh, two states each, 300 ms reminders, 60 s "late"
+/// the two sub-tasks' mesh, two states each, reminders 3 s later (longer
+/// than the checkpoint interval, so that a kill after a checkpoint finds
+/// some pending in it), 60 s "late"
 /// messages always cancelled, a two-phase file egress) with a checkpoint
 /// every second, over ~12,800 amounts, its regions slowed to 4 ms an
 /// invocation so that the job takes about ten seconds: the `weir` process
@@ -68,6 +70,7 @@ fn the_ledger_killed_with_sigkill_and_restored_egresses_every_effect_exactly_onc
         "ledger.py",
         &[
             ("LEDGER_REGION_SLEEP_MS", "4".into()),
+            ("LEDGER_REMINDER_MS", "3000".into()),
             ("LEDGER_LOG", log.display().to_string()),
         ],
     );

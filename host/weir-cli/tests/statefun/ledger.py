@@ -13,10 +13,12 @@ and egresses {"region", "n", "sum"}.
 
     python ledger.py <port>
 
-Two environment variables, for the failover test, change nothing the
-host sees: LEDGER_REGION_SLEEP_MS makes each region invocation take that
-long (an asyncio sleep, so that the job runs long enough to be killed mid
-way), and LEDGER_LOG names a file that gets a line per reminder scheduled
+Three environment variables, for the failover test, change nothing the
+host must handle differently: LEDGER_REGION_SLEEP_MS makes each region
+invocation take that long (an asyncio sleep, so that the job runs long
+enough to be killed mid way), LEDGER_REMINDER_MS replaces the reminders'
+300 ms delay (longer than a checkpoint interval, a reminder is surely
+pending in a checkpoint when a kill follows it), and LEDGER_LOG names a file that gets a line per reminder scheduled
 ("schedule <user> <count> <unix ms>") and per reminder received
 ("remind <user> <count> <unix ms>"), every attempt (calls are
 at-least-once).
@@ -39,6 +41,7 @@ Json = simple_type(typename="example/Json", serialize_fn=lambda d: json.dumps(d,
 functions = StatefulFunctions()
 
 REGION_SLEEP = float(os.environ.get("LEDGER_REGION_SLEEP_MS", "0")) / 1000
+REMINDER_MS = int(os.environ.get("LEDGER_REMINDER_MS", "300"))
 LOG = open(os.environ["LEDGER_LOG"], "a", buffering=1) if os.environ.get("LEDGER_LOG") else None
 
 
@@ -74,7 +77,7 @@ async def user(context, message):
     out(context, {"user": me, "count": count, "total": total})
     if count % 10 == 0:
         log("schedule", me, count)
-        context.send_after(timedelta(milliseconds=300),
+        context.send_after(timedelta(milliseconds=REMINDER_MS),
                            message_builder(target_typename="example/user", target_id=me,
                                            value={"reminder": count}, value_type=Json))
     if count % 2 == 1:
