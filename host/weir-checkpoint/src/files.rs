@@ -7,7 +7,8 @@ use std::io::Write;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"WEIRSNAP";
-const VERSION: u32 = 1;
+/// Format 2 added `SinkState::kafka`; format 1 files still decode.
+const VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8;
 
 /// Encodes a snapshot file's bytes.
@@ -37,9 +38,9 @@ pub fn decode_snapshot(bytes: &[u8], path: &Path) -> Result<OperatorSnapshot, Ch
     let mut v = [0u8; 4];
     v.copy_from_slice(&bytes[8..12]);
     let version = u32::from_le_bytes(v);
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(corrupt(format!(
-            "snapshot format {version}, this Weir reads format {VERSION}"
+            "snapshot format {version}, this Weir reads formats 1 to {VERSION}"
         )));
     }
     let mut n = [0u8; 8];
@@ -57,7 +58,12 @@ pub fn decode_snapshot(bytes: &[u8], path: &Path) -> Result<OperatorSnapshot, Ch
     if u64::from_le_bytes(c) != xxhash_rust::xxh3::xxh3_64(payload) {
         return Err(corrupt("checksum mismatch".into()));
     }
-    postcard::from_bytes(payload).map_err(|e| corrupt(format!("cannot decode: {e}")))
+    let decoded = if version == 1 {
+        postcard::from_bytes::<crate::legacy::OperatorSnapshotV1>(payload).map(Into::into)
+    } else {
+        postcard::from_bytes(payload)
+    };
+    decoded.map_err(|e| corrupt(format!("cannot decode: {e}")))
 }
 
 /// Reads and decodes a snapshot file.

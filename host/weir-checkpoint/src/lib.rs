@@ -12,6 +12,7 @@
 
 mod error;
 mod files;
+mod legacy;
 pub mod location;
 mod model;
 mod storage;
@@ -20,7 +21,8 @@ pub use error::CheckpointError;
 pub use files::{decode_snapshot, encode_snapshot, read_snapshot_file, write_file_durably};
 pub use location::{absolute, check_location, copy_file, create_dir_all, is_remote, remove_all};
 pub use model::{
-    CheckpointKind, FileSplitState, KeyedPart, Metadata, OperatorMeta, OperatorSnapshot,
-    PendingFile, RocksDbFiles, SinkState, SnapshotFile, SourceState,
+    CheckpointKind, FileSplitState, KafkaEpoch, KafkaPartitionState, KafkaTransactions, KeyedPart,
+    Metadata, OperatorMeta, OperatorSnapshot, PendingFile, RocksDbFiles, SinkState, SnapshotFile,
+    SourceState,
 };
 pub use storage::{CheckpointStore, Loaded, NativeDirs, check_snapshot_paths, checkpoint_dir_name};

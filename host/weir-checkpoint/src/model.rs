@@ -62,6 +62,65 @@ pub enum SourceState {
     Datagen(Vec<(u32, u32, u64)>),
     /// The built-in sample text: whether it was read.
     Sample(bool),
+    /// Kafka partitions and the offset each resumes at. (Appended last, so
+    /// snapshots of the variants above decode as before.)
+    Kafka(Vec<KafkaPartitionState>),
+}
+
+/// Where a Kafka source resumes in one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaPartitionState {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset of the next record to read.
+    pub next_offset: i64,
+    /// Bounded sources: the offset the partition ends at.
+    pub end_offset: Option<i64>,
+}
+
+/// A Kafka sink sub-task's output not yet committed: the records of each
+/// checkpoint epoch, committed in one transaction per epoch when the
+/// checkpoint completes (and on recovery, unless already committed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaTransactions {
+    /// The brokers.
+    pub bootstrap_servers: String,
+    /// Further producer settings (security and the like).
+    pub properties: Vec<(String, String)>,
+    /// The sub-task's transactional id; also the consumer group whose
+    /// committed offset marks the last epoch committed.
+    pub transactional_id: String,
+    /// The topic written.
+    pub topic: String,
+    /// Epochs in order.
+    pub epochs: Vec<KafkaEpoch>,
+}
+
+impl KafkaTransactions {
+    /// Encoded for the cluster protocol, which carries sink states between
+    /// workers and the coordinator.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decoded from [`KafkaTransactions::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("Kafka transactions: {e}"))
+    }
+}
+
+/// The records one checkpoint commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaEpoch {
+    /// The checkpoint that ends the epoch (`u64::MAX`: the end of input).
+    pub checkpoint: u64,
+    /// Sequence number, increasing along a job's history; the commit
+    /// marker holds the last one committed.
+    pub seq: i64,
+    /// The records, as weir-wire record frames.
+    pub records: Vec<u8>,
 }
 
 /// A part file written before the checkpoint and waiting for it to
@@ -83,6 +142,8 @@ pub struct SinkState {
     pub next_part: u64,
     /// Files the checkpoint commits.
     pub pending: Vec<PendingFile>,
+    /// A Kafka sink's transactions the checkpoint commits.
+    pub kafka: Option<KafkaTransactions>,
 }
 
 /// Everything one operator sub-task snapshots.

@@ -1,7 +1,7 @@
 //! Between the runtime's types and the cluster protocol's messages.
 
 use std::path::PathBuf;
-use weir_checkpoint::{CheckpointKind, PendingFile, SinkState, SnapshotFile};
+use weir_checkpoint::{CheckpointKind, KafkaTransactions, PendingFile, SinkState, SnapshotFile};
 use weir_core::ErrorDomain;
 use weir_proto::v1 as pb;
 use weir_runtime::{Barrier, Command, JobFailure, PersistedOp, Report, Target, TaskId};
@@ -55,11 +55,18 @@ fn sink_to(s: &SinkState) -> pb::SinkState {
                 committed: p.committed.clone(),
             })
             .collect(),
+        kafka: s.kafka.as_ref().map(KafkaTransactions::to_bytes),
     }
 }
 
-fn sink_from(s: &pb::SinkState) -> SinkState {
-    SinkState {
+fn sink_from(s: &pb::SinkState) -> Result<SinkState, Malformed> {
+    let kafka = match &s.kafka {
+        Some(b) => {
+            Some(KafkaTransactions::from_bytes(b).map_err(|_| Malformed("Kafka transactions"))?)
+        }
+        None => None,
+    };
+    Ok(SinkState {
         dir: s.dir.clone(),
         next_part: s.next_part,
         pending: s
@@ -70,7 +77,8 @@ fn sink_from(s: &pb::SinkState) -> SinkState {
                 committed: p.committed.clone(),
             })
             .collect(),
-    }
+        kafka,
+    })
 }
 
 /// A failure as the protocol carries it.
@@ -149,18 +157,20 @@ pub fn report_from(r: &pb::Report) -> Result<Option<Report>, Malformed> {
                 ops: a
                     .ops
                     .iter()
-                    .map(|o| PersistedOp {
-                        file: SnapshotFile {
-                            operator: o.operator.clone(),
-                            subtask: o.subtask,
-                            file: o.file.clone(),
-                            bytes: o.file_bytes,
-                        },
-                        bytes: o.bytes,
-                        shared: o.shared.clone(),
-                        sink: o.sink.as_ref().map(sink_from),
+                    .map(|o| {
+                        Ok(PersistedOp {
+                            file: SnapshotFile {
+                                operator: o.operator.clone(),
+                                subtask: o.subtask,
+                                file: o.file.clone(),
+                                bytes: o.file_bytes,
+                            },
+                            bytes: o.bytes,
+                            shared: o.shared.clone(),
+                            sink: o.sink.as_ref().map(sink_from).transpose()?,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, Malformed>>()?,
             },
             R::Declined(d) => Report::Declined {
                 id: d.checkpoint_id,
@@ -168,7 +178,7 @@ pub fn report_from(r: &pb::Report) -> Result<Option<Report>, Malformed> {
             },
             R::Finished(f) => Report::Finished {
                 task: task_from(f.task.as_ref())?,
-                sinks: f.sinks.iter().map(sink_from).collect(),
+                sinks: f.sinks.iter().map(sink_from).collect::<Result<_, _>>()?,
             },
             R::Failed(reason) => Report::Failed {
                 reason: reason.clone(),
@@ -248,6 +258,7 @@ mod tests {
                             pending: ".p".into(),
                             committed: "p".into(),
                         }],
+                        kafka: None,
                     }),
                 }],
             },

@@ -230,6 +230,7 @@ impl FileSink {
             dir: self.dir.display().to_string(),
             next_part: self.next_part,
             pending: self.pending.iter().map(|(_, p)| p.clone()).collect(),
+            kafka: None,
         })
     }
 

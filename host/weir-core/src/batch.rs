@@ -34,6 +34,12 @@ impl Batch {
         self.len += 1;
     }
 
+    /// Appends every record of `other` (one copy of its bytes).
+    pub fn extend_from(&mut self, other: &Batch) {
+        self.buf.extend_from_slice(&other.buf);
+        self.len += other.len;
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.len

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod builder;
 pub mod error;
 pub mod graph;
+pub mod kafka_spec;
 pub mod keygroup;
 pub mod params;
 pub mod plan;

@@ -3,6 +3,7 @@
 //! Every table rejects unknown fields so that a typo is an error, not a
 //! silently ignored setting. See `docs/job-file.md` for the reference.
 
+pub use crate::kafka_spec::{KafkaSinkSpec, KafkaSourceSpec};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -209,6 +210,8 @@ pub enum SourceSpec {
     /// StateFun's playground ingress: an HTTP server taking
     /// `PUT /<namespace>/<type>/<id>` as messages for a functions stage.
     PlaygroundIngress(PlaygroundIngressSpec),
+    /// The partitions of Kafka topics.
+    Kafka(KafkaSourceSpec),
 }
 
 /// Playground ingress settings. It runs with parallelism 1 (one server).
@@ -561,6 +564,8 @@ pub enum SinkSpec {
     /// StateFun's playground egress: an HTTP server answering
     /// `GET /<topic>` with the oldest message of the topic.
     PlaygroundEgress(PlaygroundEgressSpec),
+    /// A Kafka topic (transactional for exactly-once).
+    Kafka(KafkaSinkSpec),
 }
 
 /// Playground egress settings. It runs with parallelism 1 (one server).
@@ -645,6 +650,7 @@ impl SourceSpec {
             SourceSpec::File(s) => &s.id,
             SourceSpec::Datagen(s) => &s.id,
             SourceSpec::PlaygroundIngress(s) => &s.id,
+            SourceSpec::Kafka(s) => &s.id,
         }
     }
 
@@ -654,6 +660,7 @@ impl SourceSpec {
             SourceSpec::File(s) => s.parallelism,
             SourceSpec::Datagen(s) => s.parallelism,
             SourceSpec::PlaygroundIngress(_) => Some(1),
+            SourceSpec::Kafka(s) => s.parallelism,
         }
     }
 
@@ -663,6 +670,7 @@ impl SourceSpec {
             SourceSpec::File(s) => s.event_time.as_ref(),
             SourceSpec::Datagen(s) => s.event_time.as_ref(),
             SourceSpec::PlaygroundIngress(_) => None,
+            SourceSpec::Kafka(s) => s.event_time.as_ref(),
         }
     }
 }
@@ -675,6 +683,7 @@ impl SinkSpec {
             SinkSpec::Print(s) => &s.id,
             SinkSpec::Discard(s) => &s.id,
             SinkSpec::PlaygroundEgress(s) => &s.id,
+            SinkSpec::Kafka(s) => &s.id,
         }
     }
 
@@ -685,6 +694,7 @@ impl SinkSpec {
             SinkSpec::Print(s) => &s.input,
             SinkSpec::Discard(s) => &s.input,
             SinkSpec::PlaygroundEgress(s) => &s.input,
+            SinkSpec::Kafka(s) => &s.input,
         }
     }
 
@@ -695,6 +705,7 @@ impl SinkSpec {
             SinkSpec::Print(s) => s.parallelism,
             SinkSpec::Discard(s) => s.parallelism,
             SinkSpec::PlaygroundEgress(_) => Some(1),
+            SinkSpec::Kafka(s) => s.parallelism,
         }
     }
 }

@@ -437,6 +437,9 @@ impl Validator {
                 }
             }
             SourceSpec::PlaygroundIngress(_) => {}
+            SourceSpec::Kafka(k) => {
+                crate::kafka_spec::check_source(k, params, &what, &mut self.problems)
+            }
         }
         s
     }
@@ -452,6 +455,9 @@ impl Validator {
             && e.topics.is_empty()
         {
             self.problem(format!("{what}: topics is empty: no message could be read"));
+        }
+        if let SinkSpec::Kafka(k) = &mut s {
+            crate::kafka_spec::check_sink(k, params, &what, &mut self.problems);
         }
         if let SinkSpec::File(f) = &mut s {
             let path = substitute(&f.path, params, &what, &mut self.problems);
@@ -494,12 +500,17 @@ impl Validator {
             DEAD_LETTER_OUTPUT, MALFORMED_OUTPUT, MalformedPolicy, OnError, SourceSpec,
         };
         match &from.kind {
-            NodeKind::Source(SourceSpec::File(f)) => {
+            NodeKind::Source(src @ (SourceSpec::File(_) | SourceSpec::Kafka(_))) => {
+                let policy = match src {
+                    SourceSpec::File(f) => f.on_malformed,
+                    SourceSpec::Kafka(k) => k.on_malformed,
+                    _ => MalformedPolicy::Fail,
+                };
                 if name != MALFORMED_OUTPUT {
                     self.problem(format!(
-                        "{what}: source '{from_id}' has no side output '{name}' (a file source has '{MALFORMED_OUTPUT}')"
+                        "{what}: source '{from_id}' has no side output '{name}' (a file or Kafka source has '{MALFORMED_OUTPUT}')"
                     ));
-                } else if f.on_malformed != MalformedPolicy::DeadLetter {
+                } else if policy != MalformedPolicy::DeadLetter {
                     self.problem(format!(
                         "{what}: source '{from_id}' sends nothing to '{MALFORMED_OUTPUT}' unless it sets on_malformed = \"dead-letter\""
                     ));

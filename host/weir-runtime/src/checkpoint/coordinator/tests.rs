@@ -157,6 +157,7 @@ fn sink_snapshot(s: &Setup, subtask: u32, name: Option<&str>) -> OperatorSnapsho
         dir: s.out.display().to_string(),
         next_part: 1,
         pending,
+        kafka: None,
     });
     snap
 }
