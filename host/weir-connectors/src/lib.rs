@@ -61,6 +61,10 @@ pub trait SourceReader: Send {
     fn position(&self) -> Option<weir_checkpoint::SourceState> {
         None
     }
+
+    /// Checkpoint `checkpoint` completed (a Kafka source commits its
+    /// offsets to its group, for monitoring).
+    fn notify_checkpoint_complete(&mut self, _checkpoint: u64) {}
 }
 
 /// Milliseconds since the epoch by the system clock (ingestion time).

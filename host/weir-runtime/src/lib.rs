@@ -26,6 +26,7 @@ mod operators;
 mod remote;
 mod restart;
 mod setup;
+mod sink_commit;
 mod task;
 
 pub use checkpoint::{

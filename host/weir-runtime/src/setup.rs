@@ -416,7 +416,7 @@ pub(crate) fn prepare_sinks(
 ) -> Result<(), JobFailure> {
     if let Some(plan) = restore {
         for sink in plan.pending_sinks() {
-            weir_connectors::commit(Path::new(&sink.dir), &sink.pending)
+            crate::sink_commit::commit_sink(sink)
                 .map_err(|e| JobFailure::job(e.domain(), e.to_string()))?;
         }
     }
@@ -468,9 +468,9 @@ pub(crate) fn source_reader(
                 Some(SourceState::Sample(done)) => {
                     return Ok(Box::new(SampleReader { done: *done }));
                 }
-                Some(SourceState::Datagen(_)) => {
+                Some(SourceState::Datagen(_) | SourceState::Kafka(_)) => {
                     return Err(Failure::user(
-                        "the snapshot has a data generator's position for this file source",
+                        "the snapshot has another kind of source's position for this file source",
                     ));
                 }
                 None => prepared.splits.get(&node).map(|all| {
@@ -513,11 +513,31 @@ pub(crate) fn source_reader(
             Some(SourceState::Datagen(streams)) => Box::new(DatagenReader::restore(d, streams)),
             Some(_) => {
                 return Err(Failure::user(
-                    "the snapshot has a file position for this data generator",
+                    "the snapshot has another kind of source's position for this data generator",
                 ));
             }
             None => Box::new(DatagenReader::new(d, s, p)),
         },
+        SourceSpec::Kafka(k) => {
+            let restored = match resumed {
+                Some(SourceState::Kafka(parts)) => Some(parts),
+                Some(_) => {
+                    return Err(Failure::user(
+                        "the snapshot has another kind of source's position for this Kafka source",
+                    ));
+                }
+                None => None,
+            };
+            Box::new(
+                weir_kafka::KafkaReader::open(weir_kafka::ReaderContext {
+                    spec: k,
+                    subtask: s,
+                    parallelism: p,
+                    restored,
+                })
+                .map_err(Failure::from)?,
+            )
+        }
         SourceSpec::PlaygroundIngress(i) => Box::new(
             weir_statefun::playground::PlaygroundIngress::open(i.host.as_deref(), i.port)
                 .map_err(Failure::from)?,
@@ -546,6 +566,14 @@ pub(crate) fn sink_writer(
         }
         SinkSpec::Print(_) => Box::new(PrintSink::new(s, p)),
         SinkSpec::Discard(_) => Box::new(DiscardSink::default()),
+        SinkSpec::Kafka(k) => Box::new(
+            weir_kafka::KafkaSink::open(weir_kafka::SinkContext {
+                spec: k,
+                job: &graph.name,
+                subtask: s,
+            })
+            .map_err(Failure::from)?,
+        ),
         SinkSpec::PlaygroundEgress(e) => Box::new(
             weir_statefun::playground::PlaygroundEgress::open(e.host.as_deref(), e.port, &e.topics)
                 .map_err(Failure::from)?,

@@ -190,7 +190,9 @@ impl SubTask {
                     if let Some(b) = self.ctl.barrier_after(self.last_barrier) {
                         self.checkpoint(b, Some(reader.as_ref()))?;
                     }
-                    self.notify_completed()?;
+                    if let Some(id) = self.notify_completed()? {
+                        reader.notify_checkpoint_complete(id);
+                    }
                     self.current = 0;
                     let mut out = Outputs::default();
                     let status = reader
@@ -262,9 +264,9 @@ impl SubTask {
 
     /// Tells the operators of a newly completed checkpoint (sinks commit
     /// what it covers).
-    fn notify_completed(&mut self) -> Result<(), Stop> {
+    fn notify_completed(&mut self) -> Result<Option<u64>, Stop> {
         let Some(id) = self.ctl.completed_after(self.last_notified) else {
-            return Ok(());
+            return Ok(None);
         };
         self.last_notified = id;
         for i in 0..self.steps.len() {
@@ -273,7 +275,7 @@ impl SubTask {
                 op.notify_checkpoint_complete(id)?;
             }
         }
-        Ok(())
+        Ok(Some(id))
     }
 
     /// Does what the input gate says.

@@ -592,7 +592,7 @@ impl Coordinator {
         let stopping = f.savepoint.as_ref().is_some_and(|r| r.stop);
         if job_finished || stopping {
             for k in &f.sinks {
-                weir_connectors::commit(Path::new(&k.dir), &k.pending)
+                crate::sink_commit::commit_sink(k)
                     .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
             }
         }
@@ -665,8 +665,7 @@ impl Coordinator {
         }
         let Some(store) = &self.store else {
             for k in &self.finished_sinks {
-                weir_connectors::commit(Path::new(&k.dir), &k.pending)
-                    .map_err(|e| failure(e.to_string()))?;
+                crate::sink_commit::commit_sink(k).map_err(|e| failure(e.to_string()))?;
             }
             self.job_done = true;
             return Ok(true);

@@ -173,7 +173,7 @@ impl TaskHost {
             self.final_in.remove(&task);
             let sinks = self.finished.get(&task).into_iter().flatten();
             for k in sinks.filter_map(|s| s.sink.as_ref()) {
-                if let Err(e) = weir_connectors::commit(std::path::Path::new(&k.dir), &k.pending) {
+                if let Err(e) = crate::sink_commit::commit_sink(k) {
                     out.push(Report::Failed {
                         reason: format!("checkpoint {id}: {e}"),
                     });

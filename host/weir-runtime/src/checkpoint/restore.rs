@@ -156,12 +156,27 @@ impl RestorePlan {
         let mut files = Vec::new();
         let mut streams = Vec::new();
         let mut sample = None;
+        let mut kafka = false;
         for st in states {
             match st {
                 SourceState::Files(f) => files.extend(f.iter().cloned()),
                 SourceState::Datagen(d) => streams.extend(d.iter().copied()),
                 SourceState::Sample(done) => sample = Some(sample.unwrap_or(false) || *done),
+                SourceState::Kafka(_) => kafka = true,
             }
+        }
+        if kafka {
+            // Every reader gets every partition's position and keeps the
+            // partitions it owns (`weir_kafka::owner`), at any parallelism.
+            return Some(SourceState::Kafka(
+                all.iter()
+                    .filter_map(|s| match &s.source {
+                        Some(SourceState::Kafka(p)) => Some(p.iter().cloned()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect(),
+            ));
         }
         if let Some(done) = sample {
             return Some(SourceState::Sample(done || subtask != 0));

@@ -1,0 +1,230 @@
+//! The Kafka sink writer.
+
+use crate::client::{REQUEST_TIMEOUT, config, kafka_error, pairs};
+use crate::commit::{Transactional, send_all};
+use rdkafka::ClientContext;
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use weir_checkpoint::{KafkaEpoch, KafkaTransactions, SinkState};
+use weir_connectors::{ConnectorError, SinkWriter};
+use weir_core::kafka_spec::{DeliveryGuarantee, KafkaSinkSpec};
+use weir_core::{Batch, ErrorDomain};
+
+/// Counts failed deliveries and keeps the first error.
+#[derive(Default)]
+pub struct Deliveries {
+    failed: AtomicU64,
+    first: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut first) = self.first.lock()
+                && first.is_none()
+            {
+                *first = Some(e.to_string());
+            }
+        }
+    }
+}
+
+impl Deliveries {
+    /// An error if any record failed to arrive.
+    fn check(&self) -> Result<(), ConnectorError> {
+        let failed = self.failed.load(Ordering::Relaxed);
+        if failed == 0 {
+            return Ok(());
+        }
+        let first = self.first.lock().ok().and_then(|f| f.clone());
+        Err(ConnectorError::Service {
+            domain: ErrorDomain::External,
+            message: format!(
+                "Kafka: {failed} records were not delivered (first: {})",
+                first.unwrap_or_default()
+            ),
+        })
+    }
+}
+
+/// Which sink sub-task this is.
+pub struct SinkContext<'a> {
+    /// The sink's settings.
+    pub spec: &'a KafkaSinkSpec,
+    /// The job's name (part of the default transactional id prefix).
+    pub job: &'a str,
+    /// This sub-task.
+    pub subtask: u32,
+}
+
+/// Exactly-once: the epochs not committed yet and the current one.
+struct Epochs {
+    tx: Option<Transactional>,
+    state: KafkaTransactions,
+    current: Batch,
+    next_seq: i64,
+}
+
+enum Mode {
+    Direct(ThreadedProducer<Deliveries>),
+    Transactional(Box<Epochs>),
+}
+
+/// Writes records to a topic with the configured delivery guarantee.
+pub struct KafkaSink {
+    topic: String,
+    guarantee: DeliveryGuarantee,
+    mode: Mode,
+}
+
+/// The transactional id of a sink sub-task.
+pub fn transactional_id(ctx: &SinkContext<'_>) -> String {
+    let prefix = ctx
+        .spec
+        .transactional_id_prefix
+        .clone()
+        .unwrap_or_else(|| format!("weir-{}-{}", ctx.job, ctx.spec.id));
+    format!("{prefix}-{}", ctx.subtask)
+}
+
+impl KafkaSink {
+    /// Connects. Exactly-once opens the sub-task's transactional producer
+    /// (fencing earlier ones) and continues the epoch sequence after the
+    /// last committed one.
+    pub fn open(ctx: SinkContext<'_>) -> Result<KafkaSink, ConnectorError> {
+        let spec = ctx.spec;
+        let user = pairs(&spec.properties);
+        let mode = match spec.delivery_guarantee {
+            DeliveryGuarantee::ExactlyOnce => {
+                let id = transactional_id(&ctx);
+                let tx = Transactional::open(&spec.bootstrap_servers, &user, &id, &spec.topic)?;
+                let next_seq = tx.committed_seq()? + 1;
+                Mode::Transactional(Box::new(Epochs {
+                    tx: Some(tx),
+                    state: KafkaTransactions {
+                        bootstrap_servers: spec.bootstrap_servers.clone(),
+                        properties: user,
+                        transactional_id: id,
+                        topic: spec.topic.clone(),
+                        epochs: Vec::new(),
+                    },
+                    current: Batch::default(),
+                    next_seq,
+                }))
+            }
+            g => {
+                let idempotent = if g == DeliveryGuarantee::AtLeastOnce {
+                    "true"
+                } else {
+                    "false"
+                };
+                let p: ThreadedProducer<Deliveries> = config(
+                    &spec.bootstrap_servers,
+                    &[
+                        ("enable.idempotence", idempotent),
+                        ("partitioner", "murmur2_random"),
+                        ("linger.ms", "5"),
+                    ],
+                    user,
+                )
+                .create_with_context(Deliveries::default())
+                .map_err(|e| kafka_error("cannot create a producer", e))?;
+                Mode::Direct(p)
+            }
+        };
+        Ok(KafkaSink {
+            topic: spec.topic.clone(),
+            guarantee: spec.delivery_guarantee,
+            mode,
+        })
+    }
+
+    fn flush(p: &ThreadedProducer<Deliveries>) -> Result<(), ConnectorError> {
+        p.flush(REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error("cannot flush", e))?;
+        p.context().check()
+    }
+}
+
+impl SinkWriter for KafkaSink {
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
+        match &mut self.mode {
+            Mode::Direct(p) => {
+                send_all(p, &self.topic, batch)?;
+                p.context().check()
+            }
+            Mode::Transactional(e) => {
+                e.current.extend_from(batch);
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), ConnectorError> {
+        match &self.mode {
+            Mode::Direct(p) => Self::flush(p),
+            // The last epoch is in the final snapshot, which the job
+            // commits when it ends.
+            Mode::Transactional(_) => Ok(()),
+        }
+    }
+
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Option<SinkState>, ConnectorError> {
+        match &mut self.mode {
+            Mode::Direct(p) => {
+                if self.guarantee == DeliveryGuarantee::AtLeastOnce {
+                    Self::flush(p)?;
+                }
+                Ok(None)
+            }
+            Mode::Transactional(e) => {
+                let records = std::mem::take(&mut e.current);
+                if !records.is_empty() {
+                    e.state.epochs.push(KafkaEpoch {
+                        checkpoint,
+                        seq: e.next_seq,
+                        records: records.bytes().to_vec(),
+                    });
+                    e.next_seq += 1;
+                }
+                Ok(Some(SinkState {
+                    dir: String::new(),
+                    next_part: 0,
+                    pending: Vec::new(),
+                    kafka: Some(e.state.clone()),
+                }))
+            }
+        }
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        let Mode::Transactional(e) = &mut self.mode else {
+            return Ok(());
+        };
+        let (due, later): (Vec<KafkaEpoch>, Vec<KafkaEpoch>) = std::mem::take(&mut e.state.epochs)
+            .into_iter()
+            .partition(|x| x.checkpoint <= checkpoint);
+        e.state.epochs = later;
+        let Some(tx) = &e.tx else {
+            return Ok(());
+        };
+        for epoch in &due {
+            tx.commit_epoch(epoch)?;
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        if let Mode::Transactional(e) = &mut self.mode {
+            // Nothing is in an open transaction between commits; dropping
+            // the producer is enough.
+            e.tx = None;
+        }
+    }
+}
