@@ -2,6 +2,7 @@
 //! Rust, measured in the same process run.
 
 mod cluster;
+mod kafka;
 mod state;
 mod statefun;
 mod windows;
@@ -111,6 +112,30 @@ pub enum Which {
         #[arg(long, default_value = "target/bench-data")]
         data_dir: PathBuf,
     },
+    /// Kafka -> WordCount -> Kafka (the example job) at parallelism 1 and
+    /// 2, at-least-once and exactly-once, against file -> WordCount ->
+    /// files, with checkpoints every second. Needs a running broker
+    /// (`scripts/kafka start <dir>` prints its address).
+    Kafka {
+        /// The broker (`host:port`).
+        #[arg(long)]
+        bootstrap: String,
+        /// Corpus size in MB.
+        #[arg(long, default_value_t = 20)]
+        size_mb: u64,
+        /// Repetitions; the best of each variant is reported.
+        #[arg(long, default_value_t = 2)]
+        runs: u32,
+        /// Partitions of the input and output topics.
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// The examples directory (job files and built components).
+        #[arg(long, default_value = "functions-examples")]
+        examples: PathBuf,
+        /// Where generated corpora are kept between runs.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
+    },
     /// A keyed 1 s tumbling event-time window count over `<ts> <word>`
     /// events in four time-overlapping partitions, at parallelism 1.
     Windows {
@@ -171,6 +196,21 @@ pub fn run(which: Which) -> Result<()> {
             component,
             server,
             python,
+            data_dir,
+        }),
+        Which::Kafka {
+            bootstrap,
+            size_mb,
+            runs,
+            partitions,
+            examples,
+            data_dir,
+        } => kafka::kafka(&kafka::KafkaBench {
+            bootstrap,
+            size_mb: size_mb.max(1),
+            runs: runs.max(1),
+            partitions: partitions.max(1),
+            examples,
             data_dir,
         }),
         Which::State {

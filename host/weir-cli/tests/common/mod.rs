@@ -3,6 +3,7 @@
 //! dropped, submitting, reading committed output.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod kafka;
 pub mod moto;
 pub mod statefun;
 

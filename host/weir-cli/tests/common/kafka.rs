@@ -1,0 +1,247 @@
+//! A real Apache Kafka broker for a test (`scripts/kafka`), stopped when
+//! dropped, and the clients the tests use around it: topics, a producer
+//! of input lines, a `read_committed` consumer of output.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A record to produce: partition, timestamp (ms), key, value.
+pub type Record<'a> = (i32, Option<i64>, Option<&'a [u8]>, &'a [u8]);
+
+/// A broker of its own for one test.
+pub struct Broker {
+    state: PathBuf,
+    pub bootstrap: String,
+}
+
+fn script() -> PathBuf {
+    super::root().join("scripts/kafka")
+}
+
+impl Broker {
+    /// Starts a fresh broker with its data under `dir`.
+    pub fn start(dir: &Path) -> Broker {
+        let state = dir.join("kafka");
+        let o = Command::new(script())
+            .arg("start")
+            .arg(&state)
+            .output()
+            .expect("scripts/kafka start");
+        assert!(
+            o.status.success(),
+            "scripts/kafka start: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        let bootstrap = out
+            .lines()
+            .last()
+            .expect("bootstrap address")
+            .trim()
+            .to_owned();
+        Broker { state, bootstrap }
+    }
+
+    /// Stops the broker and starts it again on the same port and data.
+    pub fn restart(&self) {
+        let o = Command::new(script())
+            .arg("restart")
+            .arg(&self.state)
+            .output()
+            .expect("scripts/kafka restart");
+        assert!(
+            o.status.success(),
+            "scripts/kafka restart: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap);
+        c
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let res = rt
+            .block_on(admin.create_topics([&new], &AdminOptions::new()))
+            .expect("create topics");
+        for r in res {
+            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+        }
+    }
+
+    /// Grows `topic` to `total` partitions.
+    pub fn add_partitions(&self, topic: &str, total: usize) {
+        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let grow = NewPartitions::new(topic, total);
+        let res = rt
+            .block_on(admin.create_partitions([&grow], &AdminOptions::new()))
+            .expect("create partitions");
+        for r in res {
+            r.unwrap_or_else(|(t, e)| panic!("grow topic {t}: {e}"));
+        }
+    }
+
+    /// The offset `group` committed for a partition, if any.
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        let c: BaseConsumer = self
+            .config()
+            .set("group.id", group)
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Invalid)
+            .expect("tpl");
+        let got = c
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed offsets");
+        got.elements().first().and_then(|e| match e.offset() {
+            Offset::Offset(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// Commits `offset` for `group` on a partition.
+    pub fn commit(&self, group: &str, topic: &str, partition: i32, offset: i64) {
+        let c: BaseConsumer = self
+            .config()
+            .set("group.id", group)
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .expect("tpl");
+        c.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+            .expect("commit");
+    }
+
+    /// Produces `records` (partition, timestamp ms, key, value) and waits
+    /// until all are acknowledged.
+    pub fn produce(&self, topic: &str, records: &[Record<'_>]) {
+        self.produce_with_headers(topic, records, |_| None);
+    }
+
+    /// Produces `records`, the `i`th with the header `headers(i)` if any.
+    pub fn produce_with_headers(
+        &self,
+        topic: &str,
+        records: &[Record<'_>],
+        headers: impl Fn(usize) -> Option<(String, String)>,
+    ) {
+        let p: BaseProducer = self
+            .config()
+            .set("linger.ms", "20")
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .expect("producer");
+        for (i, (partition, ts, key, value)) in records.iter().enumerate() {
+            let mut r: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(topic).partition(*partition).payload(*value);
+            if let Some((k, v)) = headers(i) {
+                r = r.headers(rdkafka::message::OwnedHeaders::new().insert(
+                    rdkafka::message::Header {
+                        key: &k,
+                        value: Some(v.as_bytes()),
+                    },
+                ));
+            }
+            if let Some(k) = key {
+                r = r.key(k);
+            }
+            if let Some(ts) = ts {
+                r = r.timestamp(*ts);
+            }
+            loop {
+                match p.send(r) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        r = back;
+                        p.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+            p.poll(Duration::ZERO);
+        }
+        p.flush(Duration::from_secs(60)).expect("flush");
+    }
+
+    /// Produces text lines spread round robin over `partitions`.
+    pub fn produce_lines(&self, topic: &str, partitions: i32, text: &str) {
+        let records: Vec<Record<'_>> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| ((i as i32) % partitions, None, None, l.as_bytes()))
+            .collect();
+        self.produce(topic, &records);
+    }
+
+    /// Every value in `topic` a `read_committed` consumer sees, read until
+    /// every partition reports its end (no open transaction may hold the
+    /// topic then: call it once the writers are done).
+    pub fn read_committed(&self, topic: &str) -> Vec<String> {
+        let c: BaseConsumer = self
+            .config()
+            .set("group.id", "weir-test-reader")
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("consumer");
+        let md = c
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        let mut left = std::collections::BTreeSet::new();
+        for t in md.topics() {
+            for p in t.partitions() {
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                    .expect("tpl");
+                left.insert(p.id());
+            }
+        }
+        assert!(!left.is_empty(), "topic {topic} has no partitions");
+        c.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !left.is_empty() {
+            assert!(Instant::now() < deadline, "reading {topic} took over 120 s");
+            match c.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Ok(m)) => {
+                    out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    left.remove(&p);
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new(script()).arg("stop").arg(&self.state).output();
+    }
+}
