@@ -60,6 +60,11 @@ impl Batch {
         &self.buf
     }
 
+    /// The encoded records, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// Removes every record, keeping the allocation.
     pub fn clear(&mut self) {
         self.buf.clear();

@@ -13,6 +13,7 @@
 mod assign;
 mod client;
 mod commit;
+mod committer;
 mod partitions;
 mod sink;
 mod source;

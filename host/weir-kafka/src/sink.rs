@@ -2,6 +2,7 @@
 
 use crate::client::{REQUEST_TIMEOUT, config, kafka_error, pairs};
 use crate::commit::{Transactional, send_all};
+use crate::committer::Committer;
 use rdkafka::ClientContext;
 use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use std::sync::Mutex;
@@ -65,10 +66,32 @@ pub struct SinkContext<'a> {
 
 /// Exactly-once: the epochs not committed yet and the current one.
 struct Epochs {
-    tx: Option<Transactional>,
+    committer: Option<Committer>,
+    /// Every epoch not known to be committed (in order of sequence).
     state: KafkaTransactions,
     current: Batch,
     next_seq: i64,
+    /// The highest sequence handed to the committer.
+    sent: i64,
+}
+
+impl Epochs {
+    /// Drops the epochs up to `committed` from the state.
+    fn committed(&mut self, committed: Option<i64>) {
+        if let Some(c) = committed {
+            self.state.epochs.retain(|e| e.seq > c);
+        }
+    }
+
+    /// Takes in what the committer finished, without waiting.
+    fn settle(&mut self) -> Result<(), ConnectorError> {
+        let done = match &mut self.committer {
+            Some(c) => c.poll()?,
+            None => None,
+        };
+        self.committed(done);
+        Ok(())
+    }
 }
 
 enum Mode {
@@ -105,8 +128,10 @@ impl KafkaSink {
                 let id = transactional_id(&ctx);
                 let tx = Transactional::open(&spec.bootstrap_servers, &user, &id, &spec.topic)?;
                 let next_seq = tx.committed_seq()? + 1;
+                let committer = Committer::start(tx, format!("kafka-commit-{}", ctx.subtask))?;
                 Mode::Transactional(Box::new(Epochs {
-                    tx: Some(tx),
+                    committer: Some(committer),
+                    sent: next_seq - 1,
                     state: KafkaTransactions {
                         bootstrap_servers: spec.bootstrap_servers.clone(),
                         properties: user,
@@ -161,17 +186,24 @@ impl SinkWriter for KafkaSink {
             }
             Mode::Transactional(e) => {
                 e.current.extend_from(batch);
-                Ok(())
+                e.settle()
             }
         }
     }
 
     fn finish(&mut self) -> Result<(), ConnectorError> {
-        match &self.mode {
+        match &mut self.mode {
             Mode::Direct(p) => Self::flush(p),
-            // The last epoch is in the final snapshot, which the job
-            // commits when it ends.
-            Mode::Transactional(_) => Ok(()),
+            // Commits in flight end first; the last epoch is in the final
+            // snapshot, which the job commits when it ends.
+            Mode::Transactional(e) => {
+                let done = match &mut e.committer {
+                    Some(c) => c.wait_all()?,
+                    None => None,
+                };
+                e.committed(done);
+                Ok(())
+            }
         }
     }
 
@@ -184,12 +216,13 @@ impl SinkWriter for KafkaSink {
                 Ok(None)
             }
             Mode::Transactional(e) => {
+                e.settle()?;
                 let records = std::mem::take(&mut e.current);
                 if !records.is_empty() {
                     e.state.epochs.push(KafkaEpoch {
                         checkpoint,
                         seq: e.next_seq,
-                        records: records.bytes().to_vec(),
+                        records: records.into_bytes(),
                     });
                     e.next_seq += 1;
                 }
@@ -203,28 +236,30 @@ impl SinkWriter for KafkaSink {
         }
     }
 
+    /// Hands the epochs the checkpoint covers to the committer; they stay
+    /// in the snapshots until it has committed them.
     fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
         let Mode::Transactional(e) = &mut self.mode else {
             return Ok(());
         };
-        let (due, later): (Vec<KafkaEpoch>, Vec<KafkaEpoch>) = std::mem::take(&mut e.state.epochs)
-            .into_iter()
-            .partition(|x| x.checkpoint <= checkpoint);
-        e.state.epochs = later;
-        let Some(tx) = &e.tx else {
+        e.settle()?;
+        let Some(c) = &mut e.committer else {
             return Ok(());
         };
-        for epoch in &due {
-            tx.commit_epoch(epoch)?;
+        for epoch in &e.state.epochs {
+            if epoch.checkpoint <= checkpoint && epoch.seq > e.sent {
+                c.send(epoch.clone())?;
+                e.sent = epoch.seq;
+            }
         }
         Ok(())
     }
 
     fn abort(&mut self) {
         if let Mode::Transactional(e) = &mut self.mode {
-            // Nothing is in an open transaction between commits; dropping
-            // the producer is enough.
-            e.tx = None;
+            // An open transaction is aborted by the next producer of the
+            // same id (fencing); the committer ends with its channel.
+            e.committer = None;
         }
     }
 }

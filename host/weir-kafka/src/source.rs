@@ -8,6 +8,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -333,14 +334,14 @@ impl KafkaReader {
             .as_ref()
             .and_then(|e| e.field.as_deref());
         let converted = match self.spec.format {
-            KafkaFormat::Raw => Ok((value.to_vec(), None)),
+            KafkaFormat::Raw => Ok((Cow::Borrowed(value), None)),
             KafkaFormat::Text => std::str::from_utf8(value)
-                .map(|_| (value.to_vec(), None))
+                .map(|_| (Cow::Borrowed(value), None))
                 .map_err(|e| format!("not UTF-8 text: {e}")),
             KafkaFormat::Json => json_value(value, by_field),
-            KafkaFormat::Envelope => Ok((envelope(m), None)),
+            KafkaFormat::Envelope => Ok((Cow::Owned(envelope(m)), None)),
         };
-        let (bytes, field_ts) = match converted {
+        let (bytes, field_ts): (Cow<'_, [u8]>, Option<i64>) = match converted {
             Ok(v) => v,
             Err(error) => return self.malformed(m, error, out),
         };
@@ -412,10 +413,13 @@ impl KafkaReader {
 }
 
 /// A JSON value checked (and its event-time field read).
-fn json_value(value: &[u8], field: Option<&str>) -> Result<(Vec<u8>, Option<i64>), String> {
+fn json_value<'a>(
+    value: &'a [u8],
+    field: Option<&str>,
+) -> Result<(Cow<'a, [u8]>, Option<i64>), String> {
     match field {
         None => serde_json::from_slice::<serde::de::IgnoredAny>(value)
-            .map(|_| (value.to_vec(), None))
+            .map(|_| (Cow::Borrowed(value), None))
             .map_err(|e| e.to_string()),
         Some(f) => {
             let v: serde_json::Value = serde_json::from_slice(value).map_err(|e| e.to_string())?;
@@ -423,7 +427,7 @@ fn json_value(value: &[u8], field: Option<&str>) -> Result<(Vec<u8>, Option<i64>
                 .get(f)
                 .and_then(serde_json::Value::as_i64)
                 .ok_or_else(|| format!("no integer field '{f}' (the event time)"))?;
-            Ok((value.to_vec(), Some(ts)))
+            Ok((Cow::Borrowed(value), Some(ts)))
         }
     }
 }
