@@ -92,8 +92,11 @@ pub struct KafkaTransactions {
     /// The sub-task's transactional id; also the consumer group whose
     /// committed offset marks the last epoch committed.
     pub transactional_id: String,
-    /// The topic written.
+    /// The topic written (and where the commit marker is).
     pub topic: String,
+    /// Whether record values are envelopes naming topic, partition, key,
+    /// headers and timestamp.
+    pub envelope: bool,
     /// Epochs in order.
     pub epochs: Vec<KafkaEpoch>,
 }

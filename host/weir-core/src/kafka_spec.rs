@@ -115,6 +115,9 @@ pub struct KafkaSinkSpec {
     /// What a failure may do to the output.
     #[serde(default)]
     pub delivery_guarantee: DeliveryGuarantee,
+    /// How records become Kafka records.
+    #[serde(default)]
+    pub format: KafkaSinkFormat,
     /// Exactly-once: the prefix of the transactional ids (one per
     /// sub-task: `<prefix>-<subtask>`); default `weir-<job>-<sink id>`.
     /// Two jobs writing at the same time need different prefixes.
@@ -123,6 +126,20 @@ pub struct KafkaSinkSpec {
     /// Further librdkafka producer settings.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+/// How a Kafka sink turns records into Kafka records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KafkaSinkFormat {
+    /// The value as it is, the record key as the key, to the sink's topic.
+    #[default]
+    Value,
+    /// The value is a JSON object naming `topic`, `partition`, `key` (or
+    /// `key_base64`), `value` (text, other JSON written as JSON, `null`: a
+    /// tombstone; or `value_base64`), `headers` and `timestamp`; each is
+    /// optional.
+    Envelope,
 }
 
 /// What a failure may do to a Kafka sink's output (Flink's

@@ -12,9 +12,11 @@
 //! starts. Opening the transactional producer (`init_transactions`) fences
 //! any older producer of the same id and aborts its open transaction.
 
-use crate::client::{REQUEST_TIMEOUT, config, kafka_error};
+use crate::client::{REQUEST_TIMEOUT, config, kafka_error, user_error};
+use crate::envelope::Envelope;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::Duration;
@@ -29,6 +31,7 @@ pub(crate) struct Transactional {
     pub(crate) producer: ThreadedProducer<crate::sink::Deliveries>,
     marker: BaseConsumer,
     topic: String,
+    envelope: bool,
 }
 
 impl Transactional {
@@ -38,6 +41,7 @@ impl Transactional {
         properties: &[(String, String)],
         transactional_id: &str,
         topic: &str,
+        envelope: bool,
     ) -> Result<Transactional, ConnectorError> {
         let producer: ThreadedProducer<crate::sink::Deliveries> = config(
             bootstrap,
@@ -69,6 +73,7 @@ impl Transactional {
             producer,
             marker,
             topic: topic.to_owned(),
+            envelope,
         })
     }
 
@@ -99,7 +104,7 @@ impl Transactional {
             .map_err(|e| kafka_error(&what("begin"), e))?;
         let records = Batch::from_bytes(epoch.records.clone())
             .map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
-        let sent = send_all(&self.producer, &self.topic, &records).and_then(|()| {
+        let sent = send_all(&self.producer, &self.topic, self.envelope, &records).and_then(|()| {
             let mut marker = TopicPartitionList::new();
             marker
                 .add_partition_offset(&self.topic, 0, Offset::Offset(epoch.seq))
@@ -126,33 +131,85 @@ impl Transactional {
 }
 
 /// Sends every record of `batch` to `topic` (key and timestamp from the
-/// record), waiting while the producer's queue is full.
+/// record), or where each record's envelope says, waiting while the
+/// producer's queue is full.
 pub(crate) fn send_all(
     producer: &ThreadedProducer<crate::sink::Deliveries>,
     topic: &str,
+    envelope: bool,
     batch: &Batch,
 ) -> Result<(), ConnectorError> {
-    for r in batch.iter() {
+    for (i, r) in batch.iter().enumerate() {
         let r = r.map_err(|e| ConnectorError::Corrupt(e.to_string()))?;
+        let ts = (r.ts != NO_TIMESTAMP && r.ts >= 0).then_some(r.ts);
+        if envelope {
+            send_envelope(producer, topic, r.value, ts)
+                .map_err(|e| user_error(format!("record {i} of a batch: {e}")))??;
+            continue;
+        }
         let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(r.value);
         if !r.key.is_empty() {
             rec = rec.key(r.key);
         }
-        if r.ts != NO_TIMESTAMP && r.ts >= 0 {
-            rec = rec.timestamp(r.ts);
+        if let Some(ts) = ts {
+            rec = rec.timestamp(ts);
         }
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    rec = back;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err((e, _)) => return Err(kafka_error("cannot send a record", e)),
-            }
-        }
+        send(producer, rec)?;
     }
     Ok(())
+}
+
+/// Sends one record as its envelope says: the outer error is the user's
+/// (not an envelope), the inner one the producer's.
+fn send_envelope(
+    producer: &ThreadedProducer<crate::sink::Deliveries>,
+    topic: &str,
+    value: &[u8],
+    ts: Option<i64>,
+) -> Result<Result<(), ConnectorError>, String> {
+    let e = Envelope::parse(value)?;
+    let key = e.key()?;
+    let payload = e.value()?;
+    let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(e.topic.as_deref().unwrap_or(topic));
+    if let Some(p) = e.partition {
+        rec = rec.partition(p);
+    }
+    if let Some(k) = &key {
+        rec = rec.key(k.as_slice());
+    }
+    if let Some(v) = &payload {
+        rec = rec.payload(v.as_slice());
+    }
+    if let Some(ts) = e.timestamp.or(ts) {
+        rec = rec.timestamp(ts);
+    }
+    if !e.headers.is_empty() {
+        let mut hs = OwnedHeaders::new_with_capacity(e.headers.len());
+        for (k, v) in &e.headers {
+            hs = hs.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
+        }
+        rec = rec.headers(hs);
+    }
+    Ok(send(producer, rec))
+}
+
+fn send(
+    producer: &ThreadedProducer<crate::sink::Deliveries>,
+    mut rec: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), ConnectorError> {
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                rec = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err((e, _)) => return Err(kafka_error("cannot send a record", e)),
+        }
+    }
 }
 
 /// Commits the epochs of a sink sub-task's checkpointed state that are not
@@ -166,6 +223,7 @@ pub fn commit_transactions(t: &KafkaTransactions) -> Result<(), ConnectorError> 
         &t.properties,
         &t.transactional_id,
         &t.topic,
+        t.envelope,
     )?;
     let done = tx.committed_seq()?;
     for epoch in t.epochs.iter().filter(|e| e.seq > done) {

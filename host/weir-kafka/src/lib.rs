@@ -14,6 +14,7 @@ mod assign;
 mod client;
 mod commit;
 mod committer;
+mod envelope;
 mod partitions;
 mod sink;
 mod source;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use weir_checkpoint::{KafkaEpoch, KafkaTransactions, SinkState};
 use weir_connectors::{ConnectorError, SinkWriter};
-use weir_core::kafka_spec::{DeliveryGuarantee, KafkaSinkSpec};
+use weir_core::kafka_spec::{DeliveryGuarantee, KafkaSinkFormat, KafkaSinkSpec};
 use weir_core::{Batch, ErrorDomain};
 
 /// Counts failed deliveries and keeps the first error.
@@ -102,6 +102,7 @@ enum Mode {
 /// Writes records to a topic with the configured delivery guarantee.
 pub struct KafkaSink {
     topic: String,
+    envelope: bool,
     guarantee: DeliveryGuarantee,
     mode: Mode,
 }
@@ -123,10 +124,17 @@ impl KafkaSink {
     pub fn open(ctx: SinkContext<'_>) -> Result<KafkaSink, ConnectorError> {
         let spec = ctx.spec;
         let user = pairs(&spec.properties);
+        let envelope = spec.format == KafkaSinkFormat::Envelope;
         let mode = match spec.delivery_guarantee {
             DeliveryGuarantee::ExactlyOnce => {
                 let id = transactional_id(&ctx);
-                let tx = Transactional::open(&spec.bootstrap_servers, &user, &id, &spec.topic)?;
+                let tx = Transactional::open(
+                    &spec.bootstrap_servers,
+                    &user,
+                    &id,
+                    &spec.topic,
+                    envelope,
+                )?;
                 let next_seq = tx.committed_seq()? + 1;
                 let committer = Committer::start(tx, format!("kafka-commit-{}", ctx.subtask))?;
                 Mode::Transactional(Box::new(Epochs {
@@ -137,6 +145,7 @@ impl KafkaSink {
                         properties: user,
                         transactional_id: id,
                         topic: spec.topic.clone(),
+                        envelope,
                         epochs: Vec::new(),
                     },
                     current: Batch::default(),
@@ -165,6 +174,7 @@ impl KafkaSink {
         };
         Ok(KafkaSink {
             topic: spec.topic.clone(),
+            envelope,
             guarantee: spec.delivery_guarantee,
             mode,
         })
@@ -181,7 +191,7 @@ impl SinkWriter for KafkaSink {
     fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
         match &mut self.mode {
             Mode::Direct(p) => {
-                send_all(p, &self.topic, batch)?;
+                send_all(p, &self.topic, self.envelope, batch)?;
                 p.context().check()
             }
             Mode::Transactional(e) => {
