@@ -2,19 +2,30 @@
 //! dropped, and the clients the tests use around it: topics, a producer
 //! of input lines, a `read_committed` consumer of output.
 
+use super::root;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A record to produce: partition, timestamp (ms), key, value.
 pub type Record<'a> = (i32, Option<i64>, Option<&'a [u8]>, &'a [u8]);
+
+/// A record a consumer read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub partition: i32,
+    pub key: Option<String>,
+    pub value: String,
+    pub headers: Vec<(String, Option<String>)>,
+}
 
 /// A broker of its own for one test.
 pub struct Broker {
@@ -199,6 +210,15 @@ impl Broker {
     /// every partition reports its end (no open transaction may hold the
     /// topic then: call it once the writers are done).
     pub fn read_committed(&self, topic: &str) -> Vec<String> {
+        self.read_committed_records(topic)
+            .into_iter()
+            .map(|r| r.value)
+            .collect()
+    }
+
+    /// Like `read_committed`, with each record's partition, key and
+    /// headers.
+    pub fn read_committed_records(&self, topic: &str) -> Vec<Read> {
         let c: BaseConsumer = self
             .config()
             .set("group.id", "weir-test-reader")
@@ -227,9 +247,24 @@ impl Broker {
             assert!(Instant::now() < deadline, "reading {topic} took over 120 s");
             match c.poll(Duration::from_millis(200)) {
                 None => {}
-                Some(Ok(m)) => {
-                    out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
-                }
+                Some(Ok(m)) => out.push(Read {
+                    partition: m.partition(),
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    headers: m
+                        .headers()
+                        .map(|hs| {
+                            hs.iter()
+                                .map(|h| {
+                                    (
+                                        h.key.to_owned(),
+                                        h.value.map(|v| String::from_utf8_lossy(v).into_owned()),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }),
                 Some(Err(KafkaError::PartitionEOF(p))) => {
                     left.remove(&p);
                 }
@@ -243,5 +278,106 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = Command::new(script()).arg("stop").arg(&self.state).output();
+    }
+}
+
+// What the Kafka tests share besides the broker.
+
+/// Reference tokenizer (the WordCount example's rule): maximal runs of
+/// ASCII letters, digits and `_`, lower-cased.
+pub fn reference_counts(text: &str) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    for t in text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|t| !t.is_empty())
+    {
+        *m.entry(t.to_ascii_lowercase()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Every update WordCount must emit once: `(w,1)` … `(w,n)` per word.
+pub fn expected_updates(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = reference_counts(text)
+        .into_iter()
+        .flat_map(|(w, n)| (1..=n).map(move |i| format!("({w},{i})")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Real English text (the licence texts Debian ships), repeated to about
+/// `bytes`.
+pub fn real_text(bytes: usize) -> String {
+    let mut base = String::new();
+    if let Ok(rd) = std::fs::read_dir("/usr/share/common-licenses") {
+        let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            if let Ok(t) = std::fs::read_to_string(&f) {
+                base.push_str(&t);
+            }
+        }
+    }
+    if base.is_empty() {
+        base = std::fs::read_to_string(root().join("host/weir-connectors/src/sample.txt"))
+            .expect("sample text");
+    }
+    let mut text = String::with_capacity(bytes + base.len());
+    while text.len() < bytes {
+        text.push_str(&base);
+    }
+    text
+}
+
+pub fn weir(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.env("WEIR_RUNTIME_DIR", dir.join("run")).current_dir(dir);
+    c
+}
+
+pub fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A child process, killed if the test ends before it does.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` with its standard error in `log`.
+pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Running {
+    let err = std::fs::File::create(log).expect("log file");
+    Running(
+        cmd.stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("weir starts"),
+    )
+}
+
+impl Running {
+    /// Waits (up to 5 minutes) for the process to end and asserts that it
+    /// succeeded, showing `log` if not.
+    pub fn wait_ok(mut self, log: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            if let Some(s) = self.0.try_wait().expect("status") {
+                let err = std::fs::read_to_string(log).unwrap_or_default();
+                assert!(s.success(), "the job failed: {err}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the job ran over 5 minutes");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
