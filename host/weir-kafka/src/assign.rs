@@ -1,6 +1,8 @@
 //! Which reader owns which partition, and the partitions of the topics.
 
 use crate::client::{REQUEST_TIMEOUT, kafka_error, user_error};
+use rdkafka::ClientContext;
+use rdkafka::client::Client;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaRespErr;
 use regex::Regex;
@@ -43,24 +45,8 @@ impl Topics {
         match self {
             Topics::Named(names) => {
                 for name in names {
-                    let md = consumer
-                        .fetch_metadata(Some(name), REQUEST_TIMEOUT)
-                        .map_err(|e| kafka_error(&format!("metadata of topic '{name}'"), e))?;
-                    for t in md.topics() {
-                        if let Some(err) = t.error() {
-                            return Err(
-                                if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART {
-                                    user_error(format!("topic '{name}' does not exist"))
-                                } else {
-                                    user_error(format!("topic '{name}': {err:?}"))
-                                },
-                            );
-                        }
-                        if t.partitions().is_empty() {
-                            return Err(user_error(format!("topic '{name}' does not exist")));
-                        }
-                        out.extend(t.partitions().iter().map(|p| (t.name().to_owned(), p.id())));
-                    }
+                    let ids = topic_partitions(consumer.client(), name)?;
+                    out.extend(ids.into_iter().map(|p| (name.clone(), p)));
                 }
             }
             Topics::Pattern(re) => {
@@ -78,6 +64,31 @@ impl Topics {
         out.dedup();
         Ok(out)
     }
+}
+
+/// The partitions of `topic`; a clear error if it does not exist (a broker
+/// that creates topics on first use creates it instead).
+pub(crate) fn topic_partitions<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+) -> Result<Vec<i32>, ConnectorError> {
+    let md = client
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(|e| kafka_error(&format!("metadata of topic '{topic}'"), e))?;
+    let mut out = Vec::new();
+    for t in md.topics() {
+        match t.error() {
+            Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => {
+                return Err(user_error(format!("topic '{topic}' does not exist")));
+            }
+            Some(err) => return Err(user_error(format!("topic '{topic}': {err:?}"))),
+            None => out.extend(t.partitions().iter().map(|p| p.id())),
+        }
+    }
+    if out.is_empty() {
+        return Err(user_error(format!("topic '{topic}' does not exist")));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

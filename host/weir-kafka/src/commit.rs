@@ -55,6 +55,7 @@ impl Transactional {
         )
         .create_with_context(crate::sink::Deliveries::default())
         .map_err(|e| kafka_error("cannot create a transactional producer", e))?;
+        crate::assign::topic_partitions(producer.client(), topic)?;
         producer
             .init_transactions(REQUEST_TIMEOUT)
             .map_err(|e| kafka_error(&format!("init transactions of '{transactional_id}'"), e))?;
@@ -196,14 +197,31 @@ fn send_envelope(
     Ok(send(producer, rec))
 }
 
+/// How long a producer's queue may stay full before the send fails: the
+/// brokers take nothing (down, or the transaction is in an error state
+/// that only an abort clears). Without a bound a sub-task could wait for
+/// ever.
+const QUEUE_FULL_LIMIT: Duration = Duration::from_secs(30);
+
 fn send(
     producer: &ThreadedProducer<crate::sink::Deliveries>,
     mut rec: BaseRecord<'_, [u8], [u8]>,
 ) -> Result<(), ConnectorError> {
+    let mut full_since: Option<std::time::Instant> = None;
     loop {
         match producer.send(rec) {
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                let since = *full_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= QUEUE_FULL_LIMIT {
+                    return Err(ConnectorError::Service {
+                        domain: weir_core::ErrorDomain::External,
+                        message: format!(
+                            "Kafka: the producer's queue stayed full for {} s: the brokers take no records",
+                            QUEUE_FULL_LIMIT.as_secs()
+                        ),
+                    });
+                }
                 rec = back;
                 std::thread::sleep(Duration::from_millis(2));
             }

@@ -169,6 +169,7 @@ impl KafkaSink {
                 )
                 .create_with_context(Deliveries::default())
                 .map_err(|e| kafka_error("cannot create a producer", e))?;
+                crate::assign::topic_partitions(p.client(), &spec.topic)?;
                 Mode::Direct(p)
             }
         };
