@@ -233,7 +233,12 @@ fn a_broker_restart_during_a_job_loses_and_repeats_nothing() {
     broker.produce_lines("lines", 2, &text);
     let chk = dir.join("chk");
     let log = dir.join("job.log");
-    let mut job = spawn_logged(weir(dir).args(wordcount_kafka_args(&broker, &chk)), &log);
+    let mut job = spawn_logged(
+        weir(dir)
+            .args(wordcount_kafka_args(&broker, &chk))
+            .env("WEIR_LOG", "info"),
+        &log,
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
         job.0.try_wait().expect("status").is_none(),

@@ -72,6 +72,44 @@ fn a_topic_that_does_not_exist_is_a_clear_error() {
         "it took {:?}",
         started.elapsed()
     );
+    // A sink's topic too, with either guarantee.
+    broker.create_topic("present", 1);
+    for guarantee in ["at-least-once", "exactly-once"] {
+        let text = format!(
+            r#"
+name = "kafka-absent-{guarantee}"
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap_servers = "{bs}"
+topics = ["present"]
+bounded = true
+[[sinks]]
+id = "out"
+kind = "kafka"
+bootstrap_servers = "{bs}"
+topic = "absent"
+delivery_guarantee = "{guarantee}"
+input = "in"
+"#,
+            bs = broker.bootstrap
+        );
+        let job = dir.join(format!("absent-{guarantee}.toml"));
+        std::fs::write(&job, text).expect("job");
+        let o = weir(dir)
+            .args(["run", &job.display().to_string(), "--quiet"])
+            .output()
+            .expect("weir runs");
+        assert!(
+            !o.status.success(),
+            "{guarantee}: a missing topic must fail the job"
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("topic 'absent' does not exist"),
+            "{guarantee}: unclear error: {err}"
+        );
+    }
 }
 
 /// JSON records that do not parse go to the `malformed` side output with

@@ -376,7 +376,15 @@ impl Running {
                 assert!(s.success(), "the job failed: {err}");
                 return;
             }
-            assert!(Instant::now() < deadline, "the job ran over 5 minutes");
+            if Instant::now() >= deadline {
+                let log = std::fs::read_to_string(log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "the job ran over 5 minutes; its log ends:\n{}",
+                    tail.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

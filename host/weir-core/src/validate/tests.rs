@@ -305,3 +305,73 @@ fn grants_are_resolved_and_checked() {
     assert!(has("guest path '/x/../y' must be absolute"), "{p:?}");
     assert!(has("guest path '/m' is granted twice"), "{p:?}");
 }
+
+#[test]
+fn kafka_settings_are_checked_and_take_parameters() {
+    let d = component_dir();
+    let job = |source: &str, sink: &str| {
+        format!(
+            r#"
+name = "k"
+[parameters]
+bs = "127.0.0.1:9092"
+topic = "lines"
+[[sources]]
+id = "in"
+kind = "kafka"
+bootstrap_servers = "${{bs}}"
+{source}
+[[sinks]]
+id = "out"
+kind = "kafka"
+bootstrap_servers = "${{bs}}"
+input = "in"
+{sink}
+"#
+        )
+    };
+    let g = load(
+        &job(r#"topics = ["${topic}"]"#, r#"topic = "out""#),
+        &d.0,
+        &Overrides::default(),
+    )
+    .expect("valid");
+    let NodeKind::Source(crate::spec::SourceSpec::Kafka(k)) = &g.nodes[0].kind else {
+        panic!("a Kafka source");
+    };
+    assert_eq!(k.bootstrap_servers, "127.0.0.1:9092");
+    assert_eq!(k.topics, ["lines"]);
+
+    let p = problems(load(
+        &job(
+            "topics = [\"a\"]\ntopic_pattern = \"a.*\"\nstart = \"committed\"",
+            "topic = \"out\"\nproperties = { \"transactional.id\" = \"x\" }",
+        ),
+        &d.0,
+        &Overrides::default(),
+    ));
+    let all = p.join("\n");
+    assert!(all.contains("both topics and topic_pattern"), "{all}");
+    assert!(
+        all.contains("start = \"committed\" needs a group_id"),
+        "{all}"
+    );
+    assert!(all.contains("set transactional_id_prefix"), "{all}");
+
+    let p = problems(load(
+        &job(
+            "start = \"offsets\"\nstart_offsets = { \"nocolon\" = 3 }\nevent_time = { field = \"ts\" }",
+            "topic = \"\"",
+        ),
+        &d.0,
+        &Overrides::default(),
+    ));
+    let all = p.join("\n");
+    assert!(all.contains("no topics and no topic_pattern"), "{all}");
+    assert!(all.contains("'nocolon' is not"), "{all}");
+    assert!(
+        all.contains("event_time.field needs format = \"json\""),
+        "{all}"
+    );
+    assert!(all.contains("topic is empty"), "{all}");
+}
