@@ -62,6 +62,9 @@ pub struct KafkaReader {
     watermarks: Option<PartitionWatermarks>,
     discovery: Option<Duration>,
     last_discovery: Instant,
+    /// Whether the partitions were looked up before (later ones start at
+    /// their earliest offset, not at the configured start).
+    discovered: bool,
     /// Positions at the latest checkpoint, committed to the group when a
     /// checkpoint completes.
     last_position: RefCell<Vec<KafkaPartitionState>>,
@@ -115,6 +118,7 @@ impl KafkaReader {
             watermarks,
             discovery,
             last_discovery: Instant::now(),
+            discovered: false,
             last_position: RefCell::new(Vec::new()),
         };
         reader.discover()?;
@@ -125,7 +129,8 @@ impl KafkaReader {
     fn discover(&mut self) -> Result<(), ConnectorError> {
         self.last_discovery = Instant::now();
         let all = self.topics.partitions(&self.consumer)?;
-        let first = self.owned.is_empty();
+        let first = !self.discovered;
+        self.discovered = true;
         let mut added = false;
         for (topic, partition) in all {
             if owner(&topic, partition, self.parallelism) != self.subtask
