@@ -53,6 +53,30 @@ fn wordcount_kafka_args(broker: &Broker, chk: &Path) -> Vec<String> {
     a
 }
 
+/// A broker whose topic `lines` (`partitions` partitions) holds 20 MB of
+/// real text, and whose topic `counts` is empty; and the text.
+fn broker_with_text(dir: &Path, partitions: i32) -> (Broker, String) {
+    let broker = Broker::start(dir);
+    broker.create_topic("lines", partitions);
+    broker.create_topic("counts", partitions);
+    let text = real_text(20 << 20);
+    broker.produce_lines("lines", partitions, &text);
+    (broker, text)
+}
+
+/// A `read_committed` consumer of `counts` sees every WordCount update of
+/// `text` exactly once.
+fn assert_every_update_once(broker: &Broker, text: &str) {
+    let mut got = broker.read_committed("counts");
+    got.sort();
+    let want = expected_updates(text);
+    assert_eq!(got.len(), want.len(), "updates seen once each");
+    assert!(
+        got == want,
+        "the committed output differs from the reference"
+    );
+}
+
 /// The bar: real text in a 4-partition topic, `wordcount-kafka.toml`
 /// killed with SIGKILL at random moments and resumed with `--restore`
 /// until it finishes; a `read_committed` consumer of the output topic sees
@@ -62,11 +86,7 @@ fn wordcount_kafka_killed_with_sigkill_and_restored_commits_every_update_once() 
     wordcount_wasm();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let broker = Broker::start(dir);
-    broker.create_topic("lines", 4);
-    broker.create_topic("counts", 4);
-    let text = real_text(20 << 20);
-    broker.produce_lines("lines", 4, &text);
+    let (broker, text) = broker_with_text(dir, 4);
     let chk = dir.join("chk");
     let mut rng = Lcg(0x006b_6166_6b61);
     let mut kills = 0;
@@ -129,14 +149,7 @@ fn wordcount_kafka_killed_with_sigkill_and_restored_commits_every_update_once() 
         kills_after_checkpoint >= 1,
         "no restored run was killed: recovery from a checkpoint was not exercised"
     );
-    let mut got = broker.read_committed("counts");
-    got.sort();
-    let want = expected_updates(&text);
-    assert_eq!(got.len(), want.len(), "updates seen once each");
-    assert!(
-        got == want,
-        "the committed output differs from the reference"
-    );
+    assert_every_update_once(&broker, &text);
 }
 
 /// WordCount at parallelism 2 stopped with a savepoint part way and
@@ -148,11 +161,7 @@ fn rescaling_through_a_savepoint_commits_every_update_once() {
     wordcount_wasm();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let broker = Broker::start(dir);
-    broker.create_topic("lines", 4);
-    broker.create_topic("counts", 4);
-    let text = real_text(20 << 20);
-    broker.produce_lines("lines", 4, &text);
+    let (broker, text) = broker_with_text(dir, 4);
     let job = root().join("functions-examples/wordcount/wordcount-kafka.toml");
     let args = |extra: &[&str]| {
         let mut a: Vec<String> = vec![
@@ -209,14 +218,7 @@ fn rescaling_through_a_savepoint_commits_every_update_once() {
         .output()
         .expect("weir runs");
     assert_ok(&o, "the run resumed at parallelism 3");
-    let mut got = broker.read_committed("counts");
-    got.sort();
-    let want = expected_updates(&text);
-    assert_eq!(got.len(), want.len(), "updates seen once each");
-    assert!(
-        got == want,
-        "the committed output differs from the reference"
-    );
+    assert_every_update_once(&broker, &text);
 }
 
 /// The broker is restarted while WordCount runs: the job rides it out (or
@@ -226,11 +228,7 @@ fn a_broker_restart_during_a_job_loses_and_repeats_nothing() {
     wordcount_wasm();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let broker = Broker::start(dir);
-    broker.create_topic("lines", 2);
-    broker.create_topic("counts", 2);
-    let text = real_text(20 << 20);
-    broker.produce_lines("lines", 2, &text);
+    let (broker, text) = broker_with_text(dir, 2);
     let chk = dir.join("chk");
     let log = dir.join("job.log");
     let mut job = spawn_logged(
@@ -246,14 +244,7 @@ fn a_broker_restart_during_a_job_loses_and_repeats_nothing() {
     );
     broker.restart();
     job.wait_ok(&log);
-    let mut got = broker.read_committed("counts");
-    got.sort();
-    let want = expected_updates(&text);
-    assert_eq!(got.len(), want.len(), "updates seen once each");
-    assert!(
-        got == want,
-        "the committed output differs from the reference"
-    );
+    assert_every_update_once(&broker, &text);
 }
 
 /// A sink with `format = "envelope"` writes each record where its

@@ -81,13 +81,19 @@ impl Broker {
         c
     }
 
-    /// Creates `topic` with `partitions` partitions.
-    pub fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin");
+    /// An admin client and a runtime to wait on its answers.
+    fn admin(&self) -> (AdminClient<DefaultClientContext>, tokio::runtime::Runtime) {
+        let admin = self.config().create().expect("admin");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
+        (admin, rt)
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        let (admin, rt) = self.admin();
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
         let res = rt
             .block_on(admin.create_topics([&new], &AdminOptions::new()))
@@ -99,11 +105,7 @@ impl Broker {
 
     /// Grows `topic` to `total` partitions.
     pub fn add_partitions(&self, topic: &str, total: usize) {
-        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let (admin, rt) = self.admin();
         let grow = NewPartitions::new(topic, total);
         let res = rt
             .block_on(admin.create_partitions([&grow], &AdminOptions::new()))
