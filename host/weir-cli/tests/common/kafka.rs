@@ -38,27 +38,36 @@ fn script() -> PathBuf {
 }
 
 impl Broker {
-    /// Starts a fresh broker with its data under `dir`.
+    /// Starts a fresh broker with its data under `dir`. A start that fails
+    /// (another test's broker took the free port it picked, say) is tried
+    /// again, twice, before the test fails.
     pub fn start(dir: &Path) -> Broker {
         let state = dir.join("kafka");
-        let o = Command::new(script())
-            .arg("start")
-            .arg(&state)
-            .output()
-            .expect("scripts/kafka start");
-        assert!(
-            o.status.success(),
-            "scripts/kafka start: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let out = String::from_utf8_lossy(&o.stdout);
-        let bootstrap = out
-            .lines()
-            .last()
-            .expect("bootstrap address")
-            .trim()
-            .to_owned();
-        Broker { state, bootstrap }
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            let o = Command::new(script())
+                .arg("start")
+                .arg(&state)
+                .output()
+                .expect("scripts/kafka start");
+            if o.status.success() {
+                let out = String::from_utf8_lossy(&o.stdout);
+                let bootstrap = out
+                    .lines()
+                    .last()
+                    .expect("bootstrap address")
+                    .trim()
+                    .to_owned();
+                return Broker { state, bootstrap };
+            }
+            errors.push(format!(
+                "exit {:?}: {}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr)
+            ));
+            let _ = Command::new(script()).arg("stop").arg(&state).output();
+        }
+        panic!("scripts/kafka start failed 3 times:\n{}", errors.join("\n"));
     }
 
     /// Stops the broker and starts it again on the same port and data.
