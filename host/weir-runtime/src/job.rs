@@ -571,16 +571,28 @@ fn run_attempt(
         Err(_) => Ok(()),
     };
     *stats = coordinator.stats.clone();
-    if let Some(f) = ended.failure {
+    if coordinator.stopped_with.is_some() {
+        // Stopped with a savepoint: whatever failed while the sub-tasks
+        // wound down does not restart the job (that would write past the
+        // savepoint); the savepoint's output is committed now that no sink
+        // is left to commit beside the coordinator.
+        for f in [ended.failure, coordinated.and(late).err()]
+            .into_iter()
+            .flatten()
+        {
+            tracing::warn!("after the stop's savepoint: {}", f.message);
+        }
+        if let Err(f) = coordinator.commit_stopped() {
+            return Attempt::Fatal(f);
+        }
+    } else if let Some(f) = ended.failure {
         if ended.setup_failed {
             return Attempt::Fatal(f);
         }
         return Attempt::Failed(f);
-    }
-    if let Err(f) = coordinated.and(late) {
+    } else if let Err(f) = coordinated.and(late) {
         return Attempt::Failed(f);
-    }
-    if ended.panicked {
+    } else if ended.panicked {
         return Attempt::Failed(JobFailure::job(
             ErrorDomain::Internal,
             "a sub-task thread panicked",

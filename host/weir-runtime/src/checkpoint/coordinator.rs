@@ -249,6 +249,9 @@ pub(crate) struct Coordinator {
     pub(crate) stats: CheckpointStats,
     /// Set when a stop-with-savepoint completed: its path.
     pub(crate) stopped_with: Option<PathBuf>,
+    /// The sinks' state in the stop's savepoint, committed once every
+    /// sub-task has stopped (see `commit_stopped`).
+    stop_output: Vec<SinkState>,
 }
 
 fn failure(message: impl Into<String>) -> JobFailure {
@@ -291,6 +294,7 @@ impl Coordinator {
             finished_sinks: Vec::new(),
             stats,
             stopped_with: None,
+            stop_output: Vec::new(),
         })
     }
 
@@ -586,17 +590,24 @@ impl Coordinator {
             );
         }
         // The checkpoint is durable: its output may become visible. Running
-        // sinks commit it when they hear (the second phase); when no sink
-        // will hear any more (the job ended, or stops after this savepoint)
-        // the coordinator commits it here. Committing is idempotent.
-        let stopping = f.savepoint.as_ref().is_some_and(|r| r.stop);
-        if job_finished || stopping {
+        // sinks commit it when they hear (the second phase); when the job
+        // ended no sink will hear any more, so the coordinator commits it
+        // here. Committing is idempotent.
+        if job_finished {
             for k in &f.sinks {
                 crate::sink_commit::commit_sink(k)
                     .map_err(|e| failure(format!("checkpoint {}: {e}", meta.id)))?;
             }
         }
-        self.commands.push(Command::Completed(meta.id));
+        // A stop's savepoint is committed only once every sub-task has
+        // stopped (`commit_stopped`): a sink committing it at the same time
+        // would fence the coordinator's commit (or be fenced by it), fail,
+        // and make the job restart and write past the savepoint.
+        if f.savepoint.as_ref().is_some_and(|r| r.stop) {
+            self.stop_output = f.sinks.clone();
+        } else {
+            self.commands.push(Command::Completed(meta.id));
+        }
         for reply in &f.asked {
             let _ = reply.send(Ok(meta.id));
         }
@@ -642,6 +653,20 @@ impl Coordinator {
                     let _ = req.reply.send(Ok(f.dir));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Commits the output a stop's savepoint covers; called once every
+    /// sub-task has stopped, so no sink commits at the same time. A failure
+    /// loses nothing: resuming from the savepoint commits it.
+    pub(crate) fn commit_stopped(&mut self) -> Result<(), JobFailure> {
+        for k in std::mem::take(&mut self.stop_output) {
+            crate::sink_commit::commit_sink(&k).map_err(|e| {
+                failure(format!(
+                    "the savepoint is complete but its output could not be committed ({e}); resuming from the savepoint commits it"
+                ))
+            })?;
         }
         Ok(())
     }

@@ -361,6 +361,11 @@ fn a_savepoint_answers_with_its_path_and_stop_stops_the_job() {
     assert!(path.starts_with(&dir) && path.join("_metadata").is_file());
     assert!(r.stopped, "stop-with-savepoint stops the job");
     assert_eq!(r.c.stopped_with.as_deref(), Some(path.as_path()));
+    assert!(
+        r.heard.is_empty() && committed(&s).is_empty(),
+        "no sink commits a stop's savepoint while the sub-tasks run"
+    );
+    r.c.commit_stopped().expect("commits once they stopped");
     assert_eq!(committed(&s), vec!["part-0-0.txt"]);
     assert_eq!(r.c.stats.completed, 0, "savepoints are not checkpoints");
     assert_eq!(r.c.stats.savepoints, 1, "but counted as savepoints");
