@@ -12,7 +12,7 @@
 //! starts. Opening the transactional producer (`init_transactions`) fences
 //! any older producer of the same id and aborts its open transaction.
 
-use crate::client::{REQUEST_TIMEOUT, config, kafka_error, user_error};
+use crate::client::{Closing, REQUEST_TIMEOUT, config, kafka_error, user_error};
 use crate::envelope::Envelope;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -29,7 +29,7 @@ use weir_wire::NO_TIMESTAMP;
 /// marker.
 pub(crate) struct Transactional {
     pub(crate) producer: ThreadedProducer<crate::sink::Deliveries>,
-    marker: BaseConsumer,
+    marker: Closing<BaseConsumer>,
     topic: String,
     envelope: bool,
 }
@@ -72,7 +72,7 @@ impl Transactional {
         .map_err(|e| kafka_error("cannot create the marker consumer", e))?;
         Ok(Transactional {
             producer,
-            marker,
+            marker: Closing::new(marker),
             topic: topic.to_owned(),
             envelope,
         })

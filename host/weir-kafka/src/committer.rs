@@ -8,11 +8,15 @@ use std::sync::mpsc;
 use weir_checkpoint::KafkaEpoch;
 use weir_connectors::ConnectorError;
 
-/// The committing thread and its channels.
+/// The committing thread and its channels. Dropping it waits for the
+/// thread to commit what it was handed, so that nothing commits with the
+/// sub-task's transactional id after the sub-task is gone (a commit racing
+/// the job's own would fence it).
 pub(crate) struct Committer {
     to: Option<mpsc::Sender<KafkaEpoch>>,
     from: mpsc::Receiver<Result<i64, ConnectorError>>,
     in_flight: usize,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Committer {
@@ -20,7 +24,7 @@ impl Committer {
     pub(crate) fn start(tx: Transactional, name: String) -> Result<Committer, ConnectorError> {
         let (to, work) = mpsc::channel::<KafkaEpoch>();
         let (done, from) = mpsc::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
                 for epoch in work {
@@ -39,6 +43,7 @@ impl Committer {
             to: Some(to),
             from,
             in_flight: 0,
+            thread: Some(thread),
         })
     }
 
@@ -80,6 +85,15 @@ impl Committer {
             last = Some(r?);
         }
         Ok(last)
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.to = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

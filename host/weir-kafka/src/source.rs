@@ -1,7 +1,7 @@
 //! The Kafka source reader.
 
 use crate::assign::{Topics, owner};
-use crate::client::{REQUEST_TIMEOUT, config, kafka_error, pairs, user_error};
+use crate::client::{Closing, REQUEST_TIMEOUT, config, kafka_error, pairs, user_error};
 use crate::partitions::PartitionWatermarks;
 use base64::Engine;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -51,7 +51,7 @@ struct Owned {
 pub struct KafkaReader {
     /// Shared so that a polled message (which borrows the consumer) can be
     /// handled by `&mut self` methods.
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<Closing<BaseConsumer>>,
     topics: Topics,
     spec: KafkaSourceSpec,
     subtask: u32,
@@ -107,7 +107,7 @@ impl KafkaReader {
             )
         });
         let mut reader = KafkaReader {
-            consumer: Arc::new(consumer),
+            consumer: Arc::new(Closing::new(consumer)),
             topics: Topics::new(&spec.topics, spec.topic_pattern.as_deref())?,
             spec: spec.clone(),
             subtask: ctx.subtask,

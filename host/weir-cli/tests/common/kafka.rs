@@ -376,6 +376,33 @@ pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Running {
     )
 }
 
+/// The stacks of a hung process's threads, from gdb when it is installed
+/// (the process is killed on drop afterwards anyway).
+fn thread_stacks(pid: u32) -> String {
+    let o = Command::new("gdb")
+        .args([
+            "-batch",
+            "-p",
+            &pid.to_string(),
+            "-ex",
+            "thread apply all bt 15",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    match o {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let frames: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("Thread ") || l.starts_with('#'))
+                .take(400)
+                .collect();
+            frames.join("\n")
+        }
+        Err(e) => format!("(no gdb: {e})"),
+    }
+}
+
 impl Running {
     /// Waits (up to 5 minutes) for the process to end and asserts that it
     /// succeeded, showing `log` if not.
@@ -392,8 +419,9 @@ impl Running {
                 let tail: Vec<&str> = log.lines().rev().take(60).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 panic!(
-                    "the job ran over 5 minutes; its log ends:\n{}",
-                    tail.join("\n")
+                    "the job ran over 5 minutes; its log ends:\n{}\nits threads:\n{}",
+                    tail.join("\n"),
+                    thread_stacks(self.0.id())
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
