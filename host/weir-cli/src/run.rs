@@ -26,6 +26,7 @@ fn load(
         checkpoint_interval: t.checkpoint_interval,
         checkpoint_dir: t.checkpoint_dir.clone(),
         state_backend: t.state_backend,
+        state_memory_mb: t.state_memory_mb,
     };
     let graph = if is_module(job) {
         module_job(job, &overrides)?

@@ -31,6 +31,8 @@ pub struct Trailing {
     pub checkpoint_dir: Option<PathBuf>,
     /// `--state-backend memory|rocksdb`.
     pub state_backend: Option<StateBackendKind>,
+    /// `--state-memory-mb N`.
+    pub state_memory_mb: Option<u32>,
     /// `--restore <checkpoint dir>`.
     pub restore: Option<PathBuf>,
     /// `--from-savepoint <path>`.
@@ -118,6 +120,11 @@ pub fn parse(args: &[String]) -> Result<Trailing> {
                     other => bail!("--state-backend is memory or rocksdb, got '{other}'"),
                 })
             }
+            "state-memory-mb" => {
+                t.state_memory_mb = Some(value.parse().map_err(|_| {
+                    ArgsError(format!("--state-memory-mb needs a number, got '{value}'"))
+                })?)
+            }
             "restore" => t.restore = Some(PathBuf::from(value)),
             "from-savepoint" => t.from_savepoint = Some(PathBuf::from(value)),
             "savepoint-dir" => t.savepoint_dir = Some(PathBuf::from(value)),
@@ -136,6 +143,7 @@ impl Trailing {
             checkpoint_interval: self.checkpoint_interval,
             checkpoint_dir: self.checkpoint_dir.clone(),
             state_backend: self.state_backend,
+            state_memory_mb: self.state_memory_mb,
         }
     }
 }

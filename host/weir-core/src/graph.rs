@@ -27,6 +27,8 @@ pub struct JobGraph {
     pub checkpointing: Option<Checkpointing>,
     /// Where keyed state lives.
     pub state_backend: crate::spec::StateBackendKind,
+    /// RocksDB's memory budget per process, MiB.
+    pub state_memory_mb: u32,
     /// What happens when a sub-task fails.
     pub restart: crate::spec::RestartSpec,
 }
@@ -241,4 +243,13 @@ pub struct Overrides {
     pub checkpoint_dir: Option<PathBuf>,
     /// State backend.
     pub state_backend: Option<crate::spec::StateBackendKind>,
+    /// RocksDB's memory budget per process, MiB.
+    pub state_memory_mb: Option<u32>,
 }
+
+/// RocksDB's memory budget per process when the job sets none, MiB (as
+/// Flink's managed memory of a small task manager).
+pub const DEFAULT_STATE_MEMORY_MB: u32 = 256;
+
+/// The smallest RocksDB memory budget a job may set, MiB.
+pub const MIN_STATE_MEMORY_MB: u32 = 16;

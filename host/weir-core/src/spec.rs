@@ -81,6 +81,11 @@ pub struct StateSpec {
     /// `memory` (default) or `rocksdb`.
     #[serde(default)]
     pub backend: StateBackendKind,
+    /// RocksDB's memory budget per process (embedded runner or worker), in
+    /// MiB: its block cache and memtables (default
+    /// `graph::DEFAULT_STATE_MEMORY_MB`).
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
 }
 
 /// A state backend.

@@ -231,6 +231,16 @@ impl Validator {
         {
             self.problem(format!("restart.multiplier must be at least 1, got {m}"));
         }
+        let state_memory_mb = overrides
+            .state_memory_mb
+            .or(spec.state.memory_mb)
+            .unwrap_or(crate::graph::DEFAULT_STATE_MEMORY_MB);
+        if state_memory_mb < crate::graph::MIN_STATE_MEMORY_MB {
+            self.problem(format!(
+                "state.memory_mb must be at least {}, got {state_memory_mb}",
+                crate::graph::MIN_STATE_MEMORY_MB
+            ));
+        }
         let components = spec
             .components
             .iter()
@@ -247,6 +257,7 @@ impl Validator {
             sandbox,
             checkpointing,
             state_backend: overrides.state_backend.unwrap_or(spec.state.backend),
+            state_memory_mb,
             restart,
             nodes,
             edges,

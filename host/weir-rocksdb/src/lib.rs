@@ -15,10 +15,16 @@
 //! immutable SST files are uploaded once and shared by later checkpoints.
 
 use rocksdb::checkpoint::Checkpoint;
-use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteOptions};
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteOptions,
+};
+mod budget;
+
+pub use budget::{BudgetUsage, MIN_MEMORY_MB, MemoryBudget, usage};
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use weir_checkpoint::RocksDbFiles;
 use weir_state::{
     KeyedSnapshot, KeyedStateBackend, MapEntries, NativeCheckpoint, SharedFile, StateDesc,
@@ -57,16 +63,13 @@ fn list_merge(
     Some(out)
 }
 
-fn options() -> Options {
-    let mut o = Options::default();
+fn options(budget: &MemoryBudget) -> Options {
+    let mut o = budget.options();
     o.create_if_missing(true);
     o.create_missing_column_families(true);
     o.set_merge_operator_associative("weir-list-append", list_merge);
     // One writer per database.
     o.set_allow_concurrent_memtable_write(false);
-    // Point lookups dominate keyed state: bloom filters, hashed index
-    // blocks, a block cache.
-    o.optimize_for_point_lookup(64);
     o
 }
 
@@ -74,12 +77,20 @@ fn options() -> Options {
 /// place in the memtable instead of piling up versions of them (lookups
 /// walk far fewer entries); list and map states cannot, as clearing a map
 /// uses range deletions, which in-place updates do not support.
-fn cf_options(kind: Option<StateKind>) -> Options {
-    let mut o = options();
+fn cf_options(kind: Option<StateKind>, budget: &MemoryBudget) -> Options {
+    let mut o = options(budget);
     if kind == Some(StateKind::Value) {
         o.set_inplace_update_support(true);
     }
     o
+}
+
+/// Reads for whole-database scans (snapshots): they do not push the
+/// blocks point lookups need out of the shared cache.
+fn scan_options() -> ReadOptions {
+    let mut r = ReadOptions::default();
+    r.fill_cache(false);
+    r
 }
 
 fn encode_element(out: &mut Vec<u8>, v: &[u8]) {
@@ -121,15 +132,18 @@ pub struct RocksDbBackend {
     key: Vec<u8>,
     /// Pinned snapshots taken so far (names their directories).
     pinned: std::cell::Cell<u64>,
+    /// The process's RocksDB memory budget, which this database shares.
+    budget: Arc<MemoryBudget>,
 }
 
 impl RocksDbBackend {
     /// Opens a fresh database in `dir` (replacing what is there), or one
-    /// restored from a RocksDB checkpoint.
+    /// restored from a RocksDB checkpoint, within `budget`.
     pub fn open(
         dir: &Path,
         range: RangeInclusive<u16>,
         restore: Option<&Restore>,
+        budget: &Arc<MemoryBudget>,
     ) -> Result<Self, StateError> {
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(storage)?;
@@ -162,7 +176,7 @@ impl RocksDbBackend {
         // Per-operation perf counters cost a thread-local lookup each; this
         // thread owns the database.
         rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
-        let opts = options();
+        let opts = options(budget);
         let existing = if restore.is_some() {
             DB::list_cf(&opts, dir).map_err(storage)?
         } else {
@@ -177,7 +191,7 @@ impl RocksDbBackend {
         let cfs: Vec<ColumnFamilyDescriptor> = existing
             .iter()
             .filter(|n| n.as_str() != "default")
-            .map(|n| ColumnFamilyDescriptor::new(n, cf_options(kind_of(n))))
+            .map(|n| ColumnFamilyDescriptor::new(n, cf_options(kind_of(n), budget)))
             .collect();
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(storage)?;
         let mut write = WriteOptions::default();
@@ -204,6 +218,7 @@ impl RocksDbBackend {
             restored,
             key: Vec::new(),
             pinned: std::cell::Cell::new(0),
+            budget: Arc::clone(budget),
         };
         for d in &states {
             b.register_desc(d)?;
@@ -258,6 +273,21 @@ impl RocksDbBackend {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// What the memtables of every state hold now, bytes (active and
+    /// immutable ones not flushed yet).
+    pub fn memtable_bytes(&self) -> u64 {
+        self.states
+            .iter()
+            .filter_map(|r| self.db.cf_handle(&r.cf))
+            .filter_map(|cf| {
+                self.db
+                    .property_int_value_cf(cf, "rocksdb.cur-size-all-mem-tables")
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
 }
 
 /// The first key after every key starting with `prefix`.
@@ -285,7 +315,7 @@ impl KeyedStateBackend for RocksDbBackend {
         let cf = cf_name(&desc.name);
         if self.db.cf_handle(&cf).is_none() {
             self.db
-                .create_cf(&cf, &cf_options(Some(desc.kind)))
+                .create_cf(&cf, &cf_options(Some(desc.kind), &self.budget))
                 .map_err(storage)?;
         }
         self.states.push(Registered {
@@ -495,7 +525,10 @@ impl KeyedStateBackend for RocksDbBackend {
                 continue;
             };
             let mut last: Option<Vec<u8>> = None;
-            for (k, _) in self.db.iterator_cf(cf, IteratorMode::Start).flatten() {
+            let scan = self
+                .db
+                .iterator_cf_opt(cf, scan_options(), IteratorMode::Start);
+            for (k, _) in scan.flatten() {
                 let outer = if r.desc.kind == StateKind::Map && k.len() >= 6 {
                     let len = u32::from_be_bytes([k[2], k[3], k[4], k[5]]) as usize;
                     k[..(6 + len).min(k.len())].to_vec()
@@ -536,7 +569,10 @@ impl KeyedStateBackend for RocksDbBackend {
             .map_err(storage)?;
         let pinned = snapshot::Pinned(pinned);
         let states = self.states();
-        Ok(Box::new(move || snapshot::read_pinned(&pinned, states)))
+        let budget = Arc::clone(&self.budget);
+        Ok(Box::new(move || {
+            snapshot::read_pinned(&pinned, states, &budget)
+        }))
     }
 
     fn native_checkpoint(

@@ -1,7 +1,7 @@
 //! Canonical snapshots of a RocksDB database: every entry of every state,
 //! decoded from the column families' key layout.
 
-use crate::{cf_name, cf_options, decode_elements, options, storage};
+use crate::{MemoryBudget, cf_name, cf_options, decode_elements, options, scan_options, storage};
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode};
 use std::path::PathBuf;
 use weir_state::{KeyedSnapshot, StateDesc, StateEntry, StateError, StateKind};
@@ -15,7 +15,7 @@ pub(crate) fn entries(db: &DB, states: &[StateDesc]) -> Result<Vec<StateEntry>, 
         let cf = db
             .cf_handle(&name)
             .ok_or_else(|| StateError::Storage(format!("no column family {name}")))?;
-        for item in db.iterator_cf(cf, IteratorMode::Start) {
+        for item in db.iterator_cf_opt(cf, scan_options(), IteratorMode::Start) {
             let (k, v) = item.map_err(storage)?;
             if k.len() < 2 {
                 return Err(StateError::Storage("corrupt key".into()));
@@ -72,12 +72,13 @@ impl Drop for Pinned {
 pub(crate) fn read_pinned(
     pinned: &Pinned,
     states: Vec<StateDesc>,
+    budget: &MemoryBudget,
 ) -> Result<KeyedSnapshot, StateError> {
     let cfs = states
         .iter()
-        .map(|d| ColumnFamilyDescriptor::new(cf_name(&d.name), cf_options(Some(d.kind))));
-    let db =
-        DB::open_cf_descriptors_read_only(&options(), &pinned.0, cfs, false).map_err(storage)?;
+        .map(|d| ColumnFamilyDescriptor::new(cf_name(&d.name), cf_options(Some(d.kind), budget)));
+    let db = DB::open_cf_descriptors_read_only(&options(budget), &pinned.0, cfs, false)
+        .map_err(storage)?;
     let entries = entries(&db, &states)?;
     Ok(KeyedSnapshot { entries, states })
 }

@@ -16,6 +16,11 @@ impl Lcg {
     }
 }
 
+/// A small budget, as a test process would have.
+fn budget() -> Arc<MemoryBudget> {
+    MemoryBudget::new(MIN_MEMORY_MB, 2).expect("budget")
+}
+
 fn canonical(b: &dyn KeyedStateBackend) -> Vec<StateEntry> {
     let mut e = b.snapshot().expect("snapshot").entries;
     e.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
@@ -81,7 +86,8 @@ fn random_ops(backends: &mut [&mut dyn KeyedStateBackend], n: usize, seed: u64) 
 fn behaves_like_the_memory_backend() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut mem = MemoryBackend::new(0..=7);
-    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    let mut rdb =
+        RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget()).expect("open");
     random_ops(&mut [&mut mem, &mut rdb], 3000, 1);
     assert_eq!(canonical(&mem), canonical(&rdb));
     assert_eq!(mem.key_count(), rdb.key_count());
@@ -91,7 +97,8 @@ fn behaves_like_the_memory_backend() {
 fn native_checkpoints_restore_exactly_and_share_files() {
     let tmp = tempfile::tempdir().expect("tmp");
     let shared = tmp.path().join("shared");
-    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    let mut rdb =
+        RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget()).expect("open");
     let mut mem = MemoryBackend::new(0..=7);
     random_ops(&mut [&mut mem, &mut rdb], 2000, 2);
 
@@ -135,6 +142,7 @@ fn native_checkpoints_restore_exactly_and_share_files() {
             checkpoint_dir: tmp.path().join("chk1"),
             shared_dir: shared.clone(),
         }),
+        &budget(),
     )
     .expect("restore");
     assert_eq!(canonical(&restored), canonical(&mem));
@@ -162,6 +170,7 @@ fn native_checkpoints_restore_exactly_and_share_files() {
             checkpoint_dir: tmp.path().join("chk2"),
             shared_dir: shared.clone(),
         }),
+        &budget(),
     )
     .expect("restore");
     assert_eq!(canonical(&again), canonical(&mem2));
@@ -170,12 +179,14 @@ fn native_checkpoints_restore_exactly_and_share_files() {
 #[test]
 fn canonical_snapshots_move_between_backends_and_ranges() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    let mut rdb =
+        RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget()).expect("open");
     let mut mem = MemoryBackend::new(0..=7);
     random_ops(&mut [&mut mem, &mut rdb], 1500, 4);
     let snap = rdb.snapshot().expect("snapshot");
     let mut low = MemoryBackend::new(0..=3);
-    let mut high = RocksDbBackend::open(&tmp.path().join("high"), 4..=7, None).expect("open");
+    let mut high =
+        RocksDbBackend::open(&tmp.path().join("high"), 4..=7, None, &budget()).expect("open");
     low.restore(&snap).expect("restore");
     high.restore(&snap).expect("restore");
     let mut both = canonical(&low);
@@ -188,7 +199,8 @@ fn canonical_snapshots_move_between_backends_and_ranges() {
 fn a_deferred_snapshot_is_the_state_when_it_was_taken() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut mem = MemoryBackend::new(0..=7);
-    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None).expect("open");
+    let mut rdb =
+        RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget()).expect("open");
     random_ops(&mut [&mut mem, &mut rdb], 2000, 3);
     let want = canonical(&rdb);
     let deferred = rdb.snapshot_deferred().expect("pin");
@@ -211,4 +223,49 @@ fn a_deferred_snapshot_is_the_state_when_it_was_taken() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(left, ["db"]);
+}
+
+#[test]
+fn memtables_and_block_cache_stay_within_the_budget() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let budget = MemoryBudget::new(MIN_MEMORY_MB, 1).expect("budget");
+    let share = budget.memtables_per_database() as u64;
+    let mut rdb = RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget).expect("open");
+    let v = rdb.register("v", StateKind::Value).expect("v");
+    // About 4x the memtable share of distinct keys: RocksDB must flush.
+    let n = 400_000u32;
+    let value = [7u8; 64];
+    let mut peak = 0;
+    for i in 0..n {
+        let key = format!("key-{i:09}");
+        rdb.value_put((i % 8) as u16, v, key.as_bytes(), &value)
+            .expect("put");
+        if i % 5_000 == 0 {
+            peak = peak.max(rdb.memtable_bytes());
+        }
+    }
+    assert!(
+        peak <= share + share / 4,
+        "memtables peaked at {peak} bytes, over the database's share of {share}"
+    );
+    let mut out = Vec::new();
+    for i in (0..n).step_by(3) {
+        let key = format!("key-{i:09}");
+        out.clear();
+        assert!(
+            rdb.value_get_into((i % 8) as u16, v, key.as_bytes(), &mut out)
+                .expect("get"),
+            "key {i} is there"
+        );
+        assert_eq!(out, value);
+    }
+    let u = budget.usage();
+    assert!(
+        u.cache_usage_bytes > 0 && u.cache_usage_bytes <= u.cache_capacity_bytes,
+        "block cache use {u:?}"
+    );
+    assert!(
+        crate::usage().budget_bytes >= u.budget_bytes,
+        "the process-wide sum includes this budget"
+    );
 }

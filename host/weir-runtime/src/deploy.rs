@@ -10,7 +10,7 @@ use crate::job::RunOptions;
 use crate::metrics::NodeCounters;
 use crate::remote::{ChannelKey, InEnd, OutEnd};
 use crate::setup::{Local, Prepared, build_step, prepare, source_reader};
-use crate::task::{Head, Routes, Step, SubTask};
+use crate::task::{Head, Routes, SnapshotPolicy, Step, SubTask};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -164,6 +164,7 @@ impl Deployment {
             dir: spec.work.join("state"),
             interrupt: ctl.cancel_flag(),
             stages: functions_stages(graph, &plan, &mine),
+            rocksdb: rocksdb_budget(graph, &plan, &mine)?,
         });
         let counters: Arc<Vec<NodeCounters>> = Arc::new(
             graph
@@ -505,6 +506,7 @@ fn spawn_task(
     let local = su.local.clone();
     let restore = su.restore.clone();
     let parallelism = chain.parallelism;
+    let checkpointing = graph.checkpointing.is_some();
     let name = format!("weir-{}-{s}", graph.nodes[head_node].id);
     let span = tracing::info_span!(
         "subtask",
@@ -556,7 +558,10 @@ fn spawn_task(
                 clock,
                 (c, s),
                 local.dir.join("staging"),
-                local.backend != weir_core::spec::StateBackendKind::Memory,
+                SnapshotPolicy {
+                    native: local.backend != weir_core::spec::StateBackendKind::Memory,
+                    final_state: checkpointing,
+                },
             )
             .run();
         })
@@ -565,6 +570,38 @@ fn spawn_task(
         })?;
     handles.push(handle);
     Ok(())
+}
+
+/// With the RocksDB backend, the memory budget its databases here share:
+/// one per keyed sub-task (keyed and window operators, stateful-functions
+/// stages) deployed in this process.
+fn rocksdb_budget(
+    graph: &JobGraph,
+    plan: &PhysicalPlan,
+    mine: &BTreeSet<TaskId>,
+) -> Result<Option<Arc<weir_rocksdb::MemoryBudget>>, JobFailure> {
+    if graph.state_backend != weir_core::spec::StateBackendKind::Rocksdb {
+        return Ok(None);
+    }
+    let databases: usize = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| match &n.kind {
+            NodeKind::Operator(op) => op.window.is_some() || op.kind.is_keyed(),
+            NodeKind::Functions(_) => true,
+            _ => false,
+        })
+        .map(|(i, n)| {
+            let c = plan.chain_of[i];
+            (0..n.parallelism)
+                .filter(|s| mine.contains(&(c, *s)))
+                .count()
+        })
+        .sum();
+    weir_rocksdb::MemoryBudget::new(graph.state_memory_mb, databases)
+        .map(Some)
+        .map_err(|e| JobFailure::job(ErrorDomain::User, e.to_string()))
 }
 
 /// The shared parts of each stateful-functions stage whose sub-tasks all

@@ -45,3 +45,5 @@ pub use job::{
 pub use metrics::{JobSummary, NodeSummary, Progress, SubtaskMetrics, human_bytes};
 pub use remote::{ChannelKey, CreditHook, FrameError, InEnd, Next, OutEnd, is_end};
 pub use setup::sandbox_limits;
+/// What the RocksDB memory budgets of this process hold now (metrics).
+pub use weir_rocksdb::{BudgetUsage, usage as rocksdb_memory};

@@ -273,6 +273,9 @@ pub(crate) struct Local {
     pub(crate) interrupt: Arc<std::sync::atomic::AtomicBool>,
     /// The shared parts of each stateful-functions stage, by node.
     pub(crate) stages: HashMap<usize, Arc<crate::operators::Stage>>,
+    /// The RocksDB memory budget every database of this deployment shares
+    /// (with the RocksDB backend).
+    pub(crate) rocksdb: Option<Arc<weir_rocksdb::MemoryBudget>>,
 }
 
 /// The keyed state backend of one operator sub-task, with what a snapshot
@@ -302,7 +305,11 @@ fn make_backend(
                 }
                 None => None,
             };
-            let b = weir_rocksdb::RocksDbBackend::open(&dir, range, native.as_ref())?;
+            let budget = local
+                .rocksdb
+                .as_ref()
+                .ok_or_else(|| Failure::internal("no RocksDB memory budget"))?;
+            let b = weir_rocksdb::RocksDbBackend::open(&dir, range, native.as_ref(), budget)?;
             Ok(Box::new(b))
         }
     }

@@ -63,8 +63,8 @@ pub(crate) struct SubTask {
     last_notified: u64,
     /// Where backends stage their own checkpoint files.
     staging: PathBuf,
-    /// Whether backends may checkpoint in their own (incremental) format.
-    native_checkpoints: bool,
+    /// What its snapshots may use or leave out.
+    snapshots: SnapshotPolicy,
     /// The time the sub-task waited for input.
     idle: std::time::Duration,
     last_published: std::time::Instant,
@@ -82,6 +82,19 @@ fn sizes(out: &Outputs) -> (usize, usize) {
 }
 
 /// How often operators hear that processing time passed.
+/// What a sub-task's snapshots may use or leave out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SnapshotPolicy {
+    /// Checkpoints may use the backend's own (incremental) format.
+    pub(crate) native: bool,
+    /// The final snapshot of a finished sub-task keeps its keyed state and
+    /// timers: the job has checkpoints, in which it stands for the
+    /// sub-task. Without checkpoints nothing reads that state again (as a
+    /// finished operator in Flink), so it is not copied out at all: with
+    /// many keys that copy was the job's peak memory.
+    pub(crate) final_state: bool,
+}
+
 const TICK: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl SubTask {
@@ -98,14 +111,14 @@ impl SubTask {
         clock: Arc<dyn Clock>,
         task: TaskId,
         staging: PathBuf,
-        native_checkpoints: bool,
+        snapshots: SnapshotPolicy,
     ) -> Self {
         SubTask {
             task,
             last_barrier: 0,
             last_notified: 0,
             staging,
-            native_checkpoints,
+            snapshots,
             subtask,
             parallelism,
             node_ids,
@@ -349,7 +362,8 @@ impl SubTask {
                 Some(op) => {
                     let ctx = SnapshotCtx {
                         kind,
-                        native: self.native_checkpoints && !finished,
+                        native: self.snapshots.native && !finished,
+                        keyed: !finished || self.snapshots.final_state,
                         staging: &staging.join(format!("{}-{}", self.node_ids[node], self.subtask)),
                         checkpoint: if finished {
                             u64::MAX

@@ -37,6 +37,36 @@ pub(super) async fn serve(state: Arc<State>, addr: SocketAddr) -> Result<(), Clu
     Ok(())
 }
 
+/// The RocksDB memory budget of the jobs running here, and what its block
+/// cache holds (all zero without RocksDB state).
+fn rocksdb_series(e: &mut Exposition, worker: &Labels) {
+    let u = weir_runtime::rocksdb_memory();
+    for (name, help, v) in [
+        (
+            "rocksdb_memory_budget_bytes",
+            "RocksDB memory budget of the running jobs (block cache and memtables).",
+            u.budget_bytes,
+        ),
+        (
+            "rocksdb_block_cache_capacity_bytes",
+            "Capacity of the shared RocksDB block cache.",
+            u.cache_capacity_bytes,
+        ),
+        (
+            "rocksdb_block_cache_usage_bytes",
+            "What the shared RocksDB block cache holds (data, index and filter blocks).",
+            u.cache_usage_bytes,
+        ),
+        (
+            "rocksdb_block_cache_pinned_bytes",
+            "Pinned part of the shared RocksDB block cache.",
+            u.cache_pinned_bytes,
+        ),
+    ] {
+        e.gauge(name, help, worker, v as f64);
+    }
+}
+
 async fn metrics(Shared(state): Shared<Arc<State>>) -> axum::response::Response {
     let mut e = Exposition::default();
     let worker: Labels = vec![("worker".into(), state.id.clone())];
@@ -46,6 +76,7 @@ async fn metrics(Shared(state): Shared<Arc<State>>) -> axum::response::Response 
         &worker,
         state.outgoing.bytes_out.load(Ordering::Relaxed) as f64,
     );
+    rocksdb_series(&mut e, &worker);
     let now = crate::coordinator::jobs_now_ms();
     if let Ok(running) = state.running.lock() {
         e.gauge(

@@ -637,6 +637,7 @@ fn overrides_of(req: &pb::DeployRequest) -> Result<Overrides, JobFailure> {
             "rocksdb" => Some(weir_core::spec::StateBackendKind::Rocksdb),
             other => return Err(user(format!("unknown state backend '{other}'"))),
         },
+        state_memory_mb: None,
     })
 }
 

@@ -1,0 +1,134 @@
+//! One memory budget for every RocksDB database of a process, as Flink's
+//! managed memory bounds its RocksDB backend: a single block cache, which
+//! also holds the index and filter blocks, and a cap on the memtables of
+//! each database, so that what RocksDB keeps in memory does not grow with
+//! the number of keys.
+//!
+//! Debian's librocksdb 7.8 has no write-buffer manager in its C API, so
+//! the memtable half of the budget is dealt out as a fixed share per
+//! database (`db_write_buffer_size`) instead of being charged to the cache.
+
+use rocksdb::{BlockBasedOptions, Cache, DataBlockIndexType, Options};
+use std::sync::{Arc, Mutex};
+use weir_state::StateError;
+
+/// The smallest budget accepted, in MiB.
+pub const MIN_MEMORY_MB: u32 = 16;
+
+/// The block cache, shareable across threads.
+struct SharedCache(Cache);
+
+// SAFETY: a RocksDB block cache is internally synchronised (sharded, each
+// shard behind its own mutex) and meant to be shared by databases on any
+// threads; the rocksdb 0.20 crate only lacks the marker traits (later
+// versions declare them). The handle is reference-counted in C++ by every
+// table factory using it, and freed when the last `Arc` and database are
+// gone.
+#[allow(unsafe_code)]
+unsafe impl Send for SharedCache {}
+// SAFETY: see above.
+#[allow(unsafe_code)]
+unsafe impl Sync for SharedCache {}
+
+/// A process's RocksDB memory budget.
+pub struct MemoryBudget {
+    cache: SharedCache,
+    total: usize,
+    /// The memtable share of each database.
+    per_database: usize,
+}
+
+/// What the budget holds now (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BudgetUsage {
+    /// The whole budget, bytes.
+    pub budget_bytes: u64,
+    /// The block cache's capacity, bytes.
+    pub cache_capacity_bytes: u64,
+    /// What the block cache holds (data, index and filter blocks), bytes.
+    pub cache_usage_bytes: u64,
+    /// Of that, pinned (in use or pinned level-0 index and filters), bytes.
+    pub cache_pinned_bytes: u64,
+}
+
+/// The budgets in use in this process, for metrics.
+static LIVE: Mutex<Vec<std::sync::Weak<MemoryBudget>>> = Mutex::new(Vec::new());
+
+impl MemoryBudget {
+    /// A budget of `memory_mb` MiB for `databases` databases: half for
+    /// the shared block cache, half for the memtables, split evenly.
+    pub fn new(memory_mb: u32, databases: usize) -> Result<Arc<Self>, StateError> {
+        if memory_mb < MIN_MEMORY_MB {
+            return Err(StateError::Storage(format!(
+                "the RocksDB memory budget is {memory_mb} MiB; it must be at least {MIN_MEMORY_MB}"
+            )));
+        }
+        let total = memory_mb as usize * (1 << 20);
+        let cache = Cache::new_lru_cache(total / 2)
+            .map_err(|e| StateError::Storage(format!("cannot create the block cache: {e}")))?;
+        let per_database = (total / 2 / databases.max(1)).max(1 << 20);
+        let budget = Arc::new(MemoryBudget {
+            cache: SharedCache(cache),
+            total,
+            per_database,
+        });
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|b| b.strong_count() > 0);
+            live.push(Arc::downgrade(&budget));
+        }
+        Ok(budget)
+    }
+
+    /// What this budget holds now.
+    pub fn usage(&self) -> BudgetUsage {
+        BudgetUsage {
+            budget_bytes: self.total as u64,
+            cache_capacity_bytes: (self.total / 2) as u64,
+            cache_usage_bytes: self.cache.0.get_usage() as u64,
+            cache_pinned_bytes: self.cache.0.get_pinned_usage() as u64,
+        }
+    }
+
+    /// The memtable share of one database, bytes.
+    pub fn memtables_per_database(&self) -> usize {
+        self.per_database
+    }
+
+    /// Database options within the budget: the shared cache for data,
+    /// index and filter blocks (bloom filters and hashed data-block
+    /// indexes for point lookups), and the database's memtable share.
+    pub(crate) fn options(&self) -> Options {
+        let mut o = Options::default();
+        let mut t = BlockBasedOptions::default();
+        t.set_block_cache(&self.cache.0);
+        t.set_cache_index_and_filter_blocks(true);
+        t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        t.set_bloom_filter(10.0, false);
+        t.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
+        t.set_data_block_hash_ratio(0.75);
+        o.set_block_based_table_factory(&t);
+        o.set_memtable_prefix_bloom_ratio(0.02);
+        o.set_memtable_whole_key_filtering(true);
+        o.set_db_write_buffer_size(self.per_database);
+        // One state's memtables may take the database's whole share, in
+        // two buffers (one filling while the other is flushed).
+        o.set_write_buffer_size((self.per_database / 2).max(256 << 10));
+        o.set_max_write_buffer_number(2);
+        o
+    }
+}
+
+/// What every live budget of this process holds now, summed.
+pub fn usage() -> BudgetUsage {
+    let mut sum = BudgetUsage::default();
+    if let Ok(live) = LIVE.lock() {
+        for b in live.iter().filter_map(std::sync::Weak::upgrade) {
+            let u = b.usage();
+            sum.budget_bytes += u.budget_bytes;
+            sum.cache_capacity_bytes += u.cache_capacity_bytes;
+            sum.cache_usage_bytes += u.cache_usage_bytes;
+            sum.cache_pinned_bytes += u.cache_pinned_bytes;
+        }
+    }
+    sum
+}
