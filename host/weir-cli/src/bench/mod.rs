@@ -2,6 +2,7 @@
 //! Rust, measured in the same process run.
 
 mod cluster;
+mod distinct;
 mod kafka;
 mod state;
 mod statefun;
@@ -59,6 +60,25 @@ pub enum Which {
         /// Where generated corpora are kept between runs.
         #[arg(long, default_value = "target/bench-data")]
         data_dir: PathBuf,
+        /// Instead: WordCount over this many distinct words, each variant a
+        /// whole `weir run` process (time, peak RSS, bytes per key).
+        #[arg(long)]
+        distinct_keys: Option<u64>,
+        /// With --distinct-keys: the RocksDB memory budgets to run (MiB;
+        /// by default the default budget only).
+        #[arg(long, value_delimiter = ',')]
+        memory_mb: Vec<u32>,
+        /// With --distinct-keys: the `weir` binary to run (default this
+        /// one), to compare another build.
+        #[arg(long)]
+        weir: Option<PathBuf>,
+        /// With --distinct-keys: leave out the memory backend.
+        #[arg(long)]
+        rocksdb_only: bool,
+        /// With --distinct-keys: the examples directory (job files and
+        /// built components).
+        #[arg(long, default_value = "functions-examples")]
+        examples: PathBuf,
     },
     /// WordCount at parallelism 2 on two workers (in this process, gRPC
     /// over loopback) against the embedded runner at parallelism 2.
@@ -214,11 +234,28 @@ pub fn run(which: Which) -> Result<()> {
             data_dir,
         }),
         Which::State {
+            distinct_keys: Some(keys),
+            memory_mb,
+            rocksdb_only,
+            weir,
+            examples,
+            data_dir,
+            ..
+        } => distinct::distinct(&distinct::DistinctBench {
+            keys: keys.max(1),
+            memory_mb,
+            weir,
+            memory_backend: !rocksdb_only,
+            examples,
+            data_dir,
+        }),
+        Which::State {
             size_mb,
             copies,
             runs,
             component,
             data_dir,
+            ..
         } => state::state(size_mb, copies.max(1), runs.max(1), &component, &data_dir),
     }
 }

@@ -1,0 +1,265 @@
+//! State at scale: WordCount over text whose every word is distinct (the
+//! worst case for keyed state, and the everyday one for jobs keyed by user
+//! or device id). Each variant runs the example job file as its own `weir
+//! run` process (start to exit), so peak RSS is the whole process's; bytes
+//! per key compare it with the same job over 1,000 distinct words. Every
+//! run's output is checked: each word once, counted once.
+
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// What `weir bench state --distinct-keys` was asked for.
+pub(super) struct DistinctBench {
+    /// Distinct words in the input.
+    pub keys: u64,
+    /// RocksDB memory budgets to run (MiB; none: the default budget).
+    pub memory_mb: Vec<u32>,
+    /// The `weir` binary to run (another build, to compare).
+    pub weir: Option<PathBuf>,
+    /// Whether the memory backend runs too.
+    pub memory_backend: bool,
+    /// The repository's functions-examples directory.
+    pub examples: PathBuf,
+    /// Where inputs and outputs go.
+    pub data_dir: PathBuf,
+}
+
+/// The `i`th distinct word: 14 lower-case letters, a bijection of `i`
+/// (an odd multiplier permutes u64), so words are distinct and unordered.
+fn word(i: u64, out: &mut String) {
+    let mut k = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    out.clear();
+    for _ in 0..14 {
+        out.push(char::from(b'a' + (k % 26) as u8));
+        k /= 26;
+    }
+}
+
+/// The order-independent digest of the expected output: every word once
+/// with count 1, as `(word,1)` lines.
+struct Expected {
+    lines: u64,
+    digest: u64,
+}
+
+/// Writes `keys` distinct words, ten per line (kept between runs).
+fn input(keys: u64, data_dir: &Path) -> Result<(PathBuf, Expected)> {
+    let path = data_dir.join(format!("distinct-{keys}.txt"));
+    let mut digest = 0u64;
+    let mut w = String::new();
+    let mut line = String::new();
+    let write = !path.is_file();
+    let mut out = if write {
+        std::fs::create_dir_all(data_dir)?;
+        eprintln!("generating {keys} distinct words at {} ...", path.display());
+        let f = std::fs::File::create(path.with_extension("tmp"))?;
+        Some(BufWriter::with_capacity(1 << 20, f))
+    } else {
+        None
+    };
+    for i in 0..keys {
+        word(i, &mut w);
+        line.clear();
+        line.push('(');
+        line.push_str(&w);
+        line.push_str(",1)");
+        digest = digest.wrapping_add(xxh3_64(line.as_bytes()));
+        if let Some(out) = &mut out {
+            out.write_all(w.as_bytes())?;
+            out.write_all(if i % 10 == 9 { b"\n" } else { b" " })?;
+        }
+    }
+    if let Some(mut out) = out {
+        out.write_all(b"\n")?;
+        out.flush()?;
+        drop(out);
+        std::fs::rename(path.with_extension("tmp"), &path)?;
+    }
+    Ok((
+        path,
+        Expected {
+            lines: keys,
+            digest,
+        },
+    ))
+}
+
+/// Checks the job's output directory against the expected updates.
+fn check_output(dir: &Path, want: &Expected) -> Result<()> {
+    let (mut lines, mut digest) = (0u64, 0u64);
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let p = e?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        for l in BufReader::new(std::fs::File::open(&p)?).lines() {
+            let l = l?;
+            lines += 1;
+            digest = digest.wrapping_add(xxh3_64(l.as_bytes()));
+        }
+    }
+    if lines != want.lines || digest != want.digest {
+        bail!(
+            "wrong output in {}: {lines} updates (want {}), digest {digest:x} (want {:x})",
+            dir.display(),
+            want.lines,
+            want.digest
+        );
+    }
+    Ok(())
+}
+
+/// One finished `weir run`.
+struct Measured {
+    wall: Duration,
+    cpu: f64,
+    peak_rss: u64,
+}
+
+/// Peak RSS (VmHWM) of process `pid`, bytes.
+fn peak_rss_of(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Runs the WordCount job file as a child process, sampling its peak RSS
+/// (a high-water mark, so a sample after the peak sees it) until it exits.
+fn run_job(b: &DistinctBench, input: &Path, out: &Path, state: &[String]) -> Result<Measured> {
+    let _ = std::fs::remove_dir_all(out);
+    let job = b.examples.join("wordcount/wordcount.toml");
+    let weir = match &b.weir {
+        Some(w) => w.clone(),
+        None => std::env::current_exe()?,
+    };
+    let mut cmd = Command::new(weir);
+    cmd.arg("run")
+        .arg(&job)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(out)
+        .arg("--quiet")
+        .args(state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let t = Instant::now();
+    let mut child = cmd.spawn().context("starting weir run")?;
+    let pid = child.id();
+    let (mut peak, mut cpu) = (0, 0.0);
+    let status = loop {
+        if let Some(rss) = peak_rss_of(pid) {
+            peak = peak.max(rss);
+        }
+        if let Some(c) = super::proc_stats::cpu_seconds_of(&pid.to_string()) {
+            cpu = c;
+        }
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let wall = t.elapsed();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        bail!("weir run failed ({status}): {err}");
+    }
+    Ok(Measured {
+        wall,
+        cpu,
+        peak_rss: peak,
+    })
+}
+
+struct Variant {
+    name: String,
+    args: Vec<String>,
+}
+
+fn variants(b: &DistinctBench) -> Vec<Variant> {
+    let mut v = Vec::new();
+    if b.memory_backend {
+        v.push(Variant {
+            name: "memory".into(),
+            args: vec!["--state-backend".into(), "memory".into()],
+        });
+    }
+    if b.memory_mb.is_empty() {
+        v.push(Variant {
+            name: "rocksdb, default budget".into(),
+            args: vec!["--state-backend".into(), "rocksdb".into()],
+        });
+    }
+    for mb in &b.memory_mb {
+        v.push(Variant {
+            name: format!("rocksdb, {mb} MiB budget"),
+            args: vec![
+                "--state-backend".into(),
+                "rocksdb".into(),
+                "--state-memory-mb".into(),
+                mb.to_string(),
+            ],
+        });
+    }
+    v
+}
+
+/// Runs the benchmark and prints its table.
+pub(super) fn distinct(b: &DistinctBench) -> Result<()> {
+    let (small, small_want) = input(1000, &b.data_dir)?;
+    let (big, want) = input(b.keys, &b.data_dir)?;
+    let out = b.data_dir.join("distinct-out");
+    println!(
+        "State at scale: WordCount over {} distinct words (each once), parallelism 1, file output checked, whole `weir run` processes",
+        b.keys
+    );
+    println!(
+        "  {:<26} {:>9} {:>8} {:>14} {:>12} {:>12} {:>14}",
+        "backend", "wall s", "cpu s", "keys/s", "peak RSS", "base RSS", "bytes per key"
+    );
+    for v in variants(b) {
+        let base = run_job(b, &small, &out, &v.args)?;
+        check_output(&out, &small_want)?;
+        let m = run_job(b, &big, &out, &v.args)?;
+        check_output(&out, &want)?;
+        let per_key = m.peak_rss.saturating_sub(base.peak_rss) as f64 / b.keys as f64;
+        println!(
+            "  {:<26} {:>9.2} {:>8.2} {:>14.0} {:>12} {:>12} {:>14.1}",
+            v.name,
+            m.wall.as_secs_f64(),
+            m.cpu,
+            b.keys as f64 / m.wall.as_secs_f64(),
+            super::mib(Some(m.peak_rss)),
+            super::mib(Some(base.peak_rss)),
+            per_key
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_distinct_letters() {
+        let mut seen = std::collections::HashSet::new();
+        let mut w = String::new();
+        for i in 0..100_000 {
+            word(i, &mut w);
+            assert!(w.bytes().all(|c| c.is_ascii_lowercase()) && w.len() == 14);
+            assert!(seen.insert(w.clone()), "word {i} repeats");
+        }
+    }
+}
