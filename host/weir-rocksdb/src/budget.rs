@@ -8,7 +8,7 @@
 //! the memtable half of the budget is dealt out as a fixed share per
 //! database (`db_write_buffer_size`) instead of being charged to the cache.
 
-use rocksdb::{BlockBasedOptions, Cache, DataBlockIndexType, Options};
+use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DataBlockIndexType, Options};
 use std::sync::{Arc, Mutex};
 use weir_state::StateError;
 
@@ -101,8 +101,16 @@ impl MemoryBudget {
         let mut o = Options::default();
         let mut t = BlockBasedOptions::default();
         t.set_block_cache(&self.cache.0);
+        // Index and filters in the cache, partitioned into small blocks
+        // under a pinned top level: a whole-file filter (megabytes per
+        // file with millions of keys) evicted by data blocks would be read
+        // back and allocated anew for a single lookup.
         t.set_cache_index_and_filter_blocks(true);
         t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        t.set_partition_filters(true);
+        t.set_metadata_block_size(4096);
+        t.set_pin_top_level_index_and_filter(true);
         t.set_bloom_filter(10.0, false);
         t.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
         t.set_data_block_hash_ratio(0.75);
