@@ -20,6 +20,9 @@ pub(super) struct DistinctBench {
     pub memory_mb: Vec<u32>,
     /// The `weir` binary to run (another build, to compare).
     pub weir: Option<PathBuf>,
+    /// A discard sink instead of files (as the Flink runs it is compared
+    /// with); the counts of updates are checked then, not their values.
+    pub discard: bool,
     /// Whether the memory backend runs too.
     pub memory_backend: bool,
     /// The repository's functions-examples directory.
@@ -120,6 +123,82 @@ struct Measured {
     wall: Duration,
     cpu: f64,
     peak_rss: u64,
+    /// What it printed (its summary, unless quiet).
+    stderr: String,
+}
+
+/// WordCount with a discard sink: the example's pipeline and component.
+fn discard_job(b: &DistinctBench) -> Result<PathBuf> {
+    let component = b
+        .examples
+        .join("target/wasm32-wasip2/release/wordcount.wasm")
+        .canonicalize()
+        .context("the wordcount component (scripts/build-examples)")?;
+    let path = b.data_dir.join("wordcount-discard.toml");
+    let text = format!(
+        r#"name = "wordcount-discard"
+parallelism = 1
+max_parallelism = 128
+
+[parameters]
+input = ""
+
+[components]
+wordcount = "{}"
+
+[[sources]]
+id = "lines"
+kind = "file"
+path = "${{input}}"
+format = "text"
+
+[[operators]]
+id = "tokenize"
+component = "wordcount"
+function = "tokenize"
+kind = "flat-map"
+input = "lines"
+
+[[operators]]
+id = "count"
+component = "wordcount"
+function = "count"
+kind = "reduce"
+input = {{ from = "tokenize", exchange = "key-by" }}
+
+[[operators]]
+id = "format"
+component = "wordcount"
+function = "format"
+kind = "flat-map"
+input = "count"
+
+[[sinks]]
+id = "out"
+kind = "discard"
+input = "format"
+"#,
+        component.display()
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Checks the summary of a discard run: the sink took one update per word.
+fn check_discarded(stderr: &str, want: &Expected) -> Result<()> {
+    let got = stderr
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&"out") && f.get(1) == Some(&"sink"))
+                .then(|| f.get(3).and_then(|n| n.parse::<u64>().ok()))
+                .flatten()
+        })
+        .context("no sink line in the job's summary")?;
+    if got != want.lines {
+        bail!("the sink took {got} updates, want {}", want.lines);
+    }
+    Ok(())
 }
 
 /// Peak RSS (VmHWM) of process `pid`, bytes.
@@ -134,7 +213,11 @@ fn peak_rss_of(pid: u32) -> Option<u64> {
 /// (a high-water mark, so a sample after the peak sees it) until it exits.
 fn run_job(b: &DistinctBench, input: &Path, out: &Path, state: &[String]) -> Result<Measured> {
     let _ = std::fs::remove_dir_all(out);
-    let job = b.examples.join("wordcount/wordcount.toml");
+    let job = if b.discard {
+        discard_job(b)?
+    } else {
+        b.examples.join("wordcount/wordcount.toml")
+    };
     let weir = match &b.weir {
         Some(w) => w.clone(),
         None => std::env::current_exe()?,
@@ -144,14 +227,22 @@ fn run_job(b: &DistinctBench, input: &Path, out: &Path, state: &[String]) -> Res
         .arg(&job)
         .arg("--input")
         .arg(input)
-        .arg("--output")
-        .arg(out)
-        .arg("--quiet")
         .args(state)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let t = Instant::now();
+    if !b.discard {
+        cmd.arg("--output").arg(out).arg("--quiet");
+    }
     let mut child = cmd.spawn().context("starting weir run")?;
+    // Read as it comes, so a long summary cannot fill the pipe.
+    let reader = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            s
+        })
+    });
     let pid = child.id();
     let (mut peak, mut cpu) = (0, 0.0);
     let status = loop {
@@ -167,17 +258,15 @@ fn run_job(b: &DistinctBench, input: &Path, out: &Path, state: &[String]) -> Res
         std::thread::sleep(Duration::from_millis(10));
     };
     let wall = t.elapsed();
+    let stderr = reader.and_then(|r| r.join().ok()).unwrap_or_default();
     if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        bail!("weir run failed ({status}): {err}");
+        bail!("weir run failed ({status}): {stderr}");
     }
     Ok(Measured {
         wall,
         cpu,
         peak_rss: peak,
+        stderr,
     })
 }
 
@@ -214,14 +303,28 @@ fn variants(b: &DistinctBench) -> Vec<Variant> {
     v
 }
 
+/// Checks a run's output (files) or its sink's count (discard).
+fn check(b: &DistinctBench, out: &Path, m: &Measured, want: &Expected) -> Result<()> {
+    if b.discard {
+        check_discarded(&m.stderr, want)
+    } else {
+        check_output(out, want)
+    }
+}
+
 /// Runs the benchmark and prints its table.
 pub(super) fn distinct(b: &DistinctBench) -> Result<()> {
     let (small, small_want) = input(1000, &b.data_dir)?;
     let (big, want) = input(b.keys, &b.data_dir)?;
     let out = b.data_dir.join("distinct-out");
     println!(
-        "State at scale: WordCount over {} distinct words (each once), parallelism 1, file output checked, whole `weir run` processes",
-        b.keys
+        "State at scale: WordCount over {} distinct words (each once), parallelism 1, {}, whole `weir run` processes",
+        b.keys,
+        if b.discard {
+            "discard sink (updates counted)"
+        } else {
+            "file output checked"
+        }
     );
     println!(
         "  {:<26} {:>9} {:>8} {:>14} {:>12} {:>12} {:>14}",
@@ -229,9 +332,9 @@ pub(super) fn distinct(b: &DistinctBench) -> Result<()> {
     );
     for v in variants(b) {
         let base = run_job(b, &small, &out, &v.args)?;
-        check_output(&out, &small_want)?;
+        check(b, &out, &base, &small_want)?;
         let m = run_job(b, &big, &out, &v.args)?;
-        check_output(&out, &want)?;
+        check(b, &out, &m, &want)?;
         let per_key = m.peak_rss.saturating_sub(base.peak_rss) as f64 / b.keys as f64;
         println!(
             "  {:<26} {:>9.2} {:>8.2} {:>14.0} {:>12} {:>12} {:>14.1}",

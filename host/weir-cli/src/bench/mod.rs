@@ -75,6 +75,9 @@ pub enum Which {
         /// With --distinct-keys: leave out the memory backend.
         #[arg(long)]
         rocksdb_only: bool,
+        /// With --distinct-keys: a discard sink instead of files.
+        #[arg(long)]
+        discard: bool,
         /// With --distinct-keys: the examples directory (job files and
         /// built components).
         #[arg(long, default_value = "functions-examples")]
@@ -237,6 +240,7 @@ pub fn run(which: Which) -> Result<()> {
             distinct_keys: Some(keys),
             memory_mb,
             rocksdb_only,
+            discard,
             weir,
             examples,
             data_dir,
@@ -246,6 +250,7 @@ pub fn run(which: Which) -> Result<()> {
             memory_mb,
             weir,
             memory_backend: !rocksdb_only,
+            discard,
             examples,
             data_dir,
         }),
