@@ -107,7 +107,7 @@ fn rocksdb_memory_stays_within_its_budget_over_two_million_distinct_keys() {
         mib(growth)
     );
     assert!(
-        growth < u64::from(budget_mb) * 3 << 20,
+        growth < (u64::from(budget_mb) * 3) << 20,
         "peak RSS grew {:.1} MiB over the small run: more than 3x the {budget_mb} MiB budget",
         mib(growth)
     );
