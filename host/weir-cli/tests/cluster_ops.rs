@@ -180,6 +180,22 @@ fn a_cluster_with_a_token_refuses_changes_and_workers_without_it() {
     );
 }
 
+/// The value of a worker's gauge `name` (labelled by the worker only).
+fn gauge(agent: &ureq::Agent, dir: &std::path::Path, name: &str) -> Option<f64> {
+    let addr = std::fs::read_to_string(dir.join("metrics-addr")).expect("metrics-addr");
+    let text = agent
+        .get(format!("http://{}/metrics", addr.trim()))
+        .call()
+        .expect("scrape")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
 #[test]
 fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -191,6 +207,7 @@ fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
         .arg(&job)
         .args(["--coordinator", &c.url, "--output"])
         .arg(&out)
+        .args(["--state-backend", "rocksdb"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("submit");
@@ -240,6 +257,12 @@ fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
                 .iter()
                 .all(|(k, _)| k.contains(&format!(r#"worker="{}""#, wid.trim()))),
             "{series:?}"
+        );
+        // The job's RocksDB budget on this worker: the default 256 MiB.
+        assert_eq!(
+            gauge(&agent, &dir, "weir_rocksdb_memory_budget_bytes"),
+            Some(f64::from(256u32 << 20)),
+            "worker-{n}'s RocksDB budget"
         );
         total_out += series
             .iter()

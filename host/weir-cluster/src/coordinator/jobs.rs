@@ -228,6 +228,11 @@ pub(crate) fn submit(cluster: &Arc<Cluster>, sub: Submission) -> Result<String, 
     if let Some(p) = sub.parallelism {
         t.parallelism = Some(p);
     }
+    if t.state_memory_mb.is_some() {
+        return Err(bad(
+            "--state-memory-mb is for the embedded runner; on a cluster set [state] memory_mb in the job file (a budget per worker)",
+        ));
+    }
     let id = random_id();
     if t.checkpoint_interval.is_some() && t.checkpoint_dir.is_none() {
         t.checkpoint_dir = Some(cluster.cfg.storage_root().join("checkpoints").join(&id));
