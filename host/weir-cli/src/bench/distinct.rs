@@ -5,11 +5,11 @@
 //! per key compare it with the same job over 1,000 distinct words. Every
 //! run's output is checked: each word once, counted once.
 
+use super::process::{ProcessRun, run_weir};
 use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// What `weir bench state --distinct-keys` was asked for.
@@ -118,15 +118,6 @@ fn check_output(dir: &Path, want: &Expected) -> Result<()> {
     Ok(())
 }
 
-/// One finished `weir run`.
-struct Measured {
-    wall: Duration,
-    cpu: f64,
-    peak_rss: u64,
-    /// What it printed (its summary, unless quiet).
-    stderr: String,
-}
-
 /// WordCount with a discard sink: the example's pipeline and component.
 fn discard_job(b: &DistinctBench) -> Result<PathBuf> {
     let component = b
@@ -201,73 +192,20 @@ fn check_discarded(stderr: &str, want: &Expected) -> Result<()> {
     Ok(())
 }
 
-/// Peak RSS (VmHWM) of process `pid`, bytes.
-fn peak_rss_of(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// Runs the WordCount job file as a child process, sampling its peak RSS
-/// (a high-water mark, so a sample after the peak sees it) until it exits.
-fn run_job(b: &DistinctBench, input: &Path, out: &Path, state: &[String]) -> Result<Measured> {
+/// Runs the WordCount job file as its own process.
+fn run_job(b: &DistinctBench, input: &Path, out: &Path, state: &[String]) -> Result<ProcessRun> {
     let _ = std::fs::remove_dir_all(out);
     let job = if b.discard {
         discard_job(b)?
     } else {
         b.examples.join("wordcount/wordcount.toml")
     };
-    let weir = match &b.weir {
-        Some(w) => w.clone(),
-        None => std::env::current_exe()?,
-    };
-    let mut cmd = Command::new(weir);
-    cmd.arg("run")
-        .arg(&job)
-        .arg("--input")
-        .arg(input)
-        .args(state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let t = Instant::now();
+    let mut args: Vec<OsString> = vec!["run".into(), job.into(), "--input".into(), input.into()];
+    args.extend(state.iter().map(OsString::from));
     if !b.discard {
-        cmd.arg("--output").arg(out).arg("--quiet");
+        args.extend(["--output".into(), out.into(), "--quiet".into()]);
     }
-    let mut child = cmd.spawn().context("starting weir run")?;
-    // Read as it comes, so a long summary cannot fill the pipe.
-    let reader = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut e, &mut s);
-            s
-        })
-    });
-    let pid = child.id();
-    let (mut peak, mut cpu) = (0, 0.0);
-    let status = loop {
-        if let Some(rss) = peak_rss_of(pid) {
-            peak = peak.max(rss);
-        }
-        if let Some(c) = super::proc_stats::cpu_seconds_of(&pid.to_string()) {
-            cpu = c;
-        }
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let wall = t.elapsed();
-    let stderr = reader.and_then(|r| r.join().ok()).unwrap_or_default();
-    if !status.success() {
-        bail!("weir run failed ({status}): {stderr}");
-    }
-    Ok(Measured {
-        wall,
-        cpu,
-        peak_rss: peak,
-        stderr,
-    })
+    run_weir(b.weir.as_deref(), &args)
 }
 
 struct Variant {
@@ -304,7 +242,7 @@ fn variants(b: &DistinctBench) -> Vec<Variant> {
 }
 
 /// Checks a run's output (files) or its sink's count (discard).
-fn check(b: &DistinctBench, out: &Path, m: &Measured, want: &Expected) -> Result<()> {
+fn check(b: &DistinctBench, out: &Path, m: &ProcessRun, want: &Expected) -> Result<()> {
     if b.discard {
         check_discarded(&m.stderr, want)
     } else {

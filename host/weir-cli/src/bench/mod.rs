@@ -4,6 +4,7 @@
 mod cluster;
 mod distinct;
 mod kafka;
+mod process;
 mod state;
 mod statefun;
 mod windows;
@@ -38,6 +39,14 @@ pub enum Which {
         /// Use this text file instead of the generated corpus.
         #[arg(long)]
         corpus: Option<PathBuf>,
+        /// Instead: the example job file as users run it (`weir run`, file
+        /// output, process start to exit) against plain Rust doing the
+        /// same work in this process.
+        #[arg(long)]
+        whole_job: bool,
+        /// With --whole-job: the examples directory (job files, components).
+        #[arg(long, default_value = "functions-examples")]
+        examples: PathBuf,
     },
     /// WordCount on the memory and RocksDB backends, with and without
     /// checkpoints every second: throughput, checkpoint durations and sizes.
@@ -186,9 +195,25 @@ pub fn run(which: Which) -> Result<()> {
         Which::Wordcount {
             size_mb,
             runs,
+            data_dir,
+            corpus,
+            whole_job: true,
+            examples,
+            ..
+        } => wordcount::whole_job(&wordcount::WholeJob {
+            size_mb,
+            runs: runs.max(1),
+            examples,
+            data_dir,
+            corpus,
+        }),
+        Which::Wordcount {
+            size_mb,
+            runs,
             component,
             data_dir,
             corpus,
+            ..
         } => wordcount::wordcount(size_mb, runs.max(1), &component, &data_dir, corpus),
         Which::Windows {
             events,

@@ -3,7 +3,7 @@
 use super::{Measured, measure};
 use anyhow::{Context, Result, bail};
 use foldhash::HashMap;
-use std::io::{BufRead, BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use weir_core::JobGraph;
@@ -200,6 +200,172 @@ pub(super) fn wordcount(
             weir_wasm::Origin::Compiled => "compiled",
             weir_wasm::Origin::Cache => "from the compiled-component cache",
         }
+    );
+    super::report("tokens", &n, &w);
+    Ok(())
+}
+
+/// The least work the WordCount job file does, in plain Rust: read lines,
+/// tokenize, count per word, render every update as `(word,count)` and
+/// hand it to `each`. Returns the number of tokens.
+fn native_updates(path: &Path, mut each: impl FnMut(&str) -> Result<()>) -> Result<u64> {
+    let file = std::fs::File::open(path)?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut counts: HashMap<Vec<u8>, u64> = HashMap::default();
+    let (mut line, mut word, mut formatted) = (Vec::new(), Vec::new(), String::new());
+    let mut tokens = 0u64;
+    let mut emit = |word: &mut Vec<u8>| -> Result<()> {
+        let c = match counts.get_mut(word.as_slice()) {
+            Some(c) => c,
+            None => counts.entry(word.clone()).or_insert(0),
+        };
+        *c += 1;
+        render(&mut formatted, word, *c);
+        tokens += 1;
+        word.clear();
+        each(&formatted)
+    };
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        for &b in &line {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                word.push(b.to_ascii_lowercase());
+            } else if !word.is_empty() {
+                emit(&mut word)?;
+            }
+        }
+        if !word.is_empty() {
+            emit(&mut word)?;
+        }
+    }
+    Ok(tokens)
+}
+
+/// The native side of `--whole-job`: the job's updates written to `out`,
+/// one per line, buffered.
+fn native_to_file(corpus: &Path, out: &Path) -> Result<u64> {
+    let mut w = BufWriter::with_capacity(256 * 1024, std::fs::File::create(out)?);
+    let tokens = native_updates(corpus, |l| {
+        w.write_all(l.as_bytes())?;
+        w.write_all(b"\n")?;
+        Ok(())
+    })?;
+    w.flush()?;
+    Ok(tokens)
+}
+
+/// The number of updates and an order-independent digest of them.
+fn digest_lines<'a>(lines: impl Iterator<Item = &'a str>) -> (u64, u64) {
+    lines.fold((0, 0), |(n, d), l| {
+        (
+            n + 1,
+            d.wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes())),
+        )
+    })
+}
+
+/// The job's output directory, digested like `digest_lines`.
+fn digest_output(dir: &Path) -> Result<(u64, u64)> {
+    let (mut n, mut d) = (0, 0u64);
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let p = e?.path();
+        if p.file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p)?;
+        let (pn, pd) = digest_lines(text.lines());
+        n += pn;
+        d = d.wrapping_add(pd);
+    }
+    Ok((n, d))
+}
+
+/// What `weir bench wordcount --whole-job` measures.
+pub(super) struct WholeJob {
+    pub size_mb: u64,
+    pub runs: u32,
+    pub examples: PathBuf,
+    pub data_dir: PathBuf,
+    pub corpus: Option<PathBuf>,
+}
+
+/// The WordCount job file as users run it (`weir run`, file in, file out,
+/// process start to exit) against the least work the job needs in plain
+/// Rust in this process; best of `runs` each; the job's output checked
+/// against the native updates.
+pub(super) fn whole_job(b: &WholeJob) -> Result<()> {
+    let corpus = match &b.corpus {
+        Some(c) => c.clone(),
+        None => corpus_file(b.size_mb, &b.data_dir)?,
+    }
+    .canonicalize()?;
+    let job = b.examples.join("wordcount/wordcount.toml");
+    let native_out = b.data_dir.join("whole-job-native.txt");
+    let job_out = b.data_dir.join("whole-job-out");
+    let mut want = (0u64, 0u64);
+    native_updates(&corpus, |l| {
+        want.0 += 1;
+        want.1 = want
+            .1
+            .wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes()));
+        Ok(())
+    })?;
+    let (mut native, mut weir): (Option<Measured>, Option<Measured>) = (None, None);
+    for run in 0..b.runs {
+        let n = measure(|| native_to_file(&corpus, &native_out))?;
+        let _ = std::fs::remove_dir_all(&job_out);
+        let args: Vec<std::ffi::OsString> = vec![
+            "run".into(),
+            job.clone().into(),
+            "--input".into(),
+            corpus.clone().into(),
+            "--output".into(),
+            job_out.clone().into(),
+            "--quiet".into(),
+        ];
+        let p = super::process::run_weir(None, &args)?;
+        let got = digest_output(&job_out)?;
+        if got != want {
+            bail!(
+                "the job's output differs from the native updates: {} lines (want {}), digest {:x} (want {:x})",
+                got.0,
+                want.0,
+                got.1,
+                want.1
+            );
+        }
+        let w = Measured {
+            wall: p.wall,
+            cpu: p.cpu,
+            peak_rss: Some(p.peak_rss),
+            tokens: got.0,
+        };
+        eprintln!(
+            "run {}: native {:.3} s, weir run {:.3} s",
+            run + 1,
+            n.wall.as_secs_f64(),
+            w.wall.as_secs_f64()
+        );
+        if native.as_ref().is_none_or(|m| n.wall < m.wall) {
+            native = Some(n);
+        }
+        if weir.as_ref().is_none_or(|m| w.wall < m.wall) {
+            weir = Some(w);
+        }
+    }
+    let _ = std::fs::remove_file(&native_out);
+    let _ = std::fs::remove_dir_all(&job_out);
+    let (Some(n), Some(w)) = (native, weir) else {
+        bail!("no runs");
+    };
+    println!(
+        "WordCount as users run it: `weir run wordcount.toml` (file in, every update to files, process start to exit) against plain Rust doing the same in this process; {} tokens, parallelism 1, best of {}",
+        n.tokens, b.runs
     );
     super::report("tokens", &n, &w);
     Ok(())

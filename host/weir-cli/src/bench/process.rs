@@ -1,0 +1,77 @@
+//! Whole `weir run` processes, measured from start to exit: wall time,
+//! CPU time and peak RSS, as a user running a job would see them.
+
+use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One finished process.
+pub(super) struct ProcessRun {
+    pub wall: Duration,
+    /// User + system CPU seconds (sampled; the last sample before exit).
+    pub cpu: f64,
+    /// Peak RSS, bytes.
+    pub peak_rss: u64,
+    /// What it printed on stderr (a job's summary, unless quiet).
+    pub stderr: String,
+}
+
+/// Peak RSS (VmHWM) of process `pid`, bytes.
+fn peak_rss_of(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Runs `weir` (this binary when `None`) with `args`, sampling its peak
+/// RSS every 10 ms until it exits (a high-water mark, so any sample after
+/// the peak sees it); fails with its stderr if it fails.
+pub(super) fn run_weir(weir: Option<&Path>, args: &[OsString]) -> Result<ProcessRun> {
+    let weir = match weir {
+        Some(w) => w.to_owned(),
+        None => std::env::current_exe()?,
+    };
+    let t = Instant::now();
+    let mut child = Command::new(weir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting weir")?;
+    // Read as it comes, so a long summary cannot fill the pipe.
+    let reader = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            s
+        })
+    });
+    let pid = child.id();
+    let (mut peak, mut cpu) = (0, 0.0);
+    let status = loop {
+        if let Some(rss) = peak_rss_of(pid) {
+            peak = peak.max(rss);
+        }
+        if let Some(c) = super::proc_stats::cpu_seconds_of(&pid.to_string()) {
+            cpu = c;
+        }
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let wall = t.elapsed();
+    let stderr = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    if !status.success() {
+        bail!("weir failed ({status}): {stderr}");
+    }
+    Ok(ProcessRun {
+        wall,
+        cpu,
+        peak_rss: peak,
+        stderr,
+    })
+}
