@@ -87,12 +87,6 @@ fn sizes(out: &Outputs) -> (usize, usize) {
 pub(crate) struct SnapshotPolicy {
     /// Checkpoints may use the backend's own (incremental) format.
     pub(crate) native: bool,
-    /// The final snapshot of a finished sub-task keeps its keyed state and
-    /// timers: the job has checkpoints, in which it stands for the
-    /// sub-task. Without checkpoints nothing reads that state again (as a
-    /// finished operator in Flink), so it is not copied out at all: with
-    /// many keys that copy was the job's peak memory.
-    pub(crate) final_state: bool,
 }
 
 const TICK: std::time::Duration = std::time::Duration::from_millis(5);
@@ -363,7 +357,6 @@ impl SubTask {
                     let ctx = SnapshotCtx {
                         kind,
                         native: self.snapshots.native && !finished,
-                        keyed: !finished || self.snapshots.final_state,
                         staging: &staging.join(format!("{}-{}", self.node_ids[node], self.subtask)),
                         checkpoint: if finished {
                             u64::MAX

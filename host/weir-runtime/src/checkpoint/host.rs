@@ -7,7 +7,7 @@
 use crate::checkpoint::persist::{PersistedOp, Target, persist_op};
 use crate::control::{OpAck, TaskEvent, TaskId};
 use std::collections::{BTreeMap, HashSet};
-use weir_checkpoint::{OperatorSnapshot, SinkState};
+use weir_checkpoint::SinkState;
 
 /// What the host tells the coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,10 @@ struct Taking {
 
 /// Checkpoint work of the sub-tasks of one process.
 pub(crate) struct TaskHost {
-    finished: BTreeMap<TaskId, Vec<OperatorSnapshot>>,
+    /// Finished sub-tasks' final states, built (from what they pinned) only
+    /// when a checkpoint or savepoint first needs them: a job that takes
+    /// none never copies out its final keyed state.
+    finished: BTreeMap<TaskId, Vec<OpAck>>,
     taking: BTreeMap<u64, Taking>,
     /// The newest checkpoint triggered here: acknowledgements of older ones
     /// that are no longer taken are stale, of newer ones early (a barrier
@@ -64,6 +67,19 @@ pub(crate) struct TaskHost {
     /// Finished sub-tasks whose sinks' output is not committed yet: the
     /// first checkpoint that holds their final state.
     final_in: BTreeMap<TaskId, u64>,
+}
+
+/// Large final states (pinned tables) are freed on a thread of their own,
+/// as the memory backend frees its own (see `weir_state::MemoryBackend`).
+impl Drop for TaskHost {
+    fn drop(&mut self) {
+        let finished = std::mem::take(&mut self.finished);
+        if !finished.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("weir-free-final".into())
+                .spawn(move || drop(finished));
+        }
+    }
 }
 
 impl TaskHost {
@@ -90,11 +106,9 @@ impl TaskHost {
                 acked: HashSet::new(),
             },
         );
-        let finished: Vec<(TaskId, Vec<OperatorSnapshot>)> =
-            self.finished.iter().map(|(t, s)| (*t, s.clone())).collect();
-        for (task, snaps) in finished {
-            let ops = snaps.into_iter().map(OpAck::complete).collect();
-            self.persist(id, task, ops, out);
+        let tasks: Vec<TaskId> = self.finished.keys().copied().collect();
+        for task in tasks {
+            self.persist_final(id, task, out);
         }
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
             .into_iter()
@@ -118,21 +132,8 @@ impl TaskHost {
                 }
             }
             TaskEvent::Finished { task, ops } => {
-                let mut snaps = Vec::with_capacity(ops.len());
-                for mut o in ops {
-                    if let Err(e) = o.materialize() {
-                        out.push(Report::Failed {
-                            reason: format!(
-                                "cannot snapshot the final state of operator '{}': {e}",
-                                o.snapshot.operator
-                            ),
-                        });
-                        return;
-                    }
-                    snaps.push(o.snapshot);
-                }
-                let sinks = snaps.iter().filter_map(|s| s.sink.clone()).collect();
-                self.finished.insert(task, snaps.clone());
+                let sinks = ops.iter().filter_map(|o| o.snapshot.sink.clone()).collect();
+                self.finished.insert(task, ops);
                 out.push(Report::Finished { task, sinks });
                 let owed: Vec<u64> = self
                     .taking
@@ -141,11 +142,33 @@ impl TaskHost {
                     .map(|(id, _)| *id)
                     .collect();
                 for id in owed {
-                    let ops = snaps.iter().cloned().map(OpAck::complete).collect();
-                    self.persist(id, task, ops, out);
+                    self.persist_final(id, task, out);
                 }
             }
         }
+    }
+
+    /// Writes finished sub-task `task`'s final state into checkpoint `id`,
+    /// building it first if no checkpoint needed it yet.
+    fn persist_final(&mut self, id: u64, task: TaskId, out: &mut Vec<Report>) {
+        let Some(ops) = self.finished.get_mut(&task) else {
+            return;
+        };
+        let mut snaps = Vec::with_capacity(ops.len());
+        for o in ops.iter_mut() {
+            if let Err(e) = o.materialize() {
+                out.push(Report::Failed {
+                    reason: format!(
+                        "cannot snapshot the final state of operator '{}': {e}",
+                        o.snapshot.operator
+                    ),
+                });
+                return;
+            }
+            snaps.push(o.snapshot.clone());
+        }
+        let ops = snaps.into_iter().map(OpAck::complete).collect();
+        self.persist(id, task, ops, out);
     }
 
     /// Checkpoint `id` failed: acknowledgements still to come are dropped.
@@ -171,8 +194,8 @@ impl TaskHost {
             .collect();
         for task in due {
             self.final_in.remove(&task);
-            let sinks = self.finished.get(&task).into_iter().flatten();
-            for k in sinks.filter_map(|s| s.sink.as_ref()) {
+            let ops = self.finished.get(&task).into_iter().flatten();
+            for k in ops.filter_map(|o| o.snapshot.sink.as_ref()) {
                 if let Err(e) = crate::sink_commit::commit_sink(k) {
                     out.push(Report::Failed {
                         reason: format!("checkpoint {id}: {e}"),

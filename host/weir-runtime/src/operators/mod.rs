@@ -45,9 +45,6 @@ pub(crate) struct SnapshotCtx<'a> {
     pub(crate) kind: CheckpointKind,
     /// Whether the backend's own format may be used.
     pub(crate) native: bool,
-    /// Whether keyed state and timers are wanted (not in the final
-    /// snapshot of a job without checkpoints).
-    pub(crate) keyed: bool,
     /// Where a backend stages its own checkpoint files.
     pub(crate) staging: &'a Path,
     /// The checkpoint's id.
@@ -80,9 +77,6 @@ pub(crate) fn snapshot_keyed(
     timers: &TimerService,
     ctx: &SnapshotCtx<'_>,
 ) -> Result<OpState, Failure> {
-    if !ctx.keyed {
-        return Ok(OpState::default());
-    }
     let mut st = OpState {
         timers: timers.snapshot(),
         ..OpState::default()
