@@ -582,6 +582,9 @@ fn run_attempt(
         {
             tracing::warn!("after the stop's savepoint: {}", f.message);
         }
+        if ended.panicked {
+            tracing::warn!("after the stop's savepoint: a sub-task thread panicked");
+        }
         if let Err(f) = coordinator.commit_stopped() {
             return Attempt::Fatal(f);
         }
@@ -598,8 +601,7 @@ fn run_attempt(
             "a sub-task thread panicked",
         ));
     }
-    let stopped = coordinator.stopped_with.clone();
-    if stopped.is_none() {
+    if coordinator.stopped_with.is_none() {
         if cancelled(options) {
             return Attempt::Fatal(JobFailure::job(ErrorDomain::User, "the job was cancelled"));
         }
@@ -607,7 +609,12 @@ fn run_attempt(
             return Attempt::Failed(f);
         }
         *stats = coordinator.stats.clone();
+        // A stop's savepoint that completed while the job finished.
+        if let Err(f) = coordinator.commit_stopped() {
+            return Attempt::Fatal(f);
+        }
     }
+    let stopped = coordinator.stopped_with.clone();
     let totals = exec.totals();
     Attempt::Done(Box::new(JobSummary {
         name: graph.name.clone(),

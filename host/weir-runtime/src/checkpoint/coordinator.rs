@@ -661,10 +661,15 @@ impl Coordinator {
     /// sub-task has stopped, so no sink commits at the same time. A failure
     /// loses nothing: resuming from the savepoint commits it.
     pub(crate) fn commit_stopped(&mut self) -> Result<(), JobFailure> {
+        let at = self
+            .stopped_with
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         for k in std::mem::take(&mut self.stop_output) {
             crate::sink_commit::commit_sink(&k).map_err(|e| {
                 failure(format!(
-                    "the savepoint is complete but its output could not be committed ({e}); resuming from the savepoint commits it"
+                    "the savepoint {at} is complete but its output could not be committed ({e}); resuming from the savepoint commits it"
                 ))
             })?;
         }
@@ -687,6 +692,11 @@ impl Coordinator {
         }
         if self.in_flight.is_some() {
             return Ok(false);
+        }
+        // A stop's savepoint completed while the job was finishing: nothing
+        // past it is committed (`commit_stopped` commits it).
+        if self.stopping {
+            return Ok(true);
         }
         let Some(store) = &self.store else {
             for k in &self.finished_sinks {
