@@ -4,19 +4,22 @@
 //! keeps each in its snapshots until the committer reports it done.
 
 use crate::commit::Transactional;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use weir_checkpoint::KafkaEpoch;
 use weir_connectors::ConnectorError;
 
 /// The committing thread and its channels. Dropping it waits for the
-/// thread to commit what it was handed, so that nothing commits with the
-/// sub-task's transactional id after the sub-task is gone (a commit racing
-/// the job's own would fence it).
+/// epoch being committed (the rest stay in the checkpoints, whose restore
+/// or completion commits them), so that nothing commits with the sub-task's
+/// transactional id after the sub-task is gone: a commit racing the job's
+/// own would fence it.
 pub(crate) struct Committer {
     to: Option<mpsc::Sender<KafkaEpoch>>,
     from: mpsc::Receiver<Result<i64, ConnectorError>>,
     in_flight: usize,
     thread: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Committer {
@@ -24,10 +27,15 @@ impl Committer {
     pub(crate) fn start(tx: Transactional, name: String) -> Result<Committer, ConnectorError> {
         let (to, work) = mpsc::channel::<KafkaEpoch>();
         let (done, from) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
                 for epoch in work {
+                    if stopping.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let result = tx.commit_epoch(&epoch).map(|()| epoch.seq);
                     let failed = result.is_err();
                     if done.send(result).is_err() || failed {
@@ -44,6 +52,7 @@ impl Committer {
             from,
             in_flight: 0,
             thread: Some(thread),
+            stop,
         })
     }
 
@@ -90,6 +99,7 @@ impl Committer {
 
 impl Drop for Committer {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         self.to = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
