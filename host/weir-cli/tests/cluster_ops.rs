@@ -180,17 +180,22 @@ fn a_cluster_with_a_token_refuses_changes_and_workers_without_it() {
     );
 }
 
-/// The value of a worker's gauge `name` (labelled by the worker only).
-fn gauge(agent: &ureq::Agent, dir: &std::path::Path, name: &str) -> Option<f64> {
+/// A worker's Prometheus text, from where it serves it.
+fn scrape(agent: &ureq::Agent, dir: &std::path::Path) -> String {
     let addr = std::fs::read_to_string(dir.join("metrics-addr")).expect("metrics-addr");
-    let text = agent
+    agent
         .get(format!("http://{}/metrics", addr.trim()))
         .call()
         .expect("scrape")
         .body_mut()
         .read_to_string()
-        .expect("text");
-    text.lines()
+        .expect("text")
+}
+
+/// The value of a worker's gauge `name` (labelled by the worker only).
+fn gauge(agent: &ureq::Agent, dir: &std::path::Path, name: &str) -> Option<f64> {
+    scrape(agent, dir)
+        .lines()
         .find(|l| l.starts_with(&format!("{name}{{")))
         .and_then(|l| l.rsplit_once(' '))
         .and_then(|(_, v)| v.parse().ok())
@@ -219,19 +224,13 @@ fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
     // Every worker, where it runs, counts records of the job's sub-tasks
     // placed on it, labelled with its own id.
     let mut total_out = 0.0;
+    let mut budgets = 0.0;
     for n in 1..=2 {
         let dir = c.dir.join(format!("worker-{n}"));
         let wid = std::fs::read_to_string(dir.join("worker-id")).expect("worker id");
         let started = Instant::now();
         let series = loop {
-            let addr = std::fs::read_to_string(dir.join("metrics-addr")).expect("metrics-addr");
-            let text = agent
-                .get(format!("http://{}/metrics", addr.trim()))
-                .call()
-                .expect("scrape")
-                .body_mut()
-                .read_to_string()
-                .expect("text");
+            let text = scrape(&agent, &dir);
             let mine: Vec<(String, f64)> = text
                 .lines()
                 .filter(|l| l.starts_with("weir_records_out_total{") && l.contains(&id))
@@ -258,12 +257,14 @@ fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
                 .all(|(k, _)| k.contains(&format!(r#"worker="{}""#, wid.trim()))),
             "{series:?}"
         );
-        // The job's RocksDB budget on this worker: the default 256 MiB.
-        assert_eq!(
-            gauge(&agent, &dir, "weir_rocksdb_memory_budget_bytes"),
-            Some(f64::from(256u32 << 20)),
-            "worker-{n}'s RocksDB budget"
+        // The job's RocksDB budget on this worker: the default 256 MiB
+        // where it runs keyed sub-tasks, none where it does not.
+        let budget = gauge(&agent, &dir, "weir_rocksdb_memory_budget_bytes");
+        assert!(
+            budget == Some(f64::from(256u32 << 20)) || budget == Some(0.0),
+            "worker-{n}'s RocksDB budget: {budget:?}"
         );
+        budgets += budget.unwrap_or(0.0);
         total_out += series
             .iter()
             .filter(|(k, _)| k.contains(r#"operator="lines""#))
@@ -274,6 +275,10 @@ fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
     let coordinator: Value = c.get(&format!("/jobs/{id}"));
     assert_eq!(coordinator["state"], "RUNNING");
     assert!(total_out > 0.0);
+    assert!(
+        budgets > 0.0,
+        "the job's keyed sub-tasks have a RocksDB budget"
+    );
     let r = ureq::Agent::new_with_defaults()
         .patch(format!("{}/jobs/{id}?mode=cancel", c.url))
         .send_empty()

@@ -27,7 +27,7 @@ pub struct JobGraph {
     pub checkpointing: Option<Checkpointing>,
     /// Where keyed state lives.
     pub state_backend: crate::spec::StateBackendKind,
-    /// RocksDB's memory budget per process, MiB.
+    /// The job's RocksDB memory budget in each process it runs in, MiB.
     pub state_memory_mb: u32,
     /// What happens when a sub-task fails.
     pub restart: crate::spec::RestartSpec,
@@ -243,11 +243,11 @@ pub struct Overrides {
     pub checkpoint_dir: Option<PathBuf>,
     /// State backend.
     pub state_backend: Option<crate::spec::StateBackendKind>,
-    /// RocksDB's memory budget per process, MiB.
+    /// The job's RocksDB memory budget in each process, MiB.
     pub state_memory_mb: Option<u32>,
 }
 
-/// RocksDB's memory budget per process when the job sets none, MiB (as
+/// The RocksDB memory budget when the job sets none, MiB (as
 /// Flink's managed memory of a small task manager).
 pub const DEFAULT_STATE_MEMORY_MB: u32 = 256;
 

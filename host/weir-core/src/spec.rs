@@ -81,9 +81,9 @@ pub struct StateSpec {
     /// `memory` (default) or `rocksdb`.
     #[serde(default)]
     pub backend: StateBackendKind,
-    /// RocksDB's memory budget per process (embedded runner or worker), in
-    /// MiB: its block cache and memtables (default
-    /// `graph::DEFAULT_STATE_MEMORY_MB`).
+    /// The job's RocksDB memory budget in each process it runs in (the
+    /// embedded runner or a worker), in MiB: its block cache and memtables
+    /// (default `graph::DEFAULT_STATE_MEMORY_MB`).
     #[serde(default)]
     pub memory_mb: Option<u32>,
 }

@@ -237,7 +237,7 @@ impl Validator {
             .unwrap_or(crate::graph::DEFAULT_STATE_MEMORY_MB);
         if state_memory_mb < crate::graph::MIN_STATE_MEMORY_MB {
             self.problem(format!(
-                "state.memory_mb must be at least {}, got {state_memory_mb}",
+                "the RocksDB memory budget (state.memory_mb or --state-memory-mb) must be at least {} MiB, got {state_memory_mb}",
                 crate::graph::MIN_STATE_MEMORY_MB
             ));
         }

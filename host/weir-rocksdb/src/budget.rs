@@ -15,24 +15,12 @@ use weir_state::StateError;
 /// The smallest budget accepted, in MiB.
 pub const MIN_MEMORY_MB: u32 = 16;
 
-/// The block cache, shareable across threads.
-struct SharedCache(Cache);
-
-// SAFETY: a RocksDB block cache is internally synchronised (sharded, each
-// shard behind its own mutex) and meant to be shared by databases on any
-// threads; the rocksdb 0.20 crate only lacks the marker traits (later
-// versions declare them). The handle is reference-counted in C++ by every
-// table factory using it, and freed when the last `Arc` and database are
-// gone.
-#[allow(unsafe_code)]
-unsafe impl Send for SharedCache {}
-// SAFETY: see above.
-#[allow(unsafe_code)]
-unsafe impl Sync for SharedCache {}
-
-/// A process's RocksDB memory budget.
+/// A job's RocksDB memory budget in one process (the embedded runner, or
+/// a worker the job runs on).
 pub struct MemoryBudget {
-    cache: SharedCache,
+    /// Shared by every database (the crate's handle is `Send + Sync`,
+    /// and RocksDB's LRU cache is thread-safe).
+    cache: Cache,
     total: usize,
     /// The memtable share of each database.
     per_database: usize,
@@ -68,7 +56,7 @@ impl MemoryBudget {
             .map_err(|e| StateError::Storage(format!("cannot create the block cache: {e}")))?;
         let per_database = (total / 2 / databases.max(1)).max(1 << 20);
         let budget = Arc::new(MemoryBudget {
-            cache: SharedCache(cache),
+            cache,
             total,
             per_database,
         });
@@ -84,8 +72,8 @@ impl MemoryBudget {
         BudgetUsage {
             budget_bytes: self.total as u64,
             cache_capacity_bytes: (self.total / 2) as u64,
-            cache_usage_bytes: self.cache.0.get_usage() as u64,
-            cache_pinned_bytes: self.cache.0.get_pinned_usage() as u64,
+            cache_usage_bytes: self.cache.get_usage() as u64,
+            cache_pinned_bytes: self.cache.get_pinned_usage() as u64,
         }
     }
 
@@ -100,7 +88,7 @@ impl MemoryBudget {
     pub(crate) fn options(&self) -> Options {
         let mut o = Options::default();
         let mut t = BlockBasedOptions::default();
-        t.set_block_cache(&self.cache.0);
+        t.set_block_cache(&self.cache);
         // Index and filters in the cache, partitioned into small blocks
         // under a pinned top level: a whole-file filter (megabytes per
         // file with millions of keys) evicted by data blocks would be read

@@ -506,7 +506,6 @@ fn spawn_task(
     let local = su.local.clone();
     let restore = su.restore.clone();
     let parallelism = chain.parallelism;
-    let checkpointing = graph.checkpointing.is_some();
     let name = format!("weir-{}-{s}", graph.nodes[head_node].id);
     let span = tracing::info_span!(
         "subtask",
@@ -560,7 +559,6 @@ fn spawn_task(
                 local.dir.join("staging"),
                 SnapshotPolicy {
                     native: local.backend != weir_core::spec::StateBackendKind::Memory,
-                    final_state: checkpointing,
                 },
             )
             .run();
@@ -572,7 +570,8 @@ fn spawn_task(
     Ok(())
 }
 
-/// With the RocksDB backend, the memory budget its databases here share:
+/// With the RocksDB backend, the memory budget its databases here share
+/// (none when no keyed sub-task runs here):
 /// one per keyed sub-task (keyed and window operators, stateful-functions
 /// stages) deployed in this process.
 fn rocksdb_budget(
@@ -599,6 +598,9 @@ fn rocksdb_budget(
                 .count()
         })
         .sum();
+    if databases == 0 {
+        return Ok(None);
+    }
     weir_rocksdb::MemoryBudget::new(graph.state_memory_mb, databases)
         .map(Some)
         .map_err(|e| JobFailure::job(ErrorDomain::User, e.to_string()))

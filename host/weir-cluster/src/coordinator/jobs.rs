@@ -230,7 +230,7 @@ pub(crate) fn submit(cluster: &Arc<Cluster>, sub: Submission) -> Result<String, 
     }
     if t.state_memory_mb.is_some() {
         return Err(bad(
-            "--state-memory-mb is for the embedded runner; on a cluster set [state] memory_mb in the job file (a budget per worker)",
+            "--state-memory-mb is for the embedded runner; on a cluster set [state] memory_mb in the job file (the job's budget on each worker)",
         ));
     }
     let id = random_id();
