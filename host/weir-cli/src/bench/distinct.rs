@@ -5,10 +5,10 @@
 //! per key compare it with the same job over 1,000 distinct words. Every
 //! run's output is checked: each word once, counted once.
 
-use super::process::{ProcessRun, run_weir};
+use super::process::{ProcessRun, digest_output, run_weir};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -93,20 +93,7 @@ fn input(keys: u64, data_dir: &Path) -> Result<(PathBuf, Expected)> {
 
 /// Checks the job's output directory against the expected updates.
 fn check_output(dir: &Path, want: &Expected) -> Result<()> {
-    let (mut lines, mut digest) = (0u64, 0u64);
-    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let p = e?.path();
-        if p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            continue;
-        }
-        for l in BufReader::new(std::fs::File::open(&p)?).lines() {
-            let l = l?;
-            lines += 1;
-            digest = digest.wrapping_add(xxh3_64(l.as_bytes()));
-        }
-    }
+    let (lines, digest) = digest_output(dir)?;
     if lines != want.lines || digest != want.digest {
         bail!(
             "wrong output in {}: {lines} updates (want {}), digest {digest:x} (want {:x})",

@@ -75,3 +75,25 @@ pub(super) fn run_weir(weir: Option<&Path>, args: &[OsString]) -> Result<Process
         stderr,
     })
 }
+
+/// The lines of a job's output directory (part files; hidden in-progress
+/// files skipped), read as a stream: their number and an order-independent
+/// digest (the wrapping sum of each line's XXH3), to compare with the
+/// updates a job must write.
+pub(super) fn digest_output(dir: &Path) -> Result<(u64, u64)> {
+    use std::io::BufRead;
+    let (mut lines, mut digest) = (0u64, 0u64);
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let p = e?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        for l in std::io::BufReader::new(std::fs::File::open(&p)?).lines() {
+            lines += 1;
+            digest = digest.wrapping_add(xxhash_rust::xxh3::xxh3_64(l?.as_bytes()));
+        }
+    }
+    Ok((lines, digest))
+}

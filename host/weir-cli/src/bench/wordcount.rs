@@ -257,34 +257,6 @@ fn native_to_file(corpus: &Path, out: &Path) -> Result<u64> {
     Ok(tokens)
 }
 
-/// The number of updates and an order-independent digest of them.
-fn digest_lines<'a>(lines: impl Iterator<Item = &'a str>) -> (u64, u64) {
-    lines.fold((0, 0), |(n, d), l| {
-        (
-            n + 1,
-            d.wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes())),
-        )
-    })
-}
-
-/// The job's output directory, digested like `digest_lines`.
-fn digest_output(dir: &Path) -> Result<(u64, u64)> {
-    let (mut n, mut d) = (0, 0u64);
-    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let p = e?.path();
-        if p.file_name()
-            .is_some_and(|f| f.to_string_lossy().starts_with('.'))
-        {
-            continue;
-        }
-        let text = std::fs::read_to_string(&p)?;
-        let (pn, pd) = digest_lines(text.lines());
-        n += pn;
-        d = d.wrapping_add(pd);
-    }
-    Ok((n, d))
-}
-
 /// What `weir bench wordcount --whole-job` measures.
 pub(super) struct WholeJob {
     pub size_mb: u64,
@@ -329,7 +301,7 @@ pub(super) fn whole_job(b: &WholeJob) -> Result<()> {
             "--quiet".into(),
         ];
         let p = super::process::run_weir(None, &args)?;
-        let got = digest_output(&job_out)?;
+        let got = super::process::digest_output(&job_out)?;
         if got != want {
             bail!(
                 "the job's output differs from the native updates: {} lines (want {}), digest {:x} (want {:x})",
