@@ -1,4 +1,4 @@
-//! `weir build`: function crates to wasm32-wasip2 components.
+//! Rust function crates to wasm32-wasip2 components.
 //!
 //! The first route is the ordinary one: the rustup `wasm32-wasip2` target.
 //! When it is not installed (machines that cannot download rustup

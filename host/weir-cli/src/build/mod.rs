@@ -1,0 +1,49 @@
+//! `weir build <dir>`: a function project to a WebAssembly component.
+//!
+//! The project's files say its language: `Cargo.toml` a Rust crate (or
+//! workspace), `pyproject.toml` or `app.py` a Python project,
+//! `package.json` a JavaScript package. Python and JavaScript builds
+//! install their pinned build tool once into the tools cache
+//! ([`tools::cache_dir`]) and build offline after that; the SDK and the WIT
+//! they build against ship inside this binary, so a build uses the very
+//! contract this `weir` links.
+
+mod python;
+mod rust;
+mod tools;
+
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+
+/// The languages `weir build` recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// A crate or workspace built for wasm32-wasip2.
+    Rust,
+    /// A Python module built with componentize-py.
+    Python,
+}
+
+/// Which language the project in `dir` is written in.
+pub fn detect(dir: &Path) -> Result<Language> {
+    if dir.join("Cargo.toml").is_file() {
+        Ok(Language::Rust)
+    } else if dir.join("pyproject.toml").is_file() || dir.join("app.py").is_file() {
+        Ok(Language::Python)
+    } else if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display())
+    } else {
+        bail!(
+            "{} has no Cargo.toml (Rust), pyproject.toml or app.py (Python): nothing to build",
+            dir.display()
+        )
+    }
+}
+
+/// Builds the project in `dir`; returns the component files.
+pub fn build(dir: &Path, release: bool) -> Result<Vec<PathBuf>> {
+    match detect(dir)? {
+        Language::Rust => rust::build(dir, release),
+        Language::Python => python::build(dir).map(|p| vec![p]),
+    }
+}

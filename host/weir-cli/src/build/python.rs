@@ -1,0 +1,144 @@
+//! Python projects to components with componentize-py.
+//!
+//! A project is a directory with `app.py` or a `pyproject.toml` naming the
+//! module (`[tool.weir] module`, default `app`) whose decorated functions
+//! the component exports. componentize-py (pinned) is installed once into
+//! a virtual environment in the tools cache; the Weir SDK (`sdk/python`)
+//! and the WIT ship inside this binary.
+
+use super::tools;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The componentize-py release builds are pinned to (bundles CPython 3.14).
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+macro_rules! sdk_files {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../../../sdk/python/", $path)))),*]
+    };
+}
+
+/// The SDK's files, as `sdk/python` has them.
+const SDK: &[(&str, &str)] = sdk_files![
+    "weir/__init__.py",
+    "weir/api.py",
+    "weir/codecs.py",
+    "weir/drivers.py",
+    "weir/errors.py",
+    "weir/registry.py",
+    "weir/wire.py",
+    "weir/_glue.py",
+    "componentize/transform.py",
+    "componentize/keyed.py",
+    "componentize/window.py",
+];
+
+/// What `pyproject.toml` says about the build.
+struct Project {
+    name: String,
+    module: String,
+}
+
+fn read_project(dir: &Path) -> Result<Project> {
+    let fallback = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "component".into());
+    let path = dir.join("pyproject.toml");
+    if !path.is_file() {
+        return Ok(Project {
+            name: fallback,
+            module: "app".into(),
+        });
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let name = doc
+        .get("project")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map_or(fallback, str::to_owned);
+    let module = doc
+        .get("tool")
+        .and_then(|t| t.get("weir"))
+        .and_then(|w| w.get("module"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("app")
+        .to_owned();
+    if module.is_empty() || !module.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        bail!("[tool.weir] module in {} must be a Python module name, got '{module}'", path.display());
+    }
+    let file = dir.join(format!("{}.py", module.replace('.', "/")));
+    let package = dir.join(module.replace('.', "/")).join("__init__.py");
+    if !file.is_file() && !package.is_file() {
+        bail!("{} has no module '{module}' ({} or {})", dir.display(), file.display(), package.display());
+    }
+    Ok(Project { name, module })
+}
+
+/// The componentize-py executable, installing it first if needed.
+fn componentize_py(cache: &Path) -> Result<PathBuf> {
+    let venv = cache.join(format!("venv-{}", COMPONENTIZE_PY.replace("==", "-")));
+    let exe = venv.join("bin/componentize-py");
+    if exe.is_file() {
+        return Ok(exe);
+    }
+    eprintln!("installing {COMPONENTIZE_PY} into {} (once)", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    tools::run(
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        "creating a Python virtual environment (Debian: apt-get install python3-venv)",
+    )?;
+    tools::run(
+        Command::new(venv.join("bin/pip")).args(["install", "--quiet", COMPONENTIZE_PY]),
+        &format!("pip install {COMPONENTIZE_PY}"),
+    )?;
+    if !exe.is_file() {
+        bail!("{COMPONENTIZE_PY} installed no {}", exe.display());
+    }
+    Ok(exe)
+}
+
+/// Builds the Python project in `dir` to `<dir>/target/<name>.wasm`.
+pub fn build(dir: &Path) -> Result<PathBuf> {
+    let project = read_project(dir)?;
+    let cache = tools::cache_dir()?;
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let exe = componentize_py(&cache)?;
+    let sdk = tools::write_tree(&cache, "python-sdk", SDK)?;
+    let wit = tools::write_tree(&cache, "wit", &[("weir.wit", tools::WIT)])?;
+    let target = dir.join("target");
+    let entry = target.join("weir-entry");
+    std::fs::create_dir_all(&entry).with_context(|| format!("creating {}", entry.display()))?;
+    std::fs::write(
+        entry.join("weir_entry.py"),
+        format!(
+            "import {}  # noqa: F401  (registers the functions)\n\
+             from weir._glue import Keyed, Registry, Transform, Window  # noqa: F401\n",
+            project.module
+        ),
+    )?;
+    let out = target.join(format!("{}.wasm", project.name));
+    let started = std::time::Instant::now();
+    tools::run(
+        Command::new(&exe)
+            .arg("-d")
+            .arg(&wit)
+            .args(["-w", "functions", "componentize", "weir_entry", "-p"])
+            .arg(&entry)
+            .arg("-p")
+            .arg(sdk.join("componentize"))
+            .arg("-p")
+            .arg(&sdk)
+            .arg("-p")
+            .arg(dir)
+            .arg("-o")
+            .arg(&out),
+        &format!("componentize-py building {}", dir.display()),
+    )?;
+    tracing::info!(elapsed = ?started.elapsed(), "built {}", out.display());
+    Ok(out)
+}
