@@ -54,8 +54,10 @@ fn read_project(dir: &Path) -> Result<Project> {
             module: "app".into(),
         });
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let doc: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let name = doc
         .get("project")
         .and_then(|p| p.get("name"))
@@ -68,13 +70,25 @@ fn read_project(dir: &Path) -> Result<Project> {
         .and_then(|m| m.as_str())
         .unwrap_or("app")
         .to_owned();
-    if module.is_empty() || !module.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-        bail!("[tool.weir] module in {} must be a Python module name, got '{module}'", path.display());
+    if module.is_empty()
+        || !module
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        bail!(
+            "[tool.weir] module in {} must be a Python module name, got '{module}'",
+            path.display()
+        );
     }
     let file = dir.join(format!("{}.py", module.replace('.', "/")));
     let package = dir.join(module.replace('.', "/")).join("__init__.py");
     if !file.is_file() && !package.is_file() {
-        bail!("{} has no module '{module}' ({} or {})", dir.display(), file.display(), package.display());
+        bail!(
+            "{} has no module '{module}' ({} or {})",
+            dir.display(),
+            file.display(),
+            package.display()
+        );
     }
     Ok(Project { name, module })
 }
@@ -86,7 +100,10 @@ fn componentize_py(cache: &Path) -> Result<PathBuf> {
     if exe.is_file() {
         return Ok(exe);
     }
-    eprintln!("installing {COMPONENTIZE_PY} into {} (once)", venv.display());
+    eprintln!(
+        "installing {COMPONENTIZE_PY} into {} (once)",
+        venv.display()
+    );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     tools::run(
         Command::new(&python).args(["-m", "venv"]).arg(&venv),
@@ -122,8 +139,14 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         ),
     )?;
     let out = target.join(format!("{}.wasm", project.name));
+    // Written aside and renamed: a job never loads half a component.
+    let partial = target.join(format!(
+        "{}.wasm.partial-{}",
+        project.name,
+        std::process::id()
+    ));
     let started = std::time::Instant::now();
-    tools::run(
+    let built = tools::run(
         Command::new(&exe)
             .arg("-d")
             .arg(&wit)
@@ -136,9 +159,14 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             .arg("-p")
             .arg(dir)
             .arg("-o")
-            .arg(&out),
+            .arg(&partial),
         &format!("componentize-py building {}", dir.display()),
-    )?;
+    );
+    if built.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    built?;
+    std::fs::rename(&partial, &out).with_context(|| format!("writing {}", out.display()))?;
     tracing::info!(elapsed = ?started.elapsed(), "built {}", out.display());
     Ok(out)
 }
