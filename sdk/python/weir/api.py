@@ -278,26 +278,41 @@ class Collector:
     """Where a function puts its output. Records keep the input's key and
     timestamp unless a method says otherwise."""
 
-    __slots__ = ("_w", "_codec", "_side", "key", "ts")
+    __slots__ = ("_w", "_buf", "_codec", "_enc", "_side", "key", "ts")
 
     def __init__(self, writer, codec, side_outputs):
         self._w = writer
+        self._buf = writer.buf
         self._codec = codec
+        self._enc = codec.encode
         self._side = side_outputs
         self.key = b""
         self.ts = wire.NO_TIMESTAMP
 
     def collect(self, value):
         """Emits a record to the main output."""
-        self._w.main(self.ts, self.key, self._codec.encode(value))
+        v = self._enc(value)
+        key = self.key
+        buf = self._buf
+        buf += _MAIN_HEAD(wire.MAIN, self.ts, len(key))
+        buf += key
+        buf += _LEN(len(v))
+        buf += v
 
     def collect_keyed(self, key, value):
         """Emits a record with a new key (what a downstream ``key-by`` uses)."""
-        self._w.main(self.ts, key_bytes(key), self._codec.encode(value))
+        if type(key) is not bytes:
+            key = key_bytes(key)
+        v = self._enc(value)
+        buf = self._buf
+        buf += _MAIN_HEAD(wire.MAIN, self.ts, len(key))
+        buf += key
+        buf += _LEN(len(v))
+        buf += v
 
     def collect_with_timestamp(self, ts, value):
         """Emits a record with a new event timestamp (ms)."""
-        self._w.main(ts, self.key, self._codec.encode(value))
+        self._w.main(ts, self.key, self._enc(value))
 
     def side_output(self, output, value, codec=None):
         """Emits to a side output the function declared; ``codec`` defaults to
@@ -305,3 +320,7 @@ class Collector:
         if output not in self._side:
             raise UserError(f"side output '{output}' is not declared by this function")
         self._w.side(output, self.ts, self.key, (codec or self._codec).encode(value))
+
+
+_MAIN_HEAD = wire._MAIN_HEAD.pack
+_LEN = wire._U32.pack

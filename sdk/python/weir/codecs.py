@@ -61,20 +61,23 @@ class _Fixed(Codec):
         self._struct = struct.Struct("<" + fmt)
         self._integer = fmt not in "fd"
 
+        self._pack = self._struct.pack
+        self._unpack = self._struct.unpack
+        self._size = self._struct.size
+
     def encode(self, value):
-        if self._integer and (isinstance(value, bool) or not isinstance(value, int)):
-            raise UserError(f"the {self.name} codec takes int, not {type(value).__name__}")
+        if self._integer and type(value) is not int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UserError(f"the {self.name} codec takes int, not {type(value).__name__}")
         try:
-            return self._struct.pack(value)
+            return self._pack(value)
         except (struct.error, OverflowError) as e:
             raise UserError(f"{value!r} does not fit {self.name}: {e}") from None
 
     def decode(self, data):
-        if len(data) != self._struct.size:
-            raise DecodeError(
-                f"expected {self._struct.size} bytes for {self.name}, got {len(data)}"
-            )
-        return self._struct.unpack(data)[0]
+        if len(data) != self._size:
+            raise DecodeError(f"expected {self._size} bytes for {self.name}, got {len(data)}")
+        return self._unpack(data)[0]
 
 
 class _Bool(Codec):

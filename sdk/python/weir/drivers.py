@@ -6,12 +6,16 @@ component glue (``weir._glue``) adapts them to the WIT exports. A
 becomes a record-failed entry and the batch goes on (``wit/CONTRACT.md``).
 """
 
+import struct
+
 from . import wire
 from .api import Collector, Context, OpenContext, Scope, TaskInfo, Window
 from .errors import DecodeError, describe
 from .registry import REGISTRY
 
 ACC = "weir.acc"
+_TAG_TS = struct.Struct("<Bq").pack
+_LEN = wire._U32.pack
 _DOMAINS = {wire.EVENT_TIME: "event-time", wire.PROCESSING_TIME: "processing-time"}
 
 
@@ -223,20 +227,27 @@ class KeyedDriver(_Base):
 
     def _reduce(self, slot, key, reader, n, w, ctx):
         fn, codec = _method(self.obj, "reduce"), self.spec.acc
+        decode, encode, next_record = codec.decode, codec.encode, reader.ts_value
+        buf = w.buf
+        # Every output has this key: its frame head is the same but for ts.
+        key_part = wire._U32.pack(len(key)) + key
         acc = self._read_acc()
         encoded = None
         for i in range(n):
-            ts, raw = reader.ts_value()
+            ts, raw = next_record()
             try:
-                value = codec.decode(raw)
+                value = decode(raw)
                 nxt = value if acc is None else fn(acc, value)
-                out = codec.encode(nxt)
+                out = encode(nxt)
             except Exception as e:
                 w.failed(slot, i, *describe(e))
                 # The function may have changed the accumulator in place.
-                acc = codec.decode(encoded) if encoded is not None else self._read_acc()
+                acc = decode(encoded) if encoded is not None else self._read_acc()
                 continue
-            w.main(ts, key, out)
+            buf += _TAG_TS(wire.MAIN, ts)
+            buf += key_part
+            buf += _LEN(len(out))
+            buf += out
             acc, encoded = nxt, out
         if encoded is not None:
             self.scope.values[0] = encoded

@@ -98,12 +98,26 @@ class Reader:
 
 
 def records(buf):
-    """Yields ``(ts, key, value)`` for each record frame of a transform batch."""
-    r = Reader(buf)
-    while not r.at_end():
-        ts = r.i64()
-        key = r.bytes()
-        yield ts, key, r.bytes()
+    """Yields ``(ts, key, value)`` for each record frame of a transform batch.
+
+    The hot loop of every transform: one unpack for the timestamp and the
+    key's length, one for the value's length, two slices."""
+    n = len(buf)
+    pos = 0
+    head = _TS_LEN.unpack_from
+    u32 = _U32.unpack_from
+    while pos < n:
+        if pos + 12 > n:
+            raise _short(pos, "a timestamp and a key length")
+        ts, key_len = head(buf, pos)
+        key_end = pos + 12 + key_len
+        if key_end + 4 > n:
+            raise DecodeError(f"record at byte {pos} runs past the end of the batch ({n} bytes)")
+        value_end = key_end + 4 + u32(buf, key_end)[0]
+        if value_end > n:
+            raise DecodeError(f"record at byte {pos} runs past the end of the batch ({n} bytes)")
+        yield ts, buf[pos + 12 : key_end], buf[key_end + 4 : value_end]
+        pos = value_end
 
 
 def key_groups(buf, value_states):

@@ -4,6 +4,7 @@
 mod cluster;
 mod distinct;
 mod kafka;
+mod languages;
 mod process;
 mod state;
 mod statefun;
@@ -107,6 +108,26 @@ pub enum Which {
             default_value = "functions-examples/target/wasm32-wasip2/release/wordcount.wasm"
         )]
         component: PathBuf,
+        /// Where generated corpora are kept between runs.
+        #[arg(long, default_value = "target/bench-data")]
+        data_dir: PathBuf,
+    },
+    /// WordCount with each guest language's functions (Rust, Python,
+    /// JavaScript): the example job files as users run them, every run's
+    /// output checked, tokens per second and the ratio to the Rust guest.
+    Languages {
+        /// Corpus size in MB.
+        #[arg(long, default_value_t = 5)]
+        size_mb: u64,
+        /// Repetitions after the first (compiling) run; the best is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Guest languages, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "rust,python,js")]
+        languages: Vec<String>,
+        /// The examples directory (job files, projects).
+        #[arg(long, default_value = "functions-examples")]
+        examples: PathBuf,
         /// Where generated corpora are kept between runs.
         #[arg(long, default_value = "target/bench-data")]
         data_dir: PathBuf,
@@ -227,6 +248,19 @@ pub fn run(which: Which) -> Result<()> {
             component,
             data_dir,
         } => cluster::cluster(size_mb, runs.max(1), &component, &data_dir),
+        Which::Languages {
+            size_mb,
+            runs,
+            languages,
+            examples,
+            data_dir,
+        } => languages::languages(&languages::Languages {
+            size_mb,
+            runs: runs.max(1),
+            examples,
+            data_dir,
+            languages,
+        }),
         Which::Statefun {
             messages,
             ids,

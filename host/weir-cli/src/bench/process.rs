@@ -30,6 +30,15 @@ fn peak_rss_of(pid: u32) -> Option<u64> {
 /// RSS every 10 ms until it exits (a high-water mark, so any sample after
 /// the peak sees it); fails with its stderr if it fails.
 pub(super) fn run_weir(weir: Option<&Path>, args: &[OsString]) -> Result<ProcessRun> {
+    run_weir_env(weir, args, &[])
+}
+
+/// [`run_weir`] with extra environment variables for the child.
+pub(super) fn run_weir_env(
+    weir: Option<&Path>,
+    args: &[OsString],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<ProcessRun> {
     let weir = match weir {
         Some(w) => w.to_owned(),
         None => std::env::current_exe()?,
@@ -37,6 +46,7 @@ pub(super) fn run_weir(weir: Option<&Path>, args: &[OsString]) -> Result<Process
     let t = Instant::now();
     let mut child = Command::new(weir)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

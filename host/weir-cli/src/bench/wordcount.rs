@@ -208,7 +208,7 @@ pub(super) fn wordcount(
 /// The least work the WordCount job file does, in plain Rust: read lines,
 /// tokenize, count per word, render every update as `(word,count)` and
 /// hand it to `each`. Returns the number of tokens.
-fn native_updates(path: &Path, mut each: impl FnMut(&str) -> Result<()>) -> Result<u64> {
+pub(super) fn native_updates(path: &Path, mut each: impl FnMut(&str) -> Result<()>) -> Result<u64> {
     let file = std::fs::File::open(path)?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut counts: HashMap<Vec<u8>, u64> = HashMap::default();
