@@ -44,7 +44,7 @@ class Codecs(unittest.TestCase):
                 data = unhex(case["hex"])
                 expected = value_of(case["codec"], case["value"])
                 self.assertEqual(codec.decode(data), expected)
-                if case["codec"] != "json" or case.get("canonical"):
+                if case["codec"] not in ("json", "msgpack") or case.get("canonical"):
                     self.assertEqual(codec.encode(expected), data)
 
     def test_invalid_bytes_fail_to_decode(self):

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import struct
 
+from . import msgpack
 from .errors import DecodeError, UserError
 
 
@@ -142,6 +143,31 @@ class Json(Codec):
         return value
 
 
+class MsgPack(Json):
+    """MessagePack, the portable binary codec; ``MsgPack(SomeDataclass)``
+    decodes maps into it. Compact and faster to decode than JSON."""
+
+    name = "msgpack"
+
+    def encode(self, value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
+        out = bytearray()
+        msgpack.pack(value, out)
+        return bytes(out)
+
+    def decode(self, data):
+        value = msgpack.unpack(bytes(data))
+        if self._cls is not None:
+            if not isinstance(value, dict):
+                raise DecodeError(f"expected a MessagePack map for {self._cls.__name__}")
+            try:
+                return self._cls(**value)
+            except TypeError as e:
+                raise DecodeError(f"map does not fit {self._cls.__name__}: {e}") from None
+        return value
+
+
 STRING = _String()
 BYTES = _Bytes()
 U8 = _Fixed("u8", "B")
@@ -157,9 +183,10 @@ F64 = _Fixed("f64", "d")
 BOOL = _Bool()
 UNIT = _Unit()
 JSON = Json()
+MSGPACK = MsgPack()
 
 BY_NAME = {
     c.name: c
-    for c in (STRING, BYTES, U8, U16, U32, U64, I8, I16, I32, I64, F32, F64, BOOL, UNIT, JSON)
+    for c in (STRING, BYTES, U8, U16, U32, U64, I8, I16, I32, I64, F32, F64, BOOL, UNIT, JSON, MSGPACK)
 }
 """The built-in codecs by name."""

@@ -126,8 +126,33 @@ impl<T: Serialize + DeserializeOwned> Data for Json<T> {
     }
 }
 
+/// A value in MessagePack, structs as maps of field names: the portable
+/// binary codec (`msgpack`), which the Python and JavaScript SDKs read and
+/// write too (`wit/CONTRACT.md`). Use it for structured state a function
+/// in another language may take over from a savepoint.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MsgPack<T>(pub T);
+
+impl<T: Serialize + DeserializeOwned> Data for MsgPack<T> {
+    fn codec() -> String {
+        "msgpack".into()
+    }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut ser = rmp_serde::Serializer::new(&mut *out).with_struct_map();
+        self.0
+            .serialize(&mut ser)
+            .map_err(|e| Error::msg(format!("cannot encode the value as MessagePack: {e}")))
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        rmp_serde::from_slice(bytes)
+            .map(MsgPack)
+            .map_err(|e| Error::decode(format!("invalid MessagePack record: {e}")))
+    }
+}
+
 /// A value in a compact binary encoding (postcard): for records and state
-/// that stay inside a job.
+/// that stay inside a job and in Rust (`bin` is not portable; see
+/// [`MsgPack`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Bin<T>(pub T);
 
@@ -179,6 +204,7 @@ mod tests {
         round(true);
         round(Json(vec![1, 2, 3]));
         round(Bin((String::from("a"), 9u32)));
+        round(MsgPack((String::from("a"), 9u32, vec![-1i64, 300])));
     }
 
     #[test]

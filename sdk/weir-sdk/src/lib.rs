@@ -50,7 +50,8 @@
 //!
 //! Records are bytes on the wire; [`Data`] says how a type becomes bytes.
 //! Numbers and strings have compact built-in codecs; wrap your own types in
-//! [`Json`] (for files and interop) or [`Bin`] (compact binary).
+//! [`Json`] (for files and interop), [`MsgPack`] (compact and portable to the
+//! Python and JavaScript SDKs) or [`Bin`] (compact, Rust only).
 //!
 //! ## Stateful Functions
 //!
@@ -121,7 +122,7 @@ pub mod statefun_bindings {
 
 pub use collector::Collector;
 pub use context::{Context, OpenContext, TaskInfo, TimeDomain};
-pub use data::{Bin, Data, Json};
+pub use data::{Bin, Data, Json, MsgPack};
 pub use error::{Error, Result};
 pub use functions::{
     AggregateFunction, FilterFunction, FlatMapFunction, KeyedProcessFunction, MapFunction,

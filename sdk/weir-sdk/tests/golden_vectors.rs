@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use weir_sdk::{Data, Json};
+use weir_sdk::{Data, Json, MsgPack};
 use weir_wire::{GroupWriter, WindowGroupWriter};
 
 fn hex(bytes: &[u8]) -> String {
@@ -86,9 +86,43 @@ fn codecs() -> Value {
         "hex": hex(b"{ \"a\" : [1, 2] }"),
         "canonical": false,
     }));
+    // MessagePack, the portable binary codec: integers in their smallest
+    // form, floats as float64, maps with string keys.
+    for value in [
+        json!({"word": "straße", "count": 3, "tags": ["a", "b"], "ok": true, "none": null}),
+        json!([
+            0,
+            127,
+            128,
+            255,
+            256,
+            65535,
+            65536,
+            4294967296u64,
+            -1,
+            -32,
+            -33,
+            -128,
+            -129,
+            -32768,
+            -32769,
+            -2147483649i64
+        ]),
+        json!({"pi": 1.5, "long": "a string longer than thirty-one bytes, so str8"}),
+        json!([]),
+    ] {
+        cases.push(json!({
+            "codec": "msgpack",
+            "value": value.clone(),
+            "hex": hex(&enc(MsgPack(value))),
+            "canonical": true,
+        }));
+    }
     json!({
         "cases": cases,
         "invalid": [
+            {"codec": "msgpack", "hex": "9201"},
+            {"codec": "msgpack", "hex": "c1"},
             {"codec": "u64", "hex": "010203"},
             {"codec": "u32", "hex": "0102030405"},
             {"codec": "i64", "hex": ""},
@@ -361,6 +395,7 @@ fn every_invalid_codec_vector_fails_to_decode_in_rust() {
             "bool" => bool::decode(&bytes).is_err(),
             "string" => String::decode(&bytes).is_err(),
             "json" => Json::<Value>::decode(&bytes).is_err(),
+            "msgpack" => MsgPack::<Value>::decode(&bytes).is_err(),
             other => panic!("no Rust decoder named {other} in this test"),
         };
         assert!(failed, "{case} must fail to decode");

@@ -27,6 +27,7 @@ const SDK: &[(&str, &str)] = sdk_files![
     "weir/codecs.py",
     "weir/drivers.py",
     "weir/errors.py",
+    "weir/msgpack.py",
     "weir/registry.py",
     "weir/wire.py",
     "weir/_glue.py",
