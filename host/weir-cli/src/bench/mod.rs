@@ -9,6 +9,7 @@ mod process;
 mod state;
 mod statefun;
 mod windows;
+mod windows_job;
 mod wordcount;
 
 use anyhow::Result;
@@ -207,6 +208,14 @@ pub enum Which {
         /// Where generated inputs are kept between runs.
         #[arg(long, default_value = "target/bench-data")]
         data_dir: PathBuf,
+        /// Instead: the example job file as users run it (`weir run`, file
+        /// output, process start to exit) against plain Rust doing the
+        /// same work in this process.
+        #[arg(long)]
+        whole_job: bool,
+        /// With --whole-job: the examples directory (job files, components).
+        #[arg(long, default_value = "functions-examples")]
+        examples: PathBuf,
     },
 }
 
@@ -239,8 +248,22 @@ pub fn run(which: Which) -> Result<()> {
         Which::Windows {
             events,
             runs,
+            data_dir,
+            whole_job: true,
+            examples,
+            ..
+        } => windows_job::whole_job(&windows_job::WholeJob {
+            events,
+            runs: runs.max(1),
+            examples,
+            data_dir,
+        }),
+        Which::Windows {
+            events,
+            runs,
             component,
             data_dir,
+            ..
         } => windows::windows(events, runs.max(1), &component, &data_dir),
         Which::Cluster {
             size_mb,

@@ -31,7 +31,7 @@ const WINDOW_MS: i64 = 1000;
 const CHUNK_BYTES: usize = 64 * 1024;
 
 /// The four partition files, generated once per size.
-fn inputs(events: u64, data_dir: &Path) -> Result<PathBuf> {
+pub(super) fn inputs(events: u64, data_dir: &Path) -> Result<PathBuf> {
     let dir = data_dir.join(format!("windows-{events}-seed1"));
     if dir.is_dir() {
         return Ok(dir);
@@ -126,9 +126,12 @@ struct Partition {
 /// The same job in plain Rust, one thread: partitions read in turn in
 /// chunks, a watermark per partition (highest timestamp minus the bound
 /// minus 1 ms) and their minimum, a hash map of counts per window, and
-/// every window rendered as JSON once the watermark passes its end.
-/// Returns (events, results, rendered bytes).
-fn native_windows(dir: &Path) -> Result<(u64, u64, u64)> {
+/// every window rendered as JSON once the watermark passes its end and
+/// handed to `each`. Returns (events, results, rendered bytes).
+pub(super) fn native_windows(
+    dir: &Path,
+    each: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<(u64, u64, u64)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
@@ -147,7 +150,7 @@ fn native_windows(dir: &Path) -> Result<(u64, u64, u64)> {
     let (mut events, mut results, mut bytes) = (0u64, 0u64, 0u64);
     let mut line = String::new();
     let mut rendered = Vec::new();
-    let mut fire = |windows: &mut BTreeMap<i64, HashMap<Box<str>, u64>>, wm: i64| {
+    let mut fire = |windows: &mut BTreeMap<i64, HashMap<Box<str>, u64>>, wm: i64| -> Result<()> {
         while let Some(entry) = windows.first_entry() {
             if *entry.key() + WINDOW_MS - 1 > wm {
                 break;
@@ -160,12 +163,13 @@ fn native_windows(dir: &Path) -> Result<(u64, u64, u64)> {
                     window_start: start,
                     count,
                 };
-                if serde_json::to_writer(&mut rendered, &r).is_ok() {
-                    bytes += rendered.len() as u64;
-                    results += 1;
-                }
+                serde_json::to_writer(&mut rendered, &r)?;
+                bytes += rendered.len() as u64;
+                results += 1;
+                each(&rendered)?;
             }
         }
+        Ok(())
     };
     let watermark = |parts: &[Partition]| {
         parts
@@ -212,10 +216,10 @@ fn native_windows(dir: &Path) -> Result<(u64, u64, u64)> {
                 events += 1;
             }
             // Like the reader: the watermark after every chunk.
-            fire(&mut windows, watermark(&parts));
+            fire(&mut windows, watermark(&parts))?;
         }
     }
-    fire(&mut windows, i64::MAX);
+    fire(&mut windows, i64::MAX)?;
     Ok((events, results, bytes))
 }
 
@@ -242,7 +246,7 @@ pub(super) fn windows(events: u64, runs: u32, component: &Path, data_dir: &Path)
     for run in 0..runs {
         let mut native_results = 0;
         let n = measure(|| {
-            let (events, r, _) = native_windows(&dir)?;
+            let (events, r, _) = native_windows(&dir, &mut |_| Ok(()))?;
             native_results = r;
             Ok(events)
         })?;
