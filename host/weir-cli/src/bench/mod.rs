@@ -49,6 +49,10 @@ pub enum Which {
         /// With --whole-job: the examples directory (job files, components).
         #[arg(long, default_value = "functions-examples")]
         examples: PathBuf,
+        /// With --whole-job: the `weir` binary to run (default this one),
+        /// to measure another build the same way.
+        #[arg(long)]
+        weir: Option<PathBuf>,
     },
     /// WordCount on the memory and RocksDB backends, with and without
     /// checkpoints every second: throughput, checkpoint durations and sizes.
@@ -216,6 +220,10 @@ pub enum Which {
         /// With --whole-job: the examples directory (job files, components).
         #[arg(long, default_value = "functions-examples")]
         examples: PathBuf,
+        /// With --whole-job: the `weir` binary to run (default this one),
+        /// to measure another build the same way.
+        #[arg(long)]
+        weir: Option<PathBuf>,
     },
 }
 
@@ -229,11 +237,13 @@ pub fn run(which: Which) -> Result<()> {
             corpus,
             whole_job: true,
             examples,
+            weir,
             ..
         } => wordcount::whole_job(&wordcount::WholeJob {
             size_mb,
             runs: runs.max(1),
             examples,
+            weir,
             data_dir,
             corpus,
         }),
@@ -251,11 +261,13 @@ pub fn run(which: Which) -> Result<()> {
             data_dir,
             whole_job: true,
             examples,
+            weir,
             ..
         } => windows_job::whole_job(&windows_job::WholeJob {
             events,
             runs: runs.max(1),
             examples,
+            weir,
             data_dir,
         }),
         Which::Windows {

@@ -16,6 +16,8 @@ pub(super) struct WholeJob {
     pub events: u64,
     pub runs: u32,
     pub examples: PathBuf,
+    /// The `weir` binary to measure (default this one).
+    pub weir: Option<PathBuf>,
     pub data_dir: PathBuf,
 }
 
@@ -60,7 +62,7 @@ pub(super) fn whole_job(b: &WholeJob) -> Result<()> {
             job_out.clone().into(),
             "--quiet".into(),
         ];
-        let p = run_weir(None, &args)?;
+        let p = run_weir(b.weir.as_deref(), &args)?;
         let got = digest_output(&job_out)?;
         if got != want {
             bail!(

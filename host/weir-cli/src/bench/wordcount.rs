@@ -262,6 +262,8 @@ pub(super) struct WholeJob {
     pub size_mb: u64,
     pub runs: u32,
     pub examples: PathBuf,
+    /// The `weir` binary to measure (default this one).
+    pub weir: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub corpus: Option<PathBuf>,
 }
@@ -300,7 +302,7 @@ pub(super) fn whole_job(b: &WholeJob) -> Result<()> {
             job_out.clone().into(),
             "--quiet".into(),
         ];
-        let p = super::process::run_weir(None, &args)?;
+        let p = super::process::run_weir(b.weir.as_deref(), &args)?;
         let got = super::process::digest_output(&job_out)?;
         if got != want {
             bail!(
