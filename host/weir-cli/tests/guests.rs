@@ -1,6 +1,7 @@
-//! Guest languages other than Rust: `weir build` of the Python examples,
-//! their output against independent computations, and savepoints moving
-//! between a Rust function and its Python port.
+//! Guest languages other than Rust: `weir build` of the Python and
+//! JavaScript examples, their output against independent computations,
+//! and savepoints moving between a Rust function and its ports in a job
+//! that mixes all three languages.
 
 mod common;
 
@@ -57,12 +58,15 @@ fn run_job(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     cmd.output().expect("weir run runs")
 }
 
-#[test]
-fn python_wordcount_counts_real_text_exactly_and_reloads_from_the_cache() {
+/// The WordCount example of `language` gives exactly the independent
+/// count's updates on real text, and a second process loads its component
+/// from the compiled-component cache.
+fn wordcount_counts_real_text_exactly_and_reloads_from_the_cache(language: &str) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    build(&root().join("functions-examples/wordcount-python"));
-    let job = root().join("functions-examples/wordcount-python/wordcount.toml");
+    let project = root().join(format!("functions-examples/wordcount-{language}"));
+    build(&project);
+    let job = project.join("wordcount.toml");
     let job = job.to_str().expect("utf-8 path");
     let cache = dir.join("cache");
 
@@ -73,7 +77,7 @@ fn python_wordcount_counts_real_text_exactly_and_reloads_from_the_cache() {
         &["run", job, "--input", "in.txt", "--output", "out"],
         &[("WEIR_CACHE_DIR", &cache)],
     );
-    assert_ok(&o, "the Python WordCount");
+    assert_ok(&o, &format!("the {language} WordCount"));
     assert_eq!(output_lines(&dir.join("out")), expected_updates(&text));
 
     // The second run loads the compiled component from the cache.
@@ -98,10 +102,20 @@ fn python_wordcount_counts_real_text_exactly_and_reloads_from_the_cache() {
     assert_ok(&o, "the third run");
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(
-        log.contains("wordcount-python.wasm (Cache)"),
+        log.contains(&format!("wordcount-{language}.wasm (Cache)")),
         "the component was not loaded from the cache:\n{log}"
     );
-    eprintln!("a 20 kB run from the compiled-component cache took {elapsed:?}");
+    eprintln!("{language}: a 20 kB run from the compiled-component cache took {elapsed:?}");
+}
+
+#[test]
+fn python_wordcount_counts_real_text_exactly_and_reloads_from_the_cache() {
+    wordcount_counts_real_text_exactly_and_reloads_from_the_cache("python");
+}
+
+#[test]
+fn js_wordcount_counts_real_text_exactly_and_reloads_from_the_cache() {
+    wordcount_counts_real_text_exactly_and_reloads_from_the_cache("js");
 }
 
 /// A deterministic stream of user events, in time order per user and
@@ -162,18 +176,20 @@ fn session_json(
         .to_string()
 }
 
-#[test]
-fn python_sessions_with_state_and_timers_match_a_direct_computation() {
+/// The sessions example of `language` (value and map state, event-time
+/// timers) against sessions computed directly from the events.
+fn sessions_match_a_direct_computation(language: &str) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    build(&root().join("functions-examples/sessions-python"));
+    let project = root().join(format!("functions-examples/sessions-{language}"));
+    build(&project);
     let events = session_events();
     let input: String = events
         .iter()
         .map(|(u, a, t)| format!("{{\"user\":\"{u}\",\"action\":\"{a}\",\"ts\":{t}}}\n"))
         .collect();
     std::fs::write(dir.join("events.jsonl"), input).expect("input");
-    let job = root().join("functions-examples/sessions-python/sessions.toml");
+    let job = project.join("sessions.toml");
     let o = run_job(
         dir,
         &[
@@ -186,7 +202,7 @@ fn python_sessions_with_state_and_timers_match_a_direct_computation() {
         ],
         &[],
     );
-    assert_ok(&o, "the Python sessions job");
+    assert_ok(&o, &format!("the {language} sessions job"));
     // Compare as JSON values, whatever the key order of the output.
     let got: Vec<String> = {
         let mut v: Vec<String> = output_lines(&dir.join("out"))
@@ -203,6 +219,16 @@ fn python_sessions_with_state_and_timers_match_a_direct_computation() {
     let want = expected_sessions(&events);
     assert!(want.len() > 1_000, "the events make many sessions");
     assert_eq!(got, want);
+}
+
+#[test]
+fn python_sessions_with_state_and_timers_match_a_direct_computation() {
+    sessions_match_a_direct_computation("python");
+}
+
+#[test]
+fn js_sessions_with_state_and_timers_match_a_direct_computation() {
+    sessions_match_a_direct_computation("js");
 }
 
 /// WordCount over generated words; `components` maps each operator to a
@@ -280,11 +306,12 @@ fn stop_with_savepoint(dir: &Path, job: &str) -> String {
 }
 
 #[test]
-fn a_rust_savepoint_resumes_with_the_python_port_in_a_mixed_job() {
+fn a_rust_savepoint_resumes_with_the_python_port_in_a_job_of_three_languages() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     let rust = common::wordcount_wasm();
     let python = build(&root().join("functions-examples/wordcount-python"));
+    let js = build(&root().join("functions-examples/wordcount-js"));
     std::fs::write(
         dir.join("all-rust.toml"),
         mixed_job("", &rust, &rust, &rust),

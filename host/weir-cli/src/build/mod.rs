@@ -8,6 +8,7 @@
 //! they build against ship inside this binary, so a build uses the very
 //! contract this `weir` links.
 
+mod js;
 mod python;
 mod rust;
 mod tools;
@@ -22,6 +23,8 @@ pub enum Language {
     Rust,
     /// A Python module built with componentize-py.
     Python,
+    /// A JavaScript package built with componentize-js.
+    JavaScript,
 }
 
 /// Which language the project in `dir` is written in.
@@ -30,11 +33,13 @@ pub fn detect(dir: &Path) -> Result<Language> {
         Ok(Language::Rust)
     } else if dir.join("pyproject.toml").is_file() || dir.join("app.py").is_file() {
         Ok(Language::Python)
+    } else if dir.join("package.json").is_file() {
+        Ok(Language::JavaScript)
     } else if !dir.is_dir() {
         bail!("{} is not a directory", dir.display())
     } else {
         bail!(
-            "{} has no Cargo.toml (Rust), pyproject.toml or app.py (Python): nothing to build",
+            "{} has no Cargo.toml (Rust), pyproject.toml or app.py (Python) or package.json (JavaScript): nothing to build",
             dir.display()
         )
     }
@@ -45,5 +50,6 @@ pub fn build(dir: &Path, release: bool) -> Result<Vec<PathBuf>> {
     match detect(dir)? {
         Language::Rust => rust::build(dir, release),
         Language::Python => python::build(dir).map(|p| vec![p]),
+        Language::JavaScript => js::build(dir).map(|p| vec![p]),
     }
 }
