@@ -339,12 +339,8 @@ fn a_rust_savepoint_resumes_with_the_python_port_in_a_job_of_three_languages() {
     );
 
     // Python tokenizer and counter (restoring the Rust reduce's `weir.acc`),
-    // Rust formatter: one job, two languages.
-    std::fs::write(
-        dir.join("mixed.toml"),
-        mixed_job("", &python, &python, &rust),
-    )
-    .expect("job");
+    // JavaScript formatter: one job, three languages over its life.
+    std::fs::write(dir.join("mixed.toml"), mixed_job("", &python, &python, &js)).expect("job");
     let o = run_job(
         dir,
         &[
