@@ -107,3 +107,75 @@ pub(super) fn digest_output(dir: &Path) -> Result<(u64, u64)> {
     }
     Ok((lines, digest))
 }
+
+/// A job file run as a whole process beside its native twin.
+pub(super) struct WholeRun<'a> {
+    /// The `weir` binary (this one when `None`).
+    pub weir: Option<&'a Path>,
+    pub job: &'a Path,
+    pub input: &'a Path,
+    /// The job's output directory (emptied before each run).
+    pub out: &'a Path,
+    /// The output the job must write: line count and digest
+    /// ([`digest_output`]).
+    pub want: (u64, u64),
+    pub runs: u32,
+}
+
+/// Best of `runs` of the native side (`native` returns its unit count:
+/// tokens, events) and of `weir run <job> --input <input> --output <out>`,
+/// alternately; every job run's output is checked against `want`.
+pub(super) fn best_of(
+    r: &WholeRun<'_>,
+    mut native: impl FnMut() -> Result<u64>,
+) -> Result<(super::Measured, super::Measured)> {
+    let (mut best_native, mut best_weir): (Option<super::Measured>, Option<super::Measured>) =
+        (None, None);
+    for run in 0..r.runs {
+        let n = super::measure(&mut native)?;
+        let _ = std::fs::remove_dir_all(r.out);
+        let args: Vec<OsString> = vec![
+            "run".into(),
+            r.job.into(),
+            "--input".into(),
+            r.input.into(),
+            "--output".into(),
+            r.out.into(),
+            "--quiet".into(),
+        ];
+        let p = run_weir(r.weir, &args)?;
+        let got = digest_output(r.out)?;
+        if got != r.want {
+            bail!(
+                "the job's output differs from the native one: {} lines (want {}), digest {:x} (want {:x})",
+                got.0,
+                r.want.0,
+                got.1,
+                r.want.1
+            );
+        }
+        let w = super::Measured {
+            wall: p.wall,
+            cpu: p.cpu,
+            peak_rss: Some(p.peak_rss),
+            tokens: n.tokens,
+        };
+        eprintln!(
+            "run {}: native {:.3} s, weir run {:.3} s",
+            run + 1,
+            n.wall.as_secs_f64(),
+            w.wall.as_secs_f64()
+        );
+        if best_native.as_ref().is_none_or(|m| n.wall < m.wall) {
+            best_native = Some(n);
+        }
+        if best_weir.as_ref().is_none_or(|m| w.wall < m.wall) {
+            best_weir = Some(w);
+        }
+    }
+    let _ = std::fs::remove_dir_all(r.out);
+    match (best_native, best_weir) {
+        (Some(n), Some(w)) => Ok((n, w)),
+        _ => bail!("no runs"),
+    }
+}

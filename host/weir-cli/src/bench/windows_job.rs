@@ -3,11 +3,9 @@
 //! result to files, process start to exit) against the same work in plain
 //! Rust, output checked.
 
-use super::Measured;
-use super::process::{digest_output, run_weir};
+use super::process::{WholeRun, best_of};
 use super::windows::{inputs, native_windows};
-use anyhow::{Result, bail};
-use std::ffi::OsString;
+use anyhow::Result;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,54 +47,18 @@ pub(super) fn whole_job(b: &WholeJob) -> Result<()> {
         want.1 = want.1.wrapping_add(xxhash_rust::xxh3::xxh3_64(l));
         Ok(())
     })?;
-    let (mut native, mut weir): (Option<Measured>, Option<Measured>) = (None, None);
-    for run in 0..b.runs {
-        let n = super::measure(|| native_to_file(&dir, &native_out))?;
-        let _ = std::fs::remove_dir_all(&job_out);
-        let args: Vec<OsString> = vec![
-            "run".into(),
-            job.clone().into(),
-            "--input".into(),
-            dir.clone().into(),
-            "--output".into(),
-            job_out.clone().into(),
-            "--quiet".into(),
-        ];
-        let p = run_weir(b.weir.as_deref(), &args)?;
-        let got = digest_output(&job_out)?;
-        if got != want {
-            bail!(
-                "the job's window results differ from the native ones: {} lines (want {}), digest {:x} (want {:x})",
-                got.0,
-                want.0,
-                got.1,
-                want.1
-            );
-        }
-        let w = Measured {
-            wall: p.wall,
-            cpu: p.cpu,
-            peak_rss: Some(p.peak_rss),
-            tokens: n.tokens,
-        };
-        eprintln!(
-            "run {}: native {:.3} s, weir run {:.3} s",
-            run + 1,
-            n.wall.as_secs_f64(),
-            w.wall.as_secs_f64()
-        );
-        if native.as_ref().is_none_or(|m| n.wall < m.wall) {
-            native = Some(n);
-        }
-        if weir.as_ref().is_none_or(|m| w.wall < m.wall) {
-            weir = Some(w);
-        }
-    }
+    let (n, w) = best_of(
+        &WholeRun {
+            weir: b.weir.as_deref(),
+            job: &job,
+            input: &dir,
+            out: &job_out,
+            want,
+            runs: b.runs,
+        },
+        || native_to_file(&dir, &native_out),
+    )?;
     let _ = std::fs::remove_file(&native_out);
-    let _ = std::fs::remove_dir_all(&job_out);
-    let (Some(n), Some(w)) = (native, weir) else {
-        bail!("no runs");
-    };
     println!(
         "Windows as users run them: `weir run tumbling-word-count.toml` (four partition files in, every window result to files, process start to exit) against plain Rust doing the same in this process; {} events, {} window results, parallelism 1, best of {}",
         n.tokens, want.0, b.runs

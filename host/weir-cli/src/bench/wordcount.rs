@@ -289,54 +289,18 @@ pub(super) fn whole_job(b: &WholeJob) -> Result<()> {
             .wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes()));
         Ok(())
     })?;
-    let (mut native, mut weir): (Option<Measured>, Option<Measured>) = (None, None);
-    for run in 0..b.runs {
-        let n = measure(|| native_to_file(&corpus, &native_out))?;
-        let _ = std::fs::remove_dir_all(&job_out);
-        let args: Vec<std::ffi::OsString> = vec![
-            "run".into(),
-            job.clone().into(),
-            "--input".into(),
-            corpus.clone().into(),
-            "--output".into(),
-            job_out.clone().into(),
-            "--quiet".into(),
-        ];
-        let p = super::process::run_weir(b.weir.as_deref(), &args)?;
-        let got = super::process::digest_output(&job_out)?;
-        if got != want {
-            bail!(
-                "the job's output differs from the native updates: {} lines (want {}), digest {:x} (want {:x})",
-                got.0,
-                want.0,
-                got.1,
-                want.1
-            );
-        }
-        let w = Measured {
-            wall: p.wall,
-            cpu: p.cpu,
-            peak_rss: Some(p.peak_rss),
-            tokens: got.0,
-        };
-        eprintln!(
-            "run {}: native {:.3} s, weir run {:.3} s",
-            run + 1,
-            n.wall.as_secs_f64(),
-            w.wall.as_secs_f64()
-        );
-        if native.as_ref().is_none_or(|m| n.wall < m.wall) {
-            native = Some(n);
-        }
-        if weir.as_ref().is_none_or(|m| w.wall < m.wall) {
-            weir = Some(w);
-        }
-    }
+    let (n, w) = super::process::best_of(
+        &super::process::WholeRun {
+            weir: b.weir.as_deref(),
+            job: &job,
+            input: &corpus,
+            out: &job_out,
+            want,
+            runs: b.runs,
+        },
+        || native_to_file(&corpus, &native_out),
+    )?;
     let _ = std::fs::remove_file(&native_out);
-    let _ = std::fs::remove_dir_all(&job_out);
-    let (Some(n), Some(w)) = (native, weir) else {
-        bail!("no runs");
-    };
     println!(
         "WordCount as users run it: `weir run wordcount.toml` (file in, every update to files, process start to exit) against plain Rust doing the same in this process; {} tokens, parallelism 1, best of {}",
         n.tokens, b.runs
