@@ -53,3 +53,49 @@ pub fn build(dir: &Path, release: bool) -> Result<Vec<PathBuf>> {
         Language::JavaScript => js::build(dir).map(|p| vec![p]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        for f in files {
+            std::fs::write(dir.path().join(f), "").expect("file");
+        }
+        dir
+    }
+
+    #[test]
+    fn the_project_files_name_the_language() {
+        assert_eq!(
+            detect(project(&["Cargo.toml"]).path()).ok(),
+            Some(Language::Rust)
+        );
+        assert_eq!(
+            detect(project(&["app.py"]).path()).ok(),
+            Some(Language::Python)
+        );
+        assert_eq!(
+            detect(project(&["pyproject.toml"]).path()).ok(),
+            Some(Language::Python)
+        );
+        assert_eq!(
+            detect(project(&["package.json"]).path()).ok(),
+            Some(Language::JavaScript)
+        );
+        // A crate with a JS toolchain beside it is still a crate.
+        assert_eq!(
+            detect(project(&["Cargo.toml", "package.json"]).path()).ok(),
+            Some(Language::Rust)
+        );
+    }
+
+    #[test]
+    fn a_directory_without_a_project_is_a_clear_error() {
+        let e = detect(project(&["README.md"]).path()).expect_err("nothing to build");
+        assert!(e.to_string().contains("nothing to build"), "{e}");
+        let e = detect(Path::new("/no/such/dir")).expect_err("missing");
+        assert!(e.to_string().contains("is not a directory"), "{e}");
+    }
+}

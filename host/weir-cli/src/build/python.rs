@@ -37,6 +37,7 @@ const SDK: &[(&str, &str)] = sdk_files![
 ];
 
 /// What `pyproject.toml` says about the build.
+#[derive(Debug)]
 struct Project {
     name: String,
     module: String,
@@ -170,4 +171,43 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
     std::fs::rename(&partial, &out).with_context(|| format!("writing {}", out.display()))?;
     tracing::info!(elapsed = ?started.elapsed(), "built {}", out.display());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_pyproject(text: &str, files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("pyproject.toml"), text).expect("pyproject");
+        for f in files {
+            std::fs::write(dir.path().join(f), "").expect("file");
+        }
+        dir
+    }
+
+    #[test]
+    fn pyproject_names_the_component_and_the_module() {
+        let dir = with_pyproject(
+            "[project]\nname = \"clicks\"\n[tool.weir]\nmodule = \"jobs\"\n",
+            &["jobs.py"],
+        );
+        let p = read_project(dir.path()).expect("valid");
+        assert_eq!((p.name.as_str(), p.module.as_str()), ("clicks", "jobs"));
+    }
+
+    #[test]
+    fn a_missing_or_odd_module_is_refused_with_its_name() {
+        let dir = with_pyproject("[tool.weir]\nmodule = \"jobs\"\n", &[]);
+        let e = read_project(dir.path()).expect_err("no jobs.py");
+        assert!(e.to_string().contains("has no module 'jobs'"), "{e}");
+        let dir = with_pyproject("[tool.weir]\nmodule = \"../evil\"\n", &[]);
+        let e = read_project(dir.path()).expect_err("not a module name");
+        assert!(
+            e.to_string().contains("must be a Python module name"),
+            "{e}"
+        );
+        let dir = with_pyproject("[project\n", &[]);
+        assert!(read_project(dir.path()).is_err(), "invalid TOML");
+    }
 }
