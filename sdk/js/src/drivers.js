@@ -2,19 +2,21 @@
  * Free of component bindings, so tests drive them directly; `glue.js`
  * adapts them to the WIT exports. A `CallError` fails the whole call; a
  * function's error on one record becomes a record-failed entry and the
- * batch goes on (`wit/CONTRACT.md`). */
+ * batch goes on (`wit/CONTRACT.md`). The semantics follow the Rust SDK's
+ * drivers (`sdk/weir-sdk/src/rt`). */
 
 import * as wire from './wire.js';
 import { Collector, Context, OpenContext, Scope } from './api.js';
-import { DecodeError, describe } from './errors.js';
+import { describe } from './errors.js';
 import { REGISTRY } from './registry.js';
 
 export const ACC = 'weir.acc';
 const DOMAINS = ['event-time', 'processing-time'];
+const lossy = new TextDecoder();
 
 /** A failure of a whole call: `kind` is `user`, `decode` or `unknown-function`. */
 export class CallError extends Error {
-  constructor(kind, message) { super(message); this.kind = kind; }
+  constructor(kind, message) { super(message); this.name = 'CallError'; this.kind = kind; }
 }
 
 function whole(e, where = '') {
@@ -23,55 +25,79 @@ function whole(e, where = '') {
   return new CallError(kind, `${where}${message}`);
 }
 
+let views = false;
+/** Whether calls return a view of the driver's reused buffer (valid until
+ * the driver's next call) instead of a copy. The component glue turns it
+ * on: the bindings copy the result out at once. */
+export function returnViews(on) { views = Boolean(on); }
+
 const SERVES = {
   transform: ['map', 'flat-map', 'filter', 'timestamp-assigner'],
   keyed: ['reduce', 'aggregate', 'keyed-process'],
   window: ['reduce', 'aggregate', 'process-window'],
 };
+const NOT = { transform: 'not a stateless transform', keyed: 'not a keyed function', window: 'which cannot run on a window' };
 
 function find(name, iface) {
   const spec = REGISTRY.get(name);
   if (!spec) {
     const have = [...REGISTRY.values()].map((s) => `${s.name} (${s.kind})`).join(', ');
-    throw new CallError('unknown-function', `no function named '${name}'; this component has: ${have}`);
+    throw new CallError('unknown-function', `no function named '${name}'; this component has: ${have || 'none'}`);
   }
   if (!SERVES[iface].includes(spec.kind) || (iface === 'keyed' && spec.then)) {
-    throw new CallError('unknown-function', `'${name}' is a ${spec.kind} function, not one the ${iface} interface runs`);
+    throw new CallError('unknown-function', `'${name}' is a ${spec.kind} function, ${NOT[iface]}`);
   }
   return spec;
 }
 
-/** The user's method `name`, bound, or the object itself when it is a function. */
-function method(obj, name) {
-  return typeof obj[name] === 'function' ? obj[name].bind(obj) : obj;
+/** The user's method `name`, bound, or the object itself when it is a
+ * plain function. */
+function method(spec, obj, name) {
+  if (obj !== null && typeof obj[name] === 'function') return obj[name].bind(obj);
+  if (typeof obj === 'function') return obj;
+  throw new CallError('user', `'${spec.name}' (${spec.kind}) needs a ${name}() method or to be a function`);
+}
+
+function needs(spec, obj, ...names) {
+  for (const n of names) {
+    if (typeof obj?.[n] !== 'function') throw new CallError('user', `'${spec.name}' (${spec.kind}) needs a ${n}() method`);
+  }
 }
 
 function open(obj, ctx) {
-  if (typeof obj.open === 'function' && typeof obj !== 'function') {
+  if (obj !== null && typeof obj === 'object' && typeof obj.open === 'function') {
     try { obj.open(ctx); } catch (e) { throw whole(e, 'open: '); }
   }
 }
 
-/** The default task when none is given (tests). */
+/** A task as the drivers see it; the defaults suit tests. */
 export function task(t = {}) {
   return { jobName: '', operatorId: '', subtaskIndex: 0, parallelism: 1, maxParallelism: 128, parameters: {}, ...t };
 }
 
+function keyText(key) { return lossy.decode(key); }
+
 class Base {
+  constructor() { this.w = new wire.Writer(); }
+  /** A fresh result buffer for a call. */
+  begin() { this.w.reset(); return this.w; }
+  finish() { return views ? this.w.output() : this.w.result(); }
   snapshotState() {
-    if (typeof this.obj.snapshotState !== 'function') return undefined;
-    try { return this.obj.snapshotState() ?? undefined; } catch (e) { throw whole(e, 'snapshotState: '); }
+    if (this.obj === null || typeof this.obj !== 'object' || typeof this.obj.snapshotState !== 'function') return undefined;
+    let s;
+    try { s = this.obj.snapshotState(); } catch (e) { throw whole(e, 'snapshotState: '); }
+    if (s === null || s === undefined) return undefined;
+    if (s instanceof Uint8Array) return s;
+    if (ArrayBuffer.isView(s)) return new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
+    throw new CallError('user', `snapshotState: return a Uint8Array (or null), not ${typeof s}`);
   }
   restoreState(states) {
-    if (typeof this.obj.restoreState !== 'function') return;
+    if (this.obj === null || typeof this.obj !== 'object' || typeof this.obj.restoreState !== 'function') return;
     try { this.obj.restoreState(states); } catch (e) { throw whole(e, 'restoreState: '); }
   }
+  /** Runs a whole call: an error escaping it fails the call. */
   guard(run) {
-    try { return run(); } catch (e) {
-      if (e instanceof CallError) throw e;
-      if (e instanceof DecodeError) throw new CallError('decode', e.message);
-      throw whole(e);
-    }
+    try { return run(); } catch (e) { throw whole(e); }
   }
 }
 
@@ -84,56 +110,70 @@ export class TransformDriver extends Base {
     this.obj = this.spec.make();
     open(this.obj, new OpenContext(t));
     const m = { map: 'map', 'flat-map': 'flatMap', filter: 'filter', 'timestamp-assigner': 'extractTimestamp' };
-    this.fn = method(this.obj, m[this.spec.kind]);
+    this.fn = method(this.spec, this.obj, m[this.spec.kind]);
+    this.step = { map: this.map, 'flat-map': this.flatMap, filter: this.filter, 'timestamp-assigner': this.timestamps }[this.spec.kind];
+    this.out = new Collector(this.w, this.spec.output, this.spec.sideOutputs);
   }
 
   processBatch(watermark, processingTime, input) {
-    const w = new wire.Writer(Math.max(4096, input.length));
+    const w = this.begin();
     const ctx = new Context(this.task, watermark, processingTime);
-    this.guard(() => this[this.spec.kind.replace('-', '_')](input, w, ctx));
-    return w.result();
+    this.guard(() => this.step(input, w, ctx));
+    return this.finish();
   }
 
   map(input, w, ctx) {
     const { fn } = this;
-    const dec = this.spec.input.decode, enc = this.spec.output.encode;
-    wire.forEachRecord(input, (ts, key, value, i) => {
+    const inc = this.spec.input, codec = this.spec.output;
+    const r = new wire.Reader(input);
+    for (let i = 0; !r.atEnd(); i++) {
+      r.frame();
+      const ts = r.t, key = r.k, value = r.v;
       ctx.key = key; ctx.timestamp = ts;
-      let out;
-      try { out = enc(fn(dec(value), ctx)); } catch (e) { w.failed(0, i, ...describe(e)); return; }
-      w.main(ts, key, out);
-    });
+      const mark = w.len;
+      try { w.mainValue(ts, key, codec, fn(inc.decode(value), ctx)); } catch (e) { w.truncate(mark); w.failed(0, i, ...describe(e)); }
+    }
   }
 
-  flat_map(input, w, ctx) {
-    const { fn } = this;
-    const dec = this.spec.input.decode;
-    const out = new Collector(w, this.spec.output, this.spec.sideOutputs);
-    wire.forEachRecord(input, (ts, key, value, i) => {
+  flatMap(input, w, ctx) {
+    const { fn, out } = this;
+    const inc = this.spec.input;
+    const r = new wire.Reader(input);
+    for (let i = 0; !r.atEnd(); i++) {
+      r.frame();
+      const ts = r.t, key = r.k, value = r.v;
       ctx.key = key; ctx.timestamp = ts;
       out.key = key; out.ts = ts;
       const mark = w.len;
-      try { fn(dec(value), ctx, out); } catch (e) { w.truncate(mark); w.failed(0, i, ...describe(e)); }
-    });
+      try { fn(inc.decode(value), ctx, out); } catch (e) { w.truncate(mark); w.failed(0, i, ...describe(e)); }
+    }
   }
 
   filter(input, w, ctx) {
     const { fn } = this;
-    const dec = this.spec.input.decode;
-    wire.forEachRecord(input, (ts, key, value, i) => {
+    const inc = this.spec.input;
+    const r = new wire.Reader(input);
+    for (let i = 0; !r.atEnd(); i++) {
+      r.frame();
+      const ts = r.t, key = r.k, value = r.v;
       ctx.key = key; ctx.timestamp = ts;
       let keep;
-      try { keep = fn(dec(value), ctx); } catch (e) { w.failed(0, i, ...describe(e)); return; }
+      try { keep = fn(inc.decode(value), ctx); } catch (e) { w.failed(0, i, ...describe(e)); continue; }
       if (keep) w.main(ts, key, value);
-    });
+    }
   }
 
-  timestamp_assigner(input, w) {
+  /** One i64 per record; a failure fails the call (no record-failed
+   * entries in this result layout). */
+  timestamps(input, w) {
     const { fn } = this;
-    const dec = this.spec.input.decode;
-    wire.forEachRecord(input, (ts, key, value, i) => {
-      try { w.timestamp(fn(dec(value), ts)); } catch (e) { throw whole(e, `record ${i} of the batch: `); }
-    });
+    const inc = this.spec.input;
+    const r = new wire.Reader(input);
+    for (let i = 0; !r.atEnd(); i++) {
+      r.frame();
+      const ts = r.t, value = r.v;
+      try { w.timestamp(fn(inc.decode(value), ts)); } catch (e) { throw whole(e, `record ${i} of the batch: `); }
+    }
   }
 }
 
@@ -151,11 +191,15 @@ export class KeyedDriver extends Base {
     this.obj = this.spec.make();
     open(this.obj, ctx);
     this.valueIds = this.declared.flatMap((d, i) => (d.kind === 'value' ? [i] : []));
+    if (this.spec.kind === 'reduce') this.fn = method(this.spec, this.obj, 'reduce');
+    else if (this.spec.kind === 'aggregate') needs(this.spec, this.obj, 'createAccumulator', 'add', 'getResult');
+    else needs(this.spec, this.obj, 'processElement');
     this.group = { reduce: this.reduce, aggregate: this.aggregate, 'keyed-process': this.process }[this.spec.kind];
+    this.out = new Collector(this.w, this.spec.output, this.spec.sideOutputs);
   }
 
-  /** The declared states, in id order. */
-  states() { return this.declared.slice(); }
+  /** The declared states, in id order: `{ name, kind, codec, ttl }`. */
+  states() { return this.declared.map((d) => ({ ...d })); }
 
   processBatch(watermark, processingTime, input) { return this.run(watermark, processingTime, input, this.group); }
 
@@ -165,112 +209,133 @@ export class KeyedDriver extends Base {
   }
 
   run(watermark, processingTime, input, step) {
-    const w = new wire.Writer(Math.max(4096, input.length));
+    const w = this.begin();
     const ctx = new Context(this.task, watermark, processingTime, this.scope);
     const s = this.scope;
     const n = this.declared.length;
-    this.guard(() => wire.forEachKeyGroup(input, this.valueIds.length, (slot, key, states, reader, count) => {
-      s.slot = slot; s.values = new Array(n).fill(null); s.dirty = new Array(n).fill(false); s.timers = [];
-      this.valueIds.forEach((vid, j) => { s.values[vid] = states[j]; });
-      s.active = true;
-      ctx.key = key;
-      try {
-        step.call(this, slot, key, reader, count, w, ctx);
-      } catch (e) {
-        if (e instanceof CallError) throw new CallError(e.kind, `key '${new TextDecoder().decode(key)}': ${e.message}`);
-        throw e;
-      } finally {
-        s.active = false;
-      }
-      for (let id = 0; id < n; id++) {
-        if (s.dirty[id]) {
-          if (s.values[id] === null) w.valueClear(slot, id); else w.valueSet(slot, id, s.values[id]);
+    const ids = this.valueIds;
+    const r = new wire.Reader(input);
+    s.values = new Array(n).fill(null);
+    s.dirty = new Array(n).fill(false);
+    this.guard(() => {
+      for (let slot = 0; !r.atEnd(); slot++) {
+        const key = r.bytes();
+        s.slot = slot;
+        s.values.fill(null);
+        s.dirty.fill(false);
+        s.timers.length = 0;
+        s.scratch.reset();
+        for (let j = 0; j < ids.length; j++) s.values[ids[j]] = r.optBytes();
+        const count = r.u32();
+        s.active = true;
+        ctx.key = key; ctx.timeDomain = null;
+        let failure = null;
+        try {
+          step.call(this, slot, key, r, count, w, ctx);
+        } catch (e) {
+          failure = e;
+        } finally {
+          s.active = false;
         }
+        for (let id = 0; id < n; id++) {
+          if (s.dirty[id]) {
+            if (s.values[id] === null) w.valueClear(slot, id); else w.valueSet(slot, id, s.values[id]);
+          }
+        }
+        for (const [op, domain, time] of s.timers) w.timer(op, slot, domain, time);
+        if (failure !== null) throw whole(failure, `key '${keyText(key)}': `);
       }
-      for (const [op, domain, time] of s.timers) w.timer(op, slot, domain, time);
-    }));
-    return w.result();
+    });
+    return this.finish();
   }
 
   readAcc() {
     const raw = this.scope.values[0];
-    if (raw === null) return null;
-    try { return this.spec.acc.decode(raw); } catch (e) { throw new CallError('decode', `the stored accumulator: ${e.message}`); }
+    return raw === null ? null : this.spec.acc.decode(raw);
   }
 
-  reduce(slot, key, reader, count, w) {
-    const fn = method(this.obj, 'reduce');
+  storeAcc(bytes) { this.scope.values[0] = bytes; this.scope.dirty[0] = true; }
+
+  /** Folds each record into the key's value and emits the new value; a
+   * record the function fails on leaves it as it was. */
+  reduce(slot, key, r, count, w) {
+    const { fn } = this;
     const codec = this.spec.acc;
     let acc = this.readAcc();
-    let encoded = null;
+    // Where the encoding of `acc` is once a record succeeded: the value of
+    // its output record (`encBuf` from `encAt` to `encEnd`).
+    let encBuf = null, encAt = 0, encEnd = 0;
     for (let i = 0; i < count; i++) {
-      const [ts, raw] = reader.tsValue();
-      let next, out;
+      r.pair();
+      const mark = w.len;
       try {
-        const value = codec.decode(raw);
-        next = acc === null ? value : fn(acc, value);
-        out = codec.encode(next);
+        const value = codec.decode(r.v);
+        const next = acc === null ? value : fn(acc, value);
+        w.head(r.t, key);
+        const at = w.len + 4;
+        w.value(codec, next);
+        encBuf = w.buf; encAt = at; encEnd = w.len;
+        acc = next;
       } catch (e) {
+        w.truncate(mark);
         w.failed(slot, i, ...describe(e));
-        acc = encoded !== null ? codec.decode(encoded) : this.readAcc();
-        continue;
+        // The function may have changed the value in place: take it back.
+        if (acc !== null && typeof acc === 'object') acc = encBuf !== null ? codec.decode(encBuf.subarray(encAt, encEnd)) : this.readAcc();
       }
-      w.main(ts, key, out);
-      acc = next; encoded = out;
     }
-    if (encoded !== null) { this.scope.values[0] = encoded; this.scope.dirty[0] = true; }
+    if (encBuf !== null) this.storeAcc(encBuf.subarray(encAt, encEnd));
   }
 
   freshAcc() {
     const acc = this.readAcc();
-    if (acc !== null) return acc;
-    try { return this.obj.createAccumulator(); } catch (e) { throw whole(e, 'createAccumulator: '); }
+    return acc !== null ? acc : this.obj.createAccumulator();
   }
 
-  aggregate(slot, key, reader, count, w) {
-    const agg = this.obj, spec = this.spec;
+  /** Adds each record to the key's accumulator and emits the result. */
+  aggregate(slot, key, r, count, w) {
+    const agg = this.obj, spec = this.spec, s = this.scope;
     let acc = this.freshAcc();
     let encoded = null;
     for (let i = 0; i < count; i++) {
-      const [ts, raw] = reader.tsValue();
+      r.pair();
+      const ts = r.t, raw = r.v;
       const mark = w.len;
-      let next, stored;
       try {
-        next = agg.add(spec.input.decode(raw), acc);
-        w.main(ts, key, spec.output.encode(agg.getResult(next)));
-        stored = spec.acc.encode(next);
+        const next = agg.add(spec.input.decode(raw), acc);
+        w.mainValue(ts, key, spec.output, agg.getResult(next));
+        encoded = s.encode(spec.acc, next);
+        acc = next;
       } catch (e) {
         w.truncate(mark);
         w.failed(slot, i, ...describe(e));
         acc = encoded !== null ? spec.acc.decode(encoded) : this.freshAcc();
-        continue;
       }
-      acc = next; encoded = stored;
     }
-    if (encoded !== null) { this.scope.values[0] = encoded; this.scope.dirty[0] = true; }
+    if (encoded !== null) this.storeAcc(encoded);
   }
 
-  process(slot, key, reader, count, w, ctx) {
-    const obj = this.obj, dec = this.spec.input.decode;
-    const out = new Collector(w, this.spec.output, this.spec.sideOutputs);
+  process(slot, key, r, count, w, ctx) {
+    const obj = this.obj, inc = this.spec.input, out = this.out;
     out.key = key;
-    ctx.timeDomain = null;
     for (let i = 0; i < count; i++) {
-      const [ts, raw] = reader.tsValue();
+      r.pair();
+      const ts = r.t, raw = r.v;
       ctx.timestamp = ts; out.ts = ts;
       const mark = w.len;
-      try { obj.processElement(dec(raw), ctx, out); } catch (e) { w.truncate(mark); w.failed(slot, i, ...describe(e)); }
+      // Its outputs go on a failure; state it changed before failing stays.
+      try { obj.processElement(inc.decode(raw), ctx, out); } catch (e) { w.truncate(mark); w.failed(slot, i, ...describe(e)); }
     }
   }
 
-  fire(slot, key, reader, count, w, ctx) {
-    const obj = this.obj;
-    const out = new Collector(w, this.spec.output, this.spec.sideOutputs);
+  fire(slot, key, r, count, w, ctx) {
+    const obj = this.obj, out = this.out;
+    const has = typeof obj.onTimer === 'function';
     out.key = key;
     for (let i = 0; i < count; i++) {
-      const [time, domain] = reader.tsValue();
+      r.pair();
+      const time = r.t, domain = r.v;
       if (domain.length !== 1 || domain[0] > 1) throw new CallError('decode', 'unknown timer domain');
-      if (typeof obj.onTimer !== 'function') continue;
+      if (!has) continue;
       ctx.timestamp = time; out.ts = time; ctx.timeDomain = DOMAINS[domain[0]];
       const mark = w.len;
       try { obj.onTimer(time, ctx, out); } catch (e) { w.truncate(mark); w.failed(slot, i, ...describe(e)); }
@@ -288,8 +353,15 @@ export class WindowDriver extends Base {
     const ctx = new OpenContext(t);
     this.obj = this.spec.make();
     open(this.obj, ctx);
+    if (this.spec.kind === 'reduce') this.fn = method(this.spec, this.obj, 'reduce');
+    else if (this.spec.kind === 'aggregate') needs(this.spec, this.obj, 'createAccumulator', 'add', 'getResult');
     this.renderer = null;
+    const then = this.spec.then ?? (this.spec.kind === 'process-window' ? this.spec : null);
     if (this.spec.then) { this.renderer = this.spec.then.make(); open(this.renderer, ctx); }
+    if (then !== null) {
+      this.render = method(then, this.spec.then ? this.renderer : this.obj, 'process');
+      this.out = new Collector(this.w, then.output, then.sideOutputs);
+    }
   }
 
   accumulate(wm, pt, input) { return this.run(wm, pt, input, 'accumulate'); }
@@ -297,63 +369,84 @@ export class WindowDriver extends Base {
   emit(wm, pt, input) { return this.run(wm, pt, input, 'emit'); }
 
   run(watermark, processingTime, input, step) {
-    const w = new wire.Writer(Math.max(4096, input.length));
+    const w = this.begin();
     const ctx = new Context(this.task, watermark, processingTime);
-    this.guard(() => wire.forEachWindowGroup(input, (slot, key, start, end, acc, reader, count) => {
-      try {
-        if (step === 'emit') this.emitGroup(key, { start, end, maxTimestamp: end - 1 }, acc, reader, count, w, ctx);
-        else w.valueSet(slot, 0, this.fold(acc, reader, count, step === 'merge'));
-      } catch (e) {
-        if (e instanceof DecodeError && !(e instanceof CallError)) throw e;
-        throw whole(e, `window [${start}, ${end}) of key '${new TextDecoder().decode(key)}': `);
+    const r = new wire.Reader(input);
+    this.guard(() => {
+      for (let slot = 0; !r.atEnd(); slot++) {
+        const key = r.bytes(), start = r.ts(), end = r.ts(), acc = r.optBytes(), count = r.u32();
+        try {
+          if (step === 'emit') this.emitGroup(key, start, end, acc, r, count, w, ctx);
+          else w.valueSet(slot, 0, this.fold(acc, r, count, step === 'merge'));
+        } catch (e) {
+          throw whole(e, `key '${keyText(key)}', window [${start}, ${end}): `);
+        }
       }
-    }));
-    return w.result();
+    });
+    return this.finish();
   }
 
-  fold(accRaw, reader, count, merging) {
-    const spec = this.spec, obj = this.obj;
-    if (spec.kind === 'process-window') throw new CallError('user', 'a process-window function keeps its elements on the host; it cannot fold them');
-    if (spec.kind === 'reduce') {
-      const fn = method(obj, 'reduce');
-      let acc = accRaw === null ? null : spec.acc.decode(accRaw);
-      for (let i = 0; i < count; i++) {
-        const v = spec.acc.decode(reader.tsValue()[1]);
-        acc = acc === null ? v : fn(acc, v);
-      }
-      return acc === null ? new Uint8Array(0) : spec.acc.encode(acc);
+  fold(accRaw, r, count, merging) {
+    const spec = this.spec;
+    if (spec.kind === 'process-window') {
+      throw new CallError('user', `a process-window function keeps its elements on the host; it cannot ${merging ? 'merge accumulators' : 'accumulate'}`);
     }
+    if (spec.kind === 'reduce') {
+      const { fn } = this, codec = spec.acc;
+      let acc = accRaw === null ? null : codec.decode(accRaw);
+      for (let i = 0; i < count; i++) {
+        r.pair();
+        const raw = r.v;
+        try {
+          const v = codec.decode(raw);
+          acc = acc === null ? v : fn(acc, v);
+        } catch (e) { throw whole(e, `record ${i} of the batch: `); }
+      }
+      return acc === null ? new Uint8Array(0) : codec.encode(acc);
+    }
+    const obj = this.obj;
+    if (merging) needs(spec, obj, 'merge');
     let acc = accRaw === null ? obj.createAccumulator() : spec.acc.decode(accRaw);
     for (let i = 0; i < count; i++) {
-      const raw = reader.tsValue()[1];
-      acc = merging ? obj.merge(acc, spec.acc.decode(raw)) : obj.add(spec.input.decode(raw), acc);
+      r.pair();
+      const raw = r.v;
+      if (merging) acc = obj.merge(acc, spec.acc.decode(raw));
+      else {
+        try { acc = obj.add(spec.input.decode(raw), acc); } catch (e) { throw whole(e, `record ${i} of the batch: `); }
+      }
     }
     return spec.acc.encode(acc);
   }
 
-  emitGroup(key, window, accRaw, reader, count, w, ctx) {
+  emitGroup(key, start, end, accRaw, r, count, w, ctx) {
     const spec = this.spec;
-    ctx.key = key; ctx.timestamp = window.maxTimestamp;
+    const maxTimestamp = typeof end === 'bigint' ? end - 1n : end - 1;
     if (spec.kind === 'process-window') {
-      const elements = [];
-      for (let i = 0; i < count; i++) elements.push(spec.input.decode(reader.tsValue()[1]));
-      render(spec, this.obj, window, elements, w, ctx);
+      const elements = new Array(count);
+      for (let i = 0; i < count; i++) {
+        r.pair();
+        const raw = r.v;
+        try { elements[i] = spec.input.decode(raw); } catch (e) { throw whole(e, `record ${i} of the batch: `); }
+      }
+      this.renderWith(key, { start, end, maxTimestamp }, elements, ctx);
       return;
     }
-    for (let i = 0; i < count; i++) reader.tsValue();
+    for (let i = 0; i < count; i++) r.pair();
     if (accRaw === null) return;
     if (this.renderer === null) {
-      const out = spec.kind === 'reduce' ? accRaw.slice() : spec.output.encode(this.obj.getResult(spec.acc.decode(accRaw)));
-      w.main(window.maxTimestamp, key, out);
+      if (spec.kind === 'reduce') w.main(maxTimestamp, key, accRaw);
+      else w.mainValue(maxTimestamp, key, spec.output, this.obj.getResult(spec.acc.decode(accRaw)));
       return;
     }
-    const result = spec.kind === 'reduce' ? spec.acc.decode(accRaw) : this.obj.getResult(spec.acc.decode(accRaw));
-    render(spec.then, this.renderer, window, [result], w, ctx);
+    const acc = spec.acc.decode(accRaw);
+    const result = spec.kind === 'reduce' ? acc : this.obj.getResult(acc);
+    this.renderWith(key, { start, end, maxTimestamp }, [result], ctx);
   }
-}
 
-function render(spec, obj, window, elements, w, ctx) {
-  const out = new Collector(w, spec.output, spec.sideOutputs);
-  out.key = ctx.key; out.ts = window.maxTimestamp;
-  method(obj, 'process')(window, elements, ctx, out);
+  renderWith(key, window, elements, ctx) {
+    ctx.key = key; ctx.timestamp = window.maxTimestamp;
+    const out = this.out;
+    out.key = key; out.ts = window.maxTimestamp;
+    this.render(window, elements, ctx, out);
+  }
 }

@@ -3,8 +3,19 @@
  * imports this module (it imports the host's `keyed-state`). */
 
 import * as keyedState from 'weir:function/keyed-state@0.2.0';
-import { CallError, KeyedDriver, TransformDriver, WindowDriver } from './drivers.js';
+import { CallError, KeyedDriver, TransformDriver, WindowDriver, returnViews } from './drivers.js';
+import { release } from './wire.js';
 import { REGISTRY } from './registry.js';
+
+// Results are views of each driver's reused buffer: the bindings copy them
+// out before the next call.
+returnViews(true);
+
+/** Runs a batch call and releases its input (`release`): decoded `bytes`
+ * values are views of the input, valid during the call. */
+function call(input, run) {
+  try { return run(); } finally { release(input); }
+}
 
 /** A thrown `{ tag, val }` is the `function-error` of the call. */
 function guard(run) {
@@ -39,7 +50,7 @@ export const registry = {
 class TransformFunction {
   constructor(d) { this.d = d; }
   static open(name, t) { return new TransformFunction(guard(() => new TransformDriver(name, task(t)))); }
-  processBatch(ctx, input) { return guard(() => this.d.processBatch(ms(ctx.watermark), ms(ctx.processingTime), input)); }
+  processBatch(ctx, input) { return call(input, () => guard(() => this.d.processBatch(ms(ctx.watermark), ms(ctx.processingTime), input))); }
   snapshotState() { return guard(() => this.d.snapshotState()); }
   restoreState(states) { guard(() => this.d.restoreState(states)); }
 }
@@ -55,8 +66,8 @@ class KeyedFunction {
       ttl: s.ttl ? { millis: BigInt(s.ttl.millis), refreshOnRead: Boolean(s.ttl.refreshOnRead) } : undefined,
     }));
   }
-  processBatch(ctx, input) { return guard(() => this.d.processBatch(ms(ctx.watermark), ms(ctx.processingTime), input)); }
-  onTimers(ctx, input) { return guard(() => this.d.onTimers(ms(ctx.watermark), ms(ctx.processingTime), input)); }
+  processBatch(ctx, input) { return call(input, () => guard(() => this.d.processBatch(ms(ctx.watermark), ms(ctx.processingTime), input))); }
+  onTimers(ctx, input) { return call(input, () => guard(() => this.d.onTimers(ms(ctx.watermark), ms(ctx.processingTime), input))); }
   snapshotState() { return guard(() => this.d.snapshotState()); }
   restoreState(states) { guard(() => this.d.restoreState(states)); }
 }
@@ -64,9 +75,9 @@ class KeyedFunction {
 class WindowFunction {
   constructor(d) { this.d = d; }
   static open(name, t) { return new WindowFunction(guard(() => new WindowDriver(name, task(t)))); }
-  accumulate(ctx, input) { return guard(() => this.d.accumulate(ms(ctx.watermark), ms(ctx.processingTime), input)); }
-  merge(ctx, input) { return guard(() => this.d.merge(ms(ctx.watermark), ms(ctx.processingTime), input)); }
-  emit(ctx, input) { return guard(() => this.d.emit(ms(ctx.watermark), ms(ctx.processingTime), input)); }
+  accumulate(ctx, input) { return call(input, () => guard(() => this.d.accumulate(ms(ctx.watermark), ms(ctx.processingTime), input))); }
+  merge(ctx, input) { return call(input, () => guard(() => this.d.merge(ms(ctx.watermark), ms(ctx.processingTime), input))); }
+  emit(ctx, input) { return call(input, () => guard(() => this.d.emit(ms(ctx.watermark), ms(ctx.processingTime), input))); }
 }
 
 export const transform = { TransformFunction };

@@ -12,22 +12,57 @@ function register(spec) {
   return spec;
 }
 
-/** Classes get an instance per opened function; plain functions are shared. */
-function factory(impl) {
-  const isClass = typeof impl === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(impl));
-  return isClass ? () => new impl() : () => impl;
+/** Whether `impl` is a class (instantiated per opened function) rather
+ * than a plain function (shared). */
+function isClass(impl) {
+  if (typeof impl !== 'function') return false;
+  if (/^class[\s{]/.test(Function.prototype.toString.call(impl))) return true;
+  // Engines that hide sources: a constructor with methods on its prototype.
+  return impl.prototype !== undefined && Object.getOwnPropertyNames(impl.prototype).length > 1;
+}
+
+/** Classes get an instance per opened function; plain functions and
+ * objects are shared. */
+function factory(name, impl) {
+  if (isClass(impl)) return () => new impl();
+  if (typeof impl === 'function' || (impl !== null && typeof impl === 'object')) return () => impl;
+  throw new TypeError(`function '${name}': give a function, a class or an object, not ${impl === null ? 'null' : typeof impl}`);
+}
+
+function checkCodec(name, what, c) {
+  if (c === undefined) return;
+  if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || typeof c.decode !== 'function'
+    || (typeof c.encode !== 'function' && typeof c.encodeTo !== 'function')) {
+    throw new TypeError(`function '${name}': ${what} must be a codec (weir.codecs.*, or an object with name, encode and decode)`);
+  }
 }
 
 function spec(kind, name, opts, impl, extra = {}) {
+  if (typeof name !== 'string' || name === '') throw new TypeError('a function needs a name (a non-empty string)');
+  if (impl === undefined && (typeof opts === 'function' || (opts !== null && typeof opts === 'object' && !isOptions(opts)))) {
+    impl = opts;
+    opts = {};
+  }
+  opts = opts ?? {};
+  for (const what of ['input', 'output', 'acc', 'codec']) checkCodec(name, what, opts[what]);
+  const sideOutputs = [...(opts.sideOutputs ?? [])];
+  for (const s of sideOutputs) if (typeof s !== 'string' || s === '') throw new TypeError(`function '${name}': side output names are non-empty strings`);
   return register({
-    name, kind, make: factory(impl),
+    name, kind, make: factory(name, impl),
     input: opts.input ?? codecs.string,
     output: opts.output ?? codecs.string,
     acc: opts.acc ?? null,
-    sideOutputs: [...(opts.sideOutputs ?? [])],
+    sideOutputs,
     then: null,
     ...extra,
   });
+}
+
+/** Whether `o` looks like registration options rather than an
+ * implementation object. */
+function isOptions(o) {
+  const keys = Object.keys(o);
+  return keys.length === 0 || keys.every((k) => ['input', 'output', 'acc', 'codec', 'sideOutputs'].includes(k));
 }
 
 /** `fn(value, ctx) -> value`, or a class with `map` (and optional `open`). */
@@ -35,17 +70,24 @@ export function map(name, opts, impl) { return spec('map', name, opts, impl); }
 /** `fn(value, ctx, out)`, or a class with `flatMap`. */
 export function flatMap(name, opts, impl) { return spec('flat-map', name, opts, impl); }
 /** `fn(value, ctx) -> boolean`, or a class with `filter`; kept records pass unchanged. */
-export function filter(name, opts, impl) { return spec('filter', name, { ...opts, output: opts.input }, impl); }
+export function filter(name, opts, impl) {
+  if (impl === undefined && typeof opts === 'function') { impl = opts; opts = {}; }
+  return spec('filter', name, { ...opts, output: opts?.input }, impl);
+}
 /** `fn(value, current) -> ms`, or a class with `extractTimestamp`. */
 export function timestampAssigner(name, opts, impl) { return spec('timestamp-assigner', name, opts, impl); }
 /** `fn(acc, value) -> acc`; the running value is the state `weir.acc` under `opts.codec`. */
 export function reduce(name, opts, impl) {
-  const c = opts.codec ?? codecs.string;
+  if (impl === undefined && typeof opts === 'function') { impl = opts; opts = {}; }
+  const c = opts?.codec ?? codecs.string;
   return spec('reduce', name, { input: c, output: c, acc: c }, impl);
 }
 /** A class with `createAccumulator()`, `add(value, acc)`, `getResult(acc)`
  * and, for session windows, `merge(a, b)`. */
-export function aggregate(name, opts, impl) { return spec('aggregate', name, { ...opts, acc: opts.acc ?? codecs.string }, impl); }
+export function aggregate(name, opts, impl) {
+  if (impl === undefined && (typeof opts === 'function' || (opts !== null && typeof opts === 'object' && !isOptions(opts)))) { impl = opts; opts = {}; }
+  return spec('aggregate', name, { ...opts, acc: opts?.acc ?? codecs.string }, impl);
+}
 /** A class with `open(ctx)`, `processElement(value, ctx, out)` and optionally `onTimer(ts, ctx, out)`. */
 export function keyedProcess(name, opts, impl) { return spec('keyed-process', name, opts, impl); }
 /** `fn(window, elements, ctx, out)`, or a class with `process`. */

@@ -106,7 +106,7 @@ test('result entries and timestamps encode', () => {
     for (const e of c.entries) {
       switch (e.tag) {
         case 'main': w.main(ts(e.ts), unhex(e.key_hex), unhex(e.value_hex)); break;
-        case 'side': w.side(e.output, ts(e.ts), unhex(e.key_hex), unhex(e.value_hex)); break;
+        case 'side': w.sideBytes(e.output, ts(e.ts), unhex(e.key_hex), unhex(e.value_hex)); break;
         case 'value-set': w.valueSet(e.slot, e.state, unhex(e.value_hex)); break;
         case 'value-clear': w.valueClear(e.slot, e.state); break;
         case 'timer-register': w.timer(wire.TIMER_REGISTER, e.slot, domains[e.domain], Number(e.time)); break;
