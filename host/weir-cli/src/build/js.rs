@@ -126,6 +126,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         ),
     )?;
     let bundle = entry_dir.join("bundle.js");
+    let index = sdk.join("src/index.js");
     tools::run(
         Command::new(bin.join("esbuild"))
             .arg(&entry)
@@ -135,10 +136,8 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
                 "--platform=neutral",
                 "--log-level=warning",
             ])
-            .arg(format!(
-                "--alias:@weir/sdk={}",
-                sdk.join("src/index.js").display()
-            ))
+            .arg(format!("--alias:@weir/sdk={}", index.display()))
+            .arg(format!("--alias:weir={}", index.display()))
             .arg("--external:weir:function/*")
             .arg(format!("--outfile={}", bundle.display())),
         &format!("esbuild bundling {}", package.main.display()),
