@@ -4,7 +4,7 @@
 //! and plain native Rust in the same run.
 
 use super::process::{ProcessRun, digest_output, run_weir_env};
-use super::wordcount::{corpus_file, native_updates};
+use super::wordcount::{corpus_file, native_digest};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -58,15 +58,8 @@ fn run_job(job: &Path, corpus: &Path, out: &Path, cache: &Path) -> Result<Proces
 /// against the native updates.
 pub(super) fn languages(b: &Languages) -> Result<()> {
     let corpus = corpus_file(b.size_mb, &b.data_dir)?.canonicalize()?;
-    let mut want = (0u64, 0u64);
     let t = Instant::now();
-    native_updates(&corpus, |l| {
-        want.0 += 1;
-        want.1 = want
-            .1
-            .wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes()));
-        Ok(())
-    })?;
+    let want = native_digest(&corpus)?;
     let native_wall = t.elapsed();
     let cache = b.data_dir.join("languages-cache");
     let _ = std::fs::remove_dir_all(&cache);

@@ -208,7 +208,7 @@ pub(super) fn wordcount(
 /// The least work the WordCount job file does, in plain Rust: read lines,
 /// tokenize, count per word, render every update as `(word,count)` and
 /// hand it to `each`. Returns the number of tokens.
-pub(super) fn native_updates(path: &Path, mut each: impl FnMut(&str) -> Result<()>) -> Result<u64> {
+fn native_updates(path: &Path, mut each: impl FnMut(&str) -> Result<()>) -> Result<u64> {
     let file = std::fs::File::open(path)?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut counts: HashMap<Vec<u8>, u64> = HashMap::default();
@@ -242,6 +242,21 @@ pub(super) fn native_updates(path: &Path, mut each: impl FnMut(&str) -> Result<(
         }
     }
     Ok(tokens)
+}
+
+/// The updates a WordCount job must write for `corpus`: their number and
+/// order-independent digest, as [`super::process::digest_output`] reads a
+/// job's output.
+pub(super) fn native_digest(corpus: &Path) -> Result<(u64, u64)> {
+    let mut want = (0u64, 0u64);
+    native_updates(corpus, |l| {
+        want.0 += 1;
+        want.1 = want
+            .1
+            .wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes()));
+        Ok(())
+    })?;
+    Ok(want)
 }
 
 /// The native side of `--whole-job`: the job's updates written to `out`,
@@ -281,14 +296,7 @@ pub(super) fn whole_job(b: &WholeJob) -> Result<()> {
     let job = b.examples.join("wordcount/wordcount.toml");
     let native_out = b.data_dir.join("whole-job-native.txt");
     let job_out = b.data_dir.join("whole-job-out");
-    let mut want = (0u64, 0u64);
-    native_updates(&corpus, |l| {
-        want.0 += 1;
-        want.1 = want
-            .1
-            .wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes()));
-        Ok(())
-    })?;
+    let want = native_digest(&corpus)?;
     let (n, w) = super::process::best_of(
         &super::process::WholeRun {
             weir: b.weir.as_deref(),
