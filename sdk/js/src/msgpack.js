@@ -3,24 +3,15 @@
  * SDK write (smallest integer forms, float64, maps with string keys). */
 
 import { DecodeError, UserError } from './errors.js';
+import { Writer } from './wire.js';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-class Out {
-  constructor() { this.buf = new Uint8Array(64); this.view = new DataView(this.buf.buffer); this.len = 0; }
-  reserve(n) {
-    if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-  u8(v) { this.reserve(1); this.buf[this.len++] = v; }
+/** The wire writer's growable buffer, plus big-endian fixed-width writes. */
+class Out extends Writer {
+  constructor() { super(64); }
   put(fn, size, v) { this.reserve(size); fn.call(this.view, this.len, v, false); this.len += size; }
-  raw(b) { this.reserve(b.length); this.buf.set(b, this.len); this.len += b.length; }
 }
 
 function int(v, o) {
