@@ -271,9 +271,19 @@ fn each_worker_serves_prometheus_metrics_of_the_sub_tasks_it_runs() {
             .map(|(_, v)| v)
             .sum::<f64>();
     }
-    // The job runs on, and the generator's records were counted.
-    let coordinator: Value = c.get(&format!("/jobs/{id}"));
-    assert_eq!(coordinator["state"], "RUNNING");
+    // The job runs on, and the generator's records were counted. The
+    // coordinator says RUNNING once every worker has acknowledged its
+    // deployment, which can come after one worker already counts records
+    // (opening RocksDB on a loaded machine).
+    let started = Instant::now();
+    let state = loop {
+        let coordinator: Value = c.get(&format!("/jobs/{id}"));
+        if coordinator["state"] != "CREATED" || started.elapsed() > Duration::from_secs(30) {
+            break coordinator["state"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(state, "RUNNING");
     assert!(total_out > 0.0);
     assert!(
         budgets > 0.0,
