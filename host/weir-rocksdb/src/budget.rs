@@ -5,8 +5,10 @@
 //! the number of keys.
 //!
 //! Debian's librocksdb 7.8 has no write-buffer manager in its C API, so
-//! the memtable half of the budget is dealt out as a fixed share per
+//! the memtable part of the budget is dealt out as a fixed share per
 //! database (`db_write_buffer_size`) instead of being charged to the cache.
+//! A sixteenth of the budget goes to the value-write buffers in front of
+//! the databases (see [`crate::pending`]).
 
 use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DataBlockIndexType, Options};
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,8 @@ pub struct MemoryBudget {
     total: usize,
     /// The memtable share of each database.
     per_database: usize,
+    /// The value-write buffer of each database.
+    buffer_per_database: usize,
 }
 
 /// What the budget holds now (for metrics).
@@ -37,6 +41,8 @@ pub struct BudgetUsage {
     pub cache_usage_bytes: u64,
     /// Of that, pinned (in use or pinned level-0 index and filters), bytes.
     pub cache_pinned_bytes: u64,
+    /// The value-write buffers' part of the budget, bytes.
+    pub write_buffer_capacity_bytes: u64,
 }
 
 /// The budgets in use in this process, for metrics.
@@ -44,7 +50,8 @@ static LIVE: Mutex<Vec<std::sync::Weak<MemoryBudget>>> = Mutex::new(Vec::new());
 
 impl MemoryBudget {
     /// A budget of `memory_mb` MiB for `databases` databases: half for
-    /// the shared block cache, half for the memtables, split evenly.
+    /// the shared block cache, seven sixteenths for the memtables and one
+    /// sixteenth for the value-write buffers, each split evenly.
     pub fn new(memory_mb: u32, databases: usize) -> Result<Arc<Self>, StateError> {
         if memory_mb < MIN_MEMORY_MB {
             return Err(StateError::Storage(format!(
@@ -54,11 +61,13 @@ impl MemoryBudget {
         let total = memory_mb as usize * (1 << 20);
         let cache = Cache::new_lru_cache(total / 2)
             .map_err(|e| StateError::Storage(format!("cannot create the block cache: {e}")))?;
-        let per_database = (total / 2 / databases.max(1)).max(1 << 20);
+        let per_database = (total / 16 * 7 / databases.max(1)).max(1 << 20);
+        let buffer_per_database = (total / 16 / databases.max(1)).max(256 << 10);
         let budget = Arc::new(MemoryBudget {
             cache,
             total,
             per_database,
+            buffer_per_database,
         });
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|b| b.strong_count() > 0);
@@ -74,12 +83,18 @@ impl MemoryBudget {
             cache_capacity_bytes: (self.total / 2) as u64,
             cache_usage_bytes: self.cache.get_usage() as u64,
             cache_pinned_bytes: self.cache.get_pinned_usage() as u64,
+            write_buffer_capacity_bytes: (self.total / 16) as u64,
         }
     }
 
     /// The memtable share of one database, bytes.
     pub fn memtables_per_database(&self) -> usize {
         self.per_database
+    }
+
+    /// The value-write buffer of one database, bytes.
+    pub fn write_buffer_per_database(&self) -> usize {
+        self.buffer_per_database
     }
 
     /// Database options within the budget: the shared cache for data,
@@ -124,6 +139,7 @@ pub fn usage() -> BudgetUsage {
             sum.cache_capacity_bytes += u.cache_capacity_bytes;
             sum.cache_usage_bytes += u.cache_usage_bytes;
             sum.cache_pinned_bytes += u.cache_pinned_bytes;
+            sum.write_buffer_capacity_bytes += u.write_buffer_capacity_bytes;
         }
     }
     sum

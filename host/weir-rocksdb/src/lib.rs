@@ -19,8 +19,11 @@ use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteOptions,
 };
 mod budget;
+mod pending;
 
 pub use budget::{BudgetUsage, MIN_MEMORY_MB, MemoryBudget, usage};
+use pending::{Buffered, WriteBuffer, buffer_key};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -73,16 +76,12 @@ fn options(budget: &MemoryBudget) -> Options {
     o
 }
 
-/// Options of a state's column family. Value states update hot keys in
-/// place in the memtable instead of piling up versions of them (lookups
-/// walk far fewer entries); list and map states cannot, as clearing a map
-/// uses range deletions, which in-place updates do not support.
-fn cf_options(kind: Option<StateKind>, budget: &MemoryBudget) -> Options {
-    let mut o = options(budget);
-    if kind == Some(StateKind::Value) {
-        o.set_inplace_update_support(true);
-    }
-    o
+/// Options of a state's column family. Value states do not update in
+/// place: in-place updates make every put seek its key first, and the
+/// write buffer ([`pending`]) already keeps hot keys from piling up
+/// versions in the memtable.
+fn cf_options(_kind: Option<StateKind>, budget: &MemoryBudget) -> Options {
+    options(budget)
 }
 
 /// Reads for whole-database scans (snapshots): they do not push the
@@ -134,6 +133,9 @@ pub struct RocksDbBackend {
     pinned: std::cell::Cell<u64>,
     /// The process's RocksDB memory budget, which this database shares.
     budget: Arc<MemoryBudget>,
+    /// Value writes not yet in the database (flushed before anything
+    /// reads the database as a whole).
+    pending: RefCell<WriteBuffer>,
 }
 
 impl RocksDbBackend {
@@ -219,6 +221,7 @@ impl RocksDbBackend {
             key: Vec::new(),
             pinned: std::cell::Cell::new(0),
             budget: Arc::clone(budget),
+            pending: RefCell::new(WriteBuffer::new(budget.write_buffer_per_database())),
         };
         for d in &states {
             b.register_desc(d)?;
@@ -267,6 +270,44 @@ impl RocksDbBackend {
             .extend_from_slice(&(key.len() as u32).to_be_bytes());
         self.key.extend_from_slice(key);
         Ok(())
+    }
+
+    /// Buffers a value write (`None` deletes), flushing the buffer when
+    /// it is full.
+    fn buffer_write(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), StateError> {
+        self.check(kg)?;
+        self.cf(state, StateKind::Value)?;
+        buffer_key(&mut self.key, state, kg, key);
+        if self.pending.get_mut().write(&self.key, value) {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered value writes to the database.
+    fn flush_pending(&self) -> Result<(), StateError> {
+        let mut pending = self
+            .pending
+            .try_borrow_mut()
+            .map_err(|_| StateError::Storage("the write buffer is in use".into()))?;
+        pending.flush(&self.db, &self.write, |s| self.cf(s, StateKind::Value))
+    }
+
+    /// Sets the value-write buffer's capacity (tests: flushes at any size).
+    #[cfg(test)]
+    fn set_write_buffer_capacity(&mut self, bytes: usize) {
+        self.pending = RefCell::new(WriteBuffer::new(bytes));
+    }
+
+    /// What the value-write buffer holds now, bytes.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.pending.try_borrow().map_or(0, |p| p.bytes() as u64)
     }
 
     /// The local database directory.
@@ -337,11 +378,20 @@ impl KeyedStateBackend for RocksDbBackend {
         out: &mut Vec<u8>,
     ) -> Result<bool, StateError> {
         self.check(kg)?;
-        let mut k = Vec::with_capacity(2 + key.len());
-        k.extend_from_slice(&kg.to_be_bytes());
-        k.extend_from_slice(key);
+        let mut k = Vec::with_capacity(6 + key.len());
+        buffer_key(&mut k, state, kg, key);
+        if let Ok(pending) = self.pending.try_borrow() {
+            match pending.get(&k) {
+                Buffered::Value(v) => {
+                    out.extend_from_slice(v);
+                    return Ok(true);
+                }
+                Buffered::Deleted => return Ok(false),
+                Buffered::Absent => {}
+            }
+        }
         let cf = self.cf(state, StateKind::Value)?;
-        match self.db.get_pinned_cf(cf, &k).map_err(storage)? {
+        match self.db.get_pinned_cf(cf, &k[4..]).map_err(storage)? {
             Some(v) => {
                 out.extend_from_slice(&v);
                 Ok(true)
@@ -357,19 +407,11 @@ impl KeyedStateBackend for RocksDbBackend {
         key: &[u8],
         value: &[u8],
     ) -> Result<(), StateError> {
-        self.plain_key(kg, key)?;
-        let cf = self.cf(state, StateKind::Value)?;
-        self.db
-            .put_cf_opt(cf, &self.key, value, &self.write)
-            .map_err(storage)
+        self.buffer_write(kg, state, key, Some(value))
     }
 
     fn value_delete(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError> {
-        self.plain_key(kg, key)?;
-        let cf = self.cf(state, StateKind::Value)?;
-        self.db
-            .delete_cf_opt(cf, &self.key, &self.write)
-            .map_err(storage)
+        self.buffer_write(kg, state, key, None)
     }
 
     fn list_get(&self, kg: u16, state: StateId, key: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
@@ -509,6 +551,8 @@ impl KeyedStateBackend for RocksDbBackend {
                     .map_err(storage),
                 None => Err(StateError::Storage("unbounded map prefix".into())),
             }
+        } else if kind == StateKind::Value {
+            self.buffer_write(kg, state, key, None)
         } else {
             self.plain_key(kg, key)?;
             let cf = self.cf(state, kind)?;
@@ -519,6 +563,9 @@ impl KeyedStateBackend for RocksDbBackend {
     }
 
     fn key_count(&self) -> usize {
+        if let Err(e) = self.flush_pending() {
+            tracing::warn!("cannot write buffered state before counting keys: {e}");
+        }
         let mut n = 0;
         for (i, r) in self.states.iter().enumerate() {
             let Ok(cf) = self.cf(StateId(i as u32), r.desc.kind) else {
@@ -545,6 +592,7 @@ impl KeyedStateBackend for RocksDbBackend {
     }
 
     fn snapshot(&self) -> Result<KeyedSnapshot, StateError> {
+        self.flush_pending()?;
         let states = self.states();
         Ok(KeyedSnapshot {
             entries: snapshot::entries(&self.db, &states)?,
@@ -556,6 +604,7 @@ impl KeyedStateBackend for RocksDbBackend {
     /// beside the database; the closure opens it read-only, reads the
     /// canonical entries and removes it, off the processing thread.
     fn snapshot_deferred(&self) -> Result<weir_state::DeferredSnapshot, StateError> {
+        self.flush_pending()?;
         let n = self.pinned.get();
         self.pinned.set(n + 1);
         let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
@@ -579,6 +628,7 @@ impl KeyedStateBackend for RocksDbBackend {
         &mut self,
         staging: &Path,
     ) -> Result<Option<NativeCheckpoint>, StateError> {
+        self.flush_pending()?;
         if staging.exists() {
             std::fs::remove_dir_all(staging).map_err(storage)?;
         }

@@ -93,6 +93,92 @@ fn behaves_like_the_memory_backend() {
     assert_eq!(mem.key_count(), rdb.key_count());
 }
 
+/// Stages, then "uploads" a native checkpoint the way the coordinator
+/// does: SST files into `shared` (once), the rest into `chk/private`.
+fn upload(n: &NativeCheckpoint, shared: &Path, chk: &Path) -> RocksDbFiles {
+    let own = shared.join(&n.instance);
+    std::fs::create_dir_all(&own).expect("shared");
+    std::fs::create_dir_all(chk.join("private")).expect("private");
+    let mut files = Vec::new();
+    for f in &n.shared {
+        let rel = f
+            .existing
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", n.instance, f.name));
+        if !shared.join(&rel).exists() {
+            std::fs::copy(n.dir.join(&f.name), shared.join(&rel)).expect("copy");
+        }
+        files.push(rel);
+    }
+    for p in &n.private {
+        std::fs::copy(n.dir.join(p), chk.join("private").join(p)).expect("copy");
+    }
+    RocksDbFiles {
+        key_groups: n.key_groups,
+        shared: files,
+        private: n.private.clone(),
+        private_dir: "private".into(),
+        states: n.states.clone(),
+    }
+}
+
+#[test]
+fn the_value_write_buffer_flushing_at_any_size_behaves_like_the_memory_backend() {
+    for (capacity, seed) in [(0, 2), (300, 3), (4_000, 4), (1 << 20, 5)] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut mem = MemoryBackend::new(0..=7);
+        let mut rdb =
+            RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget()).expect("open");
+        rdb.set_write_buffer_capacity(capacity);
+        random_ops(&mut [&mut mem, &mut rdb], 2000, seed);
+        assert!(
+            rdb.buffered_bytes() as usize <= capacity.max(1) + 200,
+            "capacity {capacity}: {} bytes buffered",
+            rdb.buffered_bytes()
+        );
+        assert_eq!(mem.key_count(), rdb.key_count(), "capacity {capacity}");
+        assert_eq!(rdb.buffered_bytes(), 0, "counting keys flushed the buffer");
+        random_ops(&mut [&mut mem, &mut rdb], 500, seed + 10);
+        assert_eq!(canonical(&mem), canonical(&rdb), "capacity {capacity}");
+    }
+}
+
+#[test]
+fn buffered_writes_are_in_checkpoints_and_deferred_snapshots() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let shared = tmp.path().join("shared");
+    let mut rdb =
+        RocksDbBackend::open(&tmp.path().join("db"), 0..=3, None, &budget()).expect("open");
+    let v = rdb.register("v", StateKind::Value).expect("v");
+    rdb.value_put(1, v, b"kept", b"1").expect("put");
+    rdb.value_put(2, v, b"gone", b"2").expect("put");
+    rdb.value_delete(2, v, b"gone").expect("delete");
+    assert!(rdb.buffered_bytes() > 0, "the writes are buffered");
+    let deferred = rdb.snapshot_deferred().expect("pin");
+    rdb.value_put(1, v, b"later", b"3").expect("put");
+    let pinned = deferred().expect("materialize");
+    let keys: Vec<_> = pinned.entries.iter().map(|e| format!("{e:?}")).collect();
+    assert_eq!(keys.len(), 1, "only the kept key: {keys:?}");
+    let staging = tmp.path().join("staging");
+    let cp = rdb
+        .native_checkpoint(&staging)
+        .expect("checkpoint")
+        .expect("native");
+    let files = upload(&cp, &shared, &tmp.path().join("cp"));
+    let restore = Restore {
+        files,
+        checkpoint_dir: tmp.path().join("cp"),
+        shared_dir: shared,
+    };
+    let back = RocksDbBackend::open(&tmp.path().join("db2"), 0..=3, Some(&restore), &budget())
+        .expect("restore");
+    let mut out = Vec::new();
+    assert!(back.value_get_into(1, v, b"later", &mut out).expect("get"));
+    assert_eq!(out, b"3");
+    assert!(!back.value_get_into(2, v, b"gone", &mut out).expect("get"));
+    assert_eq!(back.key_count(), 2);
+}
+
 #[test]
 fn native_checkpoints_restore_exactly_and_share_files() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -102,38 +188,11 @@ fn native_checkpoints_restore_exactly_and_share_files() {
     let mut mem = MemoryBackend::new(0..=7);
     random_ops(&mut [&mut mem, &mut rdb], 2000, 2);
 
-    // Stage, then "upload" the way the coordinator does.
-    let upload = |n: &NativeCheckpoint, chk: &Path| -> RocksDbFiles {
-        let own = shared.join(&n.instance);
-        std::fs::create_dir_all(&own).expect("shared");
-        std::fs::create_dir_all(chk.join("private")).expect("private");
-        let mut files = Vec::new();
-        for f in &n.shared {
-            let rel = f
-                .existing
-                .clone()
-                .unwrap_or_else(|| format!("{}/{}", n.instance, f.name));
-            if !shared.join(&rel).exists() {
-                std::fs::copy(n.dir.join(&f.name), shared.join(&rel)).expect("copy");
-            }
-            files.push(rel);
-        }
-        for p in &n.private {
-            std::fs::copy(n.dir.join(p), chk.join("private").join(p)).expect("copy");
-        }
-        RocksDbFiles {
-            key_groups: n.key_groups,
-            shared: files,
-            private: n.private.clone(),
-            private_dir: "private".into(),
-            states: n.states.clone(),
-        }
-    };
     let first = rdb
         .native_checkpoint(&tmp.path().join("staging1"))
         .expect("checkpoint")
         .expect("native");
-    let files1 = upload(&first, &tmp.path().join("chk1"));
+    let files1 = upload(&first, &shared, &tmp.path().join("chk1"));
     let restored = RocksDbBackend::open(
         &tmp.path().join("db2"),
         0..=7,
@@ -161,7 +220,7 @@ fn native_checkpoints_restore_exactly_and_share_files() {
         second.shared.iter().any(|f| f.existing.is_some()),
         "unchanged SST files are not uploaded again"
     );
-    let files2 = upload(&second, &tmp.path().join("chk2"));
+    let files2 = upload(&second, &shared, &tmp.path().join("chk2"));
     let again = RocksDbBackend::open(
         &tmp.path().join("db3"),
         0..=7,

@@ -44,7 +44,7 @@ fn rocksdb_series(e: &mut Exposition, worker: &Labels) {
     for (name, help, v) in [
         (
             "rocksdb_memory_budget_bytes",
-            "RocksDB memory budget of the running jobs (block cache and memtables).",
+            "RocksDB memory budget of the running jobs (block cache, memtables and value-write buffers).",
             u.budget_bytes,
         ),
         (
@@ -61,6 +61,11 @@ fn rocksdb_series(e: &mut Exposition, worker: &Labels) {
             "rocksdb_block_cache_pinned_bytes",
             "Pinned part of the shared RocksDB block cache.",
             u.cache_pinned_bytes,
+        ),
+        (
+            "rocksdb_write_buffer_capacity_bytes",
+            "Part of the RocksDB budget for value writes held before they reach the databases.",
+            u.write_buffer_capacity_bytes,
         ),
     ] {
         e.gauge(name, help, worker, v as f64);
