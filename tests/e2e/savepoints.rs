@@ -336,13 +336,37 @@ fn damaged_savepoints_give_clear_errors() {
         .expect_err("damaged")
         .to_string()
     };
+    let file_of = |suffix: &str| {
+        std::fs::read_dir(&s1)
+            .expect("savepoint")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.to_string_lossy();
+                name.contains("op-count-") && name.ends_with(suffix)
+            })
+            .unwrap_or_else(|| panic!("a count {suffix} file"))
+    };
+    // A truncated state file, then a state file damaged in place.
+    let state = file_of(".state");
+    let good = std::fs::read(&state).expect("read");
+    std::fs::write(&state, &good[..good.len() - 10]).expect("truncate");
+    let e = attempt(&s1);
+    assert!(
+        e.contains("cannot restore") && e.contains("truncated") && e.contains(".state"),
+        "{e}"
+    );
+    let mut flipped = good.clone();
+    flipped[good.len() - 20] ^= 0x08;
+    std::fs::write(&state, &flipped).expect("flip");
+    let e = attempt(&s1);
+    assert!(
+        e.contains("cannot restore") && e.contains("checksum"),
+        "{e}"
+    );
+    std::fs::write(&state, &good).expect("repair");
     // A truncated snapshot file.
-    let snap = std::fs::read_dir(&s1)
-        .expect("savepoint")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains("op-count-"))
-        .expect("a count snapshot");
+    let snap = file_of(".snap");
     let bytes = std::fs::read(&snap).expect("read");
     std::fs::write(&snap, &bytes[..bytes.len() / 2]).expect("truncate");
     let e = attempt(&s1);

@@ -7,8 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"WEIRSNAP";
-/// Format 2 added `SinkState::kafka`; format 1 files still decode.
-const VERSION: u32 = 2;
+/// Format 2 added `SinkState::kafka`, format 3 `KeyedPart::Streamed`;
+/// files of formats 1 and 2 still decode.
+const VERSION: u32 = 3;
 const HEADER: usize = 8 + 4 + 8;
 
 /// Encodes a snapshot file's bytes.
@@ -38,7 +39,7 @@ pub fn decode_snapshot(bytes: &[u8], path: &Path) -> Result<OperatorSnapshot, Ch
     let mut v = [0u8; 4];
     v.copy_from_slice(&bytes[8..12]);
     let version = u32::from_le_bytes(v);
-    if version != VERSION && version != 1 {
+    if !(1..=VERSION).contains(&version) {
         return Err(corrupt(format!(
             "snapshot format {version}, this Weir reads formats 1 to {VERSION}"
         )));

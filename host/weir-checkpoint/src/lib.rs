@@ -5,7 +5,9 @@
 //! (`op-<operator>-<subtask>.snap`) and a `_metadata` file written last and
 //! atomically (write, fsync, rename): a checkpoint without `_metadata` is
 //! incomplete and ignored. RocksDB state of incremental checkpoints lives in
-//! `shared/`, referenced by name from the metadata. A savepoint has the same
+//! `shared/`, referenced by name from the metadata. Canonical keyed state
+//! is in a state file beside the snapshot file (`op-<operator>-<subtask>.state`,
+//! see [`StateFileWriter`]), written and read a chunk at a time. A savepoint has the same
 //! layout, always in the canonical, self-contained form. Every location may
 //! also be a prefix on object storage (`s3://bucket/prefix`, see
 //! [`is_remote`]). See `docs/checkpoints.md`.
@@ -15,6 +17,7 @@ mod files;
 mod legacy;
 pub mod location;
 mod model;
+mod state_file;
 mod storage;
 
 pub use error::CheckpointError;
@@ -25,4 +28,5 @@ pub use model::{
     Metadata, OperatorMeta, OperatorSnapshot, PendingFile, RocksDbFiles, SinkState, SnapshotFile,
     SourceState,
 };
+pub use state_file::{Chunk, StateFileWriter, StreamedKeyed, read_chunks};
 pub use storage::{CheckpointStore, Loaded, NativeDirs, check_snapshot_paths, checkpoint_dir_name};

@@ -198,6 +198,72 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
     .map(|b| b.to_vec())
 }
 
+/// Reads byte ranges of one file, local or in object storage (a ranged
+/// GET each), without reading the rest of it.
+pub(crate) struct RangeReader {
+    path: PathBuf,
+    source: RangeSource,
+}
+
+enum RangeSource {
+    Local(std::fs::File),
+    Remote(Object),
+}
+
+impl RangeReader {
+    /// Opens `path` for ranged reads.
+    pub(crate) fn open(path: &Path) -> Result<Self, CheckpointError> {
+        let source = match object(path)? {
+            Some(o) => RangeSource::Remote(o),
+            None => RangeSource::Local(std::fs::File::open(path).map_err(io("cannot read", path))?),
+        };
+        Ok(RangeReader {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The `len` bytes at `offset`.
+    pub(crate) fn read(&mut self, offset: u64, len: u64) -> Result<Vec<u8>, CheckpointError> {
+        let path = &self.path;
+        match &mut self.source {
+            RangeSource::Local(f) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let n = usize::try_from(len).map_err(|_| CheckpointError::Corrupt {
+                    path: path.clone(),
+                    message: format!("a {len}-byte range"),
+                })?;
+                let mut buf = vec![0; n];
+                match f
+                    .seek(SeekFrom::Start(offset))
+                    .and_then(|_| f.read_exact(&mut buf))
+                {
+                    Ok(()) => Ok(buf),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        Err(CheckpointError::Corrupt {
+                            path: path.clone(),
+                            message: format!(
+                                "truncated: the file ends before byte {}",
+                                offset + len
+                            ),
+                        })
+                    }
+                    Err(e) => Err(io("cannot read", path)(e)),
+                }
+            }
+            RangeSource::Remote(o) => {
+                let (store, key) = (Arc::clone(&o.store), o.key.clone());
+                let end = offset.saturating_add(len);
+                block(
+                    path,
+                    async move { store.get_range(&key, offset..end).await },
+                )
+                .map(|b| b.to_vec())
+            }
+        }
+    }
+}
+
 /// Writes a whole file durably (fsynced locally; one PUT remotely).
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let Some(o) = object(path)? else {

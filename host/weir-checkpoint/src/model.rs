@@ -21,6 +21,9 @@ pub enum KeyedPart {
     Canonical(KeyedSnapshot),
     /// A RocksDB checkpoint: files in the checkpoint store.
     RocksDb(RocksDbFiles),
+    /// Every entry, canonical, in a state file beside the snapshot file
+    /// (read a chunk at a time).
+    Streamed(crate::StreamedKeyed),
 }
 
 /// The files of a RocksDB checkpoint.

@@ -128,6 +128,11 @@ pub fn check_snapshot_paths(s: &OperatorSnapshot, path: &Path) -> Result<(), Che
             return Err(unsafe_path(path, "shared file", n));
         }
     }
+    if let Some(KeyedPart::Streamed(k)) = &s.keyed
+        && !plain_name(&k.file)
+    {
+        return Err(unsafe_path(path, "state file", &k.file));
+    }
     if let Some(sink) = &s.sink
         && let Some(p) = sink
             .pending

@@ -601,8 +601,9 @@ impl KeyedStateBackend for RocksDbBackend {
     }
 
     /// Pins the state with a RocksDB checkpoint (a flush and hard links)
-    /// beside the database; the closure opens it read-only, reads the
-    /// canonical entries and removes it, off the processing thread.
+    /// beside the database; streaming the snapshot opens it read-only,
+    /// reads the canonical entries and removes it, off the processing
+    /// thread.
     fn snapshot_deferred(&self) -> Result<weir_state::DeferredSnapshot, StateError> {
         self.flush_pending()?;
         let n = self.pinned.get();
@@ -619,9 +620,10 @@ impl KeyedStateBackend for RocksDbBackend {
         let pinned = snapshot::Pinned(pinned);
         let states = self.states();
         let budget = Arc::clone(&self.budget);
-        Ok(Box::new(move || {
-            snapshot::read_pinned(&pinned, states, &budget)
-        }))
+        Ok(weir_state::DeferredSnapshot::new(
+            states.clone(),
+            move |sink| snapshot::read_pinned(&pinned, &states, &budget, sink),
+        ))
     }
 
     fn native_checkpoint(

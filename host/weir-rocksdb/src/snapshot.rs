@@ -4,11 +4,26 @@
 use crate::{MemoryBudget, cf_name, cf_options, decode_elements, options, scan_options, storage};
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode};
 use std::path::PathBuf;
-use weir_state::{KeyedSnapshot, StateDesc, StateEntry, StateError, StateKind};
+use weir_state::{EntrySink, StateDesc, StateEntry, StateError, StateKind};
 
 /// Every entry of `states` (by id) in `db`, in key-group order.
 pub(crate) fn entries(db: &DB, states: &[StateDesc]) -> Result<Vec<StateEntry>, StateError> {
     let mut entries = Vec::new();
+    stream(db, states, &mut |e| {
+        entries.push(e);
+        Ok(())
+    })?;
+    entries.sort_by_key(StateEntry::key_group);
+    Ok(entries)
+}
+
+/// Hands every entry of `states` (by id) in `db` to `sink`, state by
+/// state, in key-group order within each.
+pub(crate) fn stream(
+    db: &DB,
+    states: &[StateDesc],
+    sink: &mut EntrySink<'_>,
+) -> Result<(), StateError> {
     for (i, d) in states.iter().enumerate() {
         let state = i as u32;
         let name = cf_name(&d.name);
@@ -22,18 +37,18 @@ pub(crate) fn entries(db: &DB, states: &[StateDesc]) -> Result<Vec<StateEntry>, 
             }
             let kg = u16::from_be_bytes([k[0], k[1]]);
             match d.kind {
-                StateKind::Value => entries.push(StateEntry::Value {
+                StateKind::Value => sink(StateEntry::Value {
                     kg,
                     state,
                     key: k[2..].to_vec(),
                     value: v.to_vec(),
-                }),
-                StateKind::List => entries.push(StateEntry::List {
+                })?,
+                StateKind::List => sink(StateEntry::List {
                     kg,
                     state,
                     key: k[2..].to_vec(),
                     values: decode_elements(&v)?,
-                }),
+                })?,
                 StateKind::Map => {
                     if k.len() < 6 {
                         return Err(StateError::Storage("corrupt map key".into()));
@@ -42,19 +57,18 @@ pub(crate) fn entries(db: &DB, states: &[StateDesc]) -> Result<Vec<StateEntry>, 
                     if k.len() < 6 + len {
                         return Err(StateError::Storage("corrupt map key".into()));
                     }
-                    entries.push(StateEntry::Map {
+                    sink(StateEntry::Map {
                         kg,
                         state,
                         key: k[6..6 + len].to_vec(),
                         user_key: k[6 + len..].to_vec(),
                         value: v.to_vec(),
-                    });
+                    })?;
                 }
             }
         }
     }
-    entries.sort_by_key(StateEntry::key_group);
-    Ok(entries)
+    Ok(())
 }
 
 /// A checkpoint of the database pinned for a snapshot; removed when
@@ -67,18 +81,18 @@ impl Drop for Pinned {
     }
 }
 
-/// Reads a pinned checkpoint of the database (read-only, with the merge
-/// operator lists need).
+/// Streams a pinned checkpoint of the database to `sink` (opened
+/// read-only, with the merge operator lists need).
 pub(crate) fn read_pinned(
     pinned: &Pinned,
-    states: Vec<StateDesc>,
+    states: &[StateDesc],
     budget: &MemoryBudget,
-) -> Result<KeyedSnapshot, StateError> {
+    sink: &mut EntrySink<'_>,
+) -> Result<(), StateError> {
     let cfs = states
         .iter()
         .map(|d| ColumnFamilyDescriptor::new(cf_name(&d.name), cf_options(Some(d.kind), budget)));
     let db = DB::open_cf_descriptors_read_only(&options(budget), &pinned.0, cfs, false)
         .map_err(storage)?;
-    let entries = entries(&db, &states)?;
-    Ok(KeyedSnapshot { entries, states })
+    stream(&db, states, sink)
 }

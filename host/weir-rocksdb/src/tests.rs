@@ -156,7 +156,7 @@ fn buffered_writes_are_in_checkpoints_and_deferred_snapshots() {
     assert!(rdb.buffered_bytes() > 0, "the writes are buffered");
     let deferred = rdb.snapshot_deferred().expect("pin");
     rdb.value_put(1, v, b"later", b"3").expect("put");
-    let pinned = deferred().expect("materialize");
+    let pinned = deferred.collect().expect("materialize");
     let keys: Vec<_> = pinned.entries.iter().map(|e| format!("{e:?}")).collect();
     assert_eq!(keys.len(), 1, "only the kept key: {keys:?}");
     let staging = tmp.path().join("staging");
@@ -265,7 +265,7 @@ fn a_deferred_snapshot_is_the_state_when_it_was_taken() {
     let deferred = rdb.snapshot_deferred().expect("pin");
     // More writes after the pin (lists through the merge operator too).
     random_ops(&mut [&mut mem, &mut rdb], 2000, 4);
-    let mut got = std::thread::spawn(deferred)
+    let mut got = std::thread::spawn(move || deferred.collect())
         .join()
         .expect("thread")
         .expect("read the pinned state")

@@ -27,9 +27,14 @@ pub(crate) struct OpAck {
     /// RocksDB files to copy into the checkpoint (then `snapshot.keyed`
     /// is filled in by the coordinator).
     pub(crate) native: Option<NativeCheckpoint>,
-    /// Canonical keyed state pinned at the barrier, built into
-    /// `snapshot.keyed` by the coordinator (off the processing thread).
+    /// Canonical keyed state pinned at the barrier, streamed into the
+    /// checkpoint's state file by the coordinator (off the processing
+    /// thread).
     pub(crate) deferred: Option<weir_state::DeferredSnapshot>,
+    /// Canonical keyed state streamed already into a local file (a
+    /// finished sub-task's final state, copied into every checkpoint
+    /// taken after it finished).
+    pub(crate) spilled: Option<std::sync::Arc<crate::checkpoint::persist::Spilled>>,
 }
 
 impl OpAck {
@@ -39,15 +44,8 @@ impl OpAck {
             snapshot,
             native: None,
             deferred: None,
+            spilled: None,
         }
-    }
-
-    /// The snapshot with its deferred keyed state built.
-    pub(crate) fn materialize(&mut self) -> Result<(), weir_state::StateError> {
-        if let Some(d) = self.deferred.take() {
-            self.snapshot.keyed = Some(weir_checkpoint::KeyedPart::Canonical(d()?));
-        }
-        Ok(())
     }
 }
 

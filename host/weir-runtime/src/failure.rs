@@ -102,3 +102,19 @@ impl From<weir_state::StateError> for Failure {
         }
     }
 }
+
+/// A checkpoint or savepoint that cannot be read while restoring: a
+/// damaged file is the user's to replace; an unreachable store is external.
+impl From<weir_checkpoint::CheckpointError> for Failure {
+    fn from(e: weir_checkpoint::CheckpointError) -> Self {
+        use weir_checkpoint::CheckpointError as E;
+        let domain = match e {
+            E::Corrupt { .. } | E::NotFound { .. } => ErrorDomain::User,
+            E::Io { .. } | E::Remote { .. } => ErrorDomain::External,
+        };
+        Failure {
+            domain,
+            message: format!("cannot restore: {e}"),
+        }
+    }
+}

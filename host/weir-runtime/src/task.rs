@@ -377,6 +377,7 @@ impl SubTask {
                 snapshot,
                 native,
                 deferred,
+                spilled: None,
             });
         }
         Ok(acks)

@@ -105,9 +105,59 @@ pub enum StateError {
     },
 }
 
-/// A pinned snapshot, materialized when called (see
-/// [`KeyedStateBackend::snapshot_deferred`]).
-pub type DeferredSnapshot = Box<dyn FnOnce() -> Result<KeyedSnapshot, StateError> + Send>;
+/// Receives a snapshot's entries one at a time.
+pub type EntrySink<'a> = dyn FnMut(StateEntry) -> Result<(), StateError> + 'a;
+
+type WriteEntries = Box<dyn FnOnce(&mut EntrySink<'_>) -> Result<(), StateError> + Send>;
+
+/// A pinned snapshot (see [`KeyedStateBackend::snapshot_deferred`]): its
+/// states now, its entries streamed when [`DeferredSnapshot::stream`]
+/// runs, so that a snapshot larger than memory never has to be held whole.
+pub struct DeferredSnapshot {
+    states: Vec<StateDesc>,
+    write: WriteEntries,
+}
+
+impl DeferredSnapshot {
+    /// A snapshot of `states` whose entries `write` produces later, state
+    /// by state and in key-group order within each state.
+    pub fn new(
+        states: Vec<StateDesc>,
+        write: impl FnOnce(&mut EntrySink<'_>) -> Result<(), StateError> + Send + 'static,
+    ) -> Self {
+        DeferredSnapshot {
+            states,
+            write: Box::new(write),
+        }
+    }
+
+    /// A snapshot built already.
+    pub fn ready(snapshot: KeyedSnapshot) -> Self {
+        let KeyedSnapshot { states, entries } = snapshot;
+        Self::new(states, move |sink| entries.into_iter().try_for_each(sink))
+    }
+
+    /// The registered states.
+    pub fn states(&self) -> &[StateDesc] {
+        &self.states
+    }
+
+    /// Hands every entry to `sink`; returns the states.
+    pub fn stream(self, sink: &mut EntrySink<'_>) -> Result<Vec<StateDesc>, StateError> {
+        (self.write)(sink)?;
+        Ok(self.states)
+    }
+
+    /// Every entry, in memory (small states and tests).
+    pub fn collect(self) -> Result<KeyedSnapshot, StateError> {
+        let mut entries = Vec::new();
+        let states = self.stream(&mut |e| {
+            entries.push(e);
+            Ok(())
+        })?;
+        Ok(KeyedSnapshot { states, entries })
+    }
+}
 
 /// Keyed state storage for one operator sub-task.
 pub trait KeyedStateBackend: Send {
@@ -135,8 +185,7 @@ pub trait KeyedStateBackend: Send {
     /// can) and the closure builds the entries. By default the snapshot is
     /// taken eagerly.
     fn snapshot_deferred(&self) -> Result<DeferredSnapshot, StateError> {
-        let s = self.snapshot()?;
-        Ok(Box::new(move || Ok(s)))
+        Ok(DeferredSnapshot::ready(self.snapshot()?))
     }
 
     /// Loads the entries of `snapshot` that belong to this backend's key

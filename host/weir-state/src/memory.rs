@@ -107,51 +107,58 @@ fn w<V: Clone>(t: &mut Groups<V>, g: usize) -> &mut HashMap<Key, V> {
     Arc::make_mut(&mut t[g])
 }
 
-/// Canonical entries of pinned tables, in key-group order.
-fn entries(first: u16, groups: usize, tables: &[Table]) -> Vec<StateEntry> {
-    let mut entries = Vec::new();
-    for g in 0..groups {
-        let kg = first + g as u16;
-        for (i, table) in tables.iter().enumerate() {
-            let state = i as u32;
-            match table {
-                Table::Value(t) => {
-                    for (k, v) in t[g].iter() {
-                        entries.push(StateEntry::Value {
+/// Hands the canonical entries of pinned tables to `sink`, state by state
+/// and in key-group order within each.
+fn stream_entries(
+    first: u16,
+    tables: &[Table],
+    sink: &mut crate::EntrySink<'_>,
+) -> Result<(), StateError> {
+    for (i, table) in tables.iter().enumerate() {
+        let state = i as u32;
+        match table {
+            Table::Value(t) => {
+                for (g, kg) in t.iter().zip(first..) {
+                    for (k, v) in g.iter() {
+                        sink(StateEntry::Value {
                             kg,
                             state,
                             key: k.to_vec(),
                             value: v.clone(),
-                        });
+                        })?;
                     }
                 }
-                Table::List(t) => {
-                    for (k, v) in t[g].iter() {
-                        entries.push(StateEntry::List {
+            }
+            Table::List(t) => {
+                for (g, kg) in t.iter().zip(first..) {
+                    for (k, v) in g.iter() {
+                        sink(StateEntry::List {
                             kg,
                             state,
                             key: k.to_vec(),
                             values: v.clone(),
-                        });
+                        })?;
                     }
                 }
-                Table::Map(t) => {
-                    for (k, m) in t[g].iter() {
+            }
+            Table::Map(t) => {
+                for (g, kg) in t.iter().zip(first..) {
+                    for (k, m) in g.iter() {
                         for (uk, v) in m {
-                            entries.push(StateEntry::Map {
+                            sink(StateEntry::Map {
                                 kg,
                                 state,
                                 key: k.to_vec(),
                                 user_key: uk.clone(),
                                 value: v.clone(),
-                            });
+                            })?;
                         }
                     }
                 }
             }
         }
     }
-    entries
+    Ok(())
 }
 
 impl KeyedStateBackend for MemoryBackend {
@@ -182,21 +189,18 @@ impl KeyedStateBackend for MemoryBackend {
     }
 
     fn snapshot(&self) -> Result<KeyedSnapshot, StateError> {
-        self.snapshot_deferred()?()
+        let mut s = self.snapshot_deferred()?.collect()?;
+        s.entries.sort_by_key(StateEntry::key_group);
+        Ok(s)
     }
 
     /// Pins the current tables (an `Arc` clone per key group and state);
-    /// the entries are built when the returned closure runs.
+    /// the entries are produced when the snapshot is streamed.
     fn snapshot_deferred(&self) -> Result<crate::DeferredSnapshot, StateError> {
-        let states = self.states();
         let tables: Vec<Table> = self.states.iter().map(|s| s.table.clone()).collect();
         let first = *self.range.start();
-        let groups = self.range.len();
-        Ok(Box::new(move || {
-            Ok(KeyedSnapshot {
-                states,
-                entries: entries(first, groups, &tables),
-            })
+        Ok(crate::DeferredSnapshot::new(self.states(), move |sink| {
+            stream_entries(first, &tables, sink)
         }))
     }
 
@@ -510,10 +514,11 @@ mod tests {
         }
         b.clear(2, v, b"k").expect("clear");
         // Materialized later, on another thread: the state as pinned.
-        let pinned = std::thread::spawn(deferred)
+        let mut pinned = std::thread::spawn(move || deferred.collect())
             .join()
             .expect("thread")
             .expect("snapshot");
+        pinned.entries.sort_by_key(StateEntry::key_group);
         assert_eq!(pinned, before);
         // The live state has every write.
         let mut out = Vec::new();

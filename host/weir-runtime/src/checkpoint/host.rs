@@ -154,21 +154,27 @@ impl TaskHost {
         let Some(ops) = self.finished.get_mut(&task) else {
             return;
         };
-        let mut snaps = Vec::with_capacity(ops.len());
+        let mut acks = Vec::with_capacity(ops.len());
         for o in ops.iter_mut() {
-            if let Err(e) = o.materialize() {
-                out.push(Report::Failed {
-                    reason: format!(
-                        "cannot snapshot the final state of operator '{}': {e}",
-                        o.snapshot.operator
-                    ),
-                });
-                return;
+            if let Some(d) = o.deferred.take() {
+                match super::persist::spill(d) {
+                    Ok(s) => o.spilled = Some(s),
+                    Err(e) => {
+                        out.push(Report::Failed {
+                            reason: format!(
+                                "cannot snapshot the final state of operator '{}': {e}",
+                                o.snapshot.operator
+                            ),
+                        });
+                        return;
+                    }
+                }
             }
-            snaps.push(o.snapshot.clone());
+            let mut ack = OpAck::complete(o.snapshot.clone());
+            ack.spilled = o.spilled.clone();
+            acks.push(ack);
         }
-        let ops = snaps.into_iter().map(OpAck::complete).collect();
-        self.persist(id, task, ops, out);
+        self.persist(id, task, acks, out);
     }
 
     /// Checkpoint `id` failed: acknowledgements still to come are dropped.

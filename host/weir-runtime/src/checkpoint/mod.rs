@@ -4,7 +4,7 @@
 
 mod coordinator;
 mod host;
-mod persist;
+pub(crate) mod persist;
 mod restore;
 
 pub(crate) use coordinator::{CheckpointPolicy, Coordinator, JobFacts};

@@ -4,10 +4,11 @@
 //! coordinator records in `_metadata`, so snapshots never travel to it.
 
 use crate::control::OpAck;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use weir_checkpoint::{
-    CheckpointStore, KeyedPart, OperatorSnapshot, RocksDbFiles, SinkState, SnapshotFile, copy_file,
-    create_dir_all, encode_snapshot,
+    CheckpointStore, Chunk, KeyedPart, OperatorSnapshot, RocksDbFiles, SinkState, SnapshotFile,
+    StateFileWriter, StreamedKeyed, copy_file, create_dir_all, encode_snapshot, is_remote,
 };
 
 /// Where a checkpoint's files go.
@@ -35,10 +36,91 @@ pub struct PersistedOp {
     pub sink: Option<SinkState>,
 }
 
-/// Builds a deferred snapshot, moves a native backend checkpoint's files
-/// into the checkpoint, and writes the snapshot file.
+/// Canonical keyed state streamed into a local state file once: a
+/// finished sub-task's final state, copied (hard-linked where the file
+/// system allows) into every checkpoint that needs it. The file is removed
+/// when the last holder drops it.
+pub(crate) struct Spilled {
+    file: tempfile::TempPath,
+    states: Vec<weir_state::StateDesc>,
+    chunks: Vec<Chunk>,
+}
+
+/// Streams a deferred snapshot into a new local temporary state file.
+pub(crate) fn spill(deferred: weir_state::DeferredSnapshot) -> Result<Arc<Spilled>, String> {
+    let file = tempfile::Builder::new()
+        .prefix("weir-state-")
+        .tempfile()
+        .map_err(|e| format!("cannot create a temporary state file: {e}"))?
+        .into_temp_path();
+    let (states, chunks, _) = write_state(&file, deferred)?;
+    Ok(Arc::new(Spilled {
+        file,
+        states,
+        chunks,
+    }))
+}
+
+/// Streams `deferred` into the local state file `path`.
+fn write_state(
+    path: &Path,
+    deferred: weir_state::DeferredSnapshot,
+) -> Result<(Vec<weir_state::StateDesc>, Vec<Chunk>, u64), String> {
+    let mut w = StateFileWriter::create(path).map_err(|e| e.to_string())?;
+    let mut failed = None;
+    let states = deferred
+        .stream(&mut |e| {
+            w.push(e).map_err(|e| {
+                let message = e.to_string();
+                failed = Some(e);
+                weir_state::StateError::Storage(message)
+            })
+        })
+        .map_err(|e| match failed.take() {
+            Some(io) => io.to_string(),
+            None => e.to_string(),
+        })?;
+    let (chunks, bytes) = w.finish().map_err(|e| e.to_string())?;
+    Ok((states, chunks, bytes))
+}
+
+/// Writes an operator's canonical keyed state into `target` as its state
+/// file: streamed there directly when the target is local, through a
+/// local temporary file when it is object storage. Returns the bytes
+/// written.
+fn persist_state(target: &Target, op: &mut OpAck) -> Result<u64, String> {
+    let snapshot = &mut op.snapshot;
+    let name = format!("op-{}-{}.state", snapshot.operator, snapshot.subtask);
+    let to = target.dir.join(&name);
+    let (states, chunks, bytes) = match (op.deferred.take(), &op.spilled) {
+        (Some(d), _) if !is_remote(&target.dir) => {
+            create_dir_all(&target.dir).map_err(|e| e.to_string())?;
+            write_state(&to, d)?
+        }
+        (Some(d), _) => {
+            let s = spill(d)?;
+            let bytes = copy_file(&s.file, &to).map_err(|e| e.to_string())?;
+            (s.states.clone(), s.chunks.clone(), bytes)
+        }
+        (None, Some(s)) => {
+            let bytes = copy_file(&s.file, &to).map_err(|e| e.to_string())?;
+            (s.states.clone(), s.chunks.clone(), bytes)
+        }
+        (None, None) => return Ok(0),
+    };
+    snapshot.keyed = Some(KeyedPart::Streamed(StreamedKeyed {
+        states,
+        file: name,
+        chunks,
+    }));
+    Ok(bytes)
+}
+
+/// Streams canonical keyed state into its state file, moves a native
+/// backend checkpoint's files into the checkpoint, and writes the snapshot
+/// file.
 pub(crate) fn persist_op(target: &Target, mut op: OpAck) -> Result<PersistedOp, String> {
-    op.materialize().map_err(|e| {
+    let mut bytes = persist_state(target, &mut op).map_err(|e| {
         format!(
             "cannot snapshot the state of operator '{}' (sub-task {}): {e}",
             op.snapshot.operator,
@@ -50,7 +132,6 @@ pub(crate) fn persist_op(target: &Target, mut op: OpAck) -> Result<PersistedOp, 
         native,
         ..
     } = op;
-    let mut bytes = 0;
     let mut shared = Vec::new();
     if let Some(n) = native {
         let result = move_native(target, &mut snapshot, &n, &mut bytes, &mut shared);

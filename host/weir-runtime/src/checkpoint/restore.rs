@@ -41,10 +41,13 @@ impl RestorePlan {
         }
         let mut by_operator: HashMap<String, Vec<OperatorSnapshot>> = HashMap::new();
         for s in &loaded.snapshots {
-            by_operator
-                .entry(s.operator.clone())
-                .or_default()
-                .push(s.clone());
+            let mut s = s.clone();
+            // State files are read where the sub-task restores: name them
+            // by their full location.
+            if let Some(KeyedPart::Streamed(k)) = &mut s.keyed {
+                k.file = loaded.dir.join(&k.file).display().to_string();
+            }
+            by_operator.entry(s.operator.clone()).or_default().push(s);
         }
         for (op, snaps) in &by_operator {
             let Some(node) = graph.nodes.iter().find(|n| &n.id == op) else {

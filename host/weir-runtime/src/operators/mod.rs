@@ -102,12 +102,35 @@ pub(crate) fn restore_keyed(
 ) -> Result<(), Failure> {
     let range = backend.key_groups();
     for s in from {
-        if let Some(KeyedPart::Canonical(k)) = &s.keyed {
-            backend.restore(k)?;
+        match &s.keyed {
+            Some(KeyedPart::Canonical(k)) => backend.restore(k)?,
+            Some(KeyedPart::Streamed(k)) => restore_streamed(backend, k, &range)?,
+            _ => {}
         }
         timers.restore(&s.timers, &range);
     }
     Ok(())
+}
+
+/// Restores keyed state from a state file a chunk at a time, reading only
+/// the chunks that hold this backend's key groups.
+fn restore_streamed(
+    backend: &mut dyn KeyedStateBackend,
+    k: &weir_checkpoint::StreamedKeyed,
+    range: &std::ops::RangeInclusive<u16>,
+) -> Result<(), Failure> {
+    // The states first: a sub-task none of whose key groups has entries
+    // still registers them (with their codecs and TTLs).
+    let mut chunk = weir_state::KeyedSnapshot {
+        states: k.states.clone(),
+        entries: Vec::new(),
+    };
+    backend.restore(&chunk)?;
+    weir_checkpoint::read_chunks(k, range, |entries| -> Result<(), Failure> {
+        chunk.entries = entries;
+        backend.restore(&chunk)?;
+        Ok(())
+    })
 }
 /// One step of a chain. What an operator produces goes into an
 /// [`Emitter`], which passes it on downstream a batch at a time.
