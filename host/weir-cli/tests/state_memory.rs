@@ -112,3 +112,64 @@ fn rocksdb_memory_stays_within_its_budget_over_two_million_distinct_keys() {
         mib(growth)
     );
 }
+
+/// The peak RSS in a `weir bench` table line starting with `label`, bytes.
+fn peak_in(table: &str, label: &str) -> u64 {
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no '{label}' line in:\n{table}"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let at = f.iter().rposition(|t| *t == "MiB").expect("a MiB column");
+    let mib: f64 = f[at - 1].parse().expect("a number");
+    (mib * f64::from(1 << 20)) as u64
+}
+
+#[test]
+fn a_savepoint_of_two_million_rocksdb_keys_resumes_at_parallelism_3_within_the_budget() {
+    wordcount_wasm();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let budget_mb = 32;
+    let small = dir.join("small.txt");
+    distinct_words(&small, 1000);
+    let base = wordcount_rocksdb(&small, &dir.join("small-out"), budget_mb);
+    // The benchmark stops a p=1 run with a savepoint once every word is
+    // counted, resumes it at p=3 reading the words again, and fails unless
+    // the output of both runs is every word counted to 1 and then to 2.
+    let o = weir()
+        .args(["bench", "state", "--distinct-keys", "2000000"])
+        .args(["--savepoint-rescale", "3", "--memory-mb"])
+        .arg(budget_mb.to_string())
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--examples")
+        .arg(root().join("functions-examples"))
+        .output()
+        .expect("weir bench");
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "the savepoint and rescale run failed:\n{table}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    eprintln!("{table}");
+    let keys: u64 = table
+        .split_once("savepoint: ")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the savepoint's key count");
+    assert!(keys >= 2_000_000, "the savepoint holds every word: {keys}");
+    // Held in memory, two million entries cost a few hundred MiB when the
+    // savepoint is written and again when it is restored; streamed, each
+    // process stays within a few budgets of the small run.
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    for label in ["p=1, until stopped", "resumed at p=3"] {
+        let growth = peak_in(&table, label).saturating_sub(base);
+        assert!(
+            growth < (u64::from(budget_mb) * 3) << 20,
+            "{label}: peak RSS grew {:.1} MiB over the small run, more than 3x the {budget_mb} MiB budget",
+            mib(growth)
+        );
+    }
+}

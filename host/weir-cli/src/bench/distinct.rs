@@ -33,7 +33,7 @@ pub(super) struct DistinctBench {
 
 /// The `i`th distinct word: 14 lower-case letters, a bijection of `i`
 /// (an odd multiplier permutes u64), so words are distinct and unordered.
-fn word(i: u64, out: &mut String) {
+pub(super) fn word(i: u64, out: &mut String) {
     let mut k = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     out.clear();
     for _ in 0..14 {
@@ -44,13 +44,13 @@ fn word(i: u64, out: &mut String) {
 
 /// The order-independent digest of the expected output: every word once
 /// with count 1, as `(word,1)` lines.
-struct Expected {
+pub(super) struct Expected {
     lines: u64,
     digest: u64,
 }
 
 /// Writes `keys` distinct words, ten per line (kept between runs).
-fn input(keys: u64, data_dir: &Path) -> Result<(PathBuf, Expected)> {
+pub(super) fn input(keys: u64, data_dir: &Path) -> Result<(PathBuf, Expected)> {
     let path = data_dir.join(format!("distinct-{keys}.txt"));
     let mut digest = 0u64;
     let mut w = String::new();

@@ -6,6 +6,7 @@ mod distinct;
 mod kafka;
 mod languages;
 mod process;
+mod rescale;
 mod state;
 mod statefun;
 mod windows;
@@ -80,7 +81,8 @@ pub enum Which {
         #[arg(long)]
         distinct_keys: Option<u64>,
         /// With --distinct-keys: the RocksDB memory budgets to run (MiB;
-        /// by default the default budget only).
+        /// by default the default budget only; with --savepoint-rescale,
+        /// the first).
         #[arg(long, value_delimiter = ',')]
         memory_mb: Vec<u32>,
         /// With --distinct-keys: the `weir` binary to run (default this
@@ -97,6 +99,11 @@ pub enum Which {
         /// built components).
         #[arg(long, default_value = "functions-examples")]
         examples: PathBuf,
+        /// With --distinct-keys: instead, stop a RocksDB run at parallelism
+        /// 1 with a savepoint once every word is counted and resume it at
+        /// this parallelism (peak RSS of both processes, output checked).
+        #[arg(long)]
+        savepoint_rescale: Option<u32>,
     },
     /// WordCount at parallelism 2 on two workers (in this process, gRPC
     /// over loopback) against the embedded runner at parallelism 2.
@@ -338,16 +345,23 @@ pub fn run(which: Which) -> Result<()> {
             weir,
             examples,
             data_dir,
+            savepoint_rescale,
             ..
-        } => distinct::distinct(&distinct::DistinctBench {
-            keys: keys.max(1),
-            memory_mb,
-            weir,
-            memory_backend: !rocksdb_only,
-            discard,
-            examples,
-            data_dir,
-        }),
+        } => {
+            let b = distinct::DistinctBench {
+                keys: keys.max(1),
+                memory_mb,
+                weir,
+                memory_backend: !rocksdb_only,
+                discard,
+                examples,
+                data_dir,
+            };
+            match savepoint_rescale {
+                Some(p) => rescale::savepoint_rescale(&b, p.max(1)),
+                None => distinct::distinct(&b),
+            }
+        }
         Which::State {
             size_mb,
             copies,

@@ -39,6 +39,17 @@ pub(super) fn run_weir_env(
     args: &[OsString],
     env: &[(&str, &std::ffi::OsStr)],
 ) -> Result<ProcessRun> {
+    run_weir_while(weir, args, env, || Ok(()))
+}
+
+/// [`run_weir_env`], calling `tick` between samples (every 10 ms) while the
+/// process runs: to act on it (take a savepoint, stop it) as it goes.
+pub(super) fn run_weir_while(
+    weir: Option<&Path>,
+    args: &[OsString],
+    env: &[(&str, &std::ffi::OsStr)],
+    mut tick: impl FnMut() -> Result<()>,
+) -> Result<ProcessRun> {
     let weir = match weir {
         Some(w) => w.to_owned(),
         None => std::env::current_exe()?,
@@ -70,6 +81,11 @@ pub(super) fn run_weir_env(
         }
         if let Some(s) = child.try_wait()? {
             break s;
+        }
+        if let Err(e) = tick() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
         }
         std::thread::sleep(Duration::from_millis(10));
     };
