@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+use weir_core::spec::StateBackendKind;
 use weir_runtime::{ManualClock, RunOptions, run_job};
 use weir_tests::*;
 
@@ -50,6 +51,15 @@ fn fired(out: &std::path::Path) -> BTreeMap<String, Vec<(i64, i64)>> {
 
 #[test]
 fn event_timers_deduplicate_delete_order_and_fire_at_end_of_input() {
+    event_timers_probe(StateBackendKind::Memory);
+}
+
+#[test]
+fn event_timers_in_rocksdb_deduplicate_delete_order_and_fire_at_end_of_input() {
+    event_timers_probe(StateBackendKind::Rocksdb);
+}
+
+fn event_timers_probe(backend: StateBackendKind) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cmds = [
         ("a", "register", 100, 1),
@@ -78,8 +88,9 @@ fn event_timers_deduplicate_delete_order_and_fire_at_end_of_input() {
         batch_bytes: 1,
         ..RunOptions::default()
     };
-    run_job(&job(&t, dir.path(), &[], Some(2)), &runtime(), &options)
-        .unwrap_or_else(|e| panic!("job failed: {e}"));
+    let mut g = job(&t, dir.path(), &[], Some(2));
+    g.state_backend = backend;
+    run_job(&g, &runtime(), &options).unwrap_or_else(|e| panic!("job failed: {e}"));
     let got = fired(&out);
     // The watermark reaches 999 after the commands: timers up to it fire
     // then, in time order per key, once each; 300 was deleted; 7000 fires
@@ -264,7 +275,7 @@ fn reference(events: &[Value]) -> (Vec<(String, i64)>, usize) {
     (out, ends_after_cleanup)
 }
 
-fn run_start_end(parallelism: u32) {
+fn run_start_end(parallelism: u32, backend: StateBackendKind) {
     let events = start_end_events();
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("events.jsonl");
@@ -292,6 +303,7 @@ fn run_start_end(parallelism: u32) {
     // One reader: a reader without a file holds the watermark at its
     // minimum until its end of input arrives, which would make the firing
     // times depend on thread start order.
+    graph.state_backend = backend;
     let source = graph.node_index("events").expect("source");
     graph.nodes[source].parallelism = 1;
     // One record per batch: the watermark advances after every record, so
@@ -327,10 +339,15 @@ fn run_start_end(parallelism: u32) {
 
 #[test]
 fn start_end_duration_matches_the_model_at_parallelism_1() {
-    run_start_end(1);
+    run_start_end(1, StateBackendKind::Memory);
 }
 
 #[test]
 fn start_end_duration_matches_the_model_at_parallelism_4() {
-    run_start_end(4);
+    run_start_end(4, StateBackendKind::Memory);
+}
+
+#[test]
+fn start_end_duration_with_timers_in_rocksdb_matches_the_model_at_parallelism_4() {
+    run_start_end(4, StateBackendKind::Rocksdb);
 }

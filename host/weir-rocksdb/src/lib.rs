@@ -20,6 +20,7 @@ use rocksdb::{
 };
 mod budget;
 mod pending;
+mod timers;
 
 pub use budget::{BudgetUsage, MIN_MEMORY_MB, MemoryBudget, usage};
 use pending::{Buffered, WriteBuffer, buffer_key};
@@ -136,6 +137,9 @@ pub struct RocksDbBackend {
     /// Value writes not yet in the database (flushed before anything
     /// reads the database as a whole).
     pending: RefCell<WriteBuffer>,
+    /// What is kept in memory about the timers (their column family holds
+    /// them).
+    timer_index: timers::TimerIndex,
 }
 
 impl RocksDbBackend {
@@ -195,7 +199,12 @@ impl RocksDbBackend {
             .filter(|n| n.as_str() != "default")
             .map(|n| ColumnFamilyDescriptor::new(n, cf_options(kind_of(n), budget)))
             .collect();
-        let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(storage)?;
+        let mut db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(storage)?;
+        if db.cf_handle(timers::TIMERS_CF).is_none() {
+            db.create_cf(timers::TIMERS_CF, &cf_options(None, budget))
+                .map_err(storage)?;
+        }
+        let timer_index = timers::TimerIndex::load(&db)?;
         let mut write = WriteOptions::default();
         // Recovery is from checkpoints, which flush: no write-ahead log.
         write.disable_wal(true);
@@ -222,6 +231,7 @@ impl RocksDbBackend {
             pinned: std::cell::Cell::new(0),
             budget: Arc::clone(budget),
             pending: RefCell::new(WriteBuffer::new(budget.write_buffer_per_database())),
+            timer_index,
         };
         for d in &states {
             b.register_desc(d)?;
@@ -624,6 +634,14 @@ impl KeyedStateBackend for RocksDbBackend {
             states.clone(),
             move |sink| snapshot::read_pinned(&pinned, &states, &budget, sink),
         ))
+    }
+
+    fn timers_mut(&mut self) -> Option<&mut dyn weir_state::TimerStore> {
+        Some(self)
+    }
+
+    fn timers(&self) -> Option<&dyn weir_state::TimerStore> {
+        Some(self)
     }
 
     fn native_checkpoint(

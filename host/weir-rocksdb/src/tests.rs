@@ -328,3 +328,84 @@ fn memtables_and_block_cache_stay_within_the_budget() {
         "the process-wide sum includes this budget"
     );
 }
+
+#[test]
+fn timers_in_rocksdb_behave_like_the_in_memory_timers_and_travel_in_native_checkpoints() {
+    use weir_state::{TimerService, TimerStore};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let shared = tmp.path().join("shared");
+    let mut rdb =
+        RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget()).expect("open");
+    let mut heap = TimerService::default();
+    let mut rng = Lcg(11);
+    let sorted = |mut v: Vec<weir_state::Timer>| {
+        v.sort();
+        v
+    };
+    for round in 0..40 {
+        for _ in 0..50 {
+            let (d, t, kg) = (
+                rng.next(2) as u8,
+                rng.next(60) as i64 - 20,
+                rng.next(8) as u16,
+            );
+            let key = [b'k', rng.next(6) as u8];
+            let stores: [&mut dyn TimerStore; 2] = [&mut heap, &mut rdb];
+            for s in stores {
+                if rng.0.is_multiple_of(4) {
+                    s.delete(d, t, kg, &key).expect("delete");
+                } else {
+                    s.register(d, t, kg, &key).expect("register");
+                }
+            }
+        }
+        for d in 0..2u8 {
+            assert_eq!(TimerStore::count(&heap, d), rdb.count(d), "round {round}");
+        }
+        // Due timers come earliest first, in bounded rounds, the same set.
+        let upto = round - 10;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        loop {
+            let r = TimerStore::pop_due(&mut rdb, 0, upto, 7).expect("pop");
+            assert!(r.len() <= 7);
+            assert!(r.windows(2).all(|w| w[0].0 <= w[1].0), "time order {r:?}");
+            assert!(
+                b.last()
+                    .is_none_or(|l: &weir_state::Timer| r.first().is_none_or(|f| l.0 <= f.0))
+            );
+            if r.is_empty() {
+                break;
+            }
+            b.extend(r);
+        }
+        a.extend(heap.pop_due(0, upto, usize::MAX));
+        assert_eq!(sorted(a), sorted(b), "round {round}");
+    }
+    let mut want = TimerStore::entries(&mut heap).expect("entries");
+    want.sort_by(|x, y| (x.domain, x.time, x.kg, &x.key).cmp(&(y.domain, y.time, y.kg, &y.key)));
+    assert_eq!(
+        rdb.entries().expect("entries"),
+        want,
+        "canonical timers in key order"
+    );
+    // A native checkpoint carries them; the restored backend counts them.
+    KeyedStateBackend::register(&mut rdb, "v", StateKind::Value).expect("v");
+    let cp = rdb
+        .native_checkpoint(&tmp.path().join("staging"))
+        .expect("checkpoint")
+        .expect("native");
+    let files = upload(&cp, &shared, &tmp.path().join("cp"));
+    let restore = Restore {
+        files,
+        checkpoint_dir: tmp.path().join("cp"),
+        shared_dir: shared,
+    };
+    let mut back = RocksDbBackend::open(&tmp.path().join("db2"), 0..=7, Some(&restore), &budget())
+        .expect("restore");
+    assert_eq!(back.entries().expect("entries"), want);
+    for d in 0..2u8 {
+        assert_eq!(back.count(d), TimerStore::count(&heap, d));
+    }
+    // Timers are not keyed state entries.
+    assert!(back.snapshot().expect("snapshot").entries.is_empty());
+}

@@ -14,7 +14,7 @@ pub mod ttl;
 pub use memory::MemoryBackend;
 pub use snapshot::{KeyedSnapshot, StateDesc, StateEntry, TimerEntry, Ttl};
 
-pub use timers::{Timer, TimerService};
+pub use timers::{Timer, TimerService, TimerStore};
 
 use std::ops::RangeInclusive;
 
@@ -312,6 +312,18 @@ pub trait KeyedStateBackend: Send {
 
     /// Number of keys with state, over all states (for metrics and tests).
     fn key_count(&self) -> usize;
+
+    /// The backend's own timer store, when it keeps the timers of its
+    /// operator itself (RocksDB: in a column family, inside its native
+    /// checkpoints); `None`: the operator keeps them in memory.
+    fn timers_mut(&mut self) -> Option<&mut dyn TimerStore> {
+        None
+    }
+
+    /// [`KeyedStateBackend::timers_mut`], to read.
+    fn timers(&self) -> Option<&dyn TimerStore> {
+        None
+    }
 
     /// For a checkpoint: the backend's own incremental format, written into
     /// `staging`, or `None` when it has none (the checkpoint then takes the

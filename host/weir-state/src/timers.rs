@@ -7,6 +7,7 @@
 //! set over all timers. Within a time the order is unspecified (as in
 //! Flink) but reproducible: the sets hash with a fixed seed.
 
+use crate::StateError;
 use foldhash::fast::FixedState;
 use std::collections::{BTreeMap, HashSet};
 
@@ -59,16 +60,31 @@ impl TimerService {
         }
     }
 
-    /// Removes and returns the timers with time ≤ `upto`, earliest first.
-    pub fn pop_due(&mut self, domain: u8, upto: i64) -> Vec<Timer> {
+    /// Removes and returns up to `max` timers with time ≤ `upto`, earliest
+    /// first.
+    pub fn pop_due(&mut self, domain: u8, upto: i64, max: usize) -> Vec<Timer> {
         let Some(d) = self.domain(domain) else {
             return Vec::new();
         };
         let mut due = Vec::new();
-        while d.buckets.first_key_value().is_some_and(|(&t, _)| t <= upto) {
-            if let Some((time, bucket)) = d.buckets.pop_first() {
+        while due.len() < max
+            && let Some(mut entry) = d.buckets.first_entry()
+            && *entry.key() <= upto
+        {
+            let time = *entry.key();
+            let room = max - due.len();
+            if entry.get().len() <= room {
+                let bucket = entry.remove();
                 d.len -= bucket.len();
                 due.extend(bucket.into_iter().map(|(kg, key)| (time, kg, key)));
+            } else {
+                let bucket = entry.get_mut();
+                let taken: Vec<(u16, Box<[u8]>)> = bucket.iter().take(room).cloned().collect();
+                for t in &taken {
+                    bucket.remove(t);
+                }
+                d.len -= taken.len();
+                due.extend(taken.into_iter().map(|(kg, key)| (time, kg, key)));
             }
         }
         due
@@ -98,6 +114,54 @@ impl TimerService {
             .into_iter()
             .flat_map(|d| d.buckets.iter())
             .flat_map(|(&t, b)| b.iter().map(move |(kg, k)| (t, *kg, &k[..])))
+    }
+}
+
+/// Where a keyed operator's timers live: in memory ([`TimerService`]), or
+/// in the state backend (RocksDB keeps them in a column family, so a job
+/// with tens of millions of keyed timers stays within its memory budget).
+pub trait TimerStore {
+    /// Registers a timer; registering an existing one changes nothing.
+    fn register(&mut self, domain: u8, time: i64, kg: u16, key: &[u8]) -> Result<(), StateError>;
+    /// Deletes a timer, if present.
+    fn delete(&mut self, domain: u8, time: i64, kg: u16, key: &[u8]) -> Result<(), StateError>;
+    /// Removes and returns up to `max` timers with time ≤ `upto`, earliest
+    /// first.
+    fn pop_due(&mut self, domain: u8, upto: i64, max: usize) -> Result<Vec<Timer>, StateError>;
+    /// Number of pending timers in a domain.
+    fn count(&self, domain: u8) -> usize;
+    /// Every pending timer, for a canonical snapshot.
+    fn entries(&mut self) -> Result<Vec<crate::TimerEntry>, StateError>;
+    /// Registers the timers of `entries` whose key group is in `range`.
+    fn restore(
+        &mut self,
+        entries: &[crate::TimerEntry],
+        range: &std::ops::RangeInclusive<u16>,
+    ) -> Result<(), StateError> {
+        for t in entries.iter().filter(|t| range.contains(&t.kg)) {
+            self.register(t.domain, t.time, t.kg, &t.key)?;
+        }
+        Ok(())
+    }
+}
+
+impl TimerStore for TimerService {
+    fn register(&mut self, domain: u8, time: i64, kg: u16, key: &[u8]) -> Result<(), StateError> {
+        TimerService::register(self, domain, time, kg, key);
+        Ok(())
+    }
+    fn delete(&mut self, domain: u8, time: i64, kg: u16, key: &[u8]) -> Result<(), StateError> {
+        TimerService::delete(self, domain, time, kg, key);
+        Ok(())
+    }
+    fn pop_due(&mut self, domain: u8, upto: i64, max: usize) -> Result<Vec<Timer>, StateError> {
+        Ok(TimerService::pop_due(self, domain, upto, max))
+    }
+    fn count(&self, domain: u8) -> usize {
+        self.len(domain)
+    }
+    fn entries(&mut self) -> Result<Vec<crate::TimerEntry>, StateError> {
+        Ok(self.snapshot())
     }
 }
 
@@ -146,9 +210,9 @@ mod tests {
         t.delete(0, 99, 1, b"a");
         assert_eq!(t.len(0), 2);
         assert_eq!(t.next_time(0), Some(10));
-        let due = t.pop_due(0, 25);
+        let due = t.pop_due(0, 25, usize::MAX);
         assert_eq!(due, vec![(10, 2, Box::<[u8]>::from(&b"b"[..]))]);
-        assert_eq!(t.pop_due(0, i64::MAX).len(), 1);
+        assert_eq!(t.pop_due(0, i64::MAX, usize::MAX).len(), 1);
         assert_eq!(t.len(1), 1, "domains are separate");
         assert!(!t.is_empty());
     }
@@ -161,7 +225,7 @@ mod tests {
         }
         t.register(0, 7, 1, b"z");
         let mut keys: Vec<(u16, Vec<u8>)> = t
-            .pop_due(0, 7)
+            .pop_due(0, 7, usize::MAX)
             .into_iter()
             .map(|(_, kg, k)| (kg, k.to_vec()))
             .collect();
@@ -176,5 +240,37 @@ mod tests {
             ]
         );
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn due_timers_come_in_rounds_of_at_most_max() {
+        let mut t = TimerService::default();
+        for k in 0..10u8 {
+            t.register(0, 5, 1, &[k]);
+        }
+        t.register(0, 3, 1, b"early");
+        t.register(0, 9, 1, b"late");
+        let first = t.pop_due(0, 6, 4);
+        assert_eq!(first.len(), 4);
+        assert_eq!(first[0], (3, 1, Box::<[u8]>::from(&b"early"[..])));
+        let mut rest = Vec::new();
+        loop {
+            let round = t.pop_due(0, 6, 4);
+            if round.is_empty() {
+                break;
+            }
+            assert!(round.len() <= 4);
+            rest.extend(round);
+        }
+        assert_eq!(first.len() + rest.len(), 11, "every due timer once");
+        let mut keys: Vec<_> = first
+            .iter()
+            .chain(&rest)
+            .map(|(_, _, k)| k.clone())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 11);
+        assert_eq!(t.len(0), 1, "the later timer stays");
     }
 }

@@ -6,6 +6,7 @@ use super::{JOB, Setup, shuffled_files};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+use weir_core::spec::StateBackendKind::{Memory, Rocksdb};
 use weir_runtime::{RunOptions, run_job};
 use weir_tests::*;
 
@@ -27,7 +28,8 @@ fn shipped(name: &str, params: &[(&str, &str)], parallelism: u32) -> weir_core::
 
 #[test]
 fn tumbling_word_count_example_matches_the_reference_at_parallelism_1_and_4() {
-    for p in [1, 4] {
+    // RocksDB keeps the window timers in a column family of its own.
+    for (p, backend) in [(1, Memory), (4, Memory), (4, Rocksdb)] {
         let dir = tempfile::tempdir().expect("tempdir");
         let input = dir.path().join("in");
         std::fs::create_dir_all(&input).expect("mkdir");
@@ -54,7 +56,7 @@ fn tumbling_word_count_example_matches_the_reference_at_parallelism_1_and_4() {
             *want.entry((w.clone(), ts - ts % 1000)).or_default() += 1;
         }
         let out = dir.path().join("out");
-        let graph = shipped(
+        let mut graph = shipped(
             "tumbling-word-count.toml",
             &[
                 ("input", &input.display().to_string()),
@@ -62,6 +64,7 @@ fn tumbling_word_count_example_matches_the_reference_at_parallelism_1_and_4() {
             ],
             p,
         );
+        graph.state_backend = backend;
         run(&graph).unwrap_or_else(|e| panic!("job failed: {e}"));
         let mut got: BTreeMap<(String, i64), u64> = BTreeMap::new();
         for l in output_lines(&out) {
@@ -76,7 +79,7 @@ fn tumbling_word_count_example_matches_the_reference_at_parallelism_1_and_4() {
                 "{k:?} fired twice"
             );
         }
-        assert_eq!(got, want, "parallelism {p}");
+        assert_eq!(got, want, "parallelism {p}, {backend:?}");
     }
 }
 
@@ -115,10 +118,10 @@ fn session_clicks_example_matches_the_reference_with_late_clicks() {
     want.sort();
     let mut want_late = model.late.clone();
     want_late.sort();
-    for p in [1, 4] {
-        let out = dir.path().join(format!("out-{p}"));
-        let late = dir.path().join(format!("late-{p}"));
-        let graph = shipped(
+    for (p, backend) in [(1, Memory), (4, Memory), (4, Rocksdb)] {
+        let out = dir.path().join(format!("out-{p}-{backend:?}"));
+        let late = dir.path().join(format!("late-{p}-{backend:?}"));
+        let mut graph = shipped(
             "session-clicks.toml",
             &[
                 ("input", &input.display().to_string()),
@@ -127,6 +130,7 @@ fn session_clicks_example_matches_the_reference_with_late_clicks() {
             ],
             p,
         );
+        graph.state_backend = backend;
         // One record per batch: the watermark moves after every click, so
         // which clicks are late is exact.
         let options = RunOptions {
@@ -147,10 +151,13 @@ fn session_clicks_example_matches_the_reference_with_late_clicks() {
             })
             .collect();
         got.sort();
-        assert_eq!(got, want, "sessions at parallelism {p}");
+        assert_eq!(got, want, "sessions at parallelism {p}, {backend:?}");
         let mut got_late = output_lines(&late);
         got_late.sort();
-        assert_eq!(got_late, want_late, "late clicks at parallelism {p}");
+        assert_eq!(
+            got_late, want_late,
+            "late clicks at parallelism {p}, {backend:?}"
+        );
     }
 }
 

@@ -4,7 +4,7 @@
 use super::sizing::CallSizer;
 use super::{
     Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, operator_states,
-    restore_keyed, snapshot_keyed,
+    restore_keyed, snapshot_keyed, timer_count, timer_store,
 };
 use crate::clock::Clock;
 use crate::exchange::Stop;
@@ -19,6 +19,8 @@ use weir_wire::{Entries, Entry, GroupWriter, domain};
 
 /// Timers fired per call.
 const TIMERS_PER_CALL: usize = 4096;
+/// Due timers taken from the store at a time (then called in chunks).
+const TIMERS_PER_ROUND: usize = 16 * TIMERS_PER_CALL;
 
 /// Timers registered while firing that are due at once, beyond those due
 /// when the firing began, before the job is failed: a function whose timers
@@ -279,11 +281,13 @@ impl WasmKeyed {
                 Entry::TimerRegister { slot, domain, time } => {
                     timers += 1;
                     let (kg, key) = slot_key(slots, keys, slot)?;
-                    self.timers.register(domain, time, kg, key);
+                    timer_store(backend.as_mut(), &mut self.timers)
+                        .register(domain, time, kg, key)?;
                 }
                 Entry::TimerDelete { slot, domain, time } => {
                     let (kg, key) = slot_key(slots, keys, slot)?;
-                    self.timers.delete(domain, time, kg, key);
+                    timer_store(backend.as_mut(), &mut self.timers)
+                        .delete(domain, time, kg, key)?;
                 }
             }
         }
@@ -296,6 +300,22 @@ impl WasmKeyed {
         Ok(())
     }
 
+    /// The operator's timers (in the backend, or here).
+    fn timers_mut(&mut self) -> Result<&mut dyn weir_state::TimerStore, Failure> {
+        let scope = self
+            .instance
+            .scope_mut()
+            .ok_or_else(|| Failure::internal("keyed function without keyed state"))?;
+        Ok(timer_store(scope.backend.as_mut(), &mut self.timers))
+    }
+
+    /// How many timers of `domain` are pending.
+    fn timer_count(&self, domain: u8) -> usize {
+        self.instance
+            .scope()
+            .map_or(0, |s| timer_count(s.backend.as_ref(), &self.timers, domain))
+    }
+
     /// Fires the timers of `timer_domain` due at `upto`, in time order and
     /// a call's worth at a time, including timers the callbacks register
     /// that are already due.
@@ -306,14 +326,17 @@ impl WasmKeyed {
             &[domain::PROCESSING_TIME]
         };
         let limit = self
-            .timers
-            .len(timer_domain)
+            .timer_count(timer_domain)
             .saturating_add(MAX_REFIRED_TIMERS);
         let mut fired = 0usize;
         loop {
-            // Every timer due now; those the callbacks register that are
-            // due already come in the next round.
-            let due = self.timers.pop_due(timer_domain, upto);
+            // The timers due now, earliest first, a round at a time (a
+            // round is bounded: RocksDB may hold millions); those the
+            // callbacks register that are due already come in a later round.
+            let due = self
+                .timers_mut()?
+                .pop_due(timer_domain, upto, TIMERS_PER_ROUND)
+                .map_err(Failure::from)?;
             if due.is_empty() {
                 return Ok(());
             }
@@ -370,11 +393,11 @@ impl Operator for WasmKeyed {
     }
 
     fn wants_processing_time(&self) -> bool {
-        self.timers.len(domain::PROCESSING_TIME) > 0
+        self.timer_count(domain::PROCESSING_TIME) > 0
     }
 
     fn on_processing_time(&mut self, now: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
-        if self.timers.len(domain::PROCESSING_TIME) == 0 {
+        if self.timer_count(domain::PROCESSING_TIME) == 0 {
             return Ok(());
         }
         self.fire(domain::PROCESSING_TIME, now, out)
@@ -385,7 +408,7 @@ impl Operator for WasmKeyed {
             .instance
             .scope_mut()
             .ok_or_else(|| Failure::internal("keyed function without keyed state"))?;
-        let mut st = snapshot_keyed(scope.backend.as_mut(), &self.timers, ctx)?;
+        let mut st = snapshot_keyed(scope.backend.as_mut(), &mut self.timers, ctx)?;
         st.operator_state = self.instance.snapshot_state()?;
         Ok(st)
     }

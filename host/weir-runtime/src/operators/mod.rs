@@ -22,7 +22,9 @@ use crate::failure::Failure;
 use std::path::Path;
 use weir_checkpoint::{CheckpointKind, KeyedPart, OperatorSnapshot, SinkState};
 use weir_core::Batch;
-use weir_state::{DeferredSnapshot, KeyedStateBackend, NativeCheckpoint, TimerEntry, TimerService};
+use weir_state::{
+    DeferredSnapshot, KeyedStateBackend, NativeCheckpoint, TimerEntry, TimerService, TimerStore,
+};
 use weir_wasm::CallError;
 
 /// What an operator snapshots (the runtime adds its identity).
@@ -71,16 +73,51 @@ pub(crate) fn operator_states(
         .collect()
 }
 
-/// Snapshots keyed state and timers.
+/// The timers of a keyed operator: the backend's own store when it keeps
+/// one (RocksDB), else the operator's, in memory.
+pub(crate) fn timer_store<'a>(
+    backend: &'a mut dyn KeyedStateBackend,
+    heap: &'a mut TimerService,
+) -> &'a mut dyn TimerStore {
+    match backend.timers_mut() {
+        Some(t) => t,
+        None => heap,
+    }
+}
+
+/// How many timers of `domain` a keyed operator holds.
+pub(crate) fn timer_count(
+    backend: &dyn KeyedStateBackend,
+    heap: &TimerService,
+    domain: u8,
+) -> usize {
+    backend
+        .timers()
+        .map_or_else(|| heap.len(domain), |t| t.count(domain))
+}
+
+/// Snapshots keyed state and timers (the backend's own timer store when
+/// it has one).
 pub(crate) fn snapshot_keyed(
     backend: &mut dyn KeyedStateBackend,
-    timers: &TimerService,
+    timers: &mut TimerService,
     ctx: &SnapshotCtx<'_>,
 ) -> Result<OpState, Failure> {
-    let mut st = OpState {
-        timers: timers.snapshot(),
-        ..OpState::default()
-    };
+    let mut st = snapshot_state(backend, ctx)?;
+    // Timers the backend keeps travel inside its native checkpoint.
+    if st.native.is_none() || backend.timers().is_none() {
+        st.timers = timer_store(backend, timers).entries()?;
+    }
+    Ok(st)
+}
+
+/// Snapshots keyed state: the backend's native checkpoint where allowed,
+/// else a canonical snapshot pinned now.
+pub(crate) fn snapshot_state(
+    backend: &mut dyn KeyedStateBackend,
+    ctx: &SnapshotCtx<'_>,
+) -> Result<OpState, Failure> {
+    let mut st = OpState::default();
     if ctx.native && ctx.kind == CheckpointKind::Checkpoint {
         st.native = backend.native_checkpoint(ctx.staging)?;
     }
@@ -94,10 +131,25 @@ pub(crate) fn snapshot_keyed(
 
 /// Restores the canonical keyed state and the timers of this sub-task's key
 /// groups from every snapshot of the operator (native parts were loaded
-/// when the backend was opened).
+/// when the backend was opened) into `backend` and its timer store (or
+/// `timers` when it has none).
 pub(crate) fn restore_keyed(
     backend: &mut dyn KeyedStateBackend,
     timers: &mut TimerService,
+    from: &[&OperatorSnapshot],
+) -> Result<(), Failure> {
+    restore_state(backend, from)?;
+    let range = backend.key_groups();
+    let store = timer_store(backend, timers);
+    for s in from {
+        store.restore(&s.timers, &range)?;
+    }
+    Ok(())
+}
+
+/// Restores the canonical keyed state of this sub-task's key groups.
+pub(crate) fn restore_state(
+    backend: &mut dyn KeyedStateBackend,
     from: &[&OperatorSnapshot],
 ) -> Result<(), Failure> {
     let range = backend.key_groups();
@@ -107,7 +159,6 @@ pub(crate) fn restore_keyed(
             Some(KeyedPart::Streamed(k)) => restore_streamed(backend, k, &range)?,
             _ => {}
         }
-        timers.restore(&s.timers, &range);
     }
     Ok(())
 }

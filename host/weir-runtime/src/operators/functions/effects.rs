@@ -226,7 +226,7 @@ impl FunctionsOp {
 
     /// Sends the delayed messages due at `now`.
     pub(super) fn fire_delayed(&mut self, now: i64) -> Result<(), Failure> {
-        let due = self.timers.pop_due(PROCESSING_TIME, now);
+        let due = self.timers.pop_due(PROCESSING_TIME, now, usize::MAX);
         for (_, kg, key) in due {
             let entries = self.backend.map_entries(kg, self.delayed, &key)?;
             for (user_key, bytes) in entries {

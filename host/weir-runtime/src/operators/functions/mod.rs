@@ -16,7 +16,7 @@ pub(crate) use stage::Stage;
 pub(crate) use wasm::WasmSetup;
 
 use super::{DeadLetters, Emitter, OpState, Operator, Rejected, SnapshotCtx, bad};
-use super::{restore_keyed, snapshot_keyed};
+use super::{restore_state, snapshot_state};
 use crate::clock::Clock;
 use crate::exchange::Stop;
 use crate::failure::Failure;
@@ -438,7 +438,10 @@ impl Operator for FunctionsOp {
                 }
             }
         }
-        let mut st = snapshot_keyed(self.backend.as_mut(), &self.timers, ctx)?;
+        // Delayed messages' timers stay in memory here, whatever the
+        // backend (they are few, and fired by this operator).
+        let mut st = snapshot_state(self.backend.as_mut(), ctx)?;
+        st.timers = self.timers.snapshot();
         let mut snap = self.dispatcher.snapshot();
         for (a, q) in &self.held {
             match snap.pending.iter_mut().find(|(p, _)| p == a) {
@@ -456,8 +459,11 @@ impl Operator for FunctionsOp {
     }
 
     fn restore(&mut self, from: &[&OperatorSnapshot]) -> Result<(), Failure> {
-        restore_keyed(self.backend.as_mut(), &mut self.timers, from)?;
+        restore_state(self.backend.as_mut(), from)?;
         let range = self.backend.key_groups();
+        for s in from {
+            self.timers.restore(&s.timers, &range);
+        }
         let mut merged = weir_statefun::dispatch::Snapshot::default();
         for s in from {
             let Some(bytes) = &s.operator_state else {

@@ -14,7 +14,8 @@
 mod sessions;
 
 use super::{
-    Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, restore_keyed, snapshot_keyed,
+    Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, restore_keyed,
+    snapshot_keyed, timer_count, timer_store,
 };
 use crate::clock::Clock;
 use crate::exchange::Stop;
@@ -205,7 +206,13 @@ impl WasmWindow {
         (fire, (cleanup != fire).then_some(cleanup))
     }
 
-    fn set_timers(&mut self, kg: u16, key: &[u8], w: TimeWindow, register: bool) {
+    fn set_timers(
+        &mut self,
+        kg: u16,
+        key: &[u8],
+        w: TimeWindow,
+        register: bool,
+    ) -> Result<(), Failure> {
         composite(&mut self.ck, key, w);
         let d = self.timer_domain();
         let (fire, cleanup) = self.timer_times(&w);
@@ -213,13 +220,15 @@ impl WasmWindow {
         // once (see `process`); a fire timer would fire it twice (Flink's
         // `EventTimeTrigger` registers none either).
         let fire = (!register || !self.event_time() || fire > self.watermark).then_some(fire);
+        let timers = timer_store(self.backend.as_mut(), &mut self.timers);
         for t in fire.into_iter().chain(cleanup) {
             if register {
-                self.timers.register(d, t, kg, &self.ck);
+                timers.register(d, t, kg, &self.ck)?;
             } else {
-                self.timers.delete(d, t, kg, &self.ck);
+                timers.delete(d, t, kg, &self.ck)?;
             }
         }
+        Ok(())
     }
 
     fn load_sessions(&mut self, kg: u16, key: &[u8]) -> Result<Vec<Session>, Failure> {
@@ -446,11 +455,15 @@ impl WasmWindow {
     /// round of timers at a time.
     fn fire(&mut self, upto: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         let d = self.timer_domain();
-        let due = self.timers.pop_due(d, upto);
-        for round in due.chunks(TIMERS_PER_ROUND) {
-            self.fire_round(round, out)?;
+        loop {
+            let due = timer_store(self.backend.as_mut(), &mut self.timers)
+                .pop_due(d, upto, TIMERS_PER_ROUND)
+                .map_err(Failure::from)?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            self.fire_round(&due, out)?;
         }
-        Ok(())
     }
 
     /// Fires and clears the windows of one round of due timers.
@@ -582,9 +595,9 @@ impl Operator for WasmWindow {
                     moved.insert((r.key, *a), m.target);
                 }
                 for old in &m.retired {
-                    self.set_timers(kg, r.key, *old, false);
+                    self.set_timers(kg, r.key, *old, false)?;
                 }
-                self.set_timers(kg, r.key, m.window, true);
+                self.set_timers(kg, r.key, m.window, true)?;
                 pairs.push((i, kg, m.target));
             }
             self.assigned = assigned;
@@ -698,7 +711,7 @@ impl Operator for WasmWindow {
                 }
                 w.finish(&mut self.buf);
                 if !has && !merging {
-                    self.set_timers(kg, key, state, true);
+                    self.set_timers(kg, key, state, true)?;
                 }
             } else {
                 for &n in members {
@@ -710,7 +723,7 @@ impl Operator for WasmWindow {
                         .map_err(Failure::from)?;
                 }
                 if !merging {
-                    self.set_timers(kg, key, state, true);
+                    self.set_timers(kg, key, state, true)?;
                 }
             }
             if self.event_time() && actual.max_timestamp() <= self.watermark {
@@ -748,11 +761,14 @@ impl Operator for WasmWindow {
     }
 
     fn wants_processing_time(&self) -> bool {
-        !self.event_time() && self.timers.len(domain::PROCESSING_TIME) > 0
+        !self.event_time()
+            && timer_count(self.backend.as_ref(), &self.timers, domain::PROCESSING_TIME) > 0
     }
 
     fn on_processing_time(&mut self, now: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
-        if self.event_time() || self.timers.len(domain::PROCESSING_TIME) == 0 {
+        if self.event_time()
+            || timer_count(self.backend.as_ref(), &self.timers, domain::PROCESSING_TIME) == 0
+        {
             return Ok(());
         }
         self.fire(now, out)
@@ -768,7 +784,7 @@ impl Operator for WasmWindow {
     }
 
     fn snapshot(&mut self, ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
-        snapshot_keyed(self.backend.as_mut(), &self.timers, ctx)
+        snapshot_keyed(self.backend.as_mut(), &mut self.timers, ctx)
     }
 
     fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {
