@@ -107,6 +107,11 @@ pub(super) fn run_weir_while(
 /// digest (the wrapping sum of each line's XXH3), to compare with the
 /// updates a job must write.
 pub(super) fn digest_output(dir: &Path) -> Result<(u64, u64)> {
+    digest_output_where(dir, |_| true)
+}
+
+/// [`digest_output`] over the lines `keep` accepts.
+pub(super) fn digest_output_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<(u64, u64)> {
     use std::io::BufRead;
     let (mut lines, mut digest) = (0u64, 0u64);
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -117,8 +122,11 @@ pub(super) fn digest_output(dir: &Path) -> Result<(u64, u64)> {
             continue;
         }
         for l in std::io::BufReader::new(std::fs::File::open(&p)?).lines() {
-            lines += 1;
-            digest = digest.wrapping_add(xxhash_rust::xxh3::xxh3_64(l?.as_bytes()));
+            let l = l?;
+            if keep(&l) {
+                lines += 1;
+                digest = digest.wrapping_add(xxhash_rust::xxh3::xxh3_64(l.as_bytes()));
+            }
         }
     }
     Ok((lines, digest))

@@ -12,7 +12,7 @@
 //! shows as a wrong update.
 
 use super::distinct::{DistinctBench, input, word};
-use super::process::{ProcessRun, run_weir_while};
+use super::process::{ProcessRun, digest_output_where, run_weir_while};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -141,16 +141,7 @@ fn first_run(
     )?;
     let runtime = work.join("runtime");
     std::fs::create_dir_all(&runtime)?;
-    let mut args: Vec<OsString> = vec![
-        "run".into(),
-        job.into(),
-        "--input".into(),
-        corpus.into(),
-        "--output".into(),
-        work.join("out").into(),
-        "--quiet".into(),
-    ];
-    args.extend(budget_args(b));
+    let args = run_args(b, &job, corpus, work, &[]);
     let started = Instant::now();
     let mut last_poll = Instant::now();
     let mut stopped: Option<Stopped> = None;
@@ -209,6 +200,26 @@ fn second_run(
         &format!("{WORDS}\n{again}"),
         r#"["words", "again"]"#,
     )?;
+    let resume: [OsString; 5] = [
+        "--from-savepoint".into(),
+        s.savepoint.clone().into(),
+        "--allow-non-restored-state".into(),
+        "--parallelism".into(),
+        parallelism.to_string().into(),
+    ];
+    let args = run_args(b, &job, corpus, work, &resume);
+    run_weir_while(b.weir.as_deref(), &args, &[], || Ok(()))
+}
+
+/// `weir run <job>` over the corpus into `<work>/out`, with `more`, and
+/// `--state-memory-mb` when a budget was asked for (the first one).
+fn run_args(
+    b: &DistinctBench,
+    job: &Path,
+    corpus: &Path,
+    work: &Path,
+    more: &[OsString],
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "run".into(),
         job.into(),
@@ -216,23 +227,13 @@ fn second_run(
         corpus.into(),
         "--output".into(),
         work.join("out").into(),
-        "--from-savepoint".into(),
-        s.savepoint.clone().into(),
-        "--allow-non-restored-state".into(),
-        "--parallelism".into(),
-        parallelism.to_string().into(),
         "--quiet".into(),
     ];
-    args.extend(budget_args(b));
-    run_weir_while(b.weir.as_deref(), &args, &[], || Ok(()))
-}
-
-/// `--state-memory-mb` when a budget was asked for (the first one).
-fn budget_args(b: &DistinctBench) -> Vec<OsString> {
-    b.memory_mb
-        .first()
-        .map(|mb| vec!["--state-memory-mb".into(), mb.to_string().into()])
-        .unwrap_or_default()
+    args.extend(more.iter().cloned());
+    if let Some(mb) = b.memory_mb.first() {
+        args.extend(["--state-memory-mb".into(), mb.to_string().into()]);
+    }
+    args
 }
 
 fn component(b: &DistinctBench) -> Result<PathBuf> {
@@ -246,27 +247,9 @@ fn component(b: &DistinctBench) -> Result<PathBuf> {
 /// resuming a job does), leaving out the generator's words (numbers):
 /// their count and order-independent digest.
 fn digest_words(dir: &Path) -> Result<(u64, u64)> {
-    use std::io::BufRead;
-    let (mut lines, mut digest) = (0u64, 0u64);
-    {
-        for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let p = e?.path();
-            if p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            {
-                continue;
-            }
-            for l in std::io::BufReader::new(std::fs::File::open(&p)?).lines() {
-                let l = l?;
-                if l.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
-                    continue;
-                }
-                lines += 1;
-                digest = digest.wrapping_add(xxh3_64(l.as_bytes()));
-            }
-        }
-    }
-    Ok((lines, digest))
+    digest_output_where(dir, |l| {
+        !l.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
+    })
 }
 
 /// What an unscaled run writes: every word counted to 1, then to 2.
