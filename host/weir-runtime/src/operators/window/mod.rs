@@ -11,7 +11,10 @@
 //! per batch). Processing-time windows fire on the clock, and at the end
 //! of input.
 
+mod composite;
 mod sessions;
+
+pub(crate) use composite::{composite, split_composite};
 
 use super::{
     Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, restore_keyed,
@@ -41,31 +44,6 @@ const TIMERS_PER_ROUND: usize = 4096;
 const ACC_STATE: &str = "weir.window.acc";
 const CONTENTS_STATE: &str = "weir.window.contents";
 const SESSIONS_STATE: &str = "weir.window.sessions";
-
-/// Appends the composite state key of (key, window): the key, then the
-/// window's start and end big-endian (so a key's windows sort by time).
-pub(crate) fn composite(buf: &mut Vec<u8>, key: &[u8], w: TimeWindow) {
-    buf.clear();
-    buf.extend_from_slice(key);
-    buf.extend_from_slice(&w.start.to_be_bytes());
-    buf.extend_from_slice(&w.end.to_be_bytes());
-}
-
-/// Splits a composite key into the key and the window.
-pub(crate) fn split_composite(ck: &[u8]) -> Option<(&[u8], TimeWindow)> {
-    let n = ck.len().checked_sub(16)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&ck[n..n + 8]);
-    let start = i64::from_be_bytes(a);
-    a.copy_from_slice(&ck[n + 8..]);
-    Some((
-        &ck[..n],
-        TimeWindow {
-            start,
-            end: i64::from_be_bytes(a),
-        },
-    ))
-}
 
 /// One (key, window) of a call.
 struct Slot {
@@ -789,24 +767,5 @@ impl Operator for WasmWindow {
 
     fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {
         restore_keyed(self.backend.as_mut(), &mut self.timers, from)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn composite_keys_round_trip() {
-        let mut b = Vec::new();
-        let w = TimeWindow {
-            start: -1000,
-            end: 5,
-        };
-        composite(&mut b, b"user-1", w);
-        assert_eq!(split_composite(&b), Some((&b"user-1"[..], w)));
-        composite(&mut b, b"", w);
-        assert_eq!(split_composite(&b), Some((&b""[..], w)));
-        assert_eq!(split_composite(&b[..15]), None);
     }
 }
