@@ -122,6 +122,27 @@ fn upload(n: &NativeCheckpoint, shared: &Path, chk: &Path) -> RocksDbFiles {
     }
 }
 
+/// Takes a native checkpoint of `rdb`, uploads it under `dir` and opens a
+/// new backend (`dir/db2`) restored from it.
+fn checkpoint_and_reopen(
+    rdb: &mut RocksDbBackend,
+    dir: &Path,
+    range: RangeInclusive<u16>,
+) -> RocksDbBackend {
+    let shared = dir.join("shared");
+    let cp = rdb
+        .native_checkpoint(&dir.join("staging"))
+        .expect("checkpoint")
+        .expect("native");
+    let files = upload(&cp, &shared, &dir.join("cp"));
+    let restore = Restore {
+        files,
+        checkpoint_dir: dir.join("cp"),
+        shared_dir: shared,
+    };
+    RocksDbBackend::open(&dir.join("db2"), range, Some(&restore), &budget()).expect("restore")
+}
+
 #[test]
 fn the_value_write_buffer_flushing_at_any_size_behaves_like_the_memory_backend() {
     for (capacity, seed) in [(0, 2), (300, 3), (4_000, 4), (1 << 20, 5)] {
@@ -146,7 +167,6 @@ fn the_value_write_buffer_flushing_at_any_size_behaves_like_the_memory_backend()
 #[test]
 fn buffered_writes_are_in_checkpoints_and_deferred_snapshots() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let shared = tmp.path().join("shared");
     let mut rdb =
         RocksDbBackend::open(&tmp.path().join("db"), 0..=3, None, &budget()).expect("open");
     let v = rdb.register("v", StateKind::Value).expect("v");
@@ -159,19 +179,7 @@ fn buffered_writes_are_in_checkpoints_and_deferred_snapshots() {
     let pinned = deferred.collect().expect("materialize");
     let keys: Vec<_> = pinned.entries.iter().map(|e| format!("{e:?}")).collect();
     assert_eq!(keys.len(), 1, "only the kept key: {keys:?}");
-    let staging = tmp.path().join("staging");
-    let cp = rdb
-        .native_checkpoint(&staging)
-        .expect("checkpoint")
-        .expect("native");
-    let files = upload(&cp, &shared, &tmp.path().join("cp"));
-    let restore = Restore {
-        files,
-        checkpoint_dir: tmp.path().join("cp"),
-        shared_dir: shared,
-    };
-    let back = RocksDbBackend::open(&tmp.path().join("db2"), 0..=3, Some(&restore), &budget())
-        .expect("restore");
+    let back = checkpoint_and_reopen(&mut rdb, tmp.path(), 0..=3);
     let mut out = Vec::new();
     assert!(back.value_get_into(1, v, b"later", &mut out).expect("get"));
     assert_eq!(out, b"3");
@@ -333,7 +341,6 @@ fn memtables_and_block_cache_stay_within_the_budget() {
 fn timers_in_rocksdb_behave_like_the_in_memory_timers_and_travel_in_native_checkpoints() {
     use weir_state::{TimerService, TimerStore};
     let tmp = tempfile::tempdir().expect("tmp");
-    let shared = tmp.path().join("shared");
     let mut rdb =
         RocksDbBackend::open(&tmp.path().join("db"), 0..=7, None, &budget()).expect("open");
     let mut heap = TimerService::default();
@@ -390,18 +397,7 @@ fn timers_in_rocksdb_behave_like_the_in_memory_timers_and_travel_in_native_check
     );
     // A native checkpoint carries them; the restored backend counts them.
     KeyedStateBackend::register(&mut rdb, "v", StateKind::Value).expect("v");
-    let cp = rdb
-        .native_checkpoint(&tmp.path().join("staging"))
-        .expect("checkpoint")
-        .expect("native");
-    let files = upload(&cp, &shared, &tmp.path().join("cp"));
-    let restore = Restore {
-        files,
-        checkpoint_dir: tmp.path().join("cp"),
-        shared_dir: shared,
-    };
-    let mut back = RocksDbBackend::open(&tmp.path().join("db2"), 0..=7, Some(&restore), &budget())
-        .expect("restore");
+    let mut back = checkpoint_and_reopen(&mut rdb, tmp.path(), 0..=7);
     assert_eq!(back.entries().expect("entries"), want);
     for d in 0..2u8 {
         assert_eq!(back.count(d), TimerStore::count(&heap, d));
