@@ -6,11 +6,14 @@
 //! groups. This crate has the trait and the in-memory backend; RocksDB
 //! implements the same trait.
 
+mod hashed;
 mod memory;
 mod snapshot;
 mod timers;
 pub mod ttl;
+mod values;
 
+pub use hashed::{HashedKey, ValueSlot, key_hash};
 pub use memory::MemoryBackend;
 pub use snapshot::{KeyedSnapshot, StateDesc, StateEntry, TimerEntry, Ttl};
 
@@ -244,6 +247,46 @@ pub trait KeyedStateBackend: Send {
     ) -> Result<(), StateError>;
     /// Removes the value of `key`.
     fn value_delete(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError>;
+
+    /// Reads the value of `key` for an update later in the same batch:
+    /// appends it to `out` and returns whether it exists, with a slot that
+    /// lets [`KeyedStateBackend::value_put_at`] skip its lookup (backends
+    /// without slots return [`ValueSlot::NONE`]).
+    fn value_get_for_update(
+        &self,
+        kg: u16,
+        state: StateId,
+        key: HashedKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(bool, ValueSlot), StateError> {
+        let found = self.value_get_into(kg, state, key.key(), out)?;
+        Ok((found, ValueSlot::NONE))
+    }
+
+    /// Sets the value of `key` through a slot from
+    /// [`KeyedStateBackend::value_get_for_update`]; a stale slot costs a
+    /// lookup, never a wrong write.
+    fn value_put_at(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: HashedKey<'_>,
+        _slot: ValueSlot,
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        self.value_put(kg, state, key.key(), value)
+    }
+
+    /// [`KeyedStateBackend::value_take_into`] of a key hashed already.
+    fn value_take_hashed(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: HashedKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        self.value_take_into(kg, state, key.key(), out)
+    }
 
     /// Removes the value of `key`, appending it to `out`; returns whether
     /// it existed.

@@ -8,6 +8,8 @@
 //! it is copied once (`Arc::make_mut`), as Flink's copy-on-write state
 //! table does per entry.
 
+use crate::hashed::{HashedKey, ValueSlot};
+use crate::values::ValueTable;
 use crate::{
     KeyedSnapshot, KeyedStateBackend, StateDesc, StateEntry, StateError, StateId, StateKind,
 };
@@ -23,7 +25,7 @@ type Groups<V> = Vec<Arc<HashMap<Key, V>>>;
 
 #[derive(Clone)]
 enum Table {
-    Value(Groups<Vec<u8>>),
+    Value(Vec<Arc<ValueTable>>),
     List(Groups<Vec<Vec<u8>>>),
     Map(Groups<UserMap>),
 }
@@ -97,13 +99,13 @@ impl MemoryBackend {
     }
 }
 
-fn groups<T>(n: usize) -> Groups<T> {
-    (0..n).map(|_| Arc::new(HashMap::default())).collect()
+fn groups<T: Default>(n: usize) -> Vec<Arc<T>> {
+    (0..n).map(|_| Arc::new(T::default())).collect()
 }
 
-/// The key group's map, to write (copied first if a snapshot shares it).
+/// The key group's table, to write (copied first if a snapshot shares it).
 #[inline]
-fn w<V: Clone>(t: &mut Groups<V>, g: usize) -> &mut HashMap<Key, V> {
+fn w<T: Clone>(t: &mut [Arc<T>], g: usize) -> &mut T {
     Arc::make_mut(&mut t[g])
 }
 
@@ -119,12 +121,12 @@ fn stream_entries(
         match table {
             Table::Value(t) => {
                 for (g, kg) in t.iter().zip(first..) {
-                    for (k, v) in g.iter() {
+                    for e in g.iter() {
                         sink(StateEntry::Value {
                             kg,
                             state,
-                            key: k.to_vec(),
-                            value: v.clone(),
+                            key: e.key().to_vec(),
+                            value: e.value().to_vec(),
                         })?;
                     }
                 }
@@ -212,15 +214,46 @@ impl KeyedStateBackend for MemoryBackend {
         key: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<bool, StateError> {
+        self.value_get_for_update(kg, state, HashedKey::new(key), out)
+            .map(|(found, _)| found)
+    }
+
+    #[inline]
+    fn value_get_for_update(
+        &self,
+        kg: u16,
+        state: StateId,
+        key: HashedKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(bool, ValueSlot), StateError> {
         let g = self.slot(kg)?;
         match self.table(state)? {
             Table::Value(t) => Ok(match t[g].get(key) {
-                Some(v) => {
+                Some((v, slot)) => {
                     out.extend_from_slice(v);
-                    true
+                    (true, slot)
                 }
-                None => false,
+                None => (false, ValueSlot::NONE),
             }),
+            _ => Err(StateError::UnknownState(state)),
+        }
+    }
+
+    #[inline]
+    fn value_put_at(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: HashedKey<'_>,
+        slot: ValueSlot,
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        let g = self.slot(kg)?;
+        match self.table_mut(state)? {
+            Table::Value(t) => {
+                w(t, g).put(key, slot, value);
+                Ok(())
+            }
             _ => Err(StateError::UnknownState(state)),
         }
     }
@@ -233,30 +266,14 @@ impl KeyedStateBackend for MemoryBackend {
         key: &[u8],
         value: &[u8],
     ) -> Result<(), StateError> {
-        let g = self.slot(kg)?;
-        match self.table_mut(state)? {
-            Table::Value(t) => {
-                let m = w(t, g);
-                match m.get_mut(key) {
-                    Some(v) => {
-                        v.clear();
-                        v.extend_from_slice(value);
-                    }
-                    None => {
-                        m.insert(key.into(), value.to_vec());
-                    }
-                }
-                Ok(())
-            }
-            _ => Err(StateError::UnknownState(state)),
-        }
+        self.value_put_at(kg, state, HashedKey::new(key), ValueSlot::NONE, value)
     }
 
     fn value_delete(&mut self, kg: u16, state: StateId, key: &[u8]) -> Result<(), StateError> {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Value(t) => {
-                w(t, g).remove(key);
+                w(t, g).remove(HashedKey::new(key));
                 Ok(())
             }
             _ => Err(StateError::UnknownState(state)),
@@ -270,11 +287,21 @@ impl KeyedStateBackend for MemoryBackend {
         key: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<bool, StateError> {
+        self.value_take_hashed(kg, state, HashedKey::new(key), out)
+    }
+
+    fn value_take_hashed(
+        &mut self,
+        kg: u16,
+        state: StateId,
+        key: HashedKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Value(t) => Ok(match w(t, g).remove(key) {
-                Some(v) => {
-                    out.extend_from_slice(&v);
+                Some(e) => {
+                    out.extend_from_slice(e.value());
                     true
                 }
                 None => false,
@@ -413,7 +440,7 @@ impl KeyedStateBackend for MemoryBackend {
         let g = self.slot(kg)?;
         match self.table_mut(state)? {
             Table::Value(t) => {
-                w(t, g).remove(key);
+                w(t, g).remove(HashedKey::new(key));
             }
             Table::List(t) => {
                 w(t, g).remove(key);

@@ -9,11 +9,11 @@ use super::{
 use crate::clock::Clock;
 use crate::exchange::Stop;
 use crate::failure::Failure;
-use foldhash::HashMap;
+use hashbrown::HashTable;
 use std::sync::Arc;
 use weir_core::Batch;
 use weir_core::keygroup::key_group;
-use weir_state::{StateKind, TimerService};
+use weir_state::{HashedKey, StateKind, TimerService, ValueSlot, key_hash};
 use weir_wasm::{CallError, FunctionInstance, KeyedScope, StateBinding};
 use weir_wire::{Entries, Entry, GroupWriter, domain};
 
@@ -46,6 +46,11 @@ pub(crate) struct WasmKeyed {
     /// Where the items of the last call went: group `g` holds items
     /// `order[start[g]..start[g] + counts[g]]`.
     layout: Layout,
+    /// The hash of each group's key (its key slot in the call).
+    hashes: Vec<u64>,
+    /// Where the backend found each (key slot, declared state) value read
+    /// for the call: `value_slots[slot * bindings + state]`.
+    value_slots: Vec<ValueSlot>,
 }
 
 /// The grouping of the last call's items.
@@ -101,24 +106,38 @@ impl WasmKeyed {
             sizer: CallSizer::default(),
             outcomes,
             layout: Layout::default(),
+            hashes: Vec::new(),
+            value_slots: Vec::new(),
         }
     }
 
     /// Groups items by key (first-appearance order, item order within a
     /// key) and writes the keyed input buffer with each key's value states.
     fn build_groups(&mut self, items: &[Item<'_>], now: i64) -> Result<(), Failure> {
-        let mut index: HashMap<&[u8], u32> =
-            HashMap::with_capacity_and_hasher(items.len().min(4096), Default::default());
+        // Each key is hashed once: the hash groups the batch, and the
+        // backend's lookups reuse it.
+        let mut index: HashTable<u32> = HashTable::with_capacity(items.len().min(4096));
         let mut group_of: Vec<u32> = Vec::with_capacity(items.len());
         let mut keys: Vec<&[u8]> = Vec::new();
         let mut counts: Vec<u32> = Vec::new();
+        let hashes = &mut self.hashes;
+        hashes.clear();
         for &(key, _, _) in items {
-            let next = keys.len() as u32;
-            let g = *index.entry(key).or_insert(next);
-            if g == next {
-                keys.push(key);
-                counts.push(0);
-            }
+            let h = key_hash(key);
+            let found = index
+                .find(h, |&g| hashes[g as usize] == h && keys[g as usize] == key)
+                .copied();
+            let g = match found {
+                Some(g) => g,
+                None => {
+                    let g = keys.len() as u32;
+                    index.insert_unique(h, g, |&g| hashes[g as usize]);
+                    keys.push(key);
+                    hashes.push(h);
+                    counts.push(0);
+                    g
+                }
+            };
             counts[g as usize] += 1;
             group_of.push(g);
         }
@@ -151,16 +170,25 @@ impl WasmKeyed {
         scope.clear_slots();
         scope.now = now;
         self.buffer.clear();
+        let per_slot = scope.bindings.len();
+        self.value_slots.clear();
+        self.value_slots
+            .resize(keys.len() * per_slot, ValueSlot::NONE);
         for (g, key) in keys.iter().enumerate() {
             let kg = key_group(key, self.max_parallelism);
+            let hashed = HashedKey::prehashed(key, self.hashes[g]);
             scope.push_slot(kg, key);
             let mut w = GroupWriter::start(&mut self.buffer, key);
             for &declared in &self.value_states {
                 let binding = scope.bindings[declared as usize];
                 self.scratch.clear();
-                let found = scope
-                    .backend
-                    .value_get_into(kg, binding.id, key, &mut self.scratch)?;
+                let (found, slot) = scope.backend.value_get_for_update(
+                    kg,
+                    binding.id,
+                    hashed,
+                    &mut self.scratch,
+                )?;
+                self.value_slots[g * per_slot + declared as usize] = slot;
                 match (found, binding.ttl) {
                     (false, _) => w.state(&mut self.buffer, None),
                     (true, None) => w.state(&mut self.buffer, Some(&self.scratch)),
@@ -265,13 +293,20 @@ impl WasmKeyed {
                 Entry::ValueSet { slot, state, value } => {
                     state_bytes += value.len();
                     let (kg, key, b) = resolve(bindings, slots, keys, slot, state)?;
+                    // Resolved above: the slot and state are the call's.
+                    let at = slot as usize * bindings.len() + state as usize;
+                    let hashed = match self.hashes.get(slot as usize) {
+                        Some(&h) => HashedKey::prehashed(key, h),
+                        None => HashedKey::new(key),
+                    };
+                    let found = self.value_slots.get(at).copied().unwrap_or_default();
                     match b.ttl {
                         Some(_) => {
                             self.scratch.clear();
                             weir_state::ttl::stamp(&mut self.scratch, *now, value);
-                            backend.value_put(kg, b.id, key, &self.scratch)?;
+                            backend.value_put_at(kg, b.id, hashed, found, &self.scratch)?;
                         }
-                        None => backend.value_put(kg, b.id, key, value)?,
+                        None => backend.value_put_at(kg, b.id, hashed, found, value)?,
                     }
                 }
                 Entry::ValueClear { slot, state } => {

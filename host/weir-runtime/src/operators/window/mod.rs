@@ -29,7 +29,7 @@ use std::sync::Arc;
 use weir_core::Batch;
 use weir_core::keygroup::key_group;
 use weir_core::window::{LATE_OUTPUT, TimeWindow, WindowDef, WindowTime};
-use weir_state::{KeyedStateBackend, StateId, StateKind, TimerService};
+use weir_state::{HashedKey, KeyedStateBackend, StateId, StateKind, TimerService, ValueSlot};
 use weir_wasm::{CallError, FunctionInstance, WindowCall};
 use weir_wire::{Entries, Entry, NO_TIMESTAMP, WindowGroupWriter, domain};
 
@@ -56,6 +56,9 @@ struct Slot {
     actual: TimeWindow,
     /// Emitting also removes the window's contents (its last firing).
     take: bool,
+    /// The hash of the composite key and where its accumulator was read
+    /// (so the accumulate call's write skips the lookup).
+    found: Option<(u64, ValueSlot)>,
 }
 
 /// The (key, window) pairs of one call, keys copied into one arena.
@@ -91,6 +94,7 @@ impl Slots {
             state,
             actual,
             take,
+            found: None,
         });
         self.slots.len() - 1
     }
@@ -253,9 +257,15 @@ impl WasmWindow {
                             "accumulator for unknown window slot {slot}"
                         )))
                     })?;
-                    let (kg, sw) = (s.kg, s.state);
+                    let (kg, sw, found) = (s.kg, s.state, s.found);
                     composite(&mut self.ck, self.slots.key(slot as usize), sw);
-                    self.backend.value_put(kg, self.acc, &self.ck, value)?;
+                    match found {
+                        Some((hash, at)) => {
+                            let ck = HashedKey::prehashed(&self.ck, hash);
+                            self.backend.value_put_at(kg, self.acc, ck, at, value)?;
+                        }
+                        None => self.backend.value_put(kg, self.acc, &self.ck, value)?,
+                    }
                 }
                 _ => {
                     return Err(CallError::BadResult(
@@ -670,12 +680,14 @@ impl Operator for WasmWindow {
             let s = start[g] as usize;
             let members = &order[s..s + counts[g] as usize];
             if self.incremental {
-                self.slots.push(kg, key, state, actual);
+                let at = self.slots.push(kg, key, state, actual);
                 self.scratch.clear();
-                let has = self
+                let ck = HashedKey::new(&self.ck);
+                let (has, found) = self
                     .backend
-                    .value_get_into(kg, self.acc, &self.ck, &mut self.scratch)
+                    .value_get_for_update(kg, self.acc, ck, &mut self.scratch)
                     .map_err(Failure::from)?;
+                self.slots.slots[at].found = Some((ck.hash(), found));
                 let mut w = WindowGroupWriter::start(
                     &mut self.buf,
                     key,
