@@ -61,10 +61,7 @@ impl FlatMapFunction for WordKey {
         out: &mut Collector<'_, String>,
     ) -> Result<()> {
         match parse(&line) {
-            Some((_, word)) if !word.is_empty() => {
-                let word = word.to_owned();
-                out.collect_keyed(word.as_bytes(), &line)
-            }
+            Some((_, word)) if !word.is_empty() => out.collect_keyed(word.as_bytes(), &line),
             _ => Err(Error::msg(format!(
                 "expected '<ts_ms> <word>', got '{line}'"
             ))),

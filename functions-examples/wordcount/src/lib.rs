@@ -82,7 +82,11 @@ impl FlatMapFunction for Format {
 fn render(line: &mut String, word: &[u8], count: u64) {
     line.clear();
     line.push('(');
-    line.push_str(&String::from_utf8_lossy(word));
+    // Keys are the tokenizer's ASCII words; anything else is shown lossily.
+    match std::str::from_utf8(word) {
+        Ok(w) => line.push_str(w),
+        Err(_) => line.push_str(&String::from_utf8_lossy(word)),
+    }
     line.push(',');
     push_decimal(line, count);
     line.push(')');

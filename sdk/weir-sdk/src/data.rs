@@ -15,6 +15,14 @@ pub trait Data: Sized {
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error>;
     /// Reads a value from its encoding.
     fn decode(bytes: &[u8]) -> Result<Self, Error>;
+    /// Reads a value from its encoding into `into`, reusing its
+    /// allocation where the codec can (`String`, `Vec<u8>`): the batch
+    /// drivers of functions that borrow their input (filters, timestamp
+    /// assigners) decode every record into one value.
+    fn decode_into(bytes: &[u8], into: &mut Self) -> Result<(), Error> {
+        *into = Self::decode(bytes)?;
+        Ok(())
+    }
     /// Names the encoding, for state compatibility checks: state written
     /// with one codec cannot be read with another.
     fn codec() -> String {
@@ -32,9 +40,13 @@ impl Data for String {
         Ok(())
     }
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|e| Error::decode(format!("record is not UTF-8 text: {e}")))
+        text(bytes).map(str::to_owned)
+    }
+    fn decode_into(bytes: &[u8], into: &mut Self) -> Result<(), Error> {
+        let t = text(bytes)?;
+        into.clear();
+        into.push_str(t);
+        Ok(())
     }
 }
 
@@ -47,6 +59,17 @@ impl Data for Vec<u8> {
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         Ok(bytes.to_vec())
     }
+    fn decode_into(bytes: &[u8], into: &mut Self) -> Result<(), Error> {
+        into.clear();
+        into.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// `bytes` as UTF-8 text.
+#[inline]
+fn text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|e| Error::decode(format!("record is not UTF-8 text: {e}")))
 }
 
 impl Data for () {
@@ -216,5 +239,23 @@ mod tests {
     #[test]
     fn invalid_utf8_is_a_decode_error() {
         assert!(String::decode(&[0xff, 0xfe]).is_err());
+        let mut s = String::from("kept");
+        assert!(String::decode_into(&[0xff], &mut s).is_err());
+    }
+
+    #[test]
+    fn decoding_into_a_value_replaces_it() {
+        let mut s = String::from("a longer value first");
+        String::decode_into("héllo".as_bytes(), &mut s).expect("text");
+        assert_eq!(s, "héllo");
+        let mut v = vec![9u8; 40];
+        Vec::<u8>::decode_into(&[1, 2], &mut v).expect("bytes");
+        assert_eq!(v, [1, 2]);
+        let mut n = 5u64;
+        u64::decode_into(&7u64.to_le_bytes(), &mut n).expect("u64");
+        assert_eq!(n, 7);
+        let mut j = Json(vec![1]);
+        Json::<Vec<i32>>::decode_into(b"[2,3]", &mut j).expect("json");
+        assert_eq!(j.0, [2, 3]);
     }
 }

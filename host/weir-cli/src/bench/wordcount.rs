@@ -36,7 +36,10 @@ pub(super) fn corpus_file(size_mb: u64, data_dir: &Path) -> Result<PathBuf> {
 fn render(line: &mut String, word: &[u8], count: u64) {
     line.clear();
     line.push('(');
-    line.push_str(&String::from_utf8_lossy(word));
+    match std::str::from_utf8(word) {
+        Ok(w) => line.push_str(w),
+        Err(_) => line.push_str(&String::from_utf8_lossy(word)),
+    }
     line.push(',');
     let mut digits = [0u8; 20];
     let mut i = digits.len();

@@ -67,14 +67,14 @@ impl Entry {
     /// A [`FilterFunction`].
     pub fn filter<F: FilterFunction>(name: &'static str) -> Self {
         Self::transform(name, FunctionKind::Filter, || {
-            Box::new(transform::Filter(F::default()))
+            Box::new(transform::Filter(F::default(), None))
         })
     }
 
     /// A [`TimestampAssigner`].
     pub fn timestamp_assigner<F: TimestampAssigner>(name: &'static str) -> Self {
         Self::transform(name, FunctionKind::TimestampAssigner, || {
-            Box::new(transform::Timestamps(F::default()))
+            Box::new(transform::Timestamps(F::default(), None))
         })
     }
 

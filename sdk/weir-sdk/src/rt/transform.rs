@@ -77,8 +77,23 @@ pub(crate) fn failed(out: &mut Vec<u8>, slot: u32, index: usize, e: &Error) {
 
 pub(crate) struct Map<F>(pub(crate) F);
 pub(crate) struct FlatMap<F>(pub(crate) F);
-pub(crate) struct Filter<F>(pub(crate) F);
-pub(crate) struct Timestamps<F>(pub(crate) F);
+/// A filter, and the value its records are decoded into (one allocation
+/// for the batch, not one per record).
+pub(crate) struct Filter<F: FilterFunction>(pub(crate) F, pub(crate) Option<F::T>);
+/// A timestamp assigner, and the value its records are decoded into.
+pub(crate) struct Timestamps<F: TimestampAssigner>(pub(crate) F, pub(crate) Option<F::In>);
+
+/// Decodes `bytes` into `spare`, reusing the value decoded before.
+#[inline]
+fn decode_reusing<'s, T: Data>(bytes: &[u8], spare: &'s mut Option<T>) -> Result<&'s T> {
+    match spare {
+        Some(v) => {
+            T::decode_into(bytes, v)?;
+            Ok(v)
+        }
+        None => Ok(spare.insert(T::decode(bytes)?)),
+    }
+}
 
 impl<F: MapFunction> TransformOp for Map<F> {
     operator_state!();
@@ -145,9 +160,9 @@ impl<F: FilterFunction> TransformOp for Filter<F> {
     fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
-            let keep = F::T::decode(r.value).and_then(|value| {
+            let keep = decode_reusing(r.value, &mut self.1).and_then(|value| {
                 let ctx = batch.context(r.key, r.ts);
-                self.0.filter(&value, &ctx)
+                self.0.filter(value, &ctx)
             });
             match keep {
                 Ok(true) => weir_wire::put_main(out, r.ts, r.key, r.value),
@@ -168,10 +183,10 @@ impl<F: TimestampAssigner> TransformOp for Timestamps<F> {
     fn process(&mut self, _batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
-            let value = F::In::decode(r.value).map_err(|e| at_record(i, e))?;
+            let value = decode_reusing(r.value, &mut self.1).map_err(|e| at_record(i, e))?;
             let ts = self
                 .0
-                .extract_timestamp(&value, r.timestamp())
+                .extract_timestamp(value, r.timestamp())
                 .map_err(|e| at_record(i, e))?;
             out.extend_from_slice(&ts.to_le_bytes());
         }
