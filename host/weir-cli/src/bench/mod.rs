@@ -9,6 +9,7 @@ mod process;
 mod rescale;
 mod state;
 mod statefun;
+mod tokenizer;
 mod windows;
 mod windows_job;
 mod wordcount;
@@ -54,6 +55,10 @@ pub enum Which {
         /// to measure another build the same way.
         #[arg(long)]
         weir: Option<PathBuf>,
+        /// Instead: the `tokenize` function alone, called on batches of
+        /// the corpus's lines, against the same tokenizer in plain Rust.
+        #[arg(long, conflicts_with = "whole_job")]
+        tokenizer: bool,
     },
     /// WordCount on the memory and RocksDB backends, with and without
     /// checkpoints every second: throughput, checkpoint durations and sizes.
@@ -254,6 +259,21 @@ pub fn run(which: Which) -> Result<()> {
             data_dir,
             corpus,
         }),
+        Which::Wordcount {
+            size_mb,
+            runs,
+            component,
+            data_dir,
+            corpus,
+            tokenizer: true,
+            ..
+        } => {
+            let corpus = match corpus {
+                Some(c) => c,
+                None => wordcount::corpus_file(size_mb, &data_dir)?,
+            };
+            tokenizer::tokenizer(&component, &corpus, runs.max(1))
+        }
         Which::Wordcount {
             size_mb,
             runs,
