@@ -6,6 +6,7 @@
 //! groups. This crate has the trait and the in-memory backend; RocksDB
 //! implements the same trait.
 
+mod due;
 mod hashed;
 mod memory;
 mod snapshot;
@@ -13,6 +14,7 @@ mod timers;
 pub mod ttl;
 mod values;
 
+pub use due::DueTimers;
 pub use hashed::{HashedKey, ValueSlot, key_hash};
 pub use memory::MemoryBackend;
 pub use snapshot::{KeyedSnapshot, StateDesc, StateEntry, TimerEntry, Ttl};

@@ -51,6 +51,8 @@ pub(crate) struct WasmKeyed {
     /// Where the backend found each (key slot, declared state) value read
     /// for the call: `value_slots[slot * bindings + state]`.
     value_slots: Vec<ValueSlot>,
+    /// The round of due timers being fired (kept for its buffers).
+    due: weir_state::DueTimers,
 }
 
 /// The grouping of the last call's items.
@@ -108,6 +110,7 @@ impl WasmKeyed {
             layout: Layout::default(),
             hashes: Vec::new(),
             value_slots: Vec::new(),
+            due: weir_state::DueTimers::default(),
         }
     }
 
@@ -368,11 +371,13 @@ impl WasmKeyed {
             // The timers due now, earliest first, a round at a time (a
             // round is bounded: RocksDB may hold millions); those the
             // callbacks register that are due already come in a later round.
-            let due = self
-                .timers_mut()?
-                .pop_due(timer_domain, upto, TIMERS_PER_ROUND)
+            let mut due = std::mem::take(&mut self.due);
+            due.clear();
+            self.timers_mut()?
+                .pop_due_into(timer_domain, upto, TIMERS_PER_ROUND, &mut due)
                 .map_err(Failure::from)?;
             if due.is_empty() {
+                self.due = due;
                 return Ok(());
             }
             fired += due.len();
@@ -382,11 +387,19 @@ impl WasmKeyed {
                 ))
                 .into());
             }
-            for chunk in due.chunks(TIMERS_PER_CALL) {
-                let items: Vec<Item<'_>> =
-                    chunk.iter().map(|(t, _, k)| (&k[..], *t, tag)).collect();
+            let mut items: Vec<Item<'_>> = Vec::with_capacity(TIMERS_PER_CALL);
+            for (t, _, k) in due.iter() {
+                items.push((k, t, tag));
+                if items.len() == TIMERS_PER_CALL {
+                    self.call(&items, KeyedCall::Timers, out)?;
+                    items.clear();
+                }
+            }
+            if !items.is_empty() {
                 self.call(&items, KeyedCall::Timers, out)?;
             }
+            drop(items);
+            self.due = due;
         }
     }
 }

@@ -443,9 +443,11 @@ impl WasmWindow {
     /// round of timers at a time.
     fn fire(&mut self, upto: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         let d = self.timer_domain();
+        let mut due = weir_state::DueTimers::default();
         loop {
-            let due = timer_store(self.backend.as_mut(), &mut self.timers)
-                .pop_due(d, upto, TIMERS_PER_ROUND)
+            due.clear();
+            timer_store(self.backend.as_mut(), &mut self.timers)
+                .pop_due_into(d, upto, TIMERS_PER_ROUND, &mut due)
                 .map_err(Failure::from)?;
             if due.is_empty() {
                 return Ok(());
@@ -455,7 +457,11 @@ impl WasmWindow {
     }
 
     /// Fires and clears the windows of one round of due timers.
-    fn fire_round(&mut self, due: &[weir_state::Timer], out: &mut Emitter<'_>) -> Result<(), Stop> {
+    fn fire_round(
+        &mut self,
+        due: &weir_state::DueTimers,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), Stop> {
         let merging = self.def.assigner.is_merging();
         // Windows to clear after the emit: (timer, state window, window).
         let mut cleanups: Vec<(usize, TimeWindow, TimeWindow)> = Vec::new();
@@ -466,7 +472,7 @@ impl WasmWindow {
             };
             let state = if merging {
                 match self
-                    .load_sessions(*kg, key)?
+                    .load_sessions(kg, key)?
                     .into_iter()
                     .find(|s| s.window == actual)
                 {
@@ -477,13 +483,13 @@ impl WasmWindow {
                 actual
             };
             let (fire, cleanup) = self.timer_times(&actual);
-            let is_fire = *time == fire;
-            let is_cleanup = *time == cleanup.unwrap_or(fire);
+            let is_fire = time == fire;
+            let is_cleanup = time == cleanup.unwrap_or(fire);
             // The last firing of a plain window takes its contents along;
             // sessions also leave their key's set, below.
             let take = is_fire && is_cleanup && !merging;
             if is_fire {
-                self.slots.push_slot(*kg, key, state, actual, take);
+                self.slots.push_slot(kg, key, state, actual, take);
             }
             if is_cleanup && !take {
                 cleanups.push((n, state, actual));
@@ -493,15 +499,17 @@ impl WasmWindow {
             self.emit_slots(out)?;
         }
         for (n, state, actual) in cleanups {
-            let (_, kg, ck) = &due[n];
+            let Some((_, kg, ck)) = due.get(n) else {
+                continue;
+            };
             let Some((key, _)) = split_composite(ck) else {
                 continue;
             };
-            self.clear_window(*kg, key, state)?;
+            self.clear_window(kg, key, state)?;
             if merging {
-                let mut s = self.load_sessions(*kg, key)?;
+                let mut s = self.load_sessions(kg, key)?;
                 s.retain(|x| x.window != actual);
-                self.store_sessions(*kg, key, &s)?;
+                self.store_sessions(kg, key, &s)?;
             }
         }
         Ok(())
