@@ -432,6 +432,38 @@ struct Measured {
     tokens: u64,
 }
 
+/// Each side's fastest run so far.
+#[derive(Default)]
+struct BestOf {
+    native: Option<Measured>,
+    wasm: Option<Measured>,
+}
+
+impl BestOf {
+    /// Prints run `run`'s times and keeps each side's faster run.
+    fn add(&mut self, run: u32, native: Measured, wasm: Measured) {
+        eprintln!(
+            "run {}: native {:.3} s, wasm {:.3} s",
+            run + 1,
+            native.wall.as_secs_f64(),
+            wasm.wall.as_secs_f64()
+        );
+        for (best, m) in [(&mut self.native, native), (&mut self.wasm, wasm)] {
+            if best.as_ref().is_none_or(|b| m.wall < b.wall) {
+                *best = Some(m);
+            }
+        }
+    }
+
+    /// The fastest native and Wasm runs.
+    fn best(self) -> Result<(Measured, Measured)> {
+        match (self.native, self.wasm) {
+            (Some(n), Some(w)) => Ok((n, w)),
+            _ => anyhow::bail!("no runs"),
+        }
+    }
+}
+
 fn measure(f: impl FnOnce() -> Result<u64>) -> Result<Measured> {
     proc_stats::reset_peak();
     let cpu0 = proc_stats::cpu_seconds().unwrap_or(0.0);

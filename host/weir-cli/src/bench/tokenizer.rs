@@ -4,7 +4,7 @@
 //! the same result entries. The two sides' results must be byte for byte
 //! equal.
 
-use super::{Measured, measure};
+use super::{BestOf, measure};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -111,7 +111,7 @@ pub(super) fn tokenizer(component: &Path, corpus: &Path, runs: u32) -> Result<()
         bail!("the guest's tokens differ from the native ones: {got:?} vs {want:?}");
     }
     let tokens = want.0;
-    let (mut best_n, mut best_w): (Option<Measured>, Option<Measured>) = (None, None);
+    let mut best = BestOf::default();
     for run in 0..runs {
         let n = measure(|| {
             let mut bytes = 0;
@@ -131,22 +131,9 @@ pub(super) fn tokenizer(component: &Path, corpus: &Path, runs: u32) -> Result<()
             std::hint::black_box(bytes);
             Ok(tokens)
         })?;
-        eprintln!(
-            "run {}: native {:.3} s, wasm {:.3} s",
-            run + 1,
-            n.wall.as_secs_f64(),
-            w.wall.as_secs_f64()
-        );
-        if best_n.as_ref().is_none_or(|b| n.wall < b.wall) {
-            best_n = Some(n);
-        }
-        if best_w.as_ref().is_none_or(|b| w.wall < b.wall) {
-            best_w = Some(w);
-        }
+        best.add(run, n, w);
     }
-    let (Some(n), Some(w)) = (best_n, best_w) else {
-        bail!("no runs");
-    };
+    let (n, w) = best.best()?;
     println!(
         "The WordCount tokenizer alone: the example's `tokenize` in its sandbox, one call per {} KiB batch of lines ({} lines, {} batches), against the same tokenizer in plain Rust writing the same entries (checked entry for entry); best of {runs}; peak RSS is the bench process's, holding the corpus",
         BATCH_BYTES / 1024,

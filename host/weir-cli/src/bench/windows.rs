@@ -2,7 +2,7 @@
 //! events in four time-overlapping partitions, as a Wasm job and as plain
 //! Rust.
 
-use super::{Measured, measure};
+use super::{BestOf, measure};
 use anyhow::{Context, Result, bail};
 use foldhash::HashMap;
 use std::collections::BTreeMap;
@@ -240,8 +240,7 @@ pub(super) fn windows(events: u64, runs: u32, component: &Path, data_dir: &Path)
         .origin();
     let compile = compile.elapsed();
 
-    let mut native: Option<Measured> = None;
-    let mut wasm: Option<Measured> = None;
+    let mut best = BestOf::default();
     let mut results = (0, 0);
     for run in 0..runs {
         let mut native_results = 0;
@@ -257,12 +256,6 @@ pub(super) fn windows(events: u64, runs: u32, component: &Path, data_dir: &Path)
             wasm_results = summary.node("out").map_or(0, |n| n.records_in);
             Ok(summary.node("counts").map_or(0, |n| n.records_in))
         })?;
-        eprintln!(
-            "run {}: native {:.3} s, wasm {:.3} s",
-            run + 1,
-            n.wall.as_secs_f64(),
-            w.wall.as_secs_f64()
-        );
         if n.tokens != w.tokens || native_results != wasm_results {
             bail!(
                 "the two sides differ: native {} events, {native_results} window results; wasm {} events, {wasm_results} window results",
@@ -271,16 +264,9 @@ pub(super) fn windows(events: u64, runs: u32, component: &Path, data_dir: &Path)
             );
         }
         results = (native_results, wasm_results);
-        if native.as_ref().is_none_or(|b| n.wall < b.wall) {
-            native = Some(n);
-        }
-        if wasm.as_ref().is_none_or(|b| w.wall < b.wall) {
-            wasm = Some(w);
-        }
+        best.add(run, n, w);
     }
-    let (Some(n), Some(w)) = (native, wasm) else {
-        bail!("no runs");
-    };
+    let (n, w) = best.best()?;
     println!(
         "Window benchmark: {} events in {PARTITIONS} time-overlapping partitions, 1 s tumbling event-time windows, {} window results, parallelism 1, best of {runs}",
         n.tokens, results.0

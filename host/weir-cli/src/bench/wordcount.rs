@@ -1,6 +1,6 @@
 //! WordCount: the Wasm job against the same pipeline in plain Rust.
 
-use super::{Measured, measure};
+use super::{BestOf, measure};
 use anyhow::{Context, Result, bail};
 use foldhash::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -159,8 +159,7 @@ pub(super) fn wordcount(
         .origin();
     let compile = compile.elapsed();
 
-    let mut native: Option<Measured> = None;
-    let mut wasm: Option<Measured> = None;
+    let mut best = BestOf::default();
     for run in 0..runs {
         let n = measure(|| native_wordcount(&corpus).map(|(t, _)| t))?;
         let w = measure(|| {
@@ -168,12 +167,6 @@ pub(super) fn wordcount(
                 run_job(&graph, &rt, &RunOptions::default()).map_err(|f| anyhow::anyhow!("{f}"))?;
             Ok(summary.node("count").map_or(0, |n| n.records_in))
         })?;
-        eprintln!(
-            "run {}: native {:.3} s, wasm {:.3} s",
-            run + 1,
-            n.wall.as_secs_f64(),
-            w.wall.as_secs_f64()
-        );
         if n.tokens != w.tokens {
             bail!(
                 "token counts differ: native {} vs wasm {}",
@@ -181,16 +174,9 @@ pub(super) fn wordcount(
                 w.tokens
             );
         }
-        if native.as_ref().is_none_or(|b| n.wall < b.wall) {
-            native = Some(n);
-        }
-        if wasm.as_ref().is_none_or(|b| w.wall < b.wall) {
-            wasm = Some(w);
-        }
+        best.add(run, n, w);
     }
-    let (Some(n), Some(w)) = (native, wasm) else {
-        bail!("no runs");
-    };
+    let (n, w) = best.best()?;
     println!(
         "WordCount benchmark: {:.1} MB corpus, {} tokens, parallelism 1, best of {runs}",
         bytes as f64 / 1e6,
