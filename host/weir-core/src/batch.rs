@@ -20,6 +20,13 @@ impl Batch {
         }
     }
 
+    /// Makes room for `bytes` more record bytes (a guest's result is
+    /// about as big as the records it holds: reserving once spares the
+    /// copies of a growing buffer).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.buf.reserve(bytes);
+    }
+
     /// Appends a record.
     #[inline]
     pub fn push(&mut self, ts: i64, key: &[u8], value: &[u8]) {

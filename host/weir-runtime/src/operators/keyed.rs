@@ -263,6 +263,7 @@ impl WasmKeyed {
             .instance
             .scope_mut()
             .ok_or_else(|| Failure::user("keyed function without keyed state"))?;
+        out.main.reserve(result.len());
         for e in Entries::new(result) {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),

@@ -50,6 +50,7 @@ impl WasmTransform {
         self.sizer.observe(frames.len(), result.len());
         // Offsets of the input's records, made when a record failed.
         let mut starts: Option<Vec<usize>> = None;
+        out.main.reserve(result.len());
         for e in Entries::new(&result) {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),
