@@ -37,23 +37,31 @@ struct Bucket {
     live_bytes: usize,
 }
 
+impl Slot {
+    /// This timer's key, in its bucket's `keys`.
+    #[inline]
+    fn key<'k>(&self, keys: &'k [u8]) -> &'k [u8] {
+        &keys[self.start..self.start + self.len]
+    }
+
+    /// Whether this is the timer of (`kg`, `key`), hashed to `hash`.
+    #[inline]
+    fn is(&self, keys: &[u8], hash: u64, kg: u16, key: &[u8]) -> bool {
+        self.hash == hash && self.kg == kg && self.key(keys) == key
+    }
+}
+
 /// Fixed seed: the order within a time is the same from run to run.
 fn timer_hash(kg: u16, key: &[u8]) -> u64 {
     FixedState::with_seed(0).hash_one((kg, key))
 }
 
 impl Bucket {
-    fn key(&self, s: &Slot) -> &[u8] {
-        &self.keys[s.start..s.start + s.len]
-    }
-
     /// Adds a timer; false if it was there.
     fn insert(&mut self, kg: u16, key: &[u8]) -> bool {
         let hash = timer_hash(kg, key);
         let Bucket { keys, set, .. } = self;
-        let same =
-            |s: &Slot| s.hash == hash && s.kg == kg && &keys[s.start..s.start + s.len] == key;
-        if set.find(hash, same).is_some() {
+        if set.find(hash, |s| s.is(keys, hash, kg, key)).is_some() {
             return false;
         }
         let start = keys.len();
@@ -76,9 +84,7 @@ impl Bucket {
     fn remove(&mut self, kg: u16, key: &[u8]) -> bool {
         let hash = timer_hash(kg, key);
         let Bucket { keys, set, .. } = self;
-        let same =
-            |s: &Slot| s.hash == hash && s.kg == kg && &keys[s.start..s.start + s.len] == key;
-        let Ok(entry) = set.find_entry(hash, same) else {
+        let Ok(entry) = set.find_entry(hash, |s| s.is(keys, hash, kg, key)) else {
             return false;
         };
         entry.remove();
@@ -94,7 +100,7 @@ impl Bucket {
         let mut keys = Vec::with_capacity(self.live_bytes);
         for s in self.set.iter_mut() {
             let start = keys.len();
-            keys.extend_from_slice(&self.keys[s.start..s.start + s.len]);
+            keys.extend_from_slice(s.key(&self.keys));
             s.start = start;
         }
         self.keys = keys;
@@ -183,7 +189,7 @@ impl TimerService {
                     live_bytes,
                 } = bucket;
                 for s in set.extract_if(|_| true).take(room) {
-                    due.push(time, s.kg, &keys[s.start..s.start + s.len]);
+                    due.push(time, s.kg, s.key(keys));
                     *live_bytes -= s.len;
                     taken += 1;
                     d.len -= 1;
@@ -215,7 +221,7 @@ impl TimerService {
             .get(usize::from(domain))
             .into_iter()
             .flat_map(|d| d.buckets.iter())
-            .flat_map(|(&t, b)| b.set.iter().map(move |s| (t, s.kg, b.key(s))))
+            .flat_map(|(&t, b)| b.set.iter().map(move |s| (t, s.kg, s.key(&b.keys))))
     }
 }
 

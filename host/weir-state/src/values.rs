@@ -87,20 +87,13 @@ impl ValueTable {
             e.set(value);
             return;
         }
-        match self.bucket(k) {
-            Some(i) => {
-                if let Some((_, e)) = self.table.get_bucket_mut(i) {
-                    e.set(value);
-                }
-            }
-            None => {
-                self.table.insert_unique(
-                    k.hash(),
-                    (k.hash(), ValueEntry::new(k.key(), value)),
-                    |e| e.0,
-                );
-            }
+        let same = |(h, e): &(u64, ValueEntry)| *h == k.hash() && e.key() == k.key();
+        if let Some((_, e)) = self.table.find_mut(k.hash(), same) {
+            e.set(value);
+            return;
         }
+        let entry = (k.hash(), ValueEntry::new(k.key(), value));
+        self.table.insert_unique(k.hash(), entry, |e| e.0);
     }
 
     /// Removes `k`, returning its entry.
