@@ -13,7 +13,7 @@ pub use reader::{Entries, Entry, GroupReader, Reader, RecordRef, Records};
 pub use window::{WindowGroup, WindowGroupReader, WindowGroupWriter};
 pub use writer::{
     GroupWriter, put_failed, put_main, put_main_with, put_record, put_record_frame_body, put_side,
-    put_timer, put_value_clear, put_value_set, try_put_main_with,
+    put_stage, put_stage_failed, put_timer, put_value_clear, put_value_set, try_put_main_with,
 };
 
 /// The timestamp of a record that has none.
@@ -38,6 +38,13 @@ pub mod tag {
     pub const TIMER_DELETE: u8 = 5;
     /// A record the function failed on (it went on with the others).
     pub const RECORD_FAILED: u8 = 6;
+    /// In a chained call's result: the entries that follow are stage
+    /// `stage`'s, which received `records` records of `bytes` frame bytes.
+    pub const STAGE: u8 = 7;
+    /// In a chained call's result: a later stage failed on a record (the
+    /// record travels with the entry; the host never saw that stage's
+    /// input).
+    pub const STAGE_RECORD_FAILED: u8 = 8;
 }
 
 /// Why a function failed on a record (in a `RECORD_FAILED` entry).

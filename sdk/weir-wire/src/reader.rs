@@ -73,6 +73,15 @@ impl<'a> Reader<'a> {
         Ok(i64::from_le_bytes(a))
     }
 
+    /// Reads a u64.
+    #[inline]
+    pub fn u64(&mut self) -> Result<u64, WireError> {
+        let b = self.take(8, "a u64")?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
     /// Reads length-prefixed bytes.
     #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], WireError> {
@@ -213,6 +222,25 @@ pub enum Entry<'a> {
         /// What went wrong.
         message: &'a str,
     },
+    /// A chained call's result: the entries after this one are stage
+    /// `stage`'s (`chain` interface).
+    Stage {
+        /// The stage, 1 for the second function of the chain.
+        stage: u32,
+        /// Records the stage received.
+        records: u32,
+        /// Their frame bytes.
+        bytes: u64,
+    },
+    /// A chained call's result: the current stage failed on `record`.
+    StageFailed {
+        /// `failure::USER` or `failure::DECODE`.
+        kind: u8,
+        /// What went wrong.
+        message: &'a str,
+        /// The record.
+        record: RecordRef<'a>,
+    },
 }
 
 /// Iterates the entries of a result buffer.
@@ -223,6 +251,13 @@ impl<'a> Entries<'a> {
     #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Entries(Reader::new(buf))
+    }
+
+    /// The byte offset of the next entry (entries can be copied whole:
+    /// `buf[before..after]`).
+    #[inline]
+    pub fn offset(&self) -> usize {
+        self.0.offset()
     }
 
     /// The next entry: records (the common case) inline, the rest apart.
@@ -279,22 +314,25 @@ impl<'a> Entries<'a> {
             tag::RECORD_FAILED => {
                 let slot = r.u32()?;
                 let index = r.u32()?;
-                let kind = r.u8()?;
-                if kind > crate::failure::DECODE {
-                    return Err(WireError {
-                        offset: at,
-                        what: "a known failure kind",
-                    });
-                }
-                let message = std::str::from_utf8(r.bytes()?).map_err(|_| WireError {
-                    offset: at,
-                    what: "a UTF-8 failure message",
-                })?;
+                let (kind, message) = failure_of(r, at)?;
                 Ok(Entry::Failed {
                     slot,
                     index,
                     kind,
                     message,
+                })
+            }
+            tag::STAGE => Ok(Entry::Stage {
+                stage: r.u32()?,
+                records: r.u32()?,
+                bytes: r.u64()?,
+            }),
+            tag::STAGE_RECORD_FAILED => {
+                let (kind, message) = failure_of(r, at)?;
+                Ok(Entry::StageFailed {
+                    kind,
+                    message,
+                    record: r.record()?,
                 })
             }
             _ => Err(WireError {
@@ -303,6 +341,22 @@ impl<'a> Entries<'a> {
             }),
         }
     }
+}
+
+/// The kind and message of a failed-record entry.
+fn failure_of<'a>(r: &mut Reader<'a>, at: usize) -> Result<(u8, &'a str), WireError> {
+    let kind = r.u8()?;
+    if kind > crate::failure::DECODE {
+        return Err(WireError {
+            offset: at,
+            what: "a known failure kind",
+        });
+    }
+    let message = std::str::from_utf8(r.bytes()?).map_err(|_| WireError {
+        offset: at,
+        what: "a UTF-8 failure message",
+    })?;
+    Ok((kind, message))
 }
 
 impl<'a> Iterator for Entries<'a> {

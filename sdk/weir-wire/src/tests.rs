@@ -192,3 +192,52 @@ fn failed_record_entries_round_trip_and_reject_bad_kinds() {
     let r: Result<Vec<_>, _> = Entries::new(&buf).collect();
     assert_eq!(r.expect_err("bad kind").what, "a known failure kind");
 }
+
+#[test]
+fn stage_entries_round_trip_and_copy_whole() {
+    let mut frame = Vec::new();
+    put_record(&mut frame, 42, b"k", b"v");
+    let mut buf = Vec::new();
+    put_side(&mut buf, "odd", 1, b"", b"s");
+    put_stage(&mut buf, 1, 3, 120);
+    put_stage_failed(&mut buf, failure::USER, "bad", &frame);
+    put_main(&mut buf, 5, b"", b"m");
+    let mut entries = Entries::new(&buf);
+    let mut spans = Vec::new();
+    let mut got = Vec::new();
+    loop {
+        let before = entries.offset();
+        let Some(e) = entries.next() else { break };
+        got.push(e.expect("valid"));
+        spans.push(before..entries.offset());
+    }
+    assert_eq!(
+        got[1],
+        Entry::Stage {
+            stage: 1,
+            records: 3,
+            bytes: 120
+        }
+    );
+    match got[2] {
+        Entry::StageFailed {
+            kind,
+            message,
+            record,
+        } => {
+            assert_eq!((kind, message), (failure::USER, "bad"));
+            assert_eq!(
+                (record.ts, record.key, record.value),
+                (42, &b"k"[..], &b"v"[..])
+            );
+        }
+        other => panic!("not a stage failure: {other:?}"),
+    }
+    // Spans tile the buffer, so entries can be copied whole.
+    assert_eq!(spans.first().map(|s| s.start), Some(0));
+    assert_eq!(spans.last().map(|s| s.end), Some(buf.len()));
+    assert!(spans.windows(2).all(|w| w[0].end == w[1].start));
+    // A truncated marker is an error, never a panic.
+    let cut = spans[1].start + 6;
+    assert!(Entries::new(&buf[spans[1].start..cut]).any(|e| e.is_err()));
+}

@@ -117,6 +117,26 @@ pub fn put_failed(buf: &mut Vec<u8>, slot: u32, index: u32, kind: u8, message: &
     put_bytes(buf, message.as_bytes());
 }
 
+/// Appends a chained call's stage marker: the entries after it are stage
+/// `stage`'s, which received `records` records of `bytes` frame bytes.
+#[inline]
+pub fn put_stage(buf: &mut Vec<u8>, stage: u32, records: u32, bytes: u64) {
+    buf.push(tag::STAGE);
+    buf.extend_from_slice(&stage.to_le_bytes());
+    buf.extend_from_slice(&records.to_le_bytes());
+    buf.extend_from_slice(&bytes.to_le_bytes());
+}
+
+/// Appends a chained call's failed record of the current stage: `kind`,
+/// `message`, then the record's frame (`frame` is a whole record frame).
+#[inline]
+pub fn put_stage_failed(buf: &mut Vec<u8>, kind: u8, message: &str, frame: &[u8]) {
+    buf.push(tag::STAGE_RECORD_FAILED);
+    buf.push(kind);
+    put_bytes(buf, message.as_bytes());
+    buf.extend_from_slice(frame);
+}
+
 /// Writes one key group of a keyed batch: the key, the current value of each
 /// declared value state, then the records. The record count is patched in
 /// when the group is finished.
