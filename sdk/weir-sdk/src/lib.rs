@@ -101,7 +101,7 @@ pub mod rt;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "functions",
+        world: "chained-functions",
         pub_export_macro: true,
         default_bindings_module: "weir_sdk::bindings",
     });

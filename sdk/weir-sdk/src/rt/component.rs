@@ -4,7 +4,7 @@ use super::keyed::{Group, KeyedOp};
 use super::registry::{Entry, Registry};
 use super::transform::{Batch, TransformOp};
 use super::window::WindowOp;
-use crate::bindings::exports::weir::function::{keyed, registry, transform, window};
+use crate::bindings::exports::weir::function::{chain, keyed, registry, transform, window};
 use crate::bindings::weir::function::types::{
     BatchContext, FunctionError, FunctionInfo, FunctionKind, StateDescriptor, StateKind,
     StateTtl as WitTtl, TaskInfo as WitTaskInfo,
@@ -19,7 +19,7 @@ use weir_wire::{GroupReader, WindowGroupReader};
 /// The exported component of a function crate.
 pub struct Component<R>(PhantomData<R>);
 
-fn to_wit(e: Error) -> FunctionError {
+pub(super) fn to_wit(e: Error) -> FunctionError {
     match e.kind {
         ErrorKind::User => FunctionError::User(e.message),
         ErrorKind::Decode => FunctionError::Decode(e.message),
@@ -50,7 +50,7 @@ fn kind_name(k: FunctionKind) -> &'static str {
     }
 }
 
-fn find<R: Registry>(name: &str) -> Result<Entry, FunctionError> {
+pub(super) fn find<R: Registry>(name: &str) -> Result<Entry, FunctionError> {
     let entries = R::entries();
     let names: Vec<String> = entries
         .iter()
@@ -107,9 +107,14 @@ impl<R: Registry> window::Guest for Component<R> {
     type WindowFunction = WindowHandle<R>;
 }
 
-struct TransformInner {
+impl<R: Registry> chain::Guest for Component<R> {
+    type ChainedFunctions = super::chain::ChainHandle<R>;
+}
+
+/// An opened stateless function.
+pub(super) struct TransformInner {
     task: TaskInfo,
-    op: Box<dyn TransformOp>,
+    pub(super) op: Box<dyn TransformOp>,
 }
 
 /// An opened stateless function.
@@ -123,15 +128,8 @@ impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
         name: String,
         task: WitTaskInfo,
     ) -> Result<transform::TransformFunction, FunctionError> {
-        let mut op = make::<R, _>(&name, |f| f.transform, "not a stateless transform")?;
-        let task = task_info(task);
-        op.open(&mut OpenContext {
-            task: &task,
-            states: None,
-        })
-        .map_err(to_wit)?;
         Ok(transform::TransformFunction::new(TransformHandle::<R> {
-            inner: RefCell::new(TransformInner { task, op }),
+            inner: RefCell::new(TransformInner::open::<R>(&name, task)?),
             _r: PhantomData,
         }))
     }
@@ -149,22 +147,62 @@ impl<R: Registry> transform::GuestTransformFunction for TransformHandle<R> {
     }
 
     fn process_batch(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
-        let mut inner = self.inner.borrow_mut();
-        let TransformInner { task, op } = &mut *inner;
+        self.inner.borrow_mut().process(ctx, &input)
+    }
+}
+
+impl TransformInner {
+    /// Opens the stateless function `name` of the registry `R`.
+    pub(super) fn open<R: Registry>(name: &str, task: WitTaskInfo) -> Result<Self, FunctionError> {
+        let mut op = make::<R, _>(name, |f| f.transform, "not a stateless transform")?;
+        let task = task_info(task);
+        op.open(&mut OpenContext {
+            task: &task,
+            states: None,
+        })
+        .map_err(to_wit)?;
+        Ok(TransformInner { task, op })
+    }
+
+    /// Runs the function over the record frames of `input`.
+    pub(super) fn process(
+        &mut self,
+        ctx: BatchContext,
+        input: &[u8],
+    ) -> Result<Vec<u8>, FunctionError> {
+        let TransformInner { task, op } = self;
         let batch = Batch {
             task,
             watermark: ctx.watermark,
             processing_time: ctx.processing_time,
         };
         let mut out = Vec::with_capacity(input.len());
-        op.process(&batch, &input, &mut out).map_err(to_wit)?;
+        op.process(&batch, input, &mut out).map_err(to_wit)?;
         Ok(out)
+    }
+
+    /// Runs the function over the record frames of `input`, appending its
+    /// result to `out`.
+    pub(super) fn process_into(
+        &mut self,
+        ctx: BatchContext,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), FunctionError> {
+        let TransformInner { task, op } = self;
+        let batch = Batch {
+            task,
+            watermark: ctx.watermark,
+            processing_time: ctx.processing_time,
+        };
+        op.process(&batch, input, out).map_err(to_wit)
     }
 }
 
-struct KeyedInner {
+/// An opened keyed function.
+pub(super) struct KeyedInner {
     task: TaskInfo,
-    op: Box<dyn KeyedOp>,
+    pub(super) op: Box<dyn KeyedOp>,
     states: Vec<Declared>,
     /// Ids of the declared value states, in the order groups carry them.
     value_ids: Vec<usize>,
@@ -179,7 +217,41 @@ pub struct KeyedHandle<R> {
 
 impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
     fn open(name: String, task: WitTaskInfo) -> Result<keyed::KeyedFunction, FunctionError> {
-        let mut op = make::<R, _>(&name, |f| f.keyed, "not a keyed function")?;
+        Ok(keyed::KeyedFunction::new(KeyedHandle::<R> {
+            inner: RefCell::new(KeyedInner::open::<R>(&name, task)?),
+            _r: PhantomData,
+        }))
+    }
+
+    fn states(&self) -> Vec<StateDescriptor> {
+        self.inner.borrow().descriptors()
+    }
+
+    fn process_batch(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        self.inner.borrow_mut().run(ctx, &input, false)
+    }
+
+    fn on_timers(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
+        self.inner.borrow_mut().run(ctx, &input, true)
+    }
+
+    fn snapshot_state(&self) -> Result<Option<Vec<u8>>, FunctionError> {
+        self.inner.borrow_mut().op.snapshot_state().map_err(to_wit)
+    }
+
+    fn restore_state(&self, states: Vec<Vec<u8>>) -> Result<(), FunctionError> {
+        self.inner
+            .borrow_mut()
+            .op
+            .restore_state(states)
+            .map_err(to_wit)
+    }
+}
+
+impl KeyedInner {
+    /// Opens the keyed function `name` of the registry `R`.
+    pub(super) fn open<R: Registry>(name: &str, task: WitTaskInfo) -> Result<Self, FunctionError> {
+        let mut op = make::<R, _>(name, |f| f.keyed, "not a keyed function")?;
         let task = task_info(task);
         let mut states = Vec::new();
         op.open(&mut OpenContext {
@@ -193,22 +265,18 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
             .filter(|(_, d)| d.kind == Kind::Value)
             .map(|(i, _)| i)
             .collect();
-        Ok(keyed::KeyedFunction::new(KeyedHandle::<R> {
-            inner: RefCell::new(KeyedInner {
-                task,
-                op,
-                states,
-                value_ids,
-                scratch: Vec::new(),
-            }),
-            _r: PhantomData,
-        }))
+        Ok(KeyedInner {
+            task,
+            op,
+            states,
+            value_ids,
+            scratch: Vec::new(),
+        })
     }
 
-    fn states(&self) -> Vec<StateDescriptor> {
-        self.inner
-            .borrow()
-            .states
+    /// The states the function declared, as the WIT describes them.
+    pub(super) fn descriptors(&self) -> Vec<StateDescriptor> {
+        self.states
             .iter()
             .map(|d| StateDescriptor {
                 name: d.name.clone(),
@@ -226,40 +294,22 @@ impl<R: Registry> keyed::GuestKeyedFunction for KeyedHandle<R> {
             .collect()
     }
 
-    fn process_batch(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
-        self.run(ctx, &input, false)
-    }
-
-    fn on_timers(&self, ctx: BatchContext, input: Vec<u8>) -> Result<Vec<u8>, FunctionError> {
-        self.run(ctx, &input, true)
-    }
-
-    fn snapshot_state(&self) -> Result<Option<Vec<u8>>, FunctionError> {
-        self.inner.borrow_mut().op.snapshot_state().map_err(to_wit)
-    }
-
-    fn restore_state(&self, states: Vec<Vec<u8>>) -> Result<(), FunctionError> {
-        self.inner
-            .borrow_mut()
-            .op
-            .restore_state(states)
-            .map_err(to_wit)
-    }
-}
-
-impl<R: Registry> KeyedHandle<R> {
     /// Runs the key groups of `input` through the function (its records, or
     /// its timers when `timers`), with each group's state in the scope, and
     /// writes state mutations and timer operations after each group.
-    fn run(&self, ctx: BatchContext, input: &[u8], timers: bool) -> Result<Vec<u8>, FunctionError> {
-        let mut inner = self.inner.borrow_mut();
+    pub(super) fn run(
+        &mut self,
+        ctx: BatchContext,
+        input: &[u8],
+        timers: bool,
+    ) -> Result<Vec<u8>, FunctionError> {
         let KeyedInner {
             task,
             op,
             states,
             value_ids,
             scratch,
-        } = &mut *inner;
+        } = self;
         let batch = Batch {
             task,
             watermark: ctx.watermark,

@@ -1,6 +1,7 @@
 //! The machinery behind [`crate::export_functions!`]: registration, the
 //! batch drivers and the WIT glue. Not part of the public API.
 
+mod chain;
 mod component;
 pub mod host;
 mod keyed;

@@ -63,11 +63,23 @@ fn wire(e: weir_wire::WireError) -> Error {
     Error::decode(e)
 }
 
+std::thread_local! {
+    /// Failed-record entries written so far (a chained call looks for
+    /// failures only in results that have some).
+    pub(crate) static FAILURES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Failed-record entries written so far.
+pub(crate) fn failures() -> u64 {
+    FAILURES.with(std::cell::Cell::get)
+}
+
 /// Reports that the function failed on record `index` of `slot`: the
 /// host fails the job or sets the record aside, as the job says; either
 /// way the batch goes on. What the record produced before the error was
 /// removed by the caller.
 pub(crate) fn failed(out: &mut Vec<u8>, slot: u32, index: usize, e: &Error) {
+    FAILURES.with(|f| f.set(f.get() + 1));
     let kind = match e.kind {
         crate::error::ErrorKind::User => weir_wire::failure::USER,
         crate::error::ErrorKind::Decode => weir_wire::failure::DECODE,
