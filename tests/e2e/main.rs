@@ -6,6 +6,7 @@ mod cluster;
 mod connectors;
 mod dead_letter;
 mod event_time;
+mod fusion;
 mod grants;
 mod idleness;
 mod keyed_state;

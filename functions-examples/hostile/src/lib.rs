@@ -3,7 +3,8 @@
 //! a clear error naming the operator, the sub-task and the cause.
 
 use weir_sdk::{
-    Collector, Context, Error, KeyedProcessFunction, ListState, MapFunction, OpenContext, Result,
+    Collector, Context, Error, FlatMapFunction, KeyedProcessFunction, ListState, MapFunction,
+    OpenContext, Result, ValueState,
 };
 
 /// Loops forever on the first record (stopped by the call deadline).
@@ -224,8 +225,16 @@ impl KeyedProcessFunction for HoardList {
         self.hoard = Some(ctx.list_state("hoard"));
         Ok(())
     }
-    fn process_element(&mut self, v: String, _: &Context<'_>, _: &mut Collector<'_, String>) -> Result<()> {
-        let hoard = self.hoard.as_ref().ok_or_else(|| Error::msg("not opened"))?;
+    fn process_element(
+        &mut self,
+        v: String,
+        _: &Context<'_>,
+        _: &mut Collector<'_, String>,
+    ) -> Result<()> {
+        let hoard = self
+            .hoard
+            .as_ref()
+            .ok_or_else(|| Error::msg("not opened"))?;
         let block = vec![7u8; 1024];
         loop {
             hoard.add(&block)?;
@@ -244,7 +253,12 @@ pub struct FanOut;
 impl weir_sdk::FlatMapFunction for FanOut {
     type In = String;
     type Out = String;
-    fn flat_map(&mut self, v: String, _: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
+    fn flat_map(
+        &mut self,
+        v: String,
+        _: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
         for _ in 0..1000 {
             out.collect(&v)?;
         }
@@ -260,15 +274,153 @@ pub struct RemindEveryKey;
 impl KeyedProcessFunction for RemindEveryKey {
     type In = u64;
     type Out = String;
-    fn process_element(&mut self, _: u64, ctx: &Context<'_>, _: &mut Collector<'_, String>) -> Result<()> {
+    fn process_element(
+        &mut self,
+        _: u64,
+        ctx: &Context<'_>,
+        _: &mut Collector<'_, String>,
+    ) -> Result<()> {
         ctx.register_event_time_timer(1_000)
     }
-    fn on_timer(&mut self, _: i64, ctx: &Context<'_>, out: &mut Collector<'_, String>) -> Result<()> {
+    fn on_timer(
+        &mut self,
+        _: i64,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
         out.collect(&ctx.key_str().unwrap_or("?").to_owned())
     }
 }
 
+// Well-behaved functions that chain (tests of fused calls, where one
+// call runs `tally → sort-out → sequence`): every kind of result a stage
+// can have, with keyed state, timers, side outputs, failed records and
+// operator state.
+
+/// Splits a line into words, each keyed by itself.
+#[derive(Default)]
+pub struct KeyWords;
+
+impl FlatMapFunction for KeyWords {
+    type In = String;
+    type Out = String;
+    fn flat_map(
+        &mut self,
+        line: String,
+        _: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
+        for w in line.split_whitespace() {
+            out.collect_keyed(w.as_bytes(), &w.to_owned())?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts each key's records (`word=n` per record) and, from an
+/// event-time timer at the end of input, emits `word final=n`.
+#[derive(Default)]
+pub struct Tally {
+    count: Option<ValueState<u64>>,
+}
+
+impl KeyedProcessFunction for Tally {
+    type In = String;
+    type Out = String;
+    fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()> {
+        self.count = Some(ctx.value_state("count"));
+        Ok(())
+    }
+    fn process_element(
+        &mut self,
+        w: String,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
+        let state = self
+            .count
+            .as_ref()
+            .ok_or_else(|| Error::msg("not opened"))?;
+        let n = state.get()?.unwrap_or(0) + 1;
+        state.set(&n)?;
+        ctx.register_event_time_timer(1_000)?;
+        out.collect(&format!("{w}={n}"))
+    }
+    fn on_timer(
+        &mut self,
+        _: i64,
+        ctx: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
+        let state = self
+            .count
+            .as_ref()
+            .ok_or_else(|| Error::msg("not opened"))?;
+        let n = state.get()?.unwrap_or(0);
+        out.collect(&format!("{} final={n}", ctx.key_str().unwrap_or("?")))
+    }
+}
+
+/// Fails on records that mention "bad", sends those longer than 12
+/// characters to the side output `long`, and passes the rest on.
+#[derive(Default)]
+pub struct SortOut;
+
+impl FlatMapFunction for SortOut {
+    type In = String;
+    type Out = String;
+    const SIDE_OUTPUTS: &'static [&'static str] = &["long"];
+    fn flat_map(
+        &mut self,
+        v: String,
+        _: &Context<'_>,
+        out: &mut Collector<'_, String>,
+    ) -> Result<()> {
+        if v.contains("bad") {
+            return Err(Error::msg(format!("no bad words: '{v}'")));
+        }
+        if v.len() > 12 {
+            out.side_output("long", &v)
+        } else {
+            out.collect(&v)
+        }
+    }
+}
+
+/// Numbers the records of each instance, `subtask:n value`; `n` is
+/// operator state, so a restored job numbers on without gaps or repeats.
+#[derive(Default)]
+pub struct Sequence {
+    n: u64,
+}
+
+impl MapFunction for Sequence {
+    type In = String;
+    type Out = String;
+    fn map(&mut self, v: String, ctx: &Context<'_>) -> Result<String> {
+        self.n += 1;
+        Ok(format!("{}:{} {v}", ctx.task().subtask_index, self.n))
+    }
+    fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(Some(self.n.to_le_bytes().to_vec()))
+    }
+    fn restore_state(&mut self, states: Vec<Vec<u8>>) -> Result<()> {
+        for s in states {
+            let bytes: [u8; 8] = s
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::msg("not a u64"))?;
+            self.n = self.n.max(u64::from_le_bytes(bytes));
+        }
+        Ok(())
+    }
+}
+
 weir_sdk::export_functions! {
+    "sequence" => map(Sequence),
+    "key-words" => flat_map(KeyWords),
+    "tally" => keyed_process(Tally),
+    "sort-out" => flat_map(SortOut),
     "fan-out" => flat_map(FanOut),
     "refuse-sevens" => map(RefuseSevens),
     "remind-every-key" => keyed_process(RemindEveryKey),

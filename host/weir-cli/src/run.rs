@@ -27,6 +27,7 @@ fn load(
         checkpoint_dir: t.checkpoint_dir.clone(),
         state_backend: t.state_backend,
         state_memory_mb: t.state_memory_mb,
+        fuse_chained_calls: t.fuse_chained_calls,
     };
     let graph = if is_module(job) {
         module_job(job, &overrides)?

@@ -43,6 +43,8 @@ pub struct Trailing {
     pub savepoint_dir: Option<PathBuf>,
     /// `--overwrite`: a fresh run may replace earlier part files.
     pub overwrite: bool,
+    /// `--fuse-chained-calls true|false`.
+    pub fuse_chained_calls: Option<bool>,
 }
 
 /// Parses a duration: `1500ms`, `2s`, `1.5s`, `3m`, or plain milliseconds.
@@ -125,6 +127,13 @@ pub fn parse(args: &[String]) -> Result<Trailing> {
                     ArgsError(format!("--state-memory-mb needs a number, got '{value}'"))
                 })?)
             }
+            "fuse-chained-calls" => {
+                t.fuse_chained_calls = Some(value.parse().map_err(|_| {
+                    ArgsError(format!(
+                        "--fuse-chained-calls is true or false, got '{value}'"
+                    ))
+                })?)
+            }
             "restore" => t.restore = Some(PathBuf::from(value)),
             "from-savepoint" => t.from_savepoint = Some(PathBuf::from(value)),
             "savepoint-dir" => t.savepoint_dir = Some(PathBuf::from(value)),
@@ -144,6 +153,7 @@ impl Trailing {
             checkpoint_dir: self.checkpoint_dir.clone(),
             state_backend: self.state_backend,
             state_memory_mb: self.state_memory_mb,
+            fuse_chained_calls: self.fuse_chained_calls,
         }
     }
 }

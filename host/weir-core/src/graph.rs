@@ -63,6 +63,9 @@ pub struct Sandbox {
     pub grants: BTreeMap<String, std::sync::Arc<Grants>>,
     /// What the host holds on an instance's behalf.
     pub budgets: Budgets,
+    /// Consecutive chained functions of one component run in one guest
+    /// call (`fuse_chained_calls`, or `--fuse-chained-calls`).
+    pub fuse_chained_calls: bool,
 }
 
 impl Default for Sandbox {
@@ -72,6 +75,7 @@ impl Default for Sandbox {
             call_timeout: Duration::from_secs(10),
             grants: BTreeMap::new(),
             budgets: Budgets::default(),
+            fuse_chained_calls: true,
         }
     }
 }
@@ -245,6 +249,8 @@ pub struct Overrides {
     pub state_backend: Option<crate::spec::StateBackendKind>,
     /// The job's RocksDB memory budget in each process, MiB.
     pub state_memory_mb: Option<u32>,
+    /// Whether chained functions of one component run in one call.
+    pub fuse_chained_calls: Option<bool>,
 }
 
 /// The RocksDB memory budget when the job sets none, MiB (as

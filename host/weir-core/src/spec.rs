@@ -168,6 +168,9 @@ pub struct SandboxSpec {
     pub max_output_mb_per_call: Option<u64>,
     /// Side outputs one function may declare (default 32).
     pub max_side_outputs: Option<u32>,
+    /// Consecutive chained functions of one component run in one guest
+    /// call (default true; false calls each function on its own).
+    pub fuse_chained_calls: Option<bool>,
     /// Guest output lines forwarded to the log per second and instance
     /// (default 100; 0 forwards none).
     pub max_log_lines_per_second: Option<u32>,

@@ -121,7 +121,10 @@ impl Validator {
             }
         }
 
-        let sandbox = self.sandbox(&spec, &params, base);
+        let mut sandbox = self.sandbox(&spec, &params, base);
+        if let Some(fuse) = overrides.fuse_chained_calls {
+            sandbox.fuse_chained_calls = fuse;
+        }
         let mut nodes = Vec::new();
         let mut inputs: Vec<(usize, Inputs)> = Vec::new();
 

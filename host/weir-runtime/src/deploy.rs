@@ -305,6 +305,15 @@ impl Deployment {
             .collect()
     }
 
+    /// Calls into each node's Wasm guest so far, over its sub-tasks (a
+    /// fused chain's calls count at its first node).
+    pub fn wasm_calls(&self) -> Vec<u64> {
+        self.counters
+            .iter()
+            .map(|c| c.per_subtask().iter().map(|m| m.wasm_calls).sum())
+            .collect()
+    }
+
     /// What each sub-task of node `node` did so far.
     pub fn subtask_metrics(&self, node: usize) -> Vec<crate::SubtaskMetrics> {
         self.counters
@@ -518,21 +527,50 @@ fn spawn_task(
         .name(name)
         .spawn(move || {
             let _span = span.entered();
+            let nodes: Vec<usize> = steps.iter().map(|(n, _)| *n).collect();
+            let runs = crate::fuse::plan(&graph, &prepared, &nodes);
             let mut built = Vec::new();
-            for (node, routes) in steps {
-                let op = build_step(
-                    &graph,
-                    &rt,
-                    &prepared,
-                    node,
-                    s,
-                    parallelism,
-                    clock.clone(),
-                    &local,
-                    restore.as_deref(),
-                );
+            let mut steps = steps.into_iter().enumerate();
+            while let Some((i, (node, routes))) = steps.next() {
+                let op = if runs[i] > 0 {
+                    let at = crate::fuse::FuseAt {
+                        graph: &graph,
+                        rt: &rt,
+                        prepared: &prepared,
+                        nodes: &nodes[i..=i + runs[i]],
+                        s,
+                        local: &local,
+                        restore: restore.as_deref(),
+                    };
+                    crate::fuse::open_fused(&at, clock.clone()).map(Some)
+                } else {
+                    build_step(
+                        &graph,
+                        &rt,
+                        &prepared,
+                        node,
+                        s,
+                        parallelism,
+                        clock.clone(),
+                        &local,
+                        restore.as_deref(),
+                    )
+                };
                 match op {
-                    Ok(op) => built.push(Step { node, op, routes }),
+                    Ok(op) => {
+                        built.push(Step {
+                            fused: runs[i],
+                            ..Step::new(node, op, routes)
+                        });
+                        for stage in 1..=runs[i] {
+                            if let Some((_, (node, routes))) = steps.next() {
+                                built.push(Step {
+                                    stage,
+                                    ..Step::new(node, None, routes)
+                                });
+                            }
+                        }
+                    }
                     Err(f) => {
                         ctl.fail_setup(JobFailure {
                             operator: Some(graph.nodes[node].id.clone()),

@@ -379,6 +379,10 @@ pub trait Executor {
     fn wait(&mut self) -> Ended;
     /// Records received and emitted per node in this attempt so far.
     fn totals(&self) -> Vec<(u64, u64)>;
+    /// Calls into each node's Wasm guest (empty where not known).
+    fn wasm_calls(&self) -> Vec<u64> {
+        Vec::new()
+    }
     /// The attempt is over (after its final checkpoint, or its failure):
     /// what is left of it may go.
     fn release(&mut self) {}
@@ -454,6 +458,12 @@ impl Executor for LocalExecutor {
         self.current
             .as_ref()
             .map_or_else(Vec::new, Deployment::totals)
+    }
+
+    fn wasm_calls(&self) -> Vec<u64> {
+        self.current
+            .as_ref()
+            .map_or_else(Vec::new, Deployment::wasm_calls)
     }
 
     fn release(&mut self) {
@@ -616,6 +626,7 @@ fn run_attempt(
     }
     let stopped = coordinator.stopped_with.clone();
     let totals = exec.totals();
+    let calls = exec.wasm_calls();
     Attempt::Done(Box::new(JobSummary {
         name: graph.name.clone(),
         duration: started.elapsed(),
@@ -631,6 +642,7 @@ fn run_attempt(
                     parallelism: n.parallelism,
                     records_in,
                     records_out,
+                    wasm_calls: calls.get(i).copied().unwrap_or_default(),
                 }
             })
             .collect(),

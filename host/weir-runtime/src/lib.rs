@@ -18,6 +18,7 @@ mod control;
 mod deploy;
 mod exchange;
 mod failure;
+mod fuse;
 mod gate;
 mod handle;
 mod job;

@@ -269,6 +269,9 @@ pub struct NodeSummary {
     pub records_in: u64,
     /// Records emitted (main and side outputs).
     pub records_out: u64,
+    /// Calls into its Wasm guest (0 where the executor does not know; a
+    /// fused chain's calls count at its first node).
+    pub wasm_calls: u64,
 }
 
 /// The outcome of a finished job.

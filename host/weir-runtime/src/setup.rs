@@ -229,7 +229,7 @@ impl TimestampAssigner for WasmTimestamps {
 }
 
 /// What a function instance of sub-task `s` of `node` is told.
-fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
+pub(crate) fn task_info(graph: &JobGraph, node: usize, s: u32) -> TaskInfo {
     let n = &graph.nodes[node];
     TaskInfo {
         job_name: graph.name.clone(),
@@ -257,7 +257,7 @@ pub fn sandbox_limits(graph: &JobGraph) -> InstanceConfig {
 }
 
 /// The limits of every instance, and what the job granted `component`.
-fn instance_config(graph: &JobGraph, component: &str, local: &Local) -> InstanceConfig {
+pub(crate) fn instance_config(graph: &JobGraph, component: &str, local: &Local) -> InstanceConfig {
     InstanceConfig {
         grants: graph.sandbox.grants.get(component).cloned(),
         interrupt: Some(local.interrupt.clone()),
@@ -280,7 +280,7 @@ pub(crate) struct Local {
 
 /// The keyed state backend of one operator sub-task, with what a snapshot
 /// in the backend's own format holds already loaded.
-fn make_backend(
+pub(crate) fn make_backend(
     local: &Local,
     node_id: &str,
     s: u32,
@@ -336,7 +336,7 @@ pub(crate) fn open_operator(
 }
 
 /// Restores sub-task `s` of node `n` from the snapshots of it in `restore`.
-fn restore_operator(
+pub(crate) fn restore_operator(
     op: &mut dyn Operator,
     n: &weir_core::graph::Node,
     s: u32,
@@ -366,16 +366,7 @@ fn open_function(
     let n = &graph.nodes[node];
     let task = task_info(graph, node, s);
     let config = instance_config(graph, &op.component, local);
-    let outcomes = Outcomes::new(
-        component
-            .function(&op.function)
-            .map(|f| f.side_outputs.clone())
-            .unwrap_or_default(),
-        (op.on_error == OnError::DeadLetter).then(|| DeadLetters {
-            operator: n.id.clone(),
-            subtask: s,
-        }),
-    );
+    let outcomes = outcomes_of(component, &n.id, op, s);
     if let Some(def) = op.window {
         let range = key_group_range(s, graph.max_parallelism, n.parallelism);
         let backend = make_backend(local, &n.id, s, range, restore)?;
@@ -412,6 +403,25 @@ fn open_function(
             outcomes,
         )))
     }
+}
+
+/// How the operator `id` running `op` checks its function's results.
+pub(crate) fn outcomes_of(
+    component: &LoadedComponent,
+    id: &str,
+    op: &OperatorNode,
+    s: u32,
+) -> Outcomes {
+    Outcomes::new(
+        component
+            .function(&op.function)
+            .map(|f| f.side_outputs.clone())
+            .unwrap_or_default(),
+        (op.on_error == OnError::DeadLetter).then(|| DeadLetters {
+            operator: id.to_owned(),
+            subtask: s,
+        }),
+    )
 }
 
 /// Readies every file sink's directory: a fresh run removes old part files;

@@ -7,7 +7,7 @@ use crate::exchange::{EdgeWriter, Inbox, Stop};
 use crate::failure::{Failure, JobFailure};
 use crate::gate::{InputGate, Step as GateStep, UnknownChannel};
 use crate::metrics::NodeCounters;
-use crate::operators::{Emitter, Operator, SnapshotCtx};
+use crate::operators::{Emitter, Operator, SnapshotCtx, StageOut};
 use std::path::PathBuf;
 use std::sync::Arc;
 use weir_checkpoint::{CheckpointKind, OperatorSnapshot};
@@ -31,11 +31,31 @@ pub(crate) struct Routes {
     pub(crate) side: Vec<(String, Vec<EdgeWriter>)>,
 }
 
-/// A node of the chain with its operator (none for a source head).
+/// A node of the chain with its operator (none for a source head, and
+/// none for a later stage of a fused chain, which the step `stage` steps
+/// before it runs).
 pub(crate) struct Step {
     pub(crate) node: usize,
     pub(crate) op: Option<Box<dyn Operator>>,
     pub(crate) routes: Routes,
+    /// How many of the following steps this step's operator runs in the
+    /// same guest calls (a fused chain; 0 for none).
+    pub(crate) fused: usize,
+    /// For a later stage of a fused chain, its stage number (1…); else 0.
+    pub(crate) stage: usize,
+}
+
+impl Step {
+    /// A step running its own operator (or none, for a source).
+    pub(crate) fn new(node: usize, op: Option<Box<dyn Operator>>, routes: Routes) -> Self {
+        Step {
+            node,
+            op,
+            routes,
+            fused: 0,
+            stage: 0,
+        }
+    }
 }
 
 /// One parallel instance of a chain.
@@ -175,7 +195,14 @@ impl SubTask {
                 tracing::debug!("sub-task stopped with: {}", f.message);
                 return;
             }
-            let node = self.steps.get(self.current).map_or(0, |s| s.node);
+            // A fused chain's failure belongs to the stage that failed.
+            let at = self.current
+                + self
+                    .steps
+                    .get(self.current)
+                    .and_then(|s| s.op.as_ref())
+                    .map_or(0, |op| op.failed_stage());
+            let node = self.steps.get(at).map_or(0, |s| s.node);
             self.ctl.fail(JobFailure {
                 operator: Some(self.node_ids[node].clone()),
                 subtask: Some((self.subtask, self.parallelism)),
@@ -296,7 +323,7 @@ impl SubTask {
                 // The head operator's own dead letters.
                 let mut out = Outputs::default();
                 *out.side(weir_core::spec::DEAD_LETTER_OUTPUT) = letters;
-                self.route_produced(0, out)?;
+                self.route_produced(0, out, &mut [])?;
                 self.flush()
             }
             GateStep::Watermark(wm) => {
@@ -343,6 +370,8 @@ impl SubTask {
     ) -> Result<Vec<OpAck>, Stop> {
         let staging = self.staging.join(format!("chk-{}", self.last_barrier));
         let mut acks = Vec::with_capacity(self.steps.len());
+        // The operator states of a fused chain's later stages.
+        let mut stage_states: Vec<Option<Vec<u8>>> = Vec::new();
         for i in 0..self.steps.len() {
             self.current = i;
             let node = self.steps[i].node;
@@ -351,7 +380,12 @@ impl SubTask {
             snapshot.finished = finished;
             let mut native = None;
             let mut deferred = None;
+            let stage = self.steps[i].stage;
             match &mut self.steps[i].op {
+                None if stage > 0 => {
+                    snapshot.operator_state =
+                        stage_states.get_mut(stage - 1).and_then(Option::take);
+                }
                 None => snapshot.source = reader.and_then(|r| r.position()),
                 Some(op) => {
                     let ctx = SnapshotCtx {
@@ -369,6 +403,7 @@ impl SubTask {
                     snapshot.timers = st.timers;
                     snapshot.operator_state = st.operator_state;
                     snapshot.sink = st.sink;
+                    stage_states = st.stages;
                     native = st.native;
                     deferred = st.deferred;
                 }
@@ -471,6 +506,13 @@ impl SubTask {
     fn process_from(&mut self, i: usize, batch: Batch) -> Result<(), Stop> {
         let node = self.steps[i].node;
         self.counters[node].add_in(self.subtask, batch.len(), batch.byte_len());
+        self.check_fault(i)?;
+        self.with_op(i, |op, out| op.process(&batch, out))
+    }
+
+    /// Fails with an injected fault (tests) when step `i`'s node is due.
+    fn check_fault(&mut self, i: usize) -> Result<(), Stop> {
+        let node = self.steps[i].node;
         if self.ctl.has_fault()
             && self
                 .ctl
@@ -479,7 +521,7 @@ impl SubTask {
             self.current = i;
             return Err(Failure::internal("injected fault").into());
         }
-        self.with_op(i, |op, out| op.process(&batch, out))
+        Ok(())
     }
 
     /// Runs `f` on step `i`'s operator with an emitter that routes what it
@@ -495,24 +537,73 @@ impl SubTask {
         };
         self.current = i;
         let flush = self.batch_bytes;
+        let stages = self.steps[i].fused;
         let result = {
-            let mut downstream = |out: Outputs| self.route_produced(i, out);
-            let mut out = Emitter::new(flush, &mut downstream);
+            let mut downstream =
+                |out: Outputs, later: &mut [StageOut]| self.route_produced(i, out, later);
+            let mut out = Emitter::new(flush, stages, &mut downstream);
             f(op.as_mut(), &mut out).and_then(|()| out.pass_on())
         };
         self.steps[i].op = Some(op);
         result
     }
 
-    /// Counts and routes what step `i` produced outside of `process`
-    /// (timers, watermarks, the end of input).
-    fn route_produced(&mut self, i: usize, out: Outputs) -> Result<(), Stop> {
-        if out.is_empty() {
-            return Ok(());
+    /// Counts and routes what step `i` produced; with `later` stages, step
+    /// `i` runs a fused chain: each stage counts and routes as its own
+    /// node, and the last stage's main output goes on from there.
+    fn route_produced(
+        &mut self,
+        i: usize,
+        mut out: Outputs,
+        later: &mut [StageOut],
+    ) -> Result<(), Stop> {
+        if later.is_empty() {
+            if out.is_empty() {
+                return Ok(());
+            }
+            let (produced, bytes) = sizes(&out);
+            self.counters[self.steps[i].node].add_out(self.subtask, produced, bytes);
+            return self.route(i, out);
         }
-        let (produced, bytes) = sizes(&out);
-        self.counters[self.steps[i].node].add_out(self.subtask, produced, bytes);
-        self.route(i, out)
+        let main = std::mem::take(&mut out.main);
+        // What each stage passed to the next inside the guest.
+        let passed: Vec<(u64, u64)> = later
+            .iter()
+            .map(|s| (s.records_in, s.bytes_in))
+            .chain(std::iter::once((main.len() as u64, main.byte_len() as u64)))
+            .collect();
+        self.count_stage(i, &out, passed[0]);
+        self.route_side(i, out)?;
+        for (k, stage) in later.iter_mut().enumerate() {
+            let at = i + k + 1;
+            let node = self.steps[at].node;
+            let got = (stage.records_in, stage.bytes_in);
+            (stage.records_in, stage.bytes_in) = (0, 0);
+            self.counters[node].add_in(self.subtask, got.0 as usize, got.1 as usize);
+            self.check_fault(at)?;
+            let side = std::mem::take(&mut stage.out);
+            self.count_stage(at, &side, passed[k + 1]);
+            self.route_side(at, side)?;
+        }
+        let last = i + later.len();
+        self.route(
+            last,
+            Outputs {
+                main,
+                ..Outputs::default()
+            },
+        )
+    }
+
+    /// Counts what step `i` produced: its side outputs in `out`, and
+    /// `main` (records, bytes) passed on.
+    fn count_stage(&self, i: usize, out: &Outputs, main: (u64, u64)) {
+        let (side, side_bytes) = sizes(out);
+        self.counters[self.steps[i].node].add_out(
+            self.subtask,
+            side + main.0 as usize,
+            side_bytes + main.1 as usize,
+        );
     }
 
     /// Routes what step `i` produced: side outputs out, main onward (to

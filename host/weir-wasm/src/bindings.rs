@@ -32,6 +32,21 @@ pub mod window {
     });
 }
 
+/// Chained functions in one call (any component that also exports
+/// `weir:function/chain`).
+pub mod chain {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "chain-function",
+        imports: { default: trappable },
+        exports: { default: async },
+        with: {
+            "weir:function/types": super::transform::weir::function::types,
+            "weir:function/keyed-state": super::keyed::weir::function::keyed_state,
+        },
+    });
+}
+
 /// Stateful Functions run in-process (the StateFun model). Its types are
 /// public (`weir_wasm::stateful_wit`); their docs are the WIT's.
 #[allow(missing_docs)]

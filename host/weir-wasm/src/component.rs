@@ -1,6 +1,6 @@
 //! A compiled component and the functions it offers.
 
-use crate::bindings::{keyed, stateful, transform, window};
+use crate::bindings::{chain, keyed, stateful, transform, window};
 use crate::error::LoadError;
 use crate::host_state::HostState;
 use crate::instance::InstanceConfig;
@@ -46,6 +46,7 @@ pub struct LoadedComponent {
     pub(crate) transform: Option<transform::TransformFunctionPre<HostState>>,
     pub(crate) keyed: Option<keyed::KeyedProcessFunctionPre<HostState>>,
     pub(crate) window: Option<window::WindowFunctionPre<HostState>>,
+    pub(crate) chain: Option<chain::ChainFunctionPre<HostState>>,
     pub(crate) stateful: Option<stateful::StatefulFunctionsPre<HostState>>,
     functions: Vec<FunctionInfo>,
 }
@@ -70,6 +71,7 @@ impl LoadedComponent {
         let transform = transform::TransformFunctionPre::new(pre.clone()).ok();
         let keyed = keyed::KeyedProcessFunctionPre::new(pre.clone()).ok();
         let window = window::WindowFunctionPre::new(pre.clone()).ok();
+        let chain = chain::ChainFunctionPre::new(pre.clone()).ok();
         let stateful = stateful::StatefulFunctionsPre::new(pre).ok();
         let mut loaded = LoadedComponent {
             path: path.clone(),
@@ -78,6 +80,7 @@ impl LoadedComponent {
             transform,
             keyed,
             window,
+            chain,
             stateful,
             functions: Vec::new(),
         };
@@ -88,6 +91,12 @@ impl LoadedComponent {
     /// Whether it exports Stateful Functions (`weir:function/stateful`).
     pub fn is_stateful(&self) -> bool {
         self.stateful.is_some()
+    }
+
+    /// Whether it runs chained functions in one call
+    /// (`weir:function/chain`, which the Rust SDK exports).
+    pub fn can_chain(&self) -> bool {
+        self.chain.is_some()
     }
 
     /// The functions the component offers.

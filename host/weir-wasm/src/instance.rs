@@ -74,7 +74,7 @@ pub struct TaskInfo {
 use transform::weir::function::types as wit;
 
 impl TaskInfo {
-    fn to_wit(&self) -> wit::TaskInfo {
+    pub(crate) fn to_wit(&self) -> wit::TaskInfo {
         wit::TaskInfo {
             job_name: self.job_name.clone(),
             operator_id: self.operator_id.clone(),
@@ -86,8 +86,9 @@ impl TaskInfo {
     }
 }
 
-enum Bound {
+pub(crate) enum Bound {
     Transform(transform::TransformFunction, ResourceAny),
+    Chain(crate::bindings::chain::ChainFunction, ResourceAny),
     Keyed(keyed::KeyedProcessFunction, ResourceAny),
     Window(window::WindowFunction, ResourceAny),
 }
@@ -105,7 +106,7 @@ pub enum WindowCall {
 
 /// Which export a call goes to.
 #[derive(Clone, Copy)]
-enum Call {
+pub(crate) enum Call {
     Process,
     Timers,
     Window(WindowCall),
@@ -126,13 +127,17 @@ pub struct CallStats {
 
 /// An opened function in its own store.
 pub struct FunctionInstance {
-    store: Store<HostState>,
-    bound: Bound,
-    config: InstanceConfig,
-    poisoned: bool,
+    pub(crate) store: Store<HostState>,
+    pub(crate) bound: Bound,
+    pub(crate) config: InstanceConfig,
+    pub(crate) poisoned: bool,
     stats: CallStats,
+    /// A chain's later stages' watermarks (stage 1 first).
+    pub(crate) stage_watermarks: Vec<i64>,
+    /// The chain stage the last failed call named.
+    pub(crate) failed_stage: Option<usize>,
     /// Runs the calls (declared last: dropped after the store).
-    rt: CallRuntime,
+    pub(crate) rt: CallRuntime,
 }
 
 /// A fresh store for `component`, its guest output logged as `log`.
@@ -208,7 +213,7 @@ pub(crate) fn settle<T>(
 pub(crate) struct Opening<'a> {
     pub(crate) store: Store<HostState>,
     pub(crate) rt: CallRuntime,
-    component: &'a LoadedComponent,
+    pub(crate) component: &'a LoadedComponent,
     config: &'a InstanceConfig,
 }
 
@@ -254,19 +259,58 @@ impl<'a> Opening<'a> {
     }
 
     /// The outcome of a guest's `open`: an error names the function.
-    fn opened<T>(&self, r: Result<T, wit::FunctionError>) -> Result<T, LoadError> {
+    pub(crate) fn opened<T>(&self, r: Result<T, wit::FunctionError>) -> Result<T, LoadError> {
         r.map_err(|e| self.guest(function_error(e).to_string()))
     }
 
-    fn done(self, bound: Bound) -> FunctionInstance {
+    pub(crate) fn done(self, bound: Bound) -> FunctionInstance {
         FunctionInstance {
             store: self.store,
             bound,
             config: self.config.clone(),
             poisoned: false,
             stats: CallStats::default(),
+            stage_watermarks: Vec::new(),
+            failed_stage: None,
             rt: self.rt,
         }
+    }
+
+    /// Registers the keyed states a function declared (`name` is for
+    /// messages) in `backend`, which becomes the store's keyed scope.
+    pub(crate) fn register_states(
+        &mut self,
+        name: &str,
+        declared: Vec<wit::StateDescriptor>,
+        backend: Box<dyn KeyedStateBackend>,
+    ) -> Result<(), LoadError> {
+        budget::check_states(&self.config.budgets, declared.len())
+            .map_err(|e| self.guest(format!("'{name}': {e}")))?;
+        let mut scope = KeyedScope::new(backend);
+        for d in declared {
+            let kind = match d.kind {
+                wit::StateKind::Value => StateKind::Value,
+                wit::StateKind::List => StateKind::List,
+                wit::StateKind::Map => StateKind::Map,
+            };
+            let ttl = d.ttl.map(|t| weir_state::Ttl {
+                millis: t.millis,
+                refresh_on_read: t.refresh_on_read,
+            });
+            let desc = weir_state::StateDesc {
+                name: d.name.clone(),
+                kind,
+                ttl,
+                codec: d.codec,
+            };
+            let id = scope
+                .backend
+                .register_desc(&desc)
+                .map_err(|e| self.guest(format!("state '{}': {e}", d.name)))?;
+            scope.bindings.push(StateBinding { id, kind, ttl });
+        }
+        self.store.data_mut().keyed = Some(scope);
+        Ok(())
     }
 }
 
@@ -386,32 +430,7 @@ impl FunctionInstance {
         })?;
         let handle = o.opened(r)?;
         let declared = o.step("listing states", async |s| api.call_states(s, handle).await)?;
-        budget::check_states(&config.budgets, declared.len())
-            .map_err(|e| o.guest(format!("'{name}': {e}")))?;
-        let mut scope = KeyedScope::new(backend);
-        for d in declared {
-            let kind = match d.kind {
-                wit::StateKind::Value => StateKind::Value,
-                wit::StateKind::List => StateKind::List,
-                wit::StateKind::Map => StateKind::Map,
-            };
-            let ttl = d.ttl.map(|t| weir_state::Ttl {
-                millis: t.millis,
-                refresh_on_read: t.refresh_on_read,
-            });
-            let desc = weir_state::StateDesc {
-                name: d.name.clone(),
-                kind,
-                ttl,
-                codec: d.codec,
-            };
-            let id = scope
-                .backend
-                .register_desc(&desc)
-                .map_err(|e| o.guest(format!("state '{}': {e}", d.name)))?;
-            scope.bindings.push(StateBinding { id, kind, ttl });
-        }
-        o.store.data_mut().keyed = Some(scope);
+        o.register_states(name, declared, backend)?;
         Ok(o.done(Bound::Keyed(b, handle)))
     }
 
@@ -523,6 +542,14 @@ impl FunctionInstance {
                 interrupt.as_deref(),
             ),
             Bound::Window(_, _) => return Ok(None),
+            Bound::Chain(..) => {
+                let mut stages = self.snapshot_stages()?;
+                return Ok(if stages.is_empty() {
+                    None
+                } else {
+                    stages.swap_remove(0)
+                });
+            }
         };
         self.finish(ended)
     }
@@ -552,13 +579,14 @@ impl FunctionInstance {
                 interrupt.as_deref(),
             ),
             Bound::Window(_, _) => return Ok(()),
+            Bound::Chain(..) => return self.restore_stage(0, states),
         };
         self.finish(ended)
     }
 
     /// Turns a call's outcome into ours, poisoning the store when the call
     /// did not return, and forwards what the guest printed.
-    fn finish<T>(
+    pub(crate) fn finish<T>(
         &mut self,
         ended: Ended<wasmtime::Result<Result<T, wit::FunctionError>>>,
     ) -> Result<T, CallError> {
@@ -655,6 +683,9 @@ impl FunctionInstance {
                             .drive(api.call_emit(store, *h, ctx, input), deadline, interrupt)
                     }
                 }
+            }
+            (Bound::Chain(..), Call::Process | Call::Timers) => {
+                return self.call_chain(input, ctx, call);
             }
             _ => {
                 return Err(CallError::Function(

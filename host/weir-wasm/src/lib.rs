@@ -18,6 +18,7 @@ mod bindings;
 mod budget;
 mod cache;
 mod call;
+mod chain;
 mod component;
 mod error;
 mod guest_io;
@@ -28,6 +29,7 @@ mod stateful;
 
 pub use budget::{BudgetExceeded, Usage};
 pub use cache::CacheConfig;
+pub use chain::ChainStage;
 pub use component::{FunctionInfo, LoadedComponent, Origin};
 pub use error::{CallError, LoadError, TrapCause};
 pub use host_state::{KeyedScope, StateBinding};

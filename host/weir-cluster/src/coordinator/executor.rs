@@ -205,6 +205,7 @@ impl ClusterExecutor {
                 checkpoint_interval_ms: t.checkpoint_interval_ms,
                 checkpoint_dir: t.checkpoint_dir.clone(),
                 state_backend: t.state_backend.clone(),
+                fuse_chained_calls: t.fuse_chained_calls.clone(),
                 fingerprint: t.fingerprint.clone(),
                 tasks: tasks.iter().map(|&t| task_to(t)).collect(),
                 placements: placements.clone(),

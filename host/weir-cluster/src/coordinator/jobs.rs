@@ -113,6 +113,8 @@ pub(crate) struct DeployTemplate {
     pub(crate) checkpoint_interval_ms: u64,
     pub(crate) checkpoint_dir: String,
     pub(crate) state_backend: String,
+    /// Empty, `true` or `false` (`--fuse-chained-calls`).
+    pub(crate) fuse_chained_calls: String,
     pub(crate) fingerprint: String,
 }
 
@@ -256,6 +258,10 @@ pub(crate) fn submit(cluster: &Arc<Cluster>, sub: Submission) -> Result<String, 
         state_backend: overrides
             .state_backend
             .map(|b| b.name().to_owned())
+            .unwrap_or_default(),
+        fuse_chained_calls: overrides
+            .fuse_chained_calls
+            .map(|f| f.to_string())
             .unwrap_or_default(),
         fingerprint: crate::fingerprint(&graph),
     };

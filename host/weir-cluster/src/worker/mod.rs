@@ -638,6 +638,16 @@ fn overrides_of(req: &pb::DeployRequest) -> Result<Overrides, JobFailure> {
             other => return Err(user(format!("unknown state backend '{other}'"))),
         },
         state_memory_mb: None,
+        fuse_chained_calls: match req.fuse_chained_calls.as_str() {
+            "" => None,
+            "true" => Some(true),
+            "false" => Some(false),
+            other => {
+                return Err(user(format!(
+                    "fuse_chained_calls is true or false, got '{other}'"
+                )));
+            }
+        },
     })
 }
 

@@ -34,6 +34,9 @@ impl Validator {
             }
         }
         self.budgets(&spec.sandbox, &mut s.budgets);
+        if let Some(fuse) = spec.sandbox.fuse_chained_calls {
+            s.fuse_chained_calls = fuse;
+        }
         for (component, grant) in &spec.sandbox.grants {
             let what = format!("sandbox.grants.{component}");
             if !spec.components.contains_key(component) {

@@ -6,21 +6,48 @@
 use crate::exchange::Stop;
 use weir_core::Outputs;
 
+/// What a later stage of a fused chain did in the calls of one pass: its
+/// main output went on to the next stage inside the guest; the rest is
+/// here, kept apart so that it counts and routes as that node's.
+#[derive(Default)]
+pub(crate) struct StageOut {
+    /// Records the stage received.
+    pub(crate) records_in: u64,
+    /// Their frame bytes.
+    pub(crate) bytes_in: u64,
+    /// Its side outputs (dead letters included; `main` stays empty).
+    pub(crate) out: Outputs,
+}
+
+/// Where an emitter passes what was produced: the operator's own outputs
+/// (for a fused chain, the last stage's main output) and, for a fused
+/// chain, each later stage's part.
+pub(crate) type Downstream<'a> = dyn FnMut(Outputs, &mut [StageOut]) -> Result<(), Stop> + 'a;
+
 /// Collects an operator's outputs and passes them on in batches.
 pub(crate) struct Emitter<'a> {
     out: Outputs,
+    /// The later stages of a fused chain (none otherwise).
+    pub(crate) stages: Vec<StageOut>,
     flush_bytes: usize,
-    downstream: &'a mut dyn FnMut(Outputs) -> Result<(), Stop>,
+    downstream: &'a mut Downstream<'a>,
+}
+
+fn side_bytes(out: &Outputs) -> usize {
+    out.side.iter().map(|(_, b)| b.byte_len()).sum::<usize>()
 }
 
 impl<'a> Emitter<'a> {
-    /// An emitter passing batches of about `flush_bytes` to `downstream`.
+    /// An emitter passing batches of about `flush_bytes` to `downstream`,
+    /// for an operator running `stages` later stages of a chain.
     pub(crate) fn new(
         flush_bytes: usize,
-        downstream: &'a mut dyn FnMut(Outputs) -> Result<(), Stop>,
+        stages: usize,
+        downstream: &'a mut Downstream<'a>,
     ) -> Self {
         Emitter {
             out: Outputs::default(),
+            stages: (0..stages).map(|_| StageOut::default()).collect(),
             flush_bytes,
             downstream,
         }
@@ -28,11 +55,11 @@ impl<'a> Emitter<'a> {
 
     fn bytes(&self) -> usize {
         self.out.main.byte_len()
+            + side_bytes(&self.out)
             + self
-                .out
-                .side
+                .stages
                 .iter()
-                .map(|(_, b)| b.byte_len())
+                .map(|s| side_bytes(&s.out))
                 .sum::<usize>()
     }
 
@@ -48,10 +75,15 @@ impl<'a> Emitter<'a> {
 
     /// Passes on everything produced so far.
     pub(crate) fn pass_on(&mut self) -> Result<(), Stop> {
-        if self.out.is_empty() {
+        if self.out.is_empty()
+            && self
+                .stages
+                .iter()
+                .all(|s| s.records_in == 0 && s.out.is_empty())
+        {
             return Ok(());
         }
-        (self.downstream)(std::mem::take(&mut self.out))
+        (self.downstream)(std::mem::take(&mut self.out), &mut self.stages)
     }
 }
 
@@ -75,11 +107,11 @@ mod tests {
     #[test]
     fn outputs_go_on_in_batches() {
         let mut passed: Vec<usize> = Vec::new();
-        let mut sink = |o: Outputs| {
+        let mut sink = |o: Outputs, _: &mut [StageOut]| {
             passed.push(o.main.len() + o.side.iter().map(|(_, b)| b.len()).sum::<usize>());
             Ok(())
         };
-        let mut e = Emitter::new(100, &mut sink);
+        let mut e = Emitter::new(100, 0, &mut sink);
         for _ in 0..10 {
             e.main.push(0, b"k", &[0; 20]);
             e.side("late").push(0, b"k", &[0; 20]);

@@ -1,9 +1,10 @@
 //! Keyed Wasm functions (reduce, aggregate, keyed process) with their keyed
 //! state and timers.
 
+use super::fused::apply_stages;
 use super::sizing::CallSizer;
 use super::{
-    Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, operator_states,
+    Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, Stages, bad, operator_states,
     restore_keyed, snapshot_keyed, timer_count, timer_store,
 };
 use crate::clock::Clock;
@@ -53,6 +54,8 @@ pub(crate) struct WasmKeyed {
     value_slots: Vec<ValueSlot>,
     /// The round of due timers being fired (kept for its buffers).
     due: weir_state::DueTimers,
+    /// The later stages when the instance runs a chain.
+    stages: Option<Stages>,
 }
 
 /// The grouping of the last call's items.
@@ -111,7 +114,14 @@ impl WasmKeyed {
             hashes: Vec::new(),
             value_slots: Vec::new(),
             due: weir_state::DueTimers::default(),
+            stages: None,
         }
+    }
+
+    /// Runs the later stages of a chain too (the instance is a chain).
+    pub(crate) fn with_stages(mut self, stages: Stages) -> Self {
+        self.stages = Some(stages);
+        self
     }
 
     /// Groups items by key (first-appearance order, item order within a
@@ -237,7 +247,12 @@ impl WasmKeyed {
                 .process_batch(&self.buffer, self.watermark, now),
             KeyedCall::Timers => self.instance.fire_timers(&self.buffer, self.watermark, now),
         }
-        .map_err(Failure::from)?;
+        .map_err(|e| {
+            if let Some(s) = &mut self.stages {
+                s.call_failed(&self.instance);
+            }
+            Failure::from(e)
+        })?;
         self.sizer.observe(self.buffer.len(), result.len());
         self.apply(&result, items, call, out)?;
         out.pass_on_if_full()
@@ -264,9 +279,24 @@ impl WasmKeyed {
             .scope_mut()
             .ok_or_else(|| Failure::user("keyed function without keyed state"))?;
         out.main.reserve(result.len());
-        for e in Entries::new(result) {
+        let mut entries = Entries::new(result);
+        while let Some(e) = entries.next() {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),
+                Entry::Stage {
+                    stage,
+                    records,
+                    bytes,
+                } => {
+                    let first = (stage, records, bytes);
+                    apply_stages(self.stages.as_mut(), first, &mut entries, out)?;
+                }
+                Entry::StageFailed { .. } => {
+                    return Err(CallError::BadResult(
+                        "a stage failure came before any stage marker".into(),
+                    )
+                    .into());
+                }
                 Entry::Side { output, record } => {
                     self.outcomes.check_side(output)?;
                     out.side(output).push_ref(&record);
@@ -438,7 +468,13 @@ impl Operator for WasmKeyed {
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter<'_>) -> Result<(), Stop> {
         self.watermark = watermark;
-        self.fire(domain::EVENT_TIME, watermark, out)
+        // Later stages of a chain still see the old watermark while the
+        // timers fire, as chained operators hear it after this one.
+        self.fire(domain::EVENT_TIME, watermark, out)?;
+        if let Some(s) = &self.stages {
+            s.advance(&mut self.instance, watermark);
+        }
+        Ok(())
     }
 
     fn wants_processing_time(&self) -> bool {
@@ -458,8 +494,27 @@ impl Operator for WasmKeyed {
             .scope_mut()
             .ok_or_else(|| Failure::internal("keyed function without keyed state"))?;
         let mut st = snapshot_keyed(scope.backend.as_mut(), &mut self.timers, ctx)?;
-        st.operator_state = self.instance.snapshot_state()?;
+        let mut states = self.instance.snapshot_stages()?.into_iter();
+        st.operator_state = states.next().flatten();
+        st.stages = states.collect();
         Ok(st)
+    }
+
+    fn restore_stage(
+        &mut self,
+        stage: usize,
+        from: &[&weir_checkpoint::OperatorSnapshot],
+    ) -> Result<(), Failure> {
+        match &mut self.stages {
+            Some(s) => s.restore(&mut self.instance, stage, from),
+            None => Err(Failure::internal(
+                "a stage restored into an operator that runs no chain",
+            )),
+        }
+    }
+
+    fn failed_stage(&self) -> usize {
+        self.stages.as_ref().map_or(0, Stages::failed)
     }
 
     fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {

@@ -2,6 +2,7 @@
 
 mod emit;
 mod functions;
+mod fused;
 mod keyed;
 mod outcome;
 mod sink;
@@ -9,8 +10,9 @@ mod sizing;
 mod transform;
 mod window;
 
-pub(crate) use emit::Emitter;
+pub(crate) use emit::{Emitter, StageOut};
 pub(crate) use functions::{FunctionsCtx, FunctionsOp, Stage, WasmSetup};
+pub(crate) use fused::Stages;
 pub(crate) use keyed::WasmKeyed;
 pub(crate) use outcome::{DeadLetters, Outcomes, Rejected};
 pub(crate) use sink::SinkOperator;
@@ -38,6 +40,8 @@ pub(crate) struct OpState {
     pub(crate) timers: Vec<TimerEntry>,
     pub(crate) operator_state: Option<Vec<u8>>,
     pub(crate) sink: Option<SinkState>,
+    /// A fused chain's later stages' operator states (stage 1 first).
+    pub(crate) stages: Vec<Option<Vec<u8>>>,
 }
 
 /// How to snapshot.
@@ -222,6 +226,18 @@ pub(crate) trait Operator: Send {
     /// this sub-task (before the first record).
     fn restore(&mut self, _from: &[&OperatorSnapshot]) -> Result<(), Failure> {
         Ok(())
+    }
+    /// Restores later stage `stage` (1…) of the chain this operator runs
+    /// from that stage's own snapshots.
+    fn restore_stage(&mut self, stage: usize, _from: &[&OperatorSnapshot]) -> Result<(), Failure> {
+        Err(Failure::internal(format!(
+            "stage {stage} restored into an operator that runs no chain"
+        )))
+    }
+    /// The stage of the chain this operator runs whose failure stopped it
+    /// (0: the operator's own function).
+    fn failed_stage(&self) -> usize {
+        0
     }
     /// Checkpoint `checkpoint` completed (every sub-task acknowledged it
     /// and its metadata is written): commit what it covers.

@@ -4,11 +4,10 @@
 //! `on_error = "dead-letter"`, go to the operator's `dead-letter` side
 //! output with the operator, the error and the record.
 
-use super::Emitter;
 use crate::failure::Failure;
 use base64::Engine as _;
-use weir_core::Batch;
 use weir_core::spec::DEAD_LETTER_OUTPUT;
+use weir_core::{Batch, Outputs};
 use weir_wasm::CallError;
 use weir_wire::{NO_TIMESTAMP, failure};
 
@@ -124,7 +123,7 @@ impl Outcomes {
     /// The function failed on `r`: fails the job, or sets the record aside.
     pub(crate) fn failed(
         &mut self,
-        out: &mut Emitter<'_>,
+        out: &mut Outputs,
         kind: u8,
         message: &str,
         r: &Rejected<'_>,
@@ -166,7 +165,7 @@ impl Outcomes {
     /// field): fails the job with `message`, or sets the record aside.
     pub(crate) fn rejected(
         &mut self,
-        out: &mut Emitter<'_>,
+        out: &mut Outputs,
         message: String,
         r: &Rejected<'_>,
     ) -> Result<(), Failure> {

@@ -1,7 +1,10 @@
 //! Stateless Wasm functions: map, flat-map, filter.
 
+use super::fused::apply_stages;
 use super::sizing::{CallSizer, frames_until};
-use super::{Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, bad, operator_states};
+use super::{
+    Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, Stages, bad, operator_states,
+};
 use crate::clock::Clock;
 use crate::exchange::Stop;
 use crate::failure::Failure;
@@ -10,7 +13,7 @@ use weir_core::Batch;
 use weir_wasm::{CallError, FunctionInstance};
 use weir_wire::{Entries, Entry, Records};
 
-/// A map, flat-map or filter in Wasm.
+/// A map, flat-map or filter in Wasm, or a chain of them in one instance.
 pub(crate) struct WasmTransform {
     instance: FunctionInstance,
     clock: Arc<dyn Clock>,
@@ -19,6 +22,8 @@ pub(crate) struct WasmTransform {
     position: (u32, u32),
     sizer: CallSizer,
     outcomes: Outcomes,
+    /// The later stages when the instance runs a chain.
+    stages: Option<Stages>,
 }
 
 impl WasmTransform {
@@ -35,7 +40,14 @@ impl WasmTransform {
             position,
             sizer: CallSizer::default(),
             outcomes,
+            stages: None,
         }
+    }
+
+    /// Runs the later stages of a chain too (the instance is a chain).
+    pub(crate) fn with_stages(mut self, stages: Stages) -> Self {
+        self.stages = Some(stages);
+        self
     }
 }
 
@@ -46,12 +58,18 @@ impl WasmTransform {
         let result = self
             .instance
             .process_batch(frames, self.watermark, now)
-            .map_err(Failure::from)?;
+            .map_err(|e| {
+                if let Some(s) = &mut self.stages {
+                    s.call_failed(&self.instance);
+                }
+                Failure::from(e)
+            })?;
         self.sizer.observe(frames.len(), result.len());
         // Offsets of the input's records, made when a record failed.
         let mut starts: Option<Vec<usize>> = None;
         out.main.reserve(result.len());
-        for e in Entries::new(&result) {
+        let mut entries = Entries::new(&result);
+        while let Some(e) = entries.next() {
             match e.map_err(bad)? {
                 Entry::Main(r) => out.main.push_ref(&r),
                 Entry::Side { output, record } => {
@@ -84,6 +102,14 @@ impl WasmTransform {
                         timer: false,
                     };
                     self.outcomes.failed(out, kind, message, &rejected)?;
+                }
+                Entry::Stage {
+                    stage,
+                    records,
+                    bytes,
+                } => {
+                    let first = (stage, records, bytes);
+                    apply_stages(self.stages.as_mut(), first, &mut entries, out)?;
                 }
                 _ => {
                     return Err(Failure::from(CallError::BadResult(
@@ -126,14 +152,36 @@ impl Operator for WasmTransform {
 
     fn on_watermark(&mut self, watermark: i64, _out: &mut Emitter<'_>) -> Result<(), Stop> {
         self.watermark = watermark;
+        if let Some(s) = &self.stages {
+            s.advance(&mut self.instance, watermark);
+        }
         Ok(())
     }
 
     fn snapshot(&mut self, _ctx: &SnapshotCtx<'_>) -> Result<OpState, Failure> {
+        let mut states = self.instance.snapshot_stages()?.into_iter();
         Ok(OpState {
-            operator_state: self.instance.snapshot_state()?,
+            operator_state: states.next().flatten(),
+            stages: states.collect(),
             ..OpState::default()
         })
+    }
+
+    fn restore_stage(
+        &mut self,
+        stage: usize,
+        from: &[&weir_checkpoint::OperatorSnapshot],
+    ) -> Result<(), Failure> {
+        match &mut self.stages {
+            Some(s) => s.restore(&mut self.instance, stage, from),
+            None => Err(Failure::internal(
+                "a stage restored into an operator that runs no chain",
+            )),
+        }
+    }
+
+    fn failed_stage(&self) -> usize {
+        self.stages.as_ref().map_or(0, Stages::failed)
     }
 
     fn restore(&mut self, from: &[&weir_checkpoint::OperatorSnapshot]) -> Result<(), Failure> {
