@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 /// Records keep the input record's key and timestamp unless a method says
 /// otherwise.
 pub struct Collector<'a, T> {
-    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) out: &'a mut crate::rt::Out,
     pub(crate) scratch: &'a mut Vec<u8>,
     pub(crate) key: &'a [u8],
     pub(crate) ts: i64,
@@ -18,7 +18,7 @@ pub struct Collector<'a, T> {
 impl<T: Data> Collector<'_, T> {
     #[inline(always)]
     fn emit(&mut self, key: &[u8], ts: i64, value: &T) -> Result<()> {
-        weir_wire::try_put_main_with(self.out, ts, key, |buf| value.encode(buf))
+        self.out.try_main_with(ts, key, |buf| value.encode(buf))
     }
 
     /// Emits a record to the main output.
@@ -49,7 +49,7 @@ impl<T: Data> Collector<'_, T> {
         }
         self.scratch.clear();
         value.encode(self.scratch)?;
-        weir_wire::put_side(self.out, output, self.ts, self.key, self.scratch);
+        weir_wire::put_side(&mut self.out.buf, output, self.ts, self.key, self.scratch);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 //! records, then, per later stage, a stage marker and that stage's
 //! entries (`wit/FORMAT.md`, "Chained calls").
 
+use super::Out;
 use super::component::{KeyedInner, TransformInner, find, to_wit};
 use super::registry::Registry;
 use crate::bindings::exports::weir::function::chain;
@@ -192,21 +193,18 @@ impl ChainInner {
                 )),
             ));
         }
-        let first = match (&mut self.head, timers) {
-            (Head::Keyed(k), _) => k.run(ctx[0], input, timers),
-            (Head::Transform(t), false) => t.process(ctx[0], input),
+        let mut head = Out::feeding(Vec::with_capacity(input.len()), std::mem::take(&mut self.frames));
+        match (&mut self.head, timers) {
+            (Head::Keyed(k), _) => k.run_into(ctx[0], input, timers, &mut head),
+            (Head::Transform(t), false) => t.process_into(ctx[0], input, &mut head),
             (Head::Transform(_), true) => Err(FunctionError::User(
                 "a stateless function has no timers".into(),
             )),
         }
         .map_err(|e| stage_error(0, e))?;
-        let mut out = Vec::with_capacity(first.len() + first.len() / 2);
-        let mut frames = std::mem::take(&mut self.frames);
-        let mut next = std::mem::take(&mut self.next);
-        frames.clear();
-        let mut records =
-            split(&first, None, &mut out, &mut frames).map_err(|e| malformed(0, e))?;
-        drop(first);
+        // The head's failures name records of the call's input: as they are.
+        let (mut out, frames, mut records) = head.into_parts();
+        let mut frames = frames.unwrap_or_default();
         let last = self.tail.len();
         for (i, t) in self.tail.iter_mut().enumerate() {
             let stage = i + 1;
@@ -216,66 +214,35 @@ impl ChainInner {
                 // The last stage writes straight into the result; only one
                 // that failed on records is looked at again.
                 let at = out.len();
-                t.process_into(ctx[stage], &frames, &mut out)
+                let mut result = Out::new(out);
+                t.process_into(ctx[stage], &frames, &mut result)
                     .map_err(|e| stage_error(stage, e))?;
+                out = result.buf;
                 if super::transform::failures() != failures {
                     let result = out.split_off(at);
                     relocate(&result, &frames, &mut out).map_err(|e| malformed(stage, e))?;
                 }
             } else {
-                let result = t
-                    .process(ctx[stage], &frames)
+                let mut result = Out::feeding(Vec::new(), std::mem::take(&mut self.next));
+                t.process_into(ctx[stage], &frames, &mut result)
                     .map_err(|e| stage_error(stage, e))?;
-                next.clear();
-                records = split(&result, Some(&frames), &mut out, &mut next)
-                    .map_err(|e| malformed(stage, e))?;
-                std::mem::swap(&mut frames, &mut next);
+                let (entries, next, n) = result.into_parts();
+                if super::transform::failures() == failures {
+                    out.extend_from_slice(&entries);
+                } else {
+                    relocate(&entries, &frames, &mut out).map_err(|e| malformed(stage, e))?;
+                }
+                self.next = std::mem::replace(&mut frames, next.unwrap_or_default());
+                records = n;
             }
         }
         self.frames = frames;
-        self.next = next;
         Ok(out)
     }
 }
 
-/// Splits a stage's result: main records' frames into `frames` (the next
-/// stage's input), every other entry into `out`; with the stage's `input`
-/// known (a later stage), failures become stage failures carrying their
-/// record. Returns how many records went on.
-fn split(
-    result: &[u8],
-    input: Option<&[u8]>,
-    out: &mut Vec<u8>,
-    frames: &mut Vec<u8>,
-) -> Result<u32, weir_wire::WireError> {
-    let mut entries = Entries::new(result);
-    let mut records = 0u32;
-    loop {
-        let before = entries.offset();
-        let Some(e) = entries.next() else {
-            return Ok(records);
-        };
-        match (e?, input) {
-            (Entry::Main(r), _) => {
-                frames.extend_from_slice(r.frame);
-                records += 1;
-            }
-            (
-                Entry::Failed {
-                    index,
-                    kind,
-                    message,
-                    ..
-                },
-                Some(input),
-            ) => put_failed_record(out, input, index, kind, message)?,
-            _ => out.extend_from_slice(&result[before..entries.offset()]),
-        }
-    }
-}
-
-/// Copies the last stage's result into `out`, its failures turned into
-/// stage failures carrying their record (from `input`).
+/// Copies a later stage's result entries into `out`, its failures turned
+/// into stage failures carrying their record (from `input`).
 fn relocate(result: &[u8], input: &[u8], out: &mut Vec<u8>) -> Result<(), weir_wire::WireError> {
     let mut entries = Entries::new(result);
     loop {

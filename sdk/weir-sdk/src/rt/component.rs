@@ -2,6 +2,7 @@
 
 use super::keyed::{Group, KeyedOp};
 use super::registry::{Entry, Registry};
+use super::Out;
 use super::transform::{Batch, TransformOp};
 use super::window::WindowOp;
 use crate::bindings::exports::weir::function::{chain, keyed, registry, transform, window};
@@ -176,9 +177,9 @@ impl TransformInner {
             watermark: ctx.watermark,
             processing_time: ctx.processing_time,
         };
-        let mut out = Vec::with_capacity(input.len());
+        let mut out = Out::new(Vec::with_capacity(input.len()));
         op.process(&batch, input, &mut out).map_err(to_wit)?;
-        Ok(out)
+        Ok(out.buf)
     }
 
     /// Runs the function over the record frames of `input`, appending its
@@ -187,7 +188,7 @@ impl TransformInner {
         &mut self,
         ctx: BatchContext,
         input: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Result<(), FunctionError> {
         let TransformInner { task, op } = self;
         let batch = Batch {
@@ -303,6 +304,19 @@ impl KeyedInner {
         input: &[u8],
         timers: bool,
     ) -> Result<Vec<u8>, FunctionError> {
+        let mut out = Out::new(Vec::with_capacity(input.len()));
+        self.run_into(ctx, input, timers, &mut out)?;
+        Ok(out.buf)
+    }
+
+    /// [`KeyedInner::run`] into `out`.
+    pub(super) fn run_into(
+        &mut self,
+        ctx: BatchContext,
+        input: &[u8],
+        timers: bool,
+        out: &mut Out,
+    ) -> Result<(), FunctionError> {
         let KeyedInner {
             task,
             op,
@@ -315,7 +329,6 @@ impl KeyedInner {
             watermark: ctx.watermark,
             processing_time: ctx.processing_time,
         };
-        let mut out = Vec::with_capacity(input.len());
         let mut reader = GroupReader::new(input, value_ids.len());
         let mut slot = 0u32;
         loop {
@@ -353,9 +366,9 @@ impl KeyedInner {
                 reader: &mut reader,
             };
             let result = if timers {
-                op.fire_group(&batch, group, &mut out)
+                op.fire_group(&batch, group, out)
             } else {
-                op.process_group(&batch, group, &mut out, scratch)
+                op.process_group(&batch, group, out, scratch)
             };
             SCOPE.with(|s| {
                 let mut s = s.borrow_mut();
@@ -363,13 +376,13 @@ impl KeyedInner {
                 for id in 0..s.dirty.len() {
                     if s.dirty[id] {
                         match &s.values[id] {
-                            Some(v) => weir_wire::put_value_set(&mut out, slot, id as u32, v),
-                            None => weir_wire::put_value_clear(&mut out, slot, id as u32),
+                            Some(v) => weir_wire::put_value_set(&mut out.buf, slot, id as u32, v),
+                            None => weir_wire::put_value_clear(&mut out.buf, slot, id as u32),
                         }
                     }
                 }
                 for &(tag, domain, time) in &s.timers {
-                    weir_wire::put_timer(&mut out, tag, slot, domain, time);
+                    weir_wire::put_timer(&mut out.buf, tag, slot, domain, time);
                 }
             });
             result.map_err(|e| {
@@ -381,7 +394,7 @@ impl KeyedInner {
             })?;
             slot += 1;
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -453,7 +466,7 @@ impl<R: Registry> WindowHandle<R> {
             watermark: ctx.watermark,
             processing_time: ctx.processing_time,
         };
-        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let mut out = Out::new(Vec::with_capacity(input.len() / 2 + 64));
         let mut reader = WindowGroupReader::new(input);
         let mut slot = 0u32;
         while let Some(group) = reader
@@ -477,10 +490,10 @@ impl<R: Registry> WindowHandle<R> {
                 })
             })?;
             if !matches!(step, WindowStep::Emit) {
-                weir_wire::put_value_set(&mut out, slot, 0, acc);
+                weir_wire::put_value_set(&mut out.buf, slot, 0, acc);
             }
             slot += 1;
         }
-        Ok(out)
+        Ok(out.buf)
     }
 }

@@ -1,6 +1,7 @@
 //! Batch drivers for keyed functions: one key group at a time, with the
 //! group's value states in the thread's [`Scope`](crate::state::Scope).
 
+use super::Out;
 use super::transform::{Batch, failed};
 use crate::state::SCOPE;
 use crate::{
@@ -26,7 +27,7 @@ pub(crate) trait KeyedOp {
         &mut self,
         batch: &Batch<'_>,
         group: Group<'_, '_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
         scratch: &mut Vec<u8>,
     ) -> Result<()>;
 
@@ -44,7 +45,7 @@ pub(crate) trait KeyedOp {
         &mut self,
         _batch: &Batch<'_>,
         _group: Group<'_, '_>,
-        _out: &mut Vec<u8>,
+        _out: &mut Out,
     ) -> Result<()> {
         Err(Error::msg("this kind of function has no timers"))
     }
@@ -93,7 +94,7 @@ impl<F: ReduceFunction> KeyedOp for Reduce<F> {
         &mut self,
         _batch: &Batch<'_>,
         group: Group<'_, '_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         let mut acc = read_acc::<F::T>()?;
@@ -115,7 +116,7 @@ impl<F: ReduceFunction> KeyedOp for Reduce<F> {
                 Ok(next) => {
                     std::mem::swap(scratch, &mut self.1);
                     encoded = true;
-                    weir_wire::put_main(out, ts, group.key, scratch);
+                    out.main(ts, group.key, scratch);
                     acc = Some(next);
                 }
                 Err(e) => {
@@ -153,7 +154,7 @@ impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
         &mut self,
         _batch: &Batch<'_>,
         group: Group<'_, '_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         let mut acc = match read_acc::<F::Acc>()? {
@@ -164,13 +165,13 @@ impl<F: AggregateFunction> KeyedOp for Aggregate<F> {
         let mut encoded = false;
         for i in 0..group.records as usize {
             let (ts, v) = group.reader.record().map_err(wire)?;
-            let mark = out.len();
+            let mark = out.mark();
             let spare = &mut self.1;
             let step = F::In::decode(v).and_then(|value| {
                 let current = acc.take().ok_or_else(|| Error::msg("no accumulator"))?;
                 let next = self.0.add(value, current)?;
                 let result = self.0.get_result(&next)?;
-                weir_wire::try_put_main_with(out, ts, group.key, |buf| result.encode(buf))?;
+                out.try_main_with(ts, group.key, |buf| result.encode(buf))?;
                 spare.clear();
                 next.encode(spare)?;
                 Ok(next)
@@ -217,12 +218,12 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
         &mut self,
         batch: &Batch<'_>,
         group: Group<'_, '_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         for i in 0..group.records as usize {
             let (ts, v) = group.reader.record().map_err(wire)?;
-            let mark = out.len();
+            let mark = out.mark();
             let done = F::In::decode(v).and_then(|value| {
                 let ctx = batch.context(group.key, ts);
                 let mut collector = Collector {
@@ -247,7 +248,7 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
         &mut self,
         batch: &Batch<'_>,
         group: Group<'_, '_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Result<()> {
         let mut scratch = Vec::new();
         for i in 0..group.records as usize {
@@ -259,7 +260,7 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
             };
             let mut ctx = batch.context(group.key, time);
             ctx.domain = Some(domain);
-            let mark = out.len();
+            let mark = out.mark();
             let mut collector = Collector {
                 out: &mut *out,
                 scratch: &mut scratch,

@@ -5,9 +5,11 @@ mod chain;
 mod component;
 pub mod host;
 mod keyed;
+mod out;
 mod registry;
 mod transform;
 mod window;
 
 pub use component::Component;
+pub(crate) use out::Out;
 pub use registry::{Entry, Registry};

@@ -4,6 +4,7 @@ use crate::{
     Collector, Context, Data, Error, FilterFunction, FlatMapFunction, MapFunction, OpenContext,
     Result, TaskInfo, TimestampAssigner,
 };
+use super::Out;
 use std::marker::PhantomData;
 use weir_wire::Records;
 
@@ -30,7 +31,7 @@ impl<'a> Batch<'a> {
 /// A stateless function behind a uniform batch interface.
 pub(crate) trait TransformOp {
     fn open(&mut self, ctx: &mut OpenContext<'_>) -> Result<()>;
-    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()>;
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Out) -> Result<()>;
     fn snapshot_state(&mut self) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
@@ -78,13 +79,13 @@ pub(crate) fn failures() -> u64 {
 /// host fails the job or sets the record aside, as the job says; either
 /// way the batch goes on. What the record produced before the error was
 /// removed by the caller.
-pub(crate) fn failed(out: &mut Vec<u8>, slot: u32, index: usize, e: &Error) {
+pub(crate) fn failed(out: &mut Out, slot: u32, index: usize, e: &Error) {
     FAILURES.with(|f| f.set(f.get() + 1));
     let kind = match e.kind {
         crate::error::ErrorKind::User => weir_wire::failure::USER,
         crate::error::ErrorKind::Decode => weir_wire::failure::DECODE,
     };
-    weir_wire::put_failed(out, slot, index as u32, kind, &e.message);
+    weir_wire::put_failed(&mut out.buf, slot, index as u32, kind, &e.message);
 }
 
 pub(crate) struct Map<F>(pub(crate) F);
@@ -114,13 +115,13 @@ impl<F: MapFunction> TransformOp for Map<F> {
         self.0.open(ctx)
     }
 
-    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Out) -> Result<()> {
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
             let mapped = F::In::decode(r.value).and_then(|value| {
                 let ctx = batch.context(r.key, r.ts);
                 let result = self.0.map(value, &ctx)?;
-                weir_wire::try_put_main_with(out, r.ts, r.key, |buf| result.encode(buf))
+                out.try_main_with(r.ts, r.key, |buf| result.encode(buf))
             });
             if let Err(e) = mapped {
                 failed(out, 0, i, &e);
@@ -137,11 +138,11 @@ impl<F: FlatMapFunction> TransformOp for FlatMap<F> {
         self.0.open(ctx)
     }
 
-    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Out) -> Result<()> {
         let mut scratch = Vec::new();
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
-            let mark = out.len();
+            let mark = out.mark();
             let done = F::In::decode(r.value).and_then(|value| {
                 let ctx = batch.context(r.key, r.ts);
                 let mut collector = Collector {
@@ -169,7 +170,7 @@ impl<F: FilterFunction> TransformOp for Filter<F> {
         self.0.open(ctx)
     }
 
-    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn process(&mut self, batch: &Batch<'_>, input: &[u8], out: &mut Out) -> Result<()> {
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
             let keep = decode_reusing(r.value, &mut self.1).and_then(|value| {
@@ -177,7 +178,7 @@ impl<F: FilterFunction> TransformOp for Filter<F> {
                 self.0.filter(value, &ctx)
             });
             match keep {
-                Ok(true) => weir_wire::put_main(out, r.ts, r.key, r.value),
+                Ok(true) => out.main(r.ts, r.key, r.value),
                 Ok(false) => {}
                 Err(e) => failed(out, 0, i, &e),
             }
@@ -192,7 +193,7 @@ impl<F: TimestampAssigner> TransformOp for Timestamps<F> {
     }
 
     /// Writes one little-endian i64 per record: its event time.
-    fn process(&mut self, _batch: &Batch<'_>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn process(&mut self, _batch: &Batch<'_>, input: &[u8], out: &mut Out) -> Result<()> {
         for (i, r) in Records::new(input).enumerate() {
             let r = r.map_err(wire)?;
             let value = decode_reusing(r.value, &mut self.1).map_err(|e| at_record(i, e))?;
@@ -200,7 +201,7 @@ impl<F: TimestampAssigner> TransformOp for Timestamps<F> {
                 .0
                 .extract_timestamp(value, r.timestamp())
                 .map_err(|e| at_record(i, e))?;
-            out.extend_from_slice(&ts.to_le_bytes());
+            out.buf.extend_from_slice(&ts.to_le_bytes());
         }
         Ok(())
     }

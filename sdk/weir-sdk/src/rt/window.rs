@@ -1,6 +1,7 @@
 //! Batch drivers for window functions: fold, merge and emit one window
 //! group at a time.
 
+use super::Out;
 use super::transform::{Batch, at_record};
 use crate::{
     AggregateFunction, Collector, Data, Error, OpenContext, ProcessWindowFunction, ReduceFunction,
@@ -33,7 +34,7 @@ pub(crate) trait WindowOp {
         batch: &Batch<'_>,
         group: &WindowGroup<'_>,
         reader: &mut WindowGroupReader<'_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Result<()>;
 }
 
@@ -109,7 +110,7 @@ fn process<P: ProcessWindowFunction>(
     batch: &Batch<'_>,
     group: &WindowGroup<'_>,
     elements: Vec<P::In>,
-    out: &mut Vec<u8>,
+    out: &mut Out,
 ) -> Result<()> {
     let window = window_of(group);
     let ts = window.max_timestamp();
@@ -158,12 +159,12 @@ impl<F: ReduceFunction> WindowOp for ReduceWindow<F> {
         _batch: &Batch<'_>,
         group: &WindowGroup<'_>,
         reader: &mut WindowGroupReader<'_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Result<()> {
         skip_records(group, reader)?;
         if let Some(bytes) = group.acc {
             // The accumulator is the result, already encoded.
-            weir_wire::put_main(out, group.end - 1, group.key, bytes);
+            out.main(group.end - 1, group.key, bytes);
         }
         Ok(())
     }
@@ -199,12 +200,12 @@ impl<F: AggregateFunction> WindowOp for AggregateWindow<F> {
         _batch: &Batch<'_>,
         group: &WindowGroup<'_>,
         reader: &mut WindowGroupReader<'_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Result<()> {
         skip_records(group, reader)?;
         if let Some(bytes) = group.acc {
             let result = self.0.get_result(&F::Acc::decode(bytes)?)?;
-            weir_wire::try_put_main_with(out, group.end - 1, group.key, |b| result.encode(b))?;
+            out.try_main_with(group.end - 1, group.key, |b| result.encode(b))?;
         }
         Ok(())
     }
@@ -240,7 +241,7 @@ impl<F: ProcessWindowFunction> WindowOp for ProcessWindow<F> {
         batch: &Batch<'_>,
         group: &WindowGroup<'_>,
         reader: &mut WindowGroupReader<'_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Result<()> {
         let mut elements = Vec::with_capacity(group.records as usize);
         for i in 0..group.records as usize {
@@ -311,7 +312,7 @@ where
         batch: &Batch<'_>,
         group: &WindowGroup<'_>,
         reader: &mut WindowGroupReader<'_>,
-        out: &mut Vec<u8>,
+        out: &mut Out,
     ) -> Result<()> {
         skip_records(group, reader)?;
         let Some(bytes) = group.acc else {
