@@ -3,6 +3,7 @@
 
 mod cluster;
 mod distinct;
+mod fusion;
 mod kafka;
 mod languages;
 mod process;
@@ -59,6 +60,10 @@ pub enum Which {
         /// the corpus's lines, against the same tokenizer in plain Rust.
         #[arg(long, conflicts_with = "whole_job")]
         tokenizer: bool,
+        /// With --whole-job: the job with chained calls fused against one
+        /// call per function (`--fuse-chained-calls false`), alternately.
+        #[arg(long, requires = "whole_job")]
+        fusion: bool,
     },
     /// WordCount on the memory and RocksDB backends, with and without
     /// checkpoints every second: throughput, checkpoint durations and sizes.
@@ -250,15 +255,23 @@ pub fn run(which: Which) -> Result<()> {
             whole_job: true,
             examples,
             weir,
+            fusion,
             ..
-        } => wordcount::whole_job(&wordcount::WholeJob {
-            size_mb,
-            runs: runs.max(1),
-            examples,
-            weir,
-            data_dir,
-            corpus,
-        }),
+        } => {
+            let b = wordcount::WholeJob {
+                size_mb,
+                runs: runs.max(1),
+                examples,
+                weir,
+                data_dir,
+                corpus,
+            };
+            if fusion {
+                fusion::fusion(&b)
+            } else {
+                wordcount::whole_job(&b)
+            }
+        }
         Which::Wordcount {
             size_mb,
             runs,
