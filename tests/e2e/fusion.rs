@@ -305,3 +305,42 @@ fn a_record_a_fused_stage_fails_on_fails_the_job_naming_that_stage() {
     assert_eq!(e.operator.as_deref(), Some("sort-out"), "{e}");
     assert!(e.message.contains("no bad words: 'badger=1'"), "{e}");
 }
+
+#[test]
+fn a_checkpoint_of_a_fused_run_restores_into_one_call_per_function() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let reference = dir.join("reference");
+    std::fs::create_dir_all(&reference).expect("mkdir");
+    run(&job(&job_text(DATAGEN_SOURCE, false, ""), &reference, &[], None))
+        .unwrap_or_else(|e| panic!("reference: {e}"));
+    let want = sequenced_values(&reference.join("out"));
+
+    // Fused, the job fails part-way (no restarts) after checkpoints.
+    let source = format!("{DATAGEN_SOURCE}\nrate = 20000.0");
+    let checkpoints = "[checkpointing]\ninterval_ms = 50\ndir = \"chk\"\n[restart]\nstrategy = \"none\"";
+    let fault = Arc::new(InjectedFault::new("sequence", 20_000));
+    let e = run_job(
+        &job(&job_text(&source, true, checkpoints), dir, &[], None),
+        &runtime(),
+        &RunOptions {
+            fault: Some(fault.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .expect_err("the fault fails the job");
+    assert!(fault.fired() && e.message.contains("injected fault"), "{e}");
+    assert_eq!(e.operator.as_deref(), Some("sequence"), "{e}");
+
+    // Resumed from its latest checkpoint with a call per function.
+    run_job(
+        &job(&job_text(&source, false, checkpoints), dir, &[], None),
+        &runtime(),
+        &RunOptions {
+            restore: Some(dir.join("chk")),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("resumed job failed: {e}"));
+    assert_eq!(sequenced_values(&dir.join("out")), want);
+}
