@@ -539,8 +539,14 @@ impl SubTask {
         let flush = self.batch_bytes;
         let stages = self.steps[i].fused;
         let result = {
-            let mut downstream =
-                |out: Outputs, later: &mut [StageOut]| self.route_produced(i, out, later);
+            let mut downstream = |out: Outputs, later: &mut [StageOut]| {
+                let routed = self.route_produced(i, out, later);
+                // Back at step `i`: a failure of its own from here on is its.
+                if routed.is_ok() {
+                    self.current = i;
+                }
+                routed
+            };
             let mut out = Emitter::new(flush, stages, &mut downstream);
             f(op.as_mut(), &mut out).and_then(|()| out.pass_on())
         };

@@ -736,66 +736,11 @@ fn cause(store: &Store<HostState>, e: &wasmtime::Error, config: &InstanceConfig)
         },
         Some(Trap::StackOverflow) => TrapCause::StackOverflow,
         Some(Trap::UnreachableCodeReached) => {
-            TrapCause::Panic(panic_message(&store.data().log.stderr.tail()))
+            TrapCause::Panic(crate::error::panic_message(&store.data().log.stderr.tail()))
         }
         Some(t) => TrapCause::Other(t.to_string()),
         // A host call refused what the guest asked (a slot or state id it
         // does not have): the refusal is the message, not the backtrace.
         None => TrapCause::HostCall(e.root_cause().to_string()),
-    }
-}
-
-/// Longest panic message reported.
-const MAX_PANIC_MESSAGE: usize = 1000;
-
-/// What a guest printed to standard error just before it trapped: the
-/// text after Rust's "panicked at ", else the last few lines (a Python
-/// traceback ends with the exception, a JavaScript error with its
-/// message).
-pub(crate) fn panic_message(stderr: &str) -> String {
-    let from = match stderr.rfind("panicked at ") {
-        Some(i) => &stderr[i + "panicked at ".len()..],
-        None => stderr,
-    };
-    let lines: Vec<&str> = from
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("note:"))
-        .collect();
-    if lines.is_empty() {
-        return "unreachable code reached (the function printed no message)".into();
-    }
-    let keep = if from.len() < stderr.len() {
-        &lines[..]
-    } else {
-        &lines[lines.len().saturating_sub(5)..]
-    };
-    let joined = keep.join(" ");
-    if joined.chars().count() > MAX_PANIC_MESSAGE {
-        let skip = joined.chars().count() - MAX_PANIC_MESSAGE;
-        format!("…{}", joined.chars().skip(skip).collect::<String>())
-    } else {
-        joined
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::panic_message;
-
-    #[test]
-    fn panic_messages_of_several_languages() {
-        let rust = "thread '<unnamed>' panicked at src/lib.rs:93:13:\nthe record said boom\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(
-            panic_message(rust),
-            "src/lib.rs:93:13: the record said boom"
-        );
-        let python = "Traceback (most recent call last):\n  File \"app.py\", line 3, in map\n    raise ValueError('bad')\nValueError: bad record\n";
-        assert!(panic_message(python).ends_with("ValueError: bad record"));
-        let js = "Error: cannot parse \"x\"\n    at map (app.js:4)\n";
-        assert!(panic_message(js).starts_with("Error: cannot parse"));
-        assert!(panic_message("").contains("no message"));
-        let long = "x".repeat(5000);
-        assert!(panic_message(&long).chars().count() <= 1001);
     }
 }
