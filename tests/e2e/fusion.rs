@@ -245,11 +245,9 @@ strategy = "fixed-delay"
 attempts = 3
 delay_ms = 10"#;
 
-#[test]
-fn a_fault_in_a_fused_stage_restarts_from_a_checkpoint_with_its_operator_state() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path();
-    // The reference: no checkpoints, no fault, one call per function.
+/// The datagen job without checkpoints or faults, one call per function,
+/// under `dir/reference`; returns that directory.
+fn reference_run(dir: &Path) -> std::path::PathBuf {
     let reference = dir.join("reference");
     std::fs::create_dir_all(&reference).expect("mkdir");
     run(&job(
@@ -259,6 +257,14 @@ fn a_fault_in_a_fused_stage_restarts_from_a_checkpoint_with_its_operator_state()
         None,
     ))
     .unwrap_or_else(|e| panic!("reference: {e}"));
+    reference
+}
+
+#[test]
+fn a_fault_in_a_fused_stage_restarts_from_a_checkpoint_with_its_operator_state() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let reference = reference_run(dir);
     let want = sequenced_values(&reference.join("out"));
     let want_long = sorted(output_lines(&reference.join("long")));
     let want_dead = dead_values(&reference.join("dead"));
@@ -310,15 +316,13 @@ fn a_record_a_fused_stage_fails_on_fails_the_job_naming_that_stage() {
 fn a_checkpoint_of_a_fused_run_restores_into_one_call_per_function() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let reference = dir.join("reference");
-    std::fs::create_dir_all(&reference).expect("mkdir");
-    run(&job(&job_text(DATAGEN_SOURCE, false, ""), &reference, &[], None))
-        .unwrap_or_else(|e| panic!("reference: {e}"));
+    let reference = reference_run(dir);
     let want = sequenced_values(&reference.join("out"));
 
     // Fused, the job fails part-way (no restarts) after checkpoints.
     let source = format!("{DATAGEN_SOURCE}\nrate = 20000.0");
-    let checkpoints = "[checkpointing]\ninterval_ms = 50\ndir = \"chk\"\n[restart]\nstrategy = \"none\"";
+    let checkpoints =
+        "[checkpointing]\ninterval_ms = 50\ndir = \"chk\"\n[restart]\nstrategy = \"none\"";
     let fault = Arc::new(InjectedFault::new("sequence", 20_000));
     let e = run_job(
         &job(&job_text(&source, true, checkpoints), dir, &[], None),

@@ -140,6 +140,22 @@ impl Stages {
     }
 }
 
+/// An operator that may run a chain: restores later stage `stage`, or
+/// fails when it runs none.
+pub(crate) fn restore_stage(
+    stages: Option<&mut Stages>,
+    instance: &mut FunctionInstance,
+    stage: usize,
+    from: &[&OperatorSnapshot],
+) -> Result<(), Failure> {
+    match stages {
+        Some(s) => s.restore(instance, stage, from),
+        None => Err(Failure::internal(
+            "a stage restored into an operator that runs no chain",
+        )),
+    }
+}
+
 /// An operator that may run a chain: the later stages' part of a result
 /// starting at a stage marker, or an error when it runs none.
 pub(crate) fn apply_stages(

@@ -1,7 +1,7 @@
 //! Keyed Wasm functions (reduce, aggregate, keyed process) with their keyed
 //! state and timers.
 
-use super::fused::apply_stages;
+use super::fused::{apply_stages, restore_stage};
 use super::sizing::CallSizer;
 use super::{
     Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, Stages, bad, operator_states,
@@ -505,12 +505,7 @@ impl Operator for WasmKeyed {
         stage: usize,
         from: &[&weir_checkpoint::OperatorSnapshot],
     ) -> Result<(), Failure> {
-        match &mut self.stages {
-            Some(s) => s.restore(&mut self.instance, stage, from),
-            None => Err(Failure::internal(
-                "a stage restored into an operator that runs no chain",
-            )),
-        }
+        restore_stage(self.stages.as_mut(), &mut self.instance, stage, from)
     }
 
     fn failed_stage(&self) -> usize {

@@ -1,6 +1,6 @@
 //! Stateless Wasm functions: map, flat-map, filter.
 
-use super::fused::apply_stages;
+use super::fused::{apply_stages, restore_stage};
 use super::sizing::{CallSizer, frames_until};
 use super::{
     Emitter, OpState, Operator, Outcomes, Rejected, SnapshotCtx, Stages, bad, operator_states,
@@ -172,12 +172,7 @@ impl Operator for WasmTransform {
         stage: usize,
         from: &[&weir_checkpoint::OperatorSnapshot],
     ) -> Result<(), Failure> {
-        match &mut self.stages {
-            Some(s) => s.restore(&mut self.instance, stage, from),
-            None => Err(Failure::internal(
-                "a stage restored into an operator that runs no chain",
-            )),
-        }
+        restore_stage(self.stages.as_mut(), &mut self.instance, stage, from)
     }
 
     fn failed_stage(&self) -> usize {
