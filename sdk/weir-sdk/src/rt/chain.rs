@@ -193,7 +193,10 @@ impl ChainInner {
                 )),
             ));
         }
-        let mut head = Out::feeding(Vec::with_capacity(input.len()), std::mem::take(&mut self.frames));
+        let mut head = Out::feeding(
+            Vec::with_capacity(input.len()),
+            std::mem::take(&mut self.frames),
+        );
         match (&mut self.head, timers) {
             (Head::Keyed(k), _) => k.run_into(ctx[0], input, timers, &mut head),
             (Head::Transform(t), false) => t.process_into(ctx[0], input, &mut head),

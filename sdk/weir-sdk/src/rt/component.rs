@@ -1,8 +1,8 @@
 //! The WIT exports: a component type generic over the crate's registry.
 
+use super::Out;
 use super::keyed::{Group, KeyedOp};
 use super::registry::{Entry, Registry};
-use super::Out;
 use super::transform::{Batch, TransformOp};
 use super::window::WindowOp;
 use crate::bindings::exports::weir::function::{chain, keyed, registry, transform, window};

@@ -244,12 +244,7 @@ impl<F: KeyedProcessFunction> KeyedOp for Process<F> {
         Ok(())
     }
 
-    fn fire_group(
-        &mut self,
-        batch: &Batch<'_>,
-        group: Group<'_, '_>,
-        out: &mut Out,
-    ) -> Result<()> {
+    fn fire_group(&mut self, batch: &Batch<'_>, group: Group<'_, '_>, out: &mut Out) -> Result<()> {
         let mut scratch = Vec::new();
         for i in 0..group.records as usize {
             let (time, d) = group.reader.record().map_err(wire)?;

@@ -1,10 +1,10 @@
 //! Batch drivers for stateless transforms.
 
+use super::Out;
 use crate::{
     Collector, Context, Data, Error, FilterFunction, FlatMapFunction, MapFunction, OpenContext,
     Result, TaskInfo, TimestampAssigner,
 };
-use super::Out;
 use std::marker::PhantomData;
 use weir_wire::Records;
 
