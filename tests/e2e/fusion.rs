@@ -297,6 +297,41 @@ fn a_fault_in_a_fused_stage_restarts_from_a_checkpoint_with_its_operator_state()
 }
 
 #[test]
+fn functions_of_one_file_under_two_component_names_are_not_fused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::write(dir.join("in.txt"), "cat dog cat\n").expect("write");
+    // `sort-out` and `sequence` come from the same file as `tally`, named
+    // `h2`: grants are per name, so they get an instance of their own.
+    let text = job_text(FILE_SOURCE, true, "")
+        .replace(
+            "[components]\n",
+            &format!(
+                "[components]\nh2 = \"{}\"\n",
+                component("hostile").display()
+            ),
+        )
+        .replace(
+            "component = \"h\"\nfunction = \"sort-out\"",
+            "component = \"h2\"\nfunction = \"sort-out\"",
+        );
+    let summary = run(&job(&text, dir, &[], None)).unwrap_or_else(|e| panic!("{e}"));
+    let (tally, sort_out, sequence) = (
+        node(&summary, "tally"),
+        node(&summary, "sort-out"),
+        node(&summary, "sequence"),
+    );
+    assert!(tally.2 > 0 && sort_out.2 > 0, "{tally:?} {sort_out:?}");
+    // `sequence` (also `h`) follows `sort-out`, not `tally`: it runs fused
+    // with `sort-out` only if it shares its name, which it does not.
+    assert!(sequence.2 > 0, "{sequence:?}");
+    assert_eq!(
+        sequenced_values(&dir.join("out")),
+        expected(&["cat", "dog", "cat"]).0
+    );
+}
+
+#[test]
 fn a_record_a_fused_stage_fails_on_fails_the_job_naming_that_stage() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();

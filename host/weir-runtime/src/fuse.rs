@@ -65,7 +65,9 @@ pub(crate) fn plan(graph: &JobGraph, prepared: &Prepared, nodes: &[usize]) -> Ve
         };
         let mut n = 0;
         while let Some(next) = nodes.get(i + n + 1).and_then(|&j| function(graph, j)) {
-            if !can_follow(next) || next.component_path != head.component_path {
+            // The same component name, not only the same file: grants are
+            // given per name, and one instance has one set.
+            if !can_follow(next) || next.component != head.component {
                 break;
             }
             n += 1;
