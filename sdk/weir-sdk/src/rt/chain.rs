@@ -140,11 +140,11 @@ impl<R: Registry> chain::GuestChainedFunctions for ChainHandle<R> {
         let mut inner = self.inner.borrow_mut();
         let ChainInner { head, tail, .. } = &mut *inner;
         let at = stage as usize;
-        let op = match (at, head) {
-            (0, Head::Keyed(k)) => &mut k.op as &mut dyn RestoreState,
-            (0, Head::Transform(t)) => &mut t.op as &mut dyn RestoreState,
+        let restored = match (at, head) {
+            (0, Head::Keyed(k)) => k.op.restore_state(states),
+            (0, Head::Transform(t)) => t.op.restore_state(states),
             _ => match tail.get_mut(at - 1) {
-                Some(t) => &mut t.op as &mut dyn RestoreState,
+                Some(t) => t.op.restore_state(states),
                 None => {
                     return Err(stage_error(
                         at,
@@ -153,24 +153,7 @@ impl<R: Registry> chain::GuestChainedFunctions for ChainHandle<R> {
                 }
             },
         };
-        op.restore(states).map_err(|e| stage_error(at, to_wit(e)))
-    }
-}
-
-/// Restoring either kind of operator.
-trait RestoreState {
-    fn restore(&mut self, states: Vec<Vec<u8>>) -> crate::Result<()>;
-}
-
-impl RestoreState for Box<dyn super::keyed::KeyedOp> {
-    fn restore(&mut self, states: Vec<Vec<u8>>) -> crate::Result<()> {
-        self.restore_state(states)
-    }
-}
-
-impl RestoreState for Box<dyn super::transform::TransformOp> {
-    fn restore(&mut self, states: Vec<Vec<u8>>) -> crate::Result<()> {
-        self.restore_state(states)
+        restored.map_err(|e| stage_error(at, to_wit(e)))
     }
 }
 
